@@ -1,0 +1,20 @@
+"""Asset, check and group names, shared by the place they are declared and the places that use them."""
+
+GROUP_INGEST = "ingest"
+GROUP_IDENTITY = "identity"
+GROUP_PUBLISH = "publish"
+
+ASKVAULT = "askvault_interactions"
+INTERACTIONS = "interactions"
+CLUSTERS = "identity_clusters"
+CONTACT_IDS = "contact_ids"
+SNAPSHOT = "contacts_snapshot"
+PUBLISHED = "published_contacts"
+
+CHECK_UNIQUE_IDS = "interaction_ids_unique"
+CHECK_ALL_ASSIGNED = "every_interaction_has_live_contact"
+CHECK_HUB_LIMIT = "no_contact_over_hub_limit"
+CHECK_REDIRECTS_LIVE = "redirects_point_to_live_contacts"
+
+# One DuckDB writer at a time: every asset that writes pipeline state shares this pool.
+WRITER_POOL = "contacts_writer"

@@ -1,0 +1,178 @@
+"""Publish assets: build the snapshot beside the published file, check it, rename it into place."""
+
+import json
+from datetime import datetime
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from assets.identity import (
+    AMBIGUOUS_FILE,
+    ASSIGNMENT_FILE,
+    INTERACTIONS_FILE,
+    MERGES_FILE,
+    REDIRECTS_FILE,
+    RUN_FILE,
+)
+from assets.names import (
+    CHECK_ALL_ASSIGNED,
+    CHECK_HUB_LIMIT,
+    CHECK_REDIRECTS_LIVE,
+    CHECK_UNIQUE_IDS,
+    CONTACT_IDS,
+    GROUP_PUBLISH,
+    PUBLISHED,
+    SNAPSHOT,
+    WRITER_POOL,
+)
+from assets.reporting import md_table
+from assets.resources import ContactsSettings
+from dedup.build import SnapshotInputs, build_snapshot
+from dedup.ingest import read_staged
+from dedup.snapshot import RUNS_SCHEMA, connect_build, previous_table, publish
+from quality.snapshot_checks import (
+    contacts_over_hub_limit,
+    duplicate_interaction_ids,
+    interactions_without_live_contact,
+    redirects_not_live,
+)
+
+
+@dg.asset(
+    name=SNAPSHOT,
+    deps=[CONTACT_IDS],
+    group_name=GROUP_PUBLISH,
+    pool=WRITER_POOL,
+    kinds={"duckdb"},
+    description="The next published DuckDB file, built beside the live one and not yet visible.",
+)
+def contacts_snapshot(
+    context: dg.AssetExecutionContext, settings: ContactsSettings
+) -> dg.MaterializeResult:
+    layout = settings.layout
+    run = json.loads(layout.work_file(RUN_FILE).read_text())
+    interactions = pl.read_parquet(layout.work_file(INTERACTIONS_FILE)).join(
+        pl.read_parquet(layout.work_file(ASSIGNMENT_FILE)), on="interaction_id", how="left"
+    )
+    quarantine = read_staged(layout.staging_root, "quarantine")
+    contacts_count = interactions.get_column("contact_id").n_unique()
+    ambiguous = pl.read_parquet(layout.work_file(AMBIGUOUS_FILE))
+    this_run = pl.DataFrame(
+        [
+            {
+                "run_id": run["run_id"],
+                "finished_at": datetime.fromisoformat(run["decided_at"]),
+                "interactions": interactions.height,
+                "contacts": contacts_count,
+                "quarantined": quarantine.height,
+                "updates": 0,
+                "auto_merges": run["auto_merges"],
+                "ambiguous_keys": ambiguous.height,
+            }
+        ],
+        schema=RUNS_SCHEMA,
+    )
+    runs = pl.concat([previous_table(layout.db_path, "pipeline_runs", RUNS_SCHEMA), this_run])
+    inputs = SnapshotInputs(
+        interactions=interactions,
+        redirects=pl.read_parquet(layout.work_file(REDIRECTS_FILE)),
+        merges=pl.read_parquet(layout.work_file(MERGES_FILE)),
+        quarantine=quarantine,
+        ambiguous_keys=ambiguous,
+        runs=runs,
+    )
+    con = connect_build(layout.build_path)
+    try:
+        build_snapshot(con, inputs, settings.engine_config())
+        preview = con.sql(
+            "SELECT contact_id, name, email, phone, channels, audience, conversation_count "
+            "FROM contacts ORDER BY conversation_count DESC, contact_id LIMIT 10"
+        ).pl()
+    finally:
+        con.close()
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": contacts_count,
+            "interactions": interactions.height,
+            "quarantined": quarantine.height,
+            "path": dg.MetadataValue.path(str(layout.build_path)),
+            "preview": dg.MetadataValue.md(md_table(preview)),
+        }
+    )
+
+
+def _snapshot_check(name: str, description: str, count_bad, what: str):
+    @dg.asset_check(asset=SNAPSHOT, name=name, blocking=True, description=description)
+    def _check(settings: ContactsSettings) -> dg.AssetCheckResult:
+        con = duckdb.connect(str(settings.layout.build_path), read_only=True)
+        try:
+            bad = count_bad(con)
+        finally:
+            con.close()
+        return dg.AssetCheckResult(
+            passed=bad.height == 0,
+            metadata={"violations": bad.height, "examples": dg.MetadataValue.md(md_table(bad, 10))},
+            description=None if bad.height == 0 else f"{bad.height} {what}",
+        )
+
+    return _check
+
+
+SNAPSHOT_CHECKS = [
+    _snapshot_check(
+        CHECK_UNIQUE_IDS,
+        "No interaction id appears twice.",
+        duplicate_interaction_ids,
+        "duplicated interaction id(s)",
+    ),
+    _snapshot_check(
+        CHECK_ALL_ASSIGNED,
+        "Every interaction belongs to a live contact.",
+        interactions_without_live_contact,
+        "interaction(s) without a live contact",
+    ),
+    _snapshot_check(
+        CHECK_HUB_LIMIT,
+        "No contact joins two verified user ids or more distinct identifiers than a person has.",
+        contacts_over_hub_limit,
+        "contact(s) over the hub limit",
+    ),
+    _snapshot_check(
+        CHECK_REDIRECTS_LIVE,
+        "Every redirect points at a live contact.",
+        redirects_not_live,
+        "redirect(s) to a contact that does not live",
+    ),
+]
+
+
+@dg.asset(
+    name=PUBLISHED,
+    deps=[SNAPSHOT],
+    group_name=GROUP_PUBLISH,
+    pool=WRITER_POOL,
+    kinds={"duckdb"},
+    description="The DuckDB file analysts query: replaced in one atomic rename.",
+)
+def published_contacts(
+    context: dg.AssetExecutionContext, settings: ContactsSettings
+) -> dg.MaterializeResult:
+    layout = settings.layout
+    publish(layout.build_path, layout.db_path)
+    con = duckdb.connect(str(layout.db_path), read_only=True)
+    try:
+        counts = con.sql(
+            "SELECT table_name, estimated_size AS rows FROM duckdb_tables() ORDER BY table_name"
+        ).pl()
+    finally:
+        con.close()
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(layout.db_path.resolve())),
+            "tables": dg.MetadataValue.md(md_table(counts, 50)),
+        }
+    )
+
+
+PUBLISH_ASSETS = [contacts_snapshot, published_contacts]

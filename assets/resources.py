@@ -1,0 +1,59 @@
+"""The one resource every asset shares: where exports and state live, and engine settings."""
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from dedup.automerge import HubLimits
+from dedup.config import EngineConfig
+from dedup.snapshot import StateLayout
+
+
+class ContactsSettings(dg.ConfigurableResource):
+    """Settings of one workspace's pipeline.
+
+    The identity secrets are read from the environment at run time (never stored in run config
+    or logs): `ASKVAULT_IDENTITY_SECRET`, and during a rotation `ASKVAULT_IDENTITY_SECRET_PREVIOUS`.
+    """
+
+    exports_dir: str
+    db_path: str = "contacts.duckdb"
+    default_region: str = "US"
+    identity_secret_env: str = "ASKVAULT_IDENTITY_SECRET"
+    phone_max_identities: int = 1
+    email_max_phones: int = 3
+    email_max_user_ids: int = 1
+    session_max_emails: int = 2
+    session_max_phones: int = 2
+    session_max_user_ids: int = 1
+
+    @property
+    def exports(self) -> Path:
+        return Path(self.exports_dir)
+
+    @property
+    def layout(self) -> StateLayout:
+        return StateLayout(Path(self.db_path)).ensure()
+
+    def engine_config(self) -> EngineConfig:
+        secrets = tuple(
+            s
+            for s in (
+                os.environ.get(self.identity_secret_env, ""),
+                os.environ.get(f"{self.identity_secret_env}_PREVIOUS", ""),
+            )
+            if s
+        )
+        return EngineConfig(
+            identity_secrets=secrets,
+            default_region=self.default_region,
+            hub_limits=HubLimits(
+                phone_max_identities=self.phone_max_identities,
+                email_max_phones=self.email_max_phones,
+                email_max_user_ids=self.email_max_user_ids,
+                session_max_emails=self.session_max_emails,
+                session_max_phones=self.session_max_phones,
+                session_max_user_ids=self.session_max_user_ids,
+            ),
+        )

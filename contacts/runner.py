@@ -1,0 +1,137 @@
+"""Run the nightly job in process, through the same Dagster jobs the code location serves."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from assets.partitions import export_days
+from assets.resources import ContactsSettings
+from dedup.ingest import orphaned_staging, stale_days
+from dedup.snapshot import StateLayout
+from pipelines.definitions import make_definitions
+from pipelines.jobs import BUILD_JOB, INGEST_JOB
+
+
+class PipelineError(RuntimeError):
+    """A run that could not publish; the message is one line a person can act on."""
+
+
+@dataclass
+class RunSummary:
+    db_path: Path
+    interactions: int = 0
+    contacts: int = 0
+    quarantined: int = 0
+    merges: int = 0
+    redirects: int = 0
+    ambiguous_keys: int = 0
+    days_ingested: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@contextmanager
+def run_lock(layout: StateLayout) -> Iterator[None]:
+    """One run per published file at a time; a second one fails fast instead of interleaving."""
+    layout.state_dir.mkdir(parents=True, exist_ok=True)
+    with open(layout.state_dir / "run.lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PipelineError(
+                f"another run is already building {layout.db_path}; try again when it finishes"
+            ) from None
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield
+
+
+# In-process runs log at WARNING: the CLI shows its own progress; Dagster's debug stream is for the UI.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _instance() -> dg.DagsterInstance:
+    # With DAGSTER_HOME set, CLI runs appear in the Dagster UI's run history.
+    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data.asset_check_evaluation  # type: ignore[union-attr]
+            if not evaluation.passed:
+                return f"check '{evaluation.check_name}' failed: {evaluation.description}"
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.event_specific_data.error  # type: ignore[union-attr]
+            message = (error.cause or error).message if error else "unknown error"
+            return f"step '{event.step_key}' failed: {message.strip().splitlines()[-1]}"
+    return "run failed"
+
+
+def run_pipeline(
+    settings: ContactsSettings, progress: Callable[[str], None] = lambda _msg: None
+) -> RunSummary:
+    """Ingest changed export days, then build, check and publish. Safe to repeat."""
+    started = time.perf_counter()
+    exports = Path(settings.exports_dir)
+    if not exports.is_dir():
+        raise PipelineError(f"exports folder not found: {exports}")
+    layout = StateLayout(Path(settings.db_path)).ensure()
+    defs = make_definitions(settings)
+    instance = _instance()
+    summary = RunSummary(db_path=layout.db_path)
+    valid_days = set(export_days.get_partition_keys())
+    with run_lock(layout):
+        for folder in orphaned_staging(exports, layout.staging_root):
+            progress(f"export day {folder.parent.name}/{folder.name} is gone; dropping its staging")
+            shutil.rmtree(folder)
+        days = sorted({day for _source, day in stale_days(exports, layout.staging_root)})
+        ingest = defs.resolve_job_def(INGEST_JOB)
+        for day in days:
+            if day not in valid_days:
+                raise PipelineError(
+                    f"export day {day} is outside the partitions (set CONTACTS_PARTITIONS_START)"
+                )
+            progress(f"ingest {day}")
+            result = ingest.execute_in_process(
+                partition_key=day, instance=instance, raise_on_error=False, run_config=QUIET
+            )
+            if not result.success:
+                raise PipelineError(f"ingest of {day}: {_failure(result)}")
+        summary.days_ingested = days
+        progress("build, check and publish contacts")
+        result = defs.resolve_job_def(BUILD_JOB).execute_in_process(
+            instance=instance, raise_on_error=False, run_config=QUIET
+        )
+        if not result.success:
+            raise PipelineError(f"nothing published; {_failure(result)}")
+    _fill_counts(summary)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _fill_counts(summary: RunSummary) -> None:
+    con = duckdb.connect(str(summary.db_path), read_only=True)
+    try:
+        row = con.execute(
+            """
+            SELECT (SELECT count(*) FROM interactions), (SELECT count(*) FROM contacts),
+                   (SELECT count(*) FROM quarantine), (SELECT count(*) FROM merges),
+                   (SELECT count(*) FROM contact_redirects), (SELECT count(*) FROM ambiguous_keys)
+            """
+        ).fetchone()
+    finally:
+        con.close()
+    assert row is not None
+    (summary.interactions, summary.contacts, summary.quarantined, summary.merges,
+     summary.redirects, summary.ambiguous_keys) = row

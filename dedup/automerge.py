@@ -1,0 +1,233 @@
+"""Deterministic auto-merge: interactions that share a trustworthy key become one contact.
+
+Keys are `email_norm`, a *verified* user id, `phone_e164` and `session_id`. A key that joins
+identities it should not (a household or switchboard phone, `test@test.com`, a kiosk session)
+is *ambiguous*: it links nobody, it is reported, and the pairs it would have joined are left to
+probabilistic matching. Two phases keep email the strongest key:
+
+1. components over email, verified user id and session (each with its own hub caps);
+2. phones join those components, unless a phone touches two or more phase-1 components that each
+   carry an email or a verified user id (two people who typed the same number).
+
+A phone seen with a person's work and personal email is therefore ambiguous only when nothing
+else (a session, a verified login) already says the two emails are one person.
+
+Admins' cannot-link decisions (pairs of interaction groups that must stay apart) are honoured by
+removing the bridging key's edges; see `apply_cannot_link`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from dedup.graph import connected_components
+
+KEY_COLUMNS: dict[str, str] = {
+    "email": "email_norm",
+    "user_id": "verified_user_id",
+    "session": "session_id",
+    "phone": "phone_e164",
+}
+
+
+@dataclass(frozen=True)
+class HubLimits:
+    """When a key is too shared to be one person's. Defaults are measured in docs/automerge.md.
+
+    A key is ambiguous when it co-occurs with MORE than the given number of distinct values of
+    the other identifier.
+    """
+
+    phone_max_identities: int = 1  # phase 2: distinct email/user-bearing components per phone
+    email_max_phones: int = 3  # test@test.com is typed with many phones
+    email_max_user_ids: int = 1  # two verified accounts behind one inbox are two people
+    session_max_emails: int = 2  # a kiosk or a bot sees many; a person may fix a typo once
+    session_max_phones: int = 2
+    session_max_user_ids: int = 1  # logging out and in as someone else is not one person
+
+
+@dataclass
+class AutoMergeResult:
+    clusters: pl.DataFrame  # interaction_id, cluster (smallest interaction_id of its component)
+    ambiguous_keys: pl.DataFrame  # key_type, key_value, reason, n_interactions
+
+
+AMBIGUOUS_SCHEMA = {
+    "key_type": pl.String,
+    "key_value": pl.String,
+    "reason": pl.String,
+    "n_interactions": pl.UInt32,
+}
+
+
+def _value_level_hubs(nodes: pl.DataFrame, limits: HubLimits) -> pl.DataFrame:
+    """Emails and sessions ambiguous by direct co-occurrence counts."""
+    checks = [
+        ("email", "email_norm", "phone_e164", limits.email_max_phones, "phones"),
+        ("email", "email_norm", "verified_user_id", limits.email_max_user_ids, "verified user ids"),
+        ("session", "session_id", "email_norm", limits.session_max_emails, "emails"),
+        ("session", "session_id", "phone_e164", limits.session_max_phones, "phones"),
+        (
+            "session",
+            "session_id",
+            "verified_user_id",
+            limits.session_max_user_ids,
+            "verified user ids",
+        ),
+    ]
+    found = []
+    for key_type, key_col, other_col, limit, label in checks:
+        counts = (
+            nodes.filter(pl.col(key_col).is_not_null())
+            .group_by(key_col)
+            .agg(
+                pl.col(other_col).drop_nulls().n_unique().alias("n_other"),
+                pl.col("n").sum().alias("n_interactions"),
+            )
+            .filter(pl.col("n_other") > limit)
+        )
+        found.append(
+            counts.select(
+                pl.lit(key_type).alias("key_type"),
+                pl.col(key_col).alias("key_value"),
+                pl.format(
+                    f"seen with {{}} distinct {label} (limit {limit})", pl.col("n_other")
+                ).alias("reason"),
+                pl.col("n_interactions").cast(pl.UInt32),
+            )
+        )
+    hubs = pl.concat(found) if found else pl.DataFrame(schema=AMBIGUOUS_SCHEMA)
+    # One row per key: the first reason is enough to act on.
+    return hubs.sort("key_type", "key_value", "reason").unique(
+        ["key_type", "key_value"], keep="first"
+    )
+
+
+def _star_edges(
+    nodes: pl.DataFrame, key_col: str, excluded: pl.Series, label_col: str
+) -> pl.DataFrame:
+    """Edges from every node to the smallest label sharing its key: n-1 edges per key, not n²."""
+    return (
+        nodes.filter(pl.col(key_col).is_not_null() & ~pl.col(key_col).is_in(excluded.implode()))
+        .select(key_col, label_col)
+        .unique()
+        .with_columns(pl.col(label_col).min().over(key_col).alias("_to"))
+        .filter(pl.col(label_col) != pl.col("_to"))
+        .select(pl.col(label_col).alias("a"), pl.col("_to").alias("b"))
+    )
+
+
+def auto_merge(interactions: pl.DataFrame, limits: HubLimits = HubLimits()) -> AutoMergeResult:
+    """Cluster interactions by shared unambiguous keys.
+
+    Args:
+        interactions: needs `interaction_id` and the columns in `KEY_COLUMNS`.
+        limits: hub caps.
+
+    Returns:
+        `clusters` maps every interaction to its component, named by the smallest interaction id
+        in it; `ambiguous_keys` lists every key that was not used and why.
+    """
+    keys = list(KEY_COLUMNS.values())
+    # Nodes are distinct identity signatures: a person repeating the same identifiers in many
+    # interactions is one node, which shrinks the graph several-fold before any join.
+    has_key = pl.any_horizontal([pl.col(k).is_not_null() for k in keys])
+    with_sig = interactions.select("interaction_id", *keys).with_columns(
+        pl.when(has_key).then(pl.struct(keys).hash(7)).otherwise(None).alias("_sig_hash")
+    )
+    nodes = (
+        with_sig.filter(pl.col("_sig_hash").is_not_null())
+        .group_by(keys)
+        .agg(pl.len().alias("n"), pl.col("interaction_id").min().alias("_first"))
+        .sort("_first")
+        .with_row_index("node")
+        .with_columns(pl.col("node").cast(pl.Int64))
+    )
+    n_nodes = nodes.height
+    hubs = _value_level_hubs(nodes, limits)
+    excluded = {
+        t: hubs.filter(pl.col("key_type") == t).get_column("key_value")
+        for t in ("email", "session")
+    }
+    empty = pl.Series([], dtype=pl.String)
+
+    # Phase 1: email, verified user id, session.
+    phase1 = pl.concat(
+        [
+            _star_edges(nodes, "email_norm", excluded["email"], "node"),
+            _star_edges(nodes, "verified_user_id", empty, "node"),
+            _star_edges(nodes, "session_id", excluded["session"], "node"),
+        ]
+    )
+    comp1 = connected_components(
+        n_nodes, phase1.get_column("a").to_numpy(), phase1.get_column("b").to_numpy()
+    )
+    nodes = nodes.with_columns(pl.Series("comp1", comp1, dtype=pl.Int64))
+
+    # Phase 2: a phone is one person's only if it touches at most `phone_max_identities`
+    # phase-1 components that carry an email or a verified user id.
+    identity_comps = nodes.group_by("comp1").agg(
+        (pl.col("email_norm").is_not_null() | pl.col("verified_user_id").is_not_null())
+        .any()
+        .alias("has_identity")
+    )
+    phone_counts = (
+        nodes.filter(pl.col("phone_e164").is_not_null())
+        .join(identity_comps, on="comp1")
+        .group_by("phone_e164")
+        .agg(
+            pl.col("comp1").filter(pl.col("has_identity")).n_unique().alias("n_identities"),
+            pl.col("n").sum().alias("n_interactions"),
+        )
+    )
+    phone_hubs = phone_counts.filter(pl.col("n_identities") > limits.phone_max_identities).select(
+        pl.lit("phone").alias("key_type"),
+        pl.col("phone_e164").alias("key_value"),
+        pl.format(
+            "seen with {} distinct people (emails or verified user ids; limit {})",
+            pl.col("n_identities"),
+            pl.lit(limits.phone_max_identities),
+        ).alias("reason"),
+        pl.col("n_interactions").cast(pl.UInt32),
+    )
+    phase2 = _star_edges(nodes, "phone_e164", phone_hubs.get_column("key_value"), "comp1")
+    comp2 = connected_components(
+        n_nodes, phase2.get_column("a").to_numpy(), phase2.get_column("b").to_numpy()
+    )
+    nodes = nodes.with_columns(pl.Series("comp", comp2[comp1], dtype=pl.Int64))
+
+    node_of = with_sig.join(
+        nodes.select(*keys, "comp"), on=keys, how="left", nulls_equal=True, maintain_order="left"
+    )
+    # Keyless interactions are contacts of their own.
+    clusters = (
+        node_of.with_columns(
+            pl.when(pl.col("_sig_hash").is_null())
+            .then(None)
+            .otherwise(pl.col("comp"))
+            .alias("comp")
+        )
+        .with_columns(
+            pl.when(pl.col("comp").is_null())
+            .then(pl.col("interaction_id"))
+            .otherwise(pl.col("interaction_id").min().over("comp"))
+            .alias("cluster")
+        )
+        .select("interaction_id", "cluster")
+    )
+    ambiguous = pl.concat([hubs, phone_hubs.cast(AMBIGUOUS_SCHEMA)]).sort("key_type", "key_value")  # type: ignore[arg-type]
+    return AutoMergeResult(clusters=clusters, ambiguous_keys=ambiguous)
+
+
+def cluster_sizes(clusters: pl.DataFrame) -> dict[str, int]:
+    """Histogram of interactions per contact, in buckets people read at a glance."""
+    sizes = clusters.group_by("cluster").len().get_column("len").to_numpy()
+    edges = [(1, 1), (2, 2), (3, 5), (6, 10), (11, 50), (51, 10**12)]
+    out = {}
+    for lo, hi in edges:
+        label = str(lo) if lo == hi else (f"{lo}-{hi}" if hi < 10**12 else f"{lo}+")
+        out[label] = int(np.count_nonzero((sizes >= lo) & (sizes <= hi)))
+    return out

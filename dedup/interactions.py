@@ -1,0 +1,57 @@
+"""From staged records of every export day to one normalized row per interaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from dedup.config import EngineConfig
+from dedup.identity import verified_user_ids
+from dedup.normalize import display_text, normalize_identifiers
+from dedup.schema import CANONICAL_FIELDS
+
+
+@dataclass
+class ResolvedInteractions:
+    interactions: pl.DataFrame
+    deliveries: int  # staged records read
+    updates: int  # re-deliveries whose content changed (the later one won)
+    repeats: int  # re-deliveries with identical content
+
+
+def resolve_redeliveries(staged: pl.DataFrame) -> ResolvedInteractions:
+    """Keep one version per `interaction_id`: the latest export day, then the later file, then row.
+
+    SPEC: the same id delivered again is the same interaction, never counted twice; with different
+    content it is an update and the later delivery wins.
+    """
+    content = pl.struct([c for c in CANONICAL_FIELDS if c != "interaction_id"]).hash(11)
+    ordered = staged.with_columns(content.alias("_content")).sort(
+        "interaction_id", "export_day", "source", "file", "row"
+    )
+    versions = ordered.group_by("interaction_id").agg(
+        pl.len().alias("n"), pl.col("_content").n_unique().alias("n_versions")
+    )
+    latest = ordered.unique("interaction_id", keep="last", maintain_order=True).drop("_content")
+    return ResolvedInteractions(
+        interactions=latest,
+        deliveries=staged.height,
+        updates=int((versions.get_column("n_versions") - 1).sum() or 0),
+        repeats=int((versions.get_column("n") - versions.get_column("n_versions")).sum() or 0),
+    )
+
+
+def prepare_interactions(staged: pl.DataFrame, config: EngineConfig) -> ResolvedInteractions:
+    """Resolve re-deliveries, verify identities, normalize identifiers and display text."""
+    resolved = resolve_redeliveries(staged)
+    frame = verified_user_ids(resolved.interactions, config.identity_secrets)
+    frame = normalize_identifiers(frame, default_region=config.default_region)
+    frame = frame.with_columns(
+        display_text(pl.col("name")).alias("name_display"),
+        display_text(pl.col("company")).alias("company_display"),
+        pl.col("plan").str.strip_chars().str.to_lowercase().alias("plan_norm"),
+        pl.col("session_id").str.strip_chars().replace("", None).alias("session_id"),
+    )
+    resolved.interactions = frame
+    return resolved

@@ -1,0 +1,161 @@
+"""Schema validation of staged records: one vectorised pass, one reason per rejected record.
+
+Rules live here and nowhere else. A record failing several rules is quarantined with the first,
+in the order of `_RULES`, so its reason is stable from run to run.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from dedup.schema import (
+    CANONICAL_FIELDS,
+    CHANNELS,
+    MAX_ATTRIBUTE_KEYS,
+    MAX_FIELD_BYTES,
+    MAX_RAW_CHARS,
+    MAX_RECORD_BYTES,
+    QUARANTINE_SCHEMA,
+    TEXT_FIELDS,
+)
+
+# Identity and display fields whose size we bound; ids and free text longer than this are not
+# something a person typed, and they would bloat every downstream join.
+_BOUNDED_FIELDS = tuple(f for f in TEXT_FIELDS if f != "occurred_at")
+
+
+def parse_occurred_at(expr: pl.Expr) -> pl.Expr:
+    """ISO 8601 (offset, `Z` or naive = UTC) or epoch seconds, to a UTC timestamp; null if neither."""
+    text = expr.str.strip_chars()
+    iso = text.str.replace(r"^(\d{4}-\d{2}-\d{2})[ t](\d)", "${1}T${2}")
+    with_zone = iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_zone="UTC")
+    naive = iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False).dt.replace_time_zone("UTC")
+    epoch = (
+        pl.when(text.str.contains(r"^\d{9,11}(\.\d+)?$"))
+        .then((text.cast(pl.Float64, strict=False) * 1_000_000).cast(pl.Int64, strict=False))
+        .otherwise(None)
+    )
+    from_epoch = pl.from_epoch(epoch, time_unit="us").dt.replace_time_zone("UTC")
+    return pl.coalesce(with_zone, naive, from_epoch).dt.cast_time_unit("us")
+
+
+def _attribute_facts(attributes: pl.Series) -> pl.DataFrame:
+    """Validity, JSON type and key count of each attributes text, computed by DuckDB's JSON reader."""
+    frame = pl.DataFrame({"a": attributes})  # noqa: F841 - read by DuckDB's replacement scan
+    con = duckdb.connect()
+    try:
+        con.execute("SET enable_progress_bar = false")
+        return con.sql(
+            """
+            SELECT json_valid(a) AS valid,
+                   CASE WHEN json_valid(a) THEN json_type(a::JSON) END AS kind,
+                   CASE WHEN json_valid(a) AND json_type(a::JSON) = 'OBJECT'
+                        THEN len(json_keys(a::JSON)) END AS n_keys
+            FROM frame
+            """
+        ).pl()
+    finally:
+        con.close()
+
+
+def validate(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split staged records into accepted (typed) and quarantined rows.
+
+    Args:
+        raw: frame in `schema.RAW_SCHEMA`.
+
+    Returns:
+        (accepted, quarantine). Accepted rows have `channel` lower-cased, `occurred_at` as UTC
+        timestamp, ids trimmed; quarantine rows follow `schema.QUARANTINE_SCHEMA`.
+    """
+    if raw.height == 0:
+        return raw.with_columns(pl.col("occurred_at").cast(pl.Datetime("us", "UTC"))), pl.DataFrame(
+            schema=QUARANTINE_SCHEMA
+        )
+    facts = _attribute_facts(raw.get_column("attributes"))
+    frame = raw.with_columns(
+        pl.col("interaction_id").str.strip_chars().alias("interaction_id"),
+        pl.col("channel").str.strip_chars().str.to_lowercase().alias("channel"),
+        parse_occurred_at(pl.col("occurred_at")).alias("_ts"),
+        facts.get_column("valid").alias("_attr_valid"),
+        facts.get_column("kind").alias("_attr_kind"),
+        facts.get_column("n_keys").alias("_attr_keys"),
+        pl.sum_horizontal(
+            [pl.col(f).str.len_bytes().fill_null(0) for f in TEXT_FIELDS + ("attributes",)]
+        ).alias("_bytes"),
+        pl.max_horizontal([pl.col(f).str.len_bytes().fill_null(0) for f in _BOUNDED_FIELDS]).alias(
+            "_widest"
+        ),
+    )
+    cut = 60
+    rules: list[tuple[pl.Expr, pl.Expr]] = [
+        (
+            pl.col("_bytes") > MAX_RECORD_BYTES,
+            pl.format(
+                "record too large ({} bytes; limit {})", pl.col("_bytes"), pl.lit(MAX_RECORD_BYTES)
+            ),
+        ),
+        (
+            pl.col("_widest") > MAX_FIELD_BYTES,
+            pl.format(
+                "a text field is {} bytes (limit {})", pl.col("_widest"), pl.lit(MAX_FIELD_BYTES)
+            ),
+        ),
+        (
+            pl.col("interaction_id").is_null() | (pl.col("interaction_id") == ""),
+            pl.lit("missing interaction_id"),
+        ),
+        (pl.col("channel").is_null(), pl.lit("missing channel")),
+        (
+            ~pl.col("channel").is_in(CHANNELS),
+            pl.format("unknown channel '{}'", pl.col("channel").str.slice(0, cut)),
+        ),
+        (pl.col("occurred_at").is_null(), pl.lit("missing occurred_at")),
+        (
+            pl.col("_ts").is_null(),
+            pl.format("unparseable occurred_at '{}'", pl.col("occurred_at").str.slice(0, cut)),
+        ),
+        (
+            pl.col("attributes").is_not_null() & ~pl.col("_attr_valid"),
+            pl.lit("attributes is not valid JSON"),
+        ),
+        (
+            pl.col("attributes").is_not_null() & (pl.col("_attr_kind") != "OBJECT"),
+            pl.format(
+                "attributes must be a JSON object, got {}", pl.col("_attr_kind").str.to_lowercase()
+            ),
+        ),
+        (
+            pl.col("_attr_keys") > MAX_ATTRIBUTE_KEYS,
+            pl.format(
+                "attributes has {} keys (limit {})",
+                pl.col("_attr_keys"),
+                pl.lit(MAX_ATTRIBUTE_KEYS),
+            ),
+        ),
+    ]
+    reason = pl.lit(None, dtype=pl.String)
+    for condition, text in reversed(rules):
+        reason = pl.when(condition.fill_null(False)).then(text).otherwise(reason)
+    frame = frame.with_columns(reason.alias("_reason"))
+
+    bad = frame.filter(pl.col("_reason").is_not_null())
+    quarantine = bad.select(
+        "source",
+        "export_day",
+        "file",
+        "row",
+        pl.col("_reason").alias("reason"),
+        pl.struct(list(CANONICAL_FIELDS))
+        .struct.json_encode()
+        .str.slice(0, MAX_RAW_CHARS)
+        .alias("raw"),
+        pl.col("interaction_id").replace("", None),
+    )
+    accepted = (
+        frame.filter(pl.col("_reason").is_null())
+        .with_columns(pl.col("_ts").alias("occurred_at"))
+        .drop("_ts", "_attr_valid", "_attr_kind", "_attr_keys", "_bytes", "_widest", "_reason")
+    )
+    return accepted, quarantine.cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]

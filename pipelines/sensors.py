@@ -1,0 +1,31 @@
+"""Sensor for new or changed export days; nightly build schedule."""
+
+import dagster as dg
+
+from assets.resources import ContactsSettings
+from dedup.ingest import day_files, fingerprint, stale_days
+from pipelines.jobs import build_job, ingest_job
+
+
+@dg.sensor(
+    job=ingest_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED
+)
+def new_export_days(context: dg.SensorEvaluationContext, settings: ContactsSettings):
+    """Request an ingest run for every export day whose files are new or changed."""
+    partition_keys = set(ingest_job.partitions_def.get_partition_keys())  # type: ignore[union-attr]
+    for source, day in stale_days(settings.exports, settings.layout.staging_root):
+        if day not in partition_keys:
+            context.log.warning(f"{source}/{day} is outside the export-day partitions; skipped")
+            continue
+        print_ = fingerprint(day_files(settings.exports, source, day))
+        yield dg.RunRequest(partition_key=day, run_key=f"{source}:{day}:{print_}")
+
+
+nightly_build = dg.ScheduleDefinition(
+    name="nightly_contacts_build",
+    job=build_job,
+    cron_schedule="0 3 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Rebuild and publish contacts every night after the day's exports have landed.",
+)
