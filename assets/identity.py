@@ -27,6 +27,7 @@ ASSIGNMENT_FILE = "assignment.parquet"
 REDIRECTS_FILE = "redirects.parquet"
 MERGES_FILE = "merges.parquet"
 RUN_FILE = "run.json"
+INTERACTION_STATS_FILE = "interactions_stats.json"
 
 
 @dg.asset(
@@ -45,6 +46,15 @@ def interactions(
     resolved = prepare_interactions(staged, settings.engine_config())
     frame = resolved.interactions
     frame.write_parquet(layout.work_file(INTERACTIONS_FILE))
+    layout.work_file(INTERACTION_STATS_FILE).write_text(
+        json.dumps(
+            {
+                "deliveries": resolved.deliveries,
+                "updates": resolved.updates,
+                "repeats": resolved.repeats,
+            }
+        )
+    )
     if not settings.engine_config().identity_secrets:
         context.log.warning("no identity secret set: no user id counts as verified")
     return dg.MaterializeResult(
@@ -131,7 +141,7 @@ def contact_ids(
     layout.work_file(RUN_FILE).write_text(
         json.dumps(
             {
-                "run_id": context.run_id,
+                "run_id": context.run.run_id,
                 "decided_at": decided_at.isoformat(),
                 "auto_merges": ids.auto_merges.height,
             }

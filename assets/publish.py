@@ -10,6 +10,7 @@ import polars as pl
 from assets.identity import (
     AMBIGUOUS_FILE,
     ASSIGNMENT_FILE,
+    INTERACTION_STATS_FILE,
     INTERACTIONS_FILE,
     MERGES_FILE,
     REDIRECTS_FILE,
@@ -52,28 +53,31 @@ def contacts_snapshot(
 ) -> dg.MaterializeResult:
     layout = settings.layout
     run = json.loads(layout.work_file(RUN_FILE).read_text())
+    stats = json.loads(layout.work_file(INTERACTION_STATS_FILE).read_text())
     interactions = pl.read_parquet(layout.work_file(INTERACTIONS_FILE)).join(
         pl.read_parquet(layout.work_file(ASSIGNMENT_FILE)), on="interaction_id", how="left"
     )
     quarantine = read_staged(layout.staging_root, "quarantine")
     contacts_count = interactions.get_column("contact_id").n_unique()
     ambiguous = pl.read_parquet(layout.work_file(AMBIGUOUS_FILE))
+    previous_runs = previous_table(layout.db_path, "pipeline_runs", RUNS_SCHEMA)
     this_run = pl.DataFrame(
         [
             {
+                "run_number": previous_runs.height + 1,
                 "run_id": run["run_id"],
                 "finished_at": datetime.fromisoformat(run["decided_at"]),
                 "interactions": interactions.height,
                 "contacts": contacts_count,
                 "quarantined": quarantine.height,
-                "updates": 0,
+                "updates": stats["updates"],
                 "auto_merges": run["auto_merges"],
                 "ambiguous_keys": ambiguous.height,
             }
         ],
         schema=RUNS_SCHEMA,
     )
-    runs = pl.concat([previous_table(layout.db_path, "pipeline_runs", RUNS_SCHEMA), this_run])
+    runs = pl.concat([previous_runs, this_run])
     inputs = SnapshotInputs(
         interactions=interactions,
         redirects=pl.read_parquet(layout.work_file(REDIRECTS_FILE)),

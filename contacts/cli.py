@@ -52,7 +52,9 @@ def _run(exports: Path, db: Path, region: str):
         except PipelineError as exc:
             fail(str(exc))
         except Exception as exc:  # noqa: BLE001 - the CLI promises one line, not a traceback
-            fail(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
+            fail(
+                f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            )
 
 
 def _print_summary(summary, title: str) -> None:
@@ -90,7 +92,9 @@ def demo(
     folder: Annotated[
         Path, typer.Option("--dir", help="Where to write the sample exports and the result.")
     ] = Path("contacts-demo"),
-    db: Annotated[Path | None, typer.Option("--db", help="Published file (default DIR/contacts.duckdb).")] = None,
+    db: Annotated[
+        Path | None, typer.Option("--db", help="Published file (default DIR/contacts.duckdb).")
+    ] = None,
     persons: Annotated[int, typer.Option(help="People in the sample.")] = 300,
     days: Annotated[int, typer.Option(help="Export days; one nightly run per day.")] = 7,
 ) -> None:

@@ -35,6 +35,7 @@ class RunSummary:
     merges: int = 0
     redirects: int = 0
     ambiguous_keys: int = 0
+    updates: int = 0
     days_ingested: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -61,15 +62,19 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 def _instance() -> dg.DagsterInstance:
     # With DAGSTER_HOME set, CLI runs appear in the Dagster UI's run history.
-    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    return (
+        dg.DagsterInstance.get()
+        if os.environ.get("DAGSTER_HOME")
+        else dg.DagsterInstance.ephemeral()
+    )
 
 
 def _failure(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
-            evaluation = event.event_specific_data.asset_check_evaluation  # type: ignore[union-attr]
-            if not evaluation.passed:
-                return f"check '{evaluation.check_name}' failed: {evaluation.description}"
+            evaluation = event.event_specific_data
+            if not evaluation.passed:  # type: ignore[union-attr]
+                return f"check '{evaluation.check_name}' failed: {evaluation.description}"  # type: ignore[union-attr]
     for event in result.all_events:
         if event.is_step_failure:
             error = event.event_specific_data.error  # type: ignore[union-attr]
@@ -127,11 +132,19 @@ def _fill_counts(summary: RunSummary) -> None:
             """
             SELECT (SELECT count(*) FROM interactions), (SELECT count(*) FROM contacts),
                    (SELECT count(*) FROM quarantine), (SELECT count(*) FROM merges),
-                   (SELECT count(*) FROM contact_redirects), (SELECT count(*) FROM ambiguous_keys)
+                   (SELECT count(*) FROM contact_redirects), (SELECT count(*) FROM ambiguous_keys),
+                   (SELECT updates FROM pipeline_runs ORDER BY run_number DESC LIMIT 1)
             """
         ).fetchone()
     finally:
         con.close()
     assert row is not None
-    (summary.interactions, summary.contacts, summary.quarantined, summary.merges,
-     summary.redirects, summary.ambiguous_keys) = row
+    (
+        summary.interactions,
+        summary.contacts,
+        summary.quarantined,
+        summary.merges,
+        summary.redirects,
+        summary.ambiguous_keys,
+        summary.updates,
+    ) = row

@@ -55,6 +55,6 @@ def build_snapshot(
     write_table(con, "merges", inputs.merges, "decided_at, merge_id")
     write_table(con, "quarantine", inputs.quarantine, "source, export_day, file, row")
     write_table(con, "ambiguous_keys", inputs.ambiguous_keys, "key_type, key_value")
-    write_table(con, "pipeline_runs", inputs.runs, "finished_at")
+    write_table(con, "pipeline_runs", inputs.runs, "run_number")
     con.execute(PROPOSALS_DDL)
     con.execute("CHECKPOINT")

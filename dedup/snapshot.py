@@ -45,6 +45,7 @@ MERGES_SCHEMA: dict[str, pl.DataType] = {
 }
 
 RUNS_SCHEMA: dict[str, pl.DataType] = {
+    "run_number": pl.Int64(),
     "run_id": pl.String(),
     "finished_at": pl.Datetime("us", "UTC"),
     "interactions": pl.Int64(),

@@ -3,7 +3,6 @@
 import dagster as dg
 
 from assets.names import GROUP_IDENTITY, GROUP_INGEST, GROUP_PUBLISH
-from assets.partitions import export_days
 
 INGEST_JOB = "ingest_exports"
 BUILD_JOB = "build_contacts"
@@ -11,7 +10,6 @@ BUILD_JOB = "build_contacts"
 ingest_job = dg.define_asset_job(
     INGEST_JOB,
     selection=dg.AssetSelection.groups(GROUP_INGEST),
-    partitions_def=export_days,
     description="Stage every source's exports of one day (one partition).",
 )
 

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.partitions import export_days
 from assets.resources import ContactsSettings
 from dedup.ingest import day_files, fingerprint, stale_days
 from pipelines.jobs import build_job, ingest_job
@@ -12,7 +13,7 @@ from pipelines.jobs import build_job, ingest_job
 )
 def new_export_days(context: dg.SensorEvaluationContext, settings: ContactsSettings):
     """Request an ingest run for every export day whose files are new or changed."""
-    partition_keys = set(ingest_job.partitions_def.get_partition_keys())  # type: ignore[union-attr]
+    partition_keys = set(export_days.get_partition_keys())
     for source, day in stale_days(settings.exports, settings.layout.staging_root):
         if day not in partition_keys:
             context.log.warning(f"{source}/{day} is outside the export-day partitions; skipped")

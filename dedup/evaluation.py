@@ -1,0 +1,105 @@
+"""Pairwise precision and recall of a clustering against ground truth, without listing pairs.
+
+Pairs are counted as n·(n-1)/2 per group, so a million records cost a few group-bys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from dedup.automerge import KEY_COLUMNS
+from dedup.graph import connected_components
+
+
+@dataclass(frozen=True)
+class PairScores:
+    predicted_pairs: int
+    true_pairs: int
+    correct_pairs: int
+
+    @property
+    def precision(self) -> float:
+        return self.correct_pairs / self.predicted_pairs if self.predicted_pairs else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.correct_pairs / self.true_pairs if self.true_pairs else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def _pairs(frame: pl.DataFrame, by: list[str]) -> int:
+    n = frame.group_by(by).len().get_column("len").cast(pl.Int64)
+    return int((n * (n - 1) // 2).sum() or 0)
+
+
+def pairwise_scores(
+    predicted: pl.DataFrame, truth: pl.DataFrame, truth_col: str = "person_id"
+) -> PairScores:
+    """Score `predicted` (record_id → cluster) against `truth` (record_id → person).
+
+    Both frames are keyed by their first column; records missing from either side are ignored.
+    """
+    key_p, key_t = predicted.columns[0], truth.columns[0]
+    joined = predicted.rename({key_p: "_id"}).join(
+        truth.rename({key_t: "_id"}), on="_id", how="inner"
+    )
+    cluster_col = [c for c in predicted.columns if c != key_p][0]
+    return PairScores(
+        predicted_pairs=_pairs(joined, [cluster_col]),
+        true_pairs=_pairs(joined, [truth_col]),
+        correct_pairs=_pairs(joined, [cluster_col, truth_col]),
+    )
+
+
+def rule_visible_truth(interactions: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
+    """Ground truth restricted to what exact keys can see.
+
+    Two records of one person are a rule-visible duplicate when a chain of keys links them that
+    no other person shares (a key typed by two people is a hub, not evidence). Returns
+    interaction_id → `visible_group`.
+    """
+    frame = interactions.select("interaction_id", *KEY_COLUMNS.values()).join(
+        truth.select("interaction_id", "person_id"), on="interaction_id"
+    )
+    frame = frame.with_row_index("_node").with_columns(pl.col("_node").cast(pl.Int64))
+    edges = []
+    for col in KEY_COLUMNS.values():
+        owned = (
+            frame.filter(pl.col(col).is_not_null())
+            .with_columns(pl.col("person_id").n_unique().over(col).alias("_owners"))
+            .filter(pl.col("_owners") == 1)
+        )
+        edges.append(
+            owned.with_columns(pl.col("_node").min().over(col).alias("_to")).select(
+                pl.col("_node").alias("a"), pl.col("_to").alias("b")
+            )
+        )
+    all_edges = pl.concat(edges)
+    labels = connected_components(
+        frame.height, all_edges.get_column("a").to_numpy(), all_edges.get_column("b").to_numpy()
+    )
+    return frame.select("interaction_id", "person_id").with_columns(
+        pl.Series("visible_group", labels, dtype=pl.Int64)
+    )
+
+
+def auto_merge_scores(
+    clusters: pl.DataFrame, interactions: pl.DataFrame, truth: pl.DataFrame
+) -> tuple[PairScores, PairScores]:
+    """(precision over all truth, recall over rule-visible truth) of an auto-merge clustering."""
+    overall = pairwise_scores(
+        clusters.select("interaction_id", "cluster"), truth.select("interaction_id", "person_id")
+    )
+    visible = rule_visible_truth(interactions, truth)
+    seen = pairwise_scores(
+        clusters.select("interaction_id", "cluster"),
+        visible.select("interaction_id", "visible_group"),
+        "visible_group",
+    )
+    return overall, seen

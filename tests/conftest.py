@@ -1,0 +1,78 @@
+"""Shared fixtures: tiny exports folders written inline, and an in-process pipeline runner."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from assets.resources import ContactsSettings
+from contacts.runner import RunSummary, run_pipeline
+from dedup.identity import expected_hash
+
+SECRET = "test-identity-secret"
+
+
+@pytest.fixture(autouse=True)
+def _identity_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASKVAULT_IDENTITY_SECRET", SECRET)
+    monkeypatch.delenv("ASKVAULT_IDENTITY_SECRET_PREVIOUS", raising=False)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+
+
+def signed(user_id: str) -> str:
+    return expected_hash(user_id, SECRET)
+
+
+def write_jsonl(
+    exports: Path, day: str, name: str, records: list[dict], source: str = "askvault"
+) -> Path:
+    folder = exports / source / day
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def rec(iid: str, when: str = "2026-11-01T10:00:00Z", channel: str = "widget", **fields) -> dict:
+    """A canonical record with defaults for the required fields."""
+    return {"interaction_id": iid, "channel": channel, "occurred_at": when, **fields}
+
+
+@pytest.fixture
+def exports(tmp_path: Path) -> Path:
+    path = tmp_path / "exports"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "out" / "contacts.duckdb"
+
+
+@pytest.fixture
+def run(exports: Path, db: Path) -> Callable[..., RunSummary]:
+    """Run the real pipeline (Dagster in process) on `exports` into `db`."""
+
+    def _run(**overrides) -> RunSummary:
+        settings = ContactsSettings(exports_dir=str(exports), db_path=str(db), **overrides)
+        return run_pipeline(settings)
+
+    return _run
+
+
+def query(db: Path, sql: str) -> pl.DataFrame:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.sql(sql).pl()
+    finally:
+        con.close()
+
+
+def contact_of(db: Path) -> dict[str, str]:
+    return dict(query(db, "SELECT interaction_id, contact_id FROM interactions").iter_rows())

@@ -1,0 +1,245 @@
+"""Bad input never stops a run and is never silently dropped: each case lands in quarantine."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from dedup.ingest import ingest_day
+
+DAY = "2026-11-01"
+GOOD = {
+    "interaction_id": "good-1",
+    "channel": "widget",
+    "occurred_at": "2026-11-01T10:00:00Z",
+    "email": "a@x.com",
+}
+
+
+def _day(exports: Path) -> Path:
+    folder = exports / "askvault" / DAY
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _ingest(exports: Path):
+    result = ingest_day(exports, "askvault", DAY)
+    return result.accepted, result.quarantine
+
+
+def _line(record: dict) -> bytes:
+    return (json.dumps(record) + "\n").encode()
+
+
+# Each case: file name, bytes (with one GOOD record around the bad one), expected reason fragment,
+# expected quarantine row (None for a whole-file problem).
+CASES = [
+    (
+        "truncated.jsonl",
+        _line(GOOD) + b'{"interaction_id": "t-2", "channel": "wid',
+        "invalid JSON",
+        2,
+    ),
+    (
+        "not-utf8.jsonl",
+        _line(GOOD)
+        + b'{"interaction_id": "u-2", "channel": "widget", "occurred_at": "2026-11-01T10:00:00Z", "name": "\xff\xfe"}\n',
+        "not valid UTF-8",
+        2,
+    ),
+    (
+        "missing-id.jsonl",
+        _line({"channel": "sms", "occurred_at": "2026-11-01T10:00:00Z"}) + _line(GOOD),
+        "missing interaction_id",
+        1,
+    ),
+    (
+        "bad-time.jsonl",
+        _line(GOOD) + _line({**GOOD, "interaction_id": "b-2", "occurred_at": "yesterday"}),
+        "unparseable occurred_at 'yesterday'",
+        2,
+    ),
+    (
+        "bad-channel.jsonl",
+        _line(GOOD) + _line({**GOOD, "interaction_id": "c-2", "channel": "fax"}),
+        "unknown channel 'fax'",
+        2,
+    ),
+    (
+        "attr-list.jsonl",
+        _line(GOOD) + _line({**GOOD, "interaction_id": "a-2", "attributes": [1, 2]}),
+        "attributes must be a JSON object",
+        2,
+    ),
+    (
+        "attr-text.jsonl",
+        _line(GOOD) + _line({**GOOD, "interaction_id": "a-3", "attributes": "{not json"}),
+        "attributes is not valid JSON",
+        2,
+    ),
+    (
+        "attr-51.jsonl",
+        _line(GOOD)
+        + _line({**GOOD, "interaction_id": "a-4", "attributes": {f"k{i}": i for i in range(51)}}),
+        "attributes has 51 keys (limit 50)",
+        2,
+    ),
+    (
+        "huge-line.jsonl",
+        _line(GOOD) + _line({**GOOD, "interaction_id": "h-2", "name": "x" * 5_000_000}),
+        "record too large",
+        2,
+    ),
+    ("not-object.jsonl", _line(GOOD) + b"[1, 2, 3]\n", "not an object", 2),
+    (
+        "name-object.jsonl",
+        _line(GOOD) + _line({**GOOD, "interaction_id": "n-2", "name": {"first": "A"}}),
+        "field 'name' must be text",
+        2,
+    ),
+    (
+        "fake.parquet",
+        b"this is plain text pretending to be parquet\n",
+        "not a readable Parquet file",
+        None,
+    ),
+    ("notes.txt", b"hello\n", "unsupported file type", None),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "reason", "row"), CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_quarantined_and_good_records_kept(
+    exports: Path, name, content, reason, row
+) -> None:
+    folder = _day(exports)
+    (folder / name).write_bytes(content)
+    (folder / "zz-good.jsonl").write_bytes(_line({**GOOD, "interaction_id": "other-good"}))
+    accepted, quarantine = _ingest(exports)
+    assert quarantine.height == 1, quarantine
+    q = quarantine.row(0, named=True)
+    assert reason in q["reason"]
+    assert q["row"] == row
+    assert q["file"] == f"askvault/{DAY}/{name}"
+    assert q["source"] == "askvault"
+    assert q["raw"] is None or len(q["raw"]) <= 64 * 1024
+    expected_good = {"other-good"} | ({"good-1"} if b"good-1" in content else set())
+    assert set(accepted.get_column("interaction_id")) == expected_good
+
+
+def test_quarantine_keeps_interaction_id_when_readable(exports: Path) -> None:
+    (_day(exports) / "x.jsonl").write_bytes(_line({**GOOD, "channel": "fax"}))
+    _, quarantine = _ingest(exports)
+    assert quarantine.get_column("interaction_id").to_list() == ["good-1"]
+
+
+def test_csv_rows_are_line_numbers_and_lists_split(exports: Path) -> None:
+    (_day(exports) / "a.csv").write_text(
+        "interaction_id,channel,occurred_at,email,contact_tags\n"
+        "c1,EMAIL,2026-11-01T09:00:00+02:00,a@b.com,vip; beta\n"
+        "c2,sms,1730000000,,\n"
+        "c3,fax,2026-11-01T09:00:00Z,,\n"
+    )
+    accepted, quarantine = _ingest(exports)
+    rows = (
+        accepted.sort("interaction_id")
+        .select("interaction_id", "channel", "row", "contact_tags", "email")
+        .to_dicts()
+    )
+    assert rows == [
+        {
+            "interaction_id": "c1",
+            "channel": "email",
+            "row": 2,
+            "contact_tags": ["vip", "beta"],
+            "email": "a@b.com",
+        },
+        {"interaction_id": "c2", "channel": "sms", "row": 3, "contact_tags": None, "email": None},
+    ]
+    assert (
+        accepted.filter(pl.col("interaction_id") == "c1").get_column("occurred_at").dt.hour().item()
+        == 7
+    )
+    assert quarantine.select("row", "reason").to_dicts() == [
+        {"row": 4, "reason": "unknown channel 'fax'"}
+    ]
+
+
+def test_csv_with_multiline_field_and_bad_bytes_uses_careful_reader(exports: Path) -> None:
+    (_day(exports) / "a.csv").write_bytes(
+        b"interaction_id,channel,occurred_at,name\n"
+        b'c1,widget,2026-11-01T09:00:00Z,"two\nlines"\n'
+        b"c2,widget,2026-11-01T09:00:00Z,\xff\n"
+        b"c3,widget,2026-11-01T09:00:00Z\n"
+        b"c4,widget,2026-11-01T09:00:00Z,ok\n"
+    )
+    accepted, quarantine = _ingest(exports)
+    assert accepted.select("interaction_id", "row").sort("row").rows() == [("c1", 2), ("c4", 6)]
+    assert quarantine.select("row", "reason").sort("row").rows() == [
+        (4, "not valid UTF-8"),
+        (5, "expected 4 fields, got 3"),
+    ]
+
+
+def test_csv_missing_required_column_quarantines_file(exports: Path) -> None:
+    (_day(exports) / "a.csv").write_text("interaction_id,occurred_at\nx,2026-11-01T00:00:00Z\n")
+    accepted, quarantine = _ingest(exports)
+    assert accepted.height == 0
+    assert quarantine.select("row", "reason").rows() == [
+        (None, "CSV header lacks required column(s): channel")
+    ]
+
+
+def test_gzip_and_truncated_gzip(exports: Path) -> None:
+    folder = _day(exports)
+    body = b"".join(_line({**GOOD, "interaction_id": f"g{i}"}) for i in range(200))
+    (folder / "a.jsonl.gz").write_bytes(gzip.compress(body))
+    other = b"".join(_line({**GOOD, "interaction_id": f"z{i}"}) for i in range(2000))
+    broken = gzip.compress(other)
+    (folder / "b.jsonl.gz").write_bytes(broken[: len(broken) // 2])
+    accepted, quarantine = _ingest(exports)
+    ids = set(accepted.get_column("interaction_id"))
+    assert {f"g{i}" for i in range(200)} <= ids
+    assert any(i.startswith("z") for i in ids), "records before the cut are kept"
+    whole_file = quarantine.filter(pl.col("row").is_null())
+    assert whole_file.height == 1 and "gzip stream is damaged" in whole_file.item(0, "reason")
+
+
+def test_parquet_native_timestamp_struct_attributes_and_lists(exports: Path) -> None:
+    table = pa.table(
+        {
+            "interaction_id": ["p1", "p2"],
+            "channel": ["api", "widget"],
+            "occurred_at": pa.array(
+                [1_762_000_000_000_000, 1_762_000_100_000_000], pa.timestamp("us", "UTC")
+            ),
+            "attributes": pa.array([{"city": "Oslo"}, None], pa.struct([("city", pa.string())])),
+            "contact_tags": [["vip"], None],
+        }
+    )
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    (_day(exports) / "a.parquet").write_bytes(buf.getvalue())
+    accepted, quarantine = _ingest(exports)
+    assert quarantine.height == 0
+    got = (
+        accepted.sort("interaction_id")
+        .select("interaction_id", "attributes", "contact_tags", "row")
+        .rows()
+    )
+    assert got == [("p1", '{"city":"Oslo"}', ["vip"], 1), ("p2", None, None, 2)]
+
+
+def test_epoch_seconds_in_json_number(exports: Path) -> None:
+    (_day(exports) / "a.jsonl").write_bytes(
+        _line({**GOOD, "occurred_at": 1_762_000_000, "phone": 4155552671})
+    )
+    accepted, _ = _ingest(exports)
+    row = accepted.row(0, named=True)
+    assert row["occurred_at"].year == 2025 and row["phone"] == "4155552671"
