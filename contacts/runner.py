@@ -56,8 +56,8 @@ def run_lock(layout: StateLayout) -> Iterator[None]:
         yield
 
 
-# In-process runs log at WARNING: the CLI shows its own progress; Dagster's debug stream is for the UI.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# In-process runs log errors only: the CLI shows its own progress; Dagster's debug stream is for the UI.
+QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
 def _instance() -> dg.DagsterInstance:

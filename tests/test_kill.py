@@ -1,0 +1,40 @@
+"""A run killed mid-build (SIGKILL, no clean-up) leaves the published file intact and readable."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import query, rec, write_jsonl
+
+
+def test_killed_run_leaves_published_file_intact(exports: Path, db: Path, run) -> None:
+    write_jsonl(exports, "2026-11-01", "a.jsonl", [rec("x1", email="a@x.test")])
+    run()
+    published = db.read_bytes()
+    big = [rec(f"big{i}", email=f"p{i}@x.test", phone=None, name=f"Person {i}") for i in range(150_000)]
+    write_jsonl(exports, "2026-11-02", "a.jsonl", big)
+    build = db.with_name(db.name + ".state") / "work" / "snapshot.building.duckdb"
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "contacts.cli", "run", "--exports", str(exports), "--db", str(db)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ},
+    )
+    deadline = time.monotonic() + 120
+    while not build.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run finished before it could be killed mid-build"
+    time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    assert db.read_bytes() == published
+    assert query(db, "SELECT count(*) FROM contacts").item() == 1
+    # The next run cleans up after the killed one and publishes.
+    assert run().interactions == 150_001
