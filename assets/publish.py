@@ -31,7 +31,7 @@ from assets.reporting import md_table
 from assets.resources import ContactsSettings
 from dedup.build import SnapshotInputs, build_snapshot
 from dedup.ingest import read_staged
-from dedup.snapshot import RUNS_SCHEMA, connect_build, previous_table, publish
+from dedup.snapshot import RUNS_SCHEMA, previous_table, publish
 from quality.snapshot_checks import (
     contacts_over_hub_limit,
     duplicate_interaction_ids,
@@ -86,9 +86,9 @@ def contacts_snapshot(
         ambiguous_keys=ambiguous,
         runs=runs,
     )
-    con = connect_build(layout.build_path)
+    build_snapshot(layout.build_path, inputs, settings.engine_config())
+    con = duckdb.connect(str(layout.build_path), read_only=True)
     try:
-        build_snapshot(con, inputs, settings.engine_config())
         preview = con.sql(
             "SELECT contact_id, name, email, phone, channels, audience, conversation_count "
             "FROM contacts ORDER BY conversation_count DESC, contact_id LIMIT 10"

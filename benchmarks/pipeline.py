@@ -33,7 +33,8 @@ from dedup.build import SnapshotInputs, build_snapshot  # noqa: E402
 from dedup.config import EngineConfig  # noqa: E402
 from dedup.ingest import SOURCES, export_days, ingest_day  # noqa: E402
 from dedup.interactions import prepare_interactions  # noqa: E402
-from dedup.snapshot import MERGES_SCHEMA, RUNS_SCHEMA, connect_build, publish  # noqa: E402
+from dedup.schema import QUARANTINE_SCHEMA  # noqa: E402
+from dedup.snapshot import MERGES_SCHEMA, RUNS_SCHEMA, publish  # noqa: E402
 from dedup.stable_ids import PreviousState, assign_ids  # noqa: E402
 
 SECRET = "bench-secret"
@@ -67,6 +68,7 @@ def main() -> None:
 
     def stage(name: str, n: int, started: float) -> None:
         rows.append((name, n, time.perf_counter() - started, peak_mb()))
+        print(f"{name}: {rows[-1][2]:.1f}s, peak {rows[-1][3]:,.0f} MB", file=sys.stderr, flush=True)
 
     t = time.perf_counter()
     accepted, quarantined = [], 0
@@ -94,20 +96,18 @@ def main() -> None:
     t = time.perf_counter()
     db = args.out / "bench.duckdb"
     build = args.out / "bench.building.duckdb"
-    con = connect_build(build)
     build_snapshot(
-        con,
+        build,
         SnapshotInputs(
             interactions=prepared.join(assignment, on="interaction_id"),
             redirects=ids.redirects,
             merges=pl.DataFrame(schema=MERGES_SCHEMA),
-            quarantine=pl.DataFrame(),
+            quarantine=pl.DataFrame(schema=QUARANTINE_SCHEMA),
             ambiguous_keys=merged.ambiguous_keys,
             runs=pl.DataFrame(schema=RUNS_SCHEMA),
         ),
         config,
     )
-    con.close()
     publish(build, db)
     stage("build contacts + publish", ids.contact_of_cluster.height, t)
 

@@ -106,11 +106,11 @@ def demo(
         shutil.rmtree(folder)
     incoming = folder / "incoming"
     exports = folder / "exports"
-    config = GeneratorConfig(persons=persons, days=days)
+    # Sign the sample's identities with the caller's secret if there is one, so they verify.
+    secret = os.environ.setdefault("ASKVAULT_IDENTITY_SECRET", GeneratorConfig.secret)
+    config = GeneratorConfig(persons=persons, days=days, secret=secret)
     with err.status("generating sample exports…"):
         generated = generate_exports(incoming, config)
-    # The demo signs identities with the generator's secret unless the caller brought one.
-    os.environ.setdefault("ASKVAULT_IDENTITY_SECRET", config.secret)
     summary = None
     for day_dir in sorted((incoming / "askvault").iterdir()):
         target = exports / "askvault" / day_dir.name
@@ -128,6 +128,36 @@ def demo(
         f'Query it:  duckdb -readonly {db} "SELECT name, email, channels, audience, '
         'conversation_count FROM contacts ORDER BY conversation_count DESC LIMIT 10"'
     )
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="A SQL query over the published tables.")],
+    db: DbOption = Path("contacts.duckdb"),
+    limit: Annotated[int, typer.Option(help="Rows to show at most.")] = 50,
+) -> None:
+    """Query the published file read-only (for machines without the `duckdb` CLI)."""
+    import duckdb
+
+    if not db.exists():
+        fail(f"no published file at {db}; run `contacts run` or `contacts demo` first")
+    try:
+        con = duckdb.connect(str(db), read_only=True)
+    except duckdb.Error as exc:
+        fail(f"cannot open {db}: {exc}")
+    try:
+        rel = con.sql(query)
+        if rel is None:
+            fail("the statement returned no rows; only queries are allowed on the published file")
+        columns, rows = rel.columns, rel.fetchmany(limit)
+    except duckdb.Error as exc:
+        fail(str(exc).splitlines()[0])
+    finally:
+        con.close()
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*("∅" if v is None else str(v) for v in row))
+    out.print(table)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -104,34 +104,53 @@ def parse_phone(value: str | None, region: str) -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def _phone_key(expr: pl.Expr) -> pl.Expr:
+    """Spacing and punctuation that libphonenumber ignores anyway, removed so that `(415) 555-2671`,
+    `415.555.2671` and `415 555 2671` cost one parse. Values with a `(0)` trunk marker keep theirs."""
+    text = expr.str.strip_chars()
+    return (
+        pl.when(text.str.contains("(0)", literal=True))
+        .then(text)
+        .otherwise(text.str.replace_all(r"[\s\-.()]", ""))
+    )
+
+
 def phone_e164(candidates: pl.Series, region: str) -> pl.Series:
-    """E.164 for each candidate text; libphonenumber runs once per distinct value."""
-    distinct = candidates.drop_nulls().unique()
+    """E.164 for each candidate text; libphonenumber runs once per distinct (cleaned) value."""
+    keys = pl.DataFrame({"_candidate": candidates}).with_columns(
+        _phone_key(pl.col("_candidate")).alias("_key")
+    )
+    distinct = keys.get_column("_key").drop_nulls().unique()
     lookup = pl.DataFrame(
         {
-            "_candidate": distinct,
+            "_key": distinct,
             "_e164": pl.Series(
                 [parse_phone(v, region) for v in distinct.to_list()], dtype=pl.String
             ),
         }
     )
-    return (
-        pl.DataFrame({"_candidate": candidates})
-        .join(lookup, on="_candidate", how="left", maintain_order="left")
-        .get_column("_e164")
+    return keys.join(lookup, on="_key", how="left", maintain_order="left").get_column("_e164")
+
+
+def _on_distinct(frame: pl.DataFrame, column: str, outputs: dict[str, pl.Expr]) -> pl.DataFrame:
+    """Add `outputs` computed once per distinct value of `column` (regex work scales with
+    distinct values, not rows: a person repeats the same email and name in every interaction)."""
+    distinct = frame.select(pl.col(column).unique()).with_columns(
+        **{name: expr for name, expr in outputs.items()}
     )
+    return frame.join(distinct, on=column, how="left", nulls_equal=True, maintain_order="left")
 
 
 def normalize_identifiers(frame: pl.DataFrame, *, default_region: str = "US") -> pl.DataFrame:
     """Add `email_address`, `email_norm`, `phone_e164` and `name_norm` beside the raw columns."""
-    with_candidates = frame.with_columns(
-        email_address(pl.col("email")).alias("email_address"),
-        email_norm(pl.col("email")).alias("email_norm"),
-        name_norm(pl.col("name")).alias("name_norm"),
-        phone_candidate(pl.col("phone"), pl.col("channel")).alias("_phone_candidate"),
+    frame = _on_distinct(
+        frame,
+        "email",
+        {
+            "email_address": email_address(pl.col("email")),
+            "email_norm": email_norm(pl.col("email")),
+        },
     )
-    return with_candidates.with_columns(
-        phone_e164(with_candidates.get_column("_phone_candidate"), default_region).alias(
-            "phone_e164"
-        )
-    ).drop("_phone_candidate")
+    frame = _on_distinct(frame, "name", {"name_norm": name_norm(pl.col("name"))})
+    candidates = frame.select(phone_candidate(pl.col("phone"), pl.col("channel"))).to_series()
+    return frame.with_columns(phone_e164(candidates, default_region).alias("phone_e164"))

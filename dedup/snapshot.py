@@ -153,7 +153,7 @@ def auto_merge_rows(auto_merges: pl.DataFrame, decided_at: datetime) -> pl.DataF
 
 
 def connect_build(path: Path) -> duckdb.DuckDBPyConnection:
-    """A fresh build database (any leftover from a killed run is discarded first)."""
+    """A fresh, empty build database (any leftover from a killed run is discarded first)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     for leftover in (path, path.with_name(path.name + ".wal")):
         leftover.unlink(missing_ok=True)
@@ -169,7 +169,7 @@ def write_table(
     con.register("_incoming", frame.to_arrow())
     try:
         order = f" ORDER BY {order_by}" if order_by else ""
-        con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _incoming{order}')
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _incoming{order}")
     finally:
         con.unregister("_incoming")
 

@@ -6,8 +6,6 @@ recall ≥ 0.99 of the pairs exact keys can see (keys no second person shares).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import polars as pl
 import pytest
 
