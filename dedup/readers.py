@@ -21,6 +21,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dedup.fast_readers import csv_fast, jsonl_fast
 from dedup.schema import (
     CANONICAL_FIELDS,
     JSON_FIELDS,
@@ -109,20 +110,30 @@ def read_export_file(path: Path, origin: FileOrigin) -> ReadResult:
     except OSError as exc:
         rejects.add(None, f"cannot read file: {exc.strerror or exc}", None)
         return ReadResult(_empty_raw(), rejects.frame())
+    damaged = False
     if gz:
-        data = _gunzip(data, rejects)
+        data, damaged = _gunzip(data, rejects)
     if fmt == "jsonl":
-        columns, rows = _parse_jsonl(data, rejects)
+        fast = None if damaged else jsonl_fast(path, data, gz)
+        if fast is None:
+            frame = _frame_from_columns(*_parse_jsonl(data, rejects))
+        else:
+            frame, bad = fast
+            if bad.height:
+                lines = data.split(b"\n")
+                for row, reason in bad.iter_rows():
+                    rejects.add(row, reason, lines[row - 1], _interaction_id_of(lines[row - 1]))
     elif fmt == "csv":
-        columns, rows = _parse_csv(data, rejects)
+        frame = _parse_csv(data, rejects)
     else:
-        columns, rows = _parse_parquet(data, rejects)
-    return ReadResult(_to_raw_frame(columns, rows, origin), rejects.frame())
+        frame = _parse_parquet(data, rejects)
+    return ReadResult(_finish(frame, origin), rejects.frame())
 
 
-def _gunzip(data: bytes, rejects: _Rejects) -> bytes:
+def _gunzip(data: bytes, rejects: _Rejects) -> tuple[bytes, bool]:
+    """Decompressed bytes, and whether the stream was damaged."""
     try:
-        return gzip.decompress(data)
+        return gzip.decompress(data), False
     except (OSError, EOFError, zlib.error) as exc:
         # Keep what a truncated stream still yields: the good records before the cut are not lost.
         out = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -133,7 +144,7 @@ def _gunzip(data: bytes, rejects: _Rejects) -> bytes:
         rejects.add(
             None, f"gzip stream is damaged ({exc}); read {len(partial)} bytes before it", None
         )
-        return partial
+        return partial, True
 
 
 # --- JSON lines -------------------------------------------------------------------------------
@@ -180,39 +191,16 @@ def _json_reason(line: bytes, exc: Exception) -> str:
 # --- CSV --------------------------------------------------------------------------------------
 
 
-def _parse_csv(data: bytes, rejects: _Rejects) -> tuple[dict[str, list], list[int]]:
-    fast = _parse_csv_fast(data)
-    if fast is not None:
-        missing = [f for f in REQUIRED_FIELDS if f not in fast.columns]
-        if missing:
-            rejects.add(None, f"CSV header lacks required column(s): {', '.join(missing)}", None)
-            return {}, []
-        rows = list(range(2, fast.height + 2))
-        columns = {
-            f: (fast.get_column(f).to_list() if f in fast.columns else [None] * fast.height)
-            for f in CANONICAL_FIELDS
-        }
-        for f in LIST_FIELDS:
-            columns[f] = [_split_tags(v) for v in columns[f]]
-        return columns, rows
-    return _parse_csv_slow(data, rejects)
-
-
-def _parse_csv_fast(data: bytes) -> pl.DataFrame | None:
-    """Polars fast path; None when the file needs the careful reader.
-
-    The careful reader is needed when bytes are not UTF-8, when rows are ragged, or when a quoted
-    field spans lines (then a record's row number is not its index + 2).
-    """
-    try:
-        data.decode("utf-8")
-        frame = pl.read_csv(data, infer_schema=False, raise_if_empty=False)
-    except (UnicodeDecodeError, pl.exceptions.PolarsError):
-        return None
-    body_lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1) - 1
-    if frame.height != body_lines:
-        return None
-    return frame.with_columns(pl.all().replace("", None))
+def _parse_csv(data: bytes, rejects: _Rejects) -> pl.DataFrame:
+    fast = csv_fast(data)
+    if fast is None:
+        return _frame_from_columns(*_parse_csv_slow(data, rejects))
+    header = pl.read_csv(data, n_rows=0, infer_schema=False).columns if data else []
+    missing = [f for f in REQUIRED_FIELDS if f not in {h.strip() for h in header}]
+    if missing:
+        rejects.add(None, f"CSV header lacks required column(s): {', '.join(missing)}", None)
+        return _empty_frame()
+    return fast
 
 
 def _parse_csv_slow(data: bytes, rejects: _Rejects) -> tuple[dict[str, list], list[int]]:
@@ -294,39 +282,89 @@ def _split_tags(value: object) -> list[str] | None:
 # --- Parquet ----------------------------------------------------------------------------------
 
 
-def _parse_parquet(data: bytes, rejects: _Rejects) -> tuple[dict[str, list], list[int]]:
+def _parse_parquet(data: bytes, rejects: _Rejects) -> pl.DataFrame:
     try:
         table = pq.read_table(pa.BufferReader(data))
     except (pa.ArrowException, OSError, ValueError) as exc:
         rejects.add(None, f"not a readable Parquet file: {str(exc).splitlines()[0][:200]}", None)
-        return {}, []
+        return _empty_frame()
     missing = [f for f in REQUIRED_FIELDS if f not in table.column_names]
     if missing:
         rejects.add(None, f"Parquet file lacks required column(s): {', '.join(missing)}", None)
-        return {}, []
-    columns: dict[str, list] = {}
+        return _empty_frame()
+    source = pl.from_arrow(table.select([f for f in CANONICAL_FIELDS if f in table.column_names]))
+    assert isinstance(source, pl.DataFrame)
+    exprs: list[pl.Expr] = [pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("row")]
+    reasons: list[pl.Expr] = []
     for f in CANONICAL_FIELDS:
-        if f not in table.column_names:
-            columns[f] = [None] * table.num_rows
-            continue
-        col = table.column(f)
-        if pa.types.is_timestamp(col.type):
-            series = pl.from_arrow(col)
-            if series.dtype.time_zone is None:  # type: ignore[union-attr]
-                series = series.dt.replace_time_zone("UTC")
-            columns[f] = series.dt.to_string("%Y-%m-%dT%H:%M:%S%.f%:z").to_list()
-        elif f in JSON_FIELDS and (pa.types.is_struct(col.type) or pa.types.is_map(col.type)):
-            columns[f] = col.to_pylist()  # dicts or key/value pairs; serialised below
+        dtype = source.schema.get(f)
+        col = pl.col(f)
+        if dtype is None:
+            exprs.append(pl.lit(None, RAW_SCHEMA[f]).alias(f))
+        elif f in LIST_FIELDS:
+            if dtype == pl.String:
+                exprs.append(
+                    col.str.split(";")
+                    .list.eval(pl.element().str.strip_chars())
+                    .list.eval(pl.element().filter(pl.element() != ""))
+                    .alias(f)
+                )
+            elif isinstance(dtype, pl.List) and not dtype.inner.is_nested():
+                exprs.append(col.cast(pl.List(pl.String)).alias(f))
+            else:
+                exprs.append(pl.lit(None, RAW_SCHEMA[f]).alias(f))
+                reasons.append(
+                    pl.when(col.is_not_null()).then(
+                        pl.lit(f"field '{f}' must be a list of strings")
+                    )
+                )
+        elif f in JSON_FIELDS:
+            if dtype == pl.String:
+                exprs.append(col.alias(f))
+            else:
+                # Structs and maps are rare in attributes: serialise them in Python, keys with
+                # a null value dropped (a struct column gives every row every key).
+                exprs.append(
+                    pl.Series(
+                        f,
+                        [_attributes_text(v) for v in source.get_column(f).to_list()],
+                        dtype=pl.String,
+                    ).alias(f)
+                )
+        elif isinstance(dtype, pl.Datetime):
+            zoned = col if dtype.time_zone else col.dt.replace_time_zone("UTC")
+            exprs.append(zoned.dt.to_string("%Y-%m-%dT%H:%M:%S%.f%:z").alias(f))
+        elif dtype.is_nested():
+            exprs.append(pl.lit(None, pl.String).alias(f))
+            kind = "list" if isinstance(dtype, (pl.List, pl.Array)) else "dict"
+            reasons.append(
+                pl.when(col.is_not_null()).then(pl.lit(f"field '{f}' must be text, got {kind}"))
+            )
         else:
-            columns[f] = col.to_pylist()
-    rows = list(range(1, table.num_rows + 1))
-    return _coerce_columns(columns, rows, rejects, lambda i: _row_text(columns, i))
+            exprs.append(col.cast(pl.String).alias(f))
+    reason = pl.coalesce(reasons) if reasons else pl.lit(None, pl.String)
+    frame = source.select(*exprs, reason.alias("_reason"), _row_json().alias("_raw"))
+    for row, why, raw, iid in (
+        frame.filter(pl.col("_reason").is_not_null())
+        .select("row", "_reason", "_raw", "interaction_id")
+        .iter_rows()
+    ):
+        rejects.add(row, why, raw, iid)
+    return frame.filter(pl.col("_reason").is_null()).drop("_reason", "_raw")
 
 
-def _row_text(columns: dict[str, list], i: int) -> str:
-    return orjson.dumps(
-        {f: columns[f][i] for f in columns}, default=str, option=orjson.OPT_NON_STR_KEYS
-    ).decode()
+def _row_json() -> pl.Expr:
+    return pl.struct(pl.all()).struct.json_encode()
+
+
+def _attributes_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, list):  # map<string, ...> arrives as key/value pairs
+        value = {kv["key"]: kv["value"] for kv in value if isinstance(kv, dict) and "key" in kv}
+    if isinstance(value, dict):
+        value = {k: v for k, v in value.items() if v is not None}
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
 
 
 # --- shared -----------------------------------------------------------------------------------
@@ -384,25 +422,35 @@ def _coerce_columns(
     return {f: [columns[f][i] for i in keep] for f in columns}, [rows[i] for i in keep]
 
 
-def _to_raw_frame(columns: dict[str, list], rows: list[int], origin: FileOrigin) -> pl.DataFrame:
+def _interaction_id_of(line: bytes) -> str | None:
+    try:
+        value = orjson.loads(line).get("interaction_id")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _frame_from_columns(columns: dict[str, list], rows: list[int]) -> pl.DataFrame:
+    """Frame of the careful readers' column lists (canonical fields + row)."""
     if not rows:
-        return _empty_raw()
+        return _empty_frame()
     data = {
         f: pl.Series(f, columns[f], dtype=RAW_SCHEMA[f], strict=False) for f in CANONICAL_FIELDS
     }
-    n = len(rows)
-    return (
-        pl.DataFrame(data)
-        .with_columns(
-            pl.lit(origin.source).alias("source"),
-            pl.lit(origin.export_day).alias("export_day"),
-            pl.lit(origin.file).alias("file"),
-            pl.Series("row", rows, dtype=pl.Int64),
-        )
-        .select(list(RAW_SCHEMA))
-        if n
-        else _empty_raw()
-    )
+    return pl.DataFrame(data).with_columns(pl.Series("row", rows, dtype=pl.Int64))
+
+
+def _empty_frame() -> pl.DataFrame:
+    return pl.DataFrame(schema={**{f: RAW_SCHEMA[f] for f in CANONICAL_FIELDS}, "row": pl.Int64})
+
+
+def _finish(frame: pl.DataFrame, origin: FileOrigin) -> pl.DataFrame:
+    """Stamp provenance and bring the frame to `RAW_SCHEMA`."""
+    return frame.with_columns(
+        pl.lit(origin.source).alias("source"),
+        pl.lit(origin.export_day).alias("export_day"),
+        pl.lit(origin.file).alias("file"),
+    ).select([pl.col(c).cast(t) for c, t in RAW_SCHEMA.items()])
 
 
 def _empty_raw() -> pl.DataFrame:

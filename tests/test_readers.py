@@ -243,3 +243,30 @@ def test_epoch_seconds_in_json_number(exports: Path) -> None:
     accepted, _ = _ingest(exports)
     row = accepted.row(0, named=True)
     assert row["occurred_at"].year == 2025 and row["phone"] == "4155552671"
+
+
+PARITY_RECORDS = [
+    {**GOOD, "phone": 4155552671, "contact_tags": ["vip", "beta"], "attributes": {"a": 1, "b": [1, 2]}},
+    {**GOOD, "interaction_id": "p2", "contact_tags": "x; y;;", "attributes": '{"c": true}', "plan": True},
+    {**GOOD, "interaction_id": "p3", "occurred_at": 1762000000, "user_id": 12.5, "contact_tags": []},
+    {**GOOD, "interaction_id": "p4", "name": {"first": "A"}},
+    {**GOOD, "interaction_id": "p5", "contact_tags": [1, 2]},
+    {**GOOD, "interaction_id": "p6", "attributes": [1], "email": None, "conversation_tags": None},
+]
+
+
+def test_jsonl_fast_and_careful_paths_agree(tmp_path: Path) -> None:
+    from dedup.fast_readers import jsonl_fast
+    from dedup.readers import FileOrigin, _frame_from_columns, _parse_jsonl, _Rejects
+
+    path = tmp_path / "a.jsonl"
+    data = b"".join(_line(r) for r in PARITY_RECORDS)
+    path.write_bytes(data)
+    fast = jsonl_fast(path, data, gz=False)
+    assert fast is not None, "a well-formed file takes the fast path"
+    fast_frame, fast_bad = fast
+    rejects = _Rejects(FileOrigin("askvault", DAY, "a.jsonl"))
+    slow_frame = _frame_from_columns(*_parse_jsonl(data, rejects))
+    assert fast_frame.select(slow_frame.columns).to_dicts() == slow_frame.to_dicts()
+    assert fast_bad.rows() == [(r["row"], r["reason"]) for r in rejects.rows]
+    assert fast_bad.rows() == [(4, "field 'name' must be text, got dict"), (5, "field 'contact_tags' must be a list of strings")]
