@@ -28,7 +28,7 @@ def _pick_cte(value: str, alias: str, source: str, prefer_cased: bool = False) -
     cased = f"(upper({value}) <> {value} AND lower({value}) <> {value})" if prefer_cased else "true"
     return f"""
         pick_{alias} AS (
-          SELECT contact_id, arg_max(value, (verified, cased, recency, n, -hash(value))) AS {alias}
+          SELECT contact_id, arg_max(value, (verified, cased, recency, n, hash(value))) AS {alias}
           FROM (
             SELECT contact_id, {value} AS value, bool_or(identity_verified) AS verified,
                    {cased} AS cased,
@@ -85,7 +85,7 @@ def build_contacts(
                  list(DISTINCT channel ORDER BY channel) AS channels,
                  bool_or(identity_verified) AS identity_verified,
                  min(occurred_at) FILTER (WHERE identity_verified) AS verified_at,
-                 arg_max(verified_user_id, (occurred_at, -hash(interaction_id)))
+                 arg_max(verified_user_id, (occurred_at, hash(interaction_id)))
                      FILTER (WHERE verified_user_id IS NOT NULL) AS user_id,
                  count(DISTINCT _conversation) AS conversation_count,
                  max(occurred_at) AS last_conversation_at,
@@ -119,7 +119,7 @@ def build_contacts(
         ),
         attr_latest AS (
           SELECT contact_id, key,
-                 arg_max(value, (occurred_at, -hash(interaction_id))) AS value,
+                 arg_max(value, (occurred_at, hash(interaction_id))) AS value,
                  max(occurred_at) AS t
           FROM attr_rows GROUP BY contact_id, key
         ),
