@@ -57,3 +57,17 @@ def test_sensor_requests_only_new_or_changed_days(tmp_path: Path) -> None:
     context = dg.build_sensor_context(resources={"settings": settings})
     requests = list(new_export_days(context))
     assert [r.partition_key for r in requests] == ["2026-11-02"]
+
+
+def test_code_location_loads_from_workspace_and_dg() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    bin_dir = Path(sys.executable).parent
+    for cmd in (
+        [str(bin_dir / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        [str(bin_dir / "dg"), "check", "defs"],
+    ):
+        result = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
