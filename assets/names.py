@@ -18,3 +18,7 @@ CHECK_REDIRECTS_LIVE = "redirects_point_to_live_contacts"
 
 # One DuckDB writer at a time: every asset that writes pipeline state shares this pool.
 WRITER_POOL = "contacts_writer"
+
+PROFILES = "contact_profiles"
+PROPOSALS = "merge_proposals"
+GROUP_MATCHING = "matching"

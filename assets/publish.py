@@ -16,13 +16,14 @@ from assets.identity import (
     REDIRECTS_FILE,
     RUN_FILE,
 )
+from assets.matching import CONTACTS_FILE, PROPOSALS_FILE
 from assets.names import (
     CHECK_ALL_ASSIGNED,
     CHECK_HUB_LIMIT,
     CHECK_REDIRECTS_LIVE,
     CHECK_UNIQUE_IDS,
-    CONTACT_IDS,
     GROUP_PUBLISH,
+    PROPOSALS,
     PUBLISHED,
     SNAPSHOT,
     WRITER_POOL,
@@ -42,7 +43,7 @@ from quality.snapshot_checks import (
 
 @dg.asset(
     name=SNAPSHOT,
-    deps=[CONTACT_IDS],
+    deps=[PROPOSALS],
     group_name=GROUP_PUBLISH,
     pool=WRITER_POOL,
     kinds={"duckdb"},
@@ -80,6 +81,8 @@ def contacts_snapshot(
     runs = pl.concat([previous_runs, this_run])
     inputs = SnapshotInputs(
         interactions=interactions,
+        contacts=pl.read_parquet(layout.work_file(CONTACTS_FILE)),
+        proposals=pl.read_parquet(layout.work_file(PROPOSALS_FILE)),
         redirects=pl.read_parquet(layout.work_file(REDIRECTS_FILE)),
         merges=pl.read_parquet(layout.work_file(MERGES_FILE)),
         quarantine=quarantine,

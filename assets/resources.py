@@ -27,10 +27,16 @@ class ContactsSettings(dg.ConfigurableResource):
     session_max_emails: int = 2
     session_max_phones: int = 2
     session_max_user_ids: int = 1
+    proposal_threshold: float = 0.8  # measured: docs/matching.md
+    min_contacts_to_match: int = 50
 
     @property
     def exports(self) -> Path:
         return Path(self.exports_dir)
+
+    @property
+    def model_path(self) -> Path:
+        return self.layout.state_dir / "model" / "splink_model.json"
 
     @property
     def layout(self) -> StateLayout:

@@ -1,6 +1,6 @@
 """Measure auto-merge rule variants against the generator's ground truth (docs/identity.md).
 
-    uv run python benchmarks/automerge_rules.py [--persons 20000]
+uv run python benchmarks/automerge_rules.py [--persons 20000]
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ VARIANTS = {
     "no caps at all": HubLimits(OFF, OFF, OFF, OFF, OFF, OFF),
     "no phone cap": HubLimits(phone_max_identities=OFF),
     "no email caps": HubLimits(email_max_phones=OFF, email_max_user_ids=OFF),
-    "no session caps": HubLimits(session_max_emails=OFF, session_max_phones=OFF, session_max_user_ids=OFF),
+    "no session caps": HubLimits(
+        session_max_emails=OFF, session_max_phones=OFF, session_max_user_ids=OFF
+    ),
     "email cap 1 phone": HubLimits(email_max_phones=1),
     "session cap 1 email": HubLimits(session_max_emails=1),
 }
@@ -43,11 +45,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         out = generate_exports(root, config)
-        staged = pl.concat([ingest_day(root, "askvault", d).accepted for d in export_days(root, "askvault")])
+        staged = pl.concat(
+            [ingest_day(root, "askvault", d).accepted for d in export_days(root, "askvault")]
+        )
         truth = pl.read_parquet(out.truth_path)
-    interactions = prepare_interactions(staged, EngineConfig(identity_secrets=(config.secret,))).interactions
+    interactions = prepare_interactions(
+        staged, EngineConfig(identity_secrets=(config.secret,))
+    ).interactions
     print(f"{args.persons:,} people, {interactions.height:,} interactions (seed {args.seed})\n")
-    print("| rules | precision (all true pairs) | recall (key-visible pairs) | recall (all pairs) | ambiguous keys |")
+    print(
+        "| rules | precision (all true pairs) | recall (key-visible pairs) | recall (all pairs) | ambiguous keys |"
+    )
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, limits in VARIANTS.items():
         result = auto_merge(interactions, limits)

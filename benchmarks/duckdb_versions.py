@@ -55,8 +55,10 @@ def main() -> None:
         t = time.perf_counter()
         build_contacts(con, EngineConfig(), source="_interactions_full")
         n = con.sql("SELECT count(*) FROM contacts").fetchall()[0][0]
-        print(f"contacts build #{attempt + 1}: {n:,} contacts from {frame.height:,} interactions "
-              f"in {time.perf_counter() - t:.1f}s")
+        print(
+            f"contacts build #{attempt + 1}: {n:,} contacts from {frame.height:,} interactions "
+            f"in {time.perf_counter() - t:.1f}s"
+        )
 
 
 if __name__ == "__main__":

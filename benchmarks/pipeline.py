@@ -29,10 +29,11 @@ import polars as pl  # noqa: E402
 
 from contacts.generator import generate_benchmark_exports  # noqa: E402
 from dedup.automerge import auto_merge  # noqa: E402
-from dedup.build import SnapshotInputs, build_snapshot  # noqa: E402
+from dedup.build import SnapshotInputs, build_contacts_frame, build_snapshot  # noqa: E402
 from dedup.config import EngineConfig  # noqa: E402
 from dedup.ingest import SOURCES, export_days, ingest_day  # noqa: E402
 from dedup.interactions import prepare_interactions  # noqa: E402
+from dedup.matching.proposals import PROPOSALS_SCHEMA  # noqa: E402
 from dedup.schema import QUARANTINE_SCHEMA  # noqa: E402
 from dedup.snapshot import MERGES_SCHEMA, RUNS_SCHEMA, publish  # noqa: E402
 from dedup.stable_ids import PreviousState, assign_ids  # noqa: E402
@@ -61,14 +62,19 @@ def main() -> None:
         shutil.rmtree(data, ignore_errors=True)
         t = time.perf_counter()
         generate_benchmark_exports(data, args.interactions)
-        print(f"generated {args.interactions:,} interactions in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+        print(
+            f"generated {args.interactions:,} interactions in {time.perf_counter() - t:.1f}s",
+            file=sys.stderr,
+        )
     os.environ["ASKVAULT_IDENTITY_SECRET"] = SECRET
     config = EngineConfig(identity_secrets=(SECRET,))
     rows: list[tuple[str, int, float, float]] = []
 
     def stage(name: str, n: int, started: float) -> None:
         rows.append((name, n, time.perf_counter() - started, peak_mb()))
-        print(f"{name}: {rows[-1][2]:.1f}s, peak {rows[-1][3]:,.0f} MB", file=sys.stderr, flush=True)
+        print(
+            f"{name}: {rows[-1][2]:.1f}s, peak {rows[-1][3]:,.0f} MB", file=sys.stderr, flush=True
+        )
 
     t = time.perf_counter()
     accepted, quarantined = [], 0
@@ -90,16 +96,21 @@ def main() -> None:
 
     t = time.perf_counter()
     ids = assign_ids(merged.clusters, PreviousState.empty(), datetime.now(UTC))
-    assignment = merged.clusters.join(ids.contact_of_cluster, on="cluster").select("interaction_id", "contact_id")
+    assignment = merged.clusters.join(ids.contact_of_cluster, on="cluster").select(
+        "interaction_id", "contact_id"
+    )
     stage("stable ids", ids.contact_of_cluster.height, t)
 
     t = time.perf_counter()
     db = args.out / "bench.duckdb"
     build = args.out / "bench.building.duckdb"
+    with_ids = prepared.join(assignment, on="interaction_id")
     build_snapshot(
         build,
         SnapshotInputs(
-            interactions=prepared.join(assignment, on="interaction_id"),
+            interactions=with_ids,
+            contacts=build_contacts_frame(with_ids, config),
+            proposals=pl.DataFrame(schema=PROPOSALS_SCHEMA),
             redirects=ids.redirects,
             merges=pl.DataFrame(schema=MERGES_SCHEMA),
             quarantine=pl.DataFrame(schema=QUARANTINE_SCHEMA),
@@ -111,7 +122,9 @@ def main() -> None:
     publish(build, db)
     stage("build contacts + publish", ids.contact_of_cluster.height, t)
 
-    print(f"\nMachine: {machine()}; {args.interactions:,} interactions requested, {quarantined} quarantined\n")
+    print(
+        f"\nMachine: {machine()}; {args.interactions:,} interactions requested, {quarantined} quarantined\n"
+    )
     print("| stage | rows | seconds | peak RSS (MB) |\n| --- | ---: | ---: | ---: |")
     for name, n, secs, mb in rows:
         print(f"| {name} | {n:,} | {secs:.1f} | {mb:,.0f} |")
@@ -122,14 +135,25 @@ def main() -> None:
         shutil.rmtree(e2e_db.parent, ignore_errors=True)
         t = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "contacts.cli", "run", "--exports", str(data), "--db", str(e2e_db)],
+            [
+                sys.executable,
+                "-m",
+                "contacts.cli",
+                "run",
+                "--exports",
+                str(data),
+                "--db",
+                str(e2e_db),
+            ],
             check=True,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
         )
         secs = time.perf_counter() - t
         child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(f"| **end to end: `contacts run` (Dagster, fresh db)** | | **{secs:.1f}** | {child:,.0f} |")
+        print(
+            f"| **end to end: `contacts run` (Dagster, fresh db)** | | **{secs:.1f}** | {child:,.0f} |"
+        )
 
 
 if __name__ == "__main__":

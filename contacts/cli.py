@@ -43,12 +43,14 @@ def _settings(exports: Path, db: Path, region: str):
     return ContactsSettings(exports_dir=str(exports), db_path=str(db), default_region=region)
 
 
-def _run(exports: Path, db: Path, region: str):
+def _run(exports: Path, db: Path, region: str, retrain: bool = False):
     from contacts.runner import PipelineError, run_pipeline
 
     with err.status("starting…") as status:
         try:
-            return run_pipeline(_settings(exports, db, region), progress=lambda m: status.update(m))
+            return run_pipeline(
+                _settings(exports, db, region), progress=lambda m: status.update(m), retrain=retrain
+            )
         except PipelineError as exc:
             fail(str(exc))
         except Exception as exc:  # noqa: BLE001 - the CLI promises one line, not a traceback
@@ -66,6 +68,7 @@ def _print_summary(summary, title: str) -> None:
     table.add_row("merges (all time)", f"{summary.merges:,}")
     table.add_row("redirected contact ids", f"{summary.redirects:,}")
     table.add_row("ambiguous keys not merged", f"{summary.ambiguous_keys:,}")
+    table.add_row("merge proposals pending", f"{summary.pending_proposals:,}")
     table.add_row("seconds", f"{summary.seconds:.1f}")
     out.print(table)
 
@@ -79,11 +82,15 @@ def run(
     region: Annotated[
         str, typer.Option(help="Region for phone numbers written without a country code.")
     ] = "US",
+    retrain: Annotated[
+        bool,
+        typer.Option("--retrain", help="Retrain the matching model even if the saved one fits."),
+    ] = False,
 ) -> None:
-    """Run the nightly job: ingest changed export days, auto-merge, publish. Safe to repeat."""
+    """Run the nightly job: ingest changed export days, auto-merge, propose merges, publish."""
     if not exports.is_dir():
         fail(f"exports folder not found: {exports}")
-    summary = _run(exports, db, region)
+    summary = _run(exports, db, region, retrain)
     _print_summary(summary, "contacts run")
 
 
@@ -128,6 +135,143 @@ def demo(
         f'Query it:  duckdb -readonly {db} "SELECT name, email, channels, audience, '
         'conversation_count FROM contacts ORDER BY conversation_count DESC LIMIT 10"'
     )
+
+
+proposals_app = typer.Typer(
+    help="Review merges that probabilistic matching suggests.", no_args_is_help=True
+)
+app.add_typer(proposals_app, name="proposals")
+
+
+def _published(db: Path):
+    import duckdb
+
+    if not db.exists():
+        fail(f"no published file at {db}; run `contacts run` or `contacts demo` first")
+    try:
+        return duckdb.connect(str(db), read_only=True)
+    except duckdb.Error as exc:
+        fail(f"cannot open {db}: {str(exc).splitlines()[0]}")
+
+
+@proposals_app.command("list")
+def proposals_list(
+    db: DbOption = Path("contacts.duckdb"),
+    status: Annotated[str, typer.Option(help="pending, rejected, superseded or all.")] = "pending",
+    min_probability: Annotated[float, typer.Option(help="Hide proposals below this.")] = 0.0,
+    limit: Annotated[int, typer.Option(help="Rows to show at most.")] = 50,
+) -> None:
+    """List merge proposals, most probable first."""
+    if status not in {"pending", "rejected", "superseded", "accepted", "all"}:
+        fail(f"unknown status '{status}' (pending, rejected, superseded, accepted or all)")
+    con = _published(db)
+    try:
+        rows = con.execute(
+            """
+            SELECT p.proposal_id, round(p.match_probability, 3), p.status,
+                   l.name, l.email, r.name, r.email
+            FROM merge_proposals p
+            LEFT JOIN contacts l ON l.contact_id = p.contact_id_l
+            LEFT JOIN contacts r ON r.contact_id = p.contact_id_r
+            WHERE (? = 'all' OR p.status = ?) AND coalesce(p.match_probability, 1) >= ?
+            ORDER BY p.match_probability DESC NULLS LAST, p.proposal_id LIMIT ?
+            """,
+            [status, status, min_probability, limit],
+        ).fetchall()
+    finally:
+        con.close()
+    table = Table(
+        "proposal", "probability", "status", "left name", "left email", "right name", "right email"
+    )
+    for row in rows:
+        table.add_row(*("∅" if v is None else str(v) for v in row))
+    out.print(table)
+
+
+@proposals_app.command("show")
+def proposals_show(proposal_id: str, db: DbOption = Path("contacts.duckdb")) -> None:
+    """Both contacts side by side and the per-field explanation of the score."""
+    import json
+
+    con = _published(db)
+    try:
+        found = con.execute(
+            "SELECT * FROM merge_proposals WHERE proposal_id = ?", [proposal_id]
+        ).fetchall()
+        if not found:
+            fail(f"no proposal {proposal_id} in {db}")
+        cols = [d[0] for d in con.description]
+        proposal = dict(zip(cols, found[0], strict=True))
+        fields = [
+            "contact_id",
+            "name",
+            "email",
+            "phone",
+            "company",
+            "channels",
+            "audience",
+            "last_seen",
+        ]
+        sides = []
+        for cid in (proposal["contact_id_l"], proposal["contact_id_r"]):
+            got = con.execute(
+                f"SELECT {', '.join(fields)} FROM contacts WHERE contact_id = ?", [cid]
+            ).fetchall()
+            sides.append(dict(zip(fields, got[0], strict=True)) if got else {"contact_id": cid})
+    finally:
+        con.close()
+    out.print(
+        f"{proposal_id}: {proposal['status']}, match probability {proposal['match_probability']:.3f} "
+        f"(weight {proposal['match_weight']:.2f})"
+    )
+    table = Table("field", "left", "right")
+    for f in fields:
+        left, right = sides[0].get(f), sides[1].get(f)
+        style = "bold yellow" if left != right else None
+        table.add_row(
+            f, "∅" if left is None else str(left), "∅" if right is None else str(right), style=style
+        )
+    out.print(table)
+    why = Table("field", "level reached", "weight")
+    for item in json.loads(proposal["explanation"] or "[]"):
+        why.add_row(item["field"], item["level"], f"{item['weight']:+.2f}")
+    out.print(why)
+
+
+@proposals_app.command("reject")
+def proposals_reject(
+    proposal_id: str,
+    db: DbOption = Path("contacts.duckdb"),
+    note: Annotated[str | None, typer.Option(help="Why, for the audit log.")] = None,
+) -> None:
+    """Reject a proposal: the pair is never proposed again. Applied by the next run."""
+    from dedup.decisions import REJECT_PROPOSAL, Decision, append
+    from dedup.snapshot import StateLayout
+
+    con = _published(db)
+    try:
+        found = con.execute(
+            "SELECT contact_id_l, contact_id_r, status FROM merge_proposals WHERE proposal_id = ?",
+            [proposal_id],
+        ).fetchall()
+    finally:
+        con.close()
+    if not found:
+        fail(f"no proposal {proposal_id} in {db}")
+    left, right, status = found[0]
+    if status != "pending":
+        fail(f"proposal {proposal_id} is {status}, not pending")
+    decision_id = append(
+        StateLayout(db).decisions_path,
+        Decision(
+            kind=REJECT_PROPOSAL,
+            proposal_id=proposal_id,
+            contact_id_l=left,
+            contact_id_r=right,
+            note=note,
+        ),
+    )
+    out.print(f"rejected {proposal_id} ({decision_id}); the next `contacts run` publishes it")
 
 
 @app.command()

@@ -14,8 +14,10 @@ Every person has stable identity facets (names, emails, phone, browser sessions,
 tags, attributes); each interaction reveals a random subset of them, shaped by its channel. On top
 of that the generator plants hard cases for a deterministic merger (households, switchboards,
 throwaway emails, kiosk sessions, forged user ids, second emails, typos, nicknames) and
-re-deliveries. Output is byte-identical for the same config: one ``random.Random(seed)`` stream,
-no set/dict-order or clock dependence, fixed writer settings, gzip with ``mtime=0``.
+re-deliveries. Output is byte-identical for the same config (with the locked Polars and
+phonenumbers versions, any thread count): one ``random.Random(seed)`` stream, no set/dict-order
+or clock dependence, fixed writer settings, gzip with ``mtime=0``. Ids are ``int_``/``conv_``/
+``sess_`` plus a 64-bit scramble of a counter (unique by construction, no visible order).
 
 People, their facets and their conversations are made in Python; the interactions inside the
 conversations are then expanded, decided and rendered in bulk with Polars expressions (1M
@@ -48,6 +50,7 @@ from __future__ import annotations
 import bisect
 import gc
 import gzip
+import hashlib
 import hmac
 import io
 import itertools
@@ -621,10 +624,33 @@ def _fmt_phone(cc: int, nsn: str, style: int) -> str:
 
 
 def _user_hash(secret: bytes, user_id: str) -> str:
+    """Hex HMAC-SHA256 of ``user_id`` under ``secret`` (what the widget's identify() sends)."""
     return hmac.digest(secret, user_id.encode(), "sha256").hex()
 
 
+class _Signer:
+    """``_user_hash`` for one secret, with the HMAC pads hashed once (many ids, same key)."""
+
+    def __init__(self, secret: bytes):
+        key = hashlib.sha256(secret).digest() if len(secret) > 64 else secret
+        key = key.ljust(64, b"\0")
+        self.inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self.outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def __call__(self, user_id: str) -> str:
+        i = self.inner.copy()
+        i.update(user_id.encode())
+        o = self.outer.copy()
+        o.update(i.digest())
+        return o.hexdigest()
+
+
 _enc = json.encoder.encode_basestring  # C-accelerated; keeps non-ASCII (files are UTF-8)
+_CITY_FRAG = {k: tuple('{"city":' + _enc(x) for x in v) for k, v in _CITIES.items()}
+_SOURCE_FRAG = tuple(',"signup_source":' + _enc(x) for x in _SOURCES)
+_LANG_FRAG = {k: ',"language":' + _enc(v) for k, v in _LANG.items()}
+_CAMPAIGN_FRAG = tuple(',"utm_campaign":' + _enc(x) for x in _CAMPAIGNS)
+_SEATS_FRAG = tuple(f',"seats":{x}' for x in _SEATS)
 
 
 def _num_id(prefix: str, n: int, key: int) -> str:
@@ -761,6 +787,7 @@ class _Gen:
         self.rng = random.Random(cfg.seed)
         self.r = self.rng.random
         self.secret = cfg.secret.encode()
+        self.sign = _Signer(self.secret)
         r64 = self.rng.getrandbits
         self.k_int, self.k_conv, self.k_sess = r64(64), r64(64), r64(64)
         self.k_uid = self.rng.randrange(9_000_000)
@@ -780,14 +807,13 @@ class _Gen:
         self.c_person: list[int] = []
         self.c_persona: list[int] = []
         self.c_ch: list[int] = []
-        self.c_conv: list[int] = []  # conversation number, 0 = no conversation id
         self.c_sess: list = []  # session number or None
         self.c_tags: list = []  # ";"-joined conversation tags or None
         self.c_day: list[int] = []
         self.c_t0: list[int] = []
         self.c_size: list[int] = []
-        self.c_anon: list[bool] = []  # the first interaction is anonymous (session only)
-        self.c_force: list[bool] = []  # the first interaction identifies the verified user
+        self.c_flags: list[int] = []  # 1 first interaction anonymous, 2 first identifies the
+        # verified user, 4 the conversation has an id
         # planted single interactions: conversation index -> values decided in Python
         self.explicit: dict[int, tuple] = {}
         self.forged_conv: dict[int, str | None] = {}  # -> victim person id
@@ -930,20 +956,21 @@ class _Gen:
         return first + first[-1]
 
     def _attrs(self, p: _Person) -> None:
+        """The person's custom attributes as JSON text: all of them, and just the city."""
         r, region = self.r, p.region
-        city = _CITIES[region][int(r() * len(_CITIES[region]))]
-        c = '{"city":' + _enc(city)
+        cities = _CITY_FRAG[region]
+        c = cities[int(r() * len(cities))]
         p.aj_city = c + "}"
         if r() < 0.7:
-            c += ',"signup_source":' + _enc(_SOURCES[int(r() * len(_SOURCES))])
+            c += _SOURCE_FRAG[int(r() * len(_SOURCE_FRAG))]
         if r() < 0.35:
-            c += ',"language":' + _enc(_LANG[region])
+            c += _LANG_FRAG[region]
         if r() < 0.15:
-            c += ',"utm_campaign":' + _enc(_CAMPAIGNS[int(r() * len(_CAMPAIGNS))])
+            c += _CAMPAIGN_FRAG[int(r() * len(_CAMPAIGN_FRAG))]
         if p.company >= 0 and r() < 0.2:
-            c += ',"seats":' + str(_SEATS[int(r() * len(_SEATS))])
+            c += _SEATS_FRAG[int(r() * len(_SEATS_FRAG))]
         if r() < 0.1:
-            c += ',"newsletter_opt_in":' + ("true" if r() < 0.5 else "false")
+            c += ',"newsletter_opt_in":true' if r() < 0.5 else ',"newsletter_opt_in":false'
         p.aj_full = c + "}"
 
     def _sessions(self) -> list[int]:
@@ -985,7 +1012,7 @@ class _Gen:
             verified = r() < 0.3
         if verified:
             p.uid = self._uid()
-            p.uhash = _user_hash(self.secret, p.uid)
+            p.uhash = self.sign(p.uid)
             p.plan = _PLANS[int(r() * len(_PLANS))]
         p.api = verified or r() < 0.1
         x = r()
@@ -1382,9 +1409,9 @@ class _Gen:
         mean = self.cfg.interactions_per_person
         p_log = math.log(1.0 - 1.0 / mean) if mean > 1.0 else None
         c_person, c_persona = self.c_person.append, self.c_persona.append
-        c_ch, c_conv, c_sess = self.c_ch.append, self.c_conv.append, self.c_sess.append
+        c_ch, c_sess, c_flags = self.c_ch.append, self.c_sess.append, self.c_flags.append
         c_tags, c_day, c_t0 = self.c_tags.append, self.c_day.append, self.c_t0.append
-        c_size, c_anon, c_force = self.c_size.append, self.c_anon.append, self.c_force.append
+        c_size = self.c_size.append
         conv_tags, ntags, ch_code, sizes_of = _CONV_TAGS, len(_CONV_TAGS), _CH, _CONV_SIZES
         for p in self.persons:
             n = 1 if p_log is None else min(40, 1 + int(math.log(1.0 - r()) / p_log))
@@ -1415,19 +1442,21 @@ class _Gen:
                 t0 = day0 + d * 86400 + int(r() * 79200)
                 if r() < 0.05:
                     t0 -= 86400  # exported a day late
-                ci = len(self.c_ch)
                 c_person(pidx)
                 c_persona(pa_.gid)
                 c_ch(ch_code[ch])
-                c_conv(ci + 1 if ch != "api" or r() < 0.7 else 0)
+                flags = 2 if force else 0
+                if ch != "api" or r() < 0.7:
+                    flags += 4  # has a conversation id
                 if ch == "widget":
                     ss = pa_.sessions
                     c_sess(ss[0] if len(ss) == 1 else ss[int(r() * len(ss))])
                     # an anonymous visitor (session only) who leaves an email later on
-                    c_anon(not force and (r() < 0.6 if size >= 2 else r() < 0.08))
+                    if not force and (r() < 0.6 if size >= 2 else r() < 0.08):
+                        flags += 1
                 else:
                     c_sess(None)
-                    c_anon(False)
+                c_flags(flags)
                 x = r()
                 if x < 0.35:
                     c_tags(None)
@@ -1439,7 +1468,6 @@ class _Gen:
                 c_day(d)
                 c_t0(t0)
                 c_size(size)
-                c_force(force)
 
     def _forced(self, p: _Person, pa_: _Persona, ch: str, kw: dict) -> None:
         """A planted single-interaction conversation; its identity values are decided here."""
@@ -1452,7 +1480,7 @@ class _Gen:
         self.c_person.append(p.idx)
         self.c_persona.append(pa_.gid)
         self.c_ch.append(_CH[ch])
-        self.c_conv.append(ci + 1 if ch != "api" or r() < 0.7 else 0)
+        self.c_flags.append(4 if ch != "api" or r() < 0.7 else 0)
         if "session" in kw:
             self.c_sess.append(kw["session"])
         elif ch == "widget":
@@ -1463,8 +1491,6 @@ class _Gen:
         self.c_day.append(d)
         self.c_t0.append(t0)
         self.c_size.append(1)
-        self.c_anon.append(False)
-        self.c_force.append(False)
         self.explicit[ci] = self._forced_values(p, pa_, ch, kw)
         if "forged" in kw:
             self.forged_conv[ci] = kw["forged"].pid if kw["forged"] is not None else None
@@ -1587,22 +1613,24 @@ class _Gen:
                 "person": pl.Series(self.c_person, dtype=pl.Int32),
                 "persona": pl.Series(self.c_persona, dtype=pl.Int64),
                 "ch": pl.Series(self.c_ch, dtype=pl.Int32),
-                "convno": pl.Series(self.c_conv, dtype=pl.Int64),
                 "sess": pl.Series(self.c_sess, dtype=pl.Int64),
                 "vtags": pl.Series(self.c_tags, dtype=pl.String),
                 "day": pl.Series(self.c_day, dtype=pl.Int32),
                 "t0": pl.Series(self.c_t0, dtype=pl.Int64),
                 "size": pl.Series(self.c_size, dtype=pl.Int32),
-                "anon": pl.Series(self.c_anon, dtype=pl.Boolean),
-                "force": pl.Series(self.c_force, dtype=pl.Boolean),
+                "flags": pl.Series(self.c_flags, dtype=pl.Int32),
             }
-        )
+        ).with_columns(anon=c("flags") % 2 == 1, force=c("flags") // 2 % 2 == 1)
         ids = conv.select(
-            cid=_id_expr("conv_", pl.when(c("convno") > 0).then(c("convno")), self.k_conv),
+            cid=_id_expr(
+                "conv_",
+                pl.when(c("flags") // 4 % 2 == 1).then(pl.int_range(pl.len(), dtype=pl.Int64) + 1),
+                self.k_conv,
+            ),
             sid=_id_expr("sess_", c("sess"), self.k_sess),
         )
         rows = (
-            conv.drop("convno", "sess")
+            conv.drop("flags", "sess")
             .with_row_index("ci")
             .with_columns(k=pl.int_ranges(0, c("size"), dtype=pl.Int32))
             .explode("k")
@@ -2106,7 +2134,7 @@ class _Gen:
     def _jsonl(self, sub: pl.DataFrame, dense: bool) -> bytes:
         if sub.height == 0:
             return b""
-        c = pl.col
+        c, lit, cat = pl.col, pl.lit, pl.concat_str  # concat_str: null in, null out
         frags = []
         for name in _ROW_SCHEMA:
             if name in ("tz", "t_raw"):
@@ -2114,23 +2142,25 @@ class _Gen:
             if name == "t":
                 fr = (
                     pl.when((c("tz") == _EPOCH) & c("t_raw").is_null())
-                    .then(pl.lit('"occurred_at":') + c("t").cast(pl.String))
-                    .otherwise(pl.lit('"occurred_at":"') + self._iso() + pl.lit('"'))
+                    .then(cat([lit('"occurred_at":'), c("t").cast(pl.String)]))
+                    .otherwise(cat([lit('"occurred_at":"'), self._iso(), lit('"')]))
                 )
             elif name in ("contact_tags", "conversation_tags"):
-                fr = (
-                    pl.lit(f'"{name}":["')
-                    + c(name).str.replace_all(";", '","', literal=True)
-                    + pl.lit('"]')
+                fr = cat(
+                    [
+                        lit(f'"{name}":["'),
+                        c(name).str.replace_all(";", '","', literal=True),
+                        lit('"]'),
+                    ]
                 )
             elif name == "attributes":
-                fr = pl.lit('"attributes":') + c(name)
+                fr = cat([lit('"attributes":'), c(name)])
             else:
-                fr = pl.lit(f'"{name}":"') + c(name) + pl.lit('"')
+                fr = cat([lit(f'"{name}":"'), c(name), lit('"')])
             if dense and name != "t":
                 fr = fr.fill_null(f'"{name}":null')
             frags.append(fr)
-        line = pl.lit("{") + pl.concat_str(frags, separator=",", ignore_nulls=True) + pl.lit("}")
+        line = cat([lit("{"), cat(frags, separator=",", ignore_nulls=True), lit("}")])
         buf = io.BytesIO()
         sub.select(line.alias("line")).write_csv(buf, include_header=False, quote_style="never")
         return buf.getvalue()
@@ -2344,8 +2374,28 @@ def _spell_name(pa_: _Persona, nv: int) -> str:
 
 
 def _write_parquet(df: pl.DataFrame, where) -> None:
-    df.write_parquet(
-        where, compression="zstd", compression_level=3, statistics=True, row_group_size=1 << 20
+    """Parquet with plain ``string`` / ``list<string>`` columns (Polars would declare the large
+    variants) and fixed writer settings, so the bytes only depend on the data."""
+    import pyarrow as pa  # imported here: only the writer needs it
+    import pyarrow.parquet as pq
+
+    def small(t):
+        if pa.types.is_large_string(t):
+            return pa.string()
+        if pa.types.is_large_list(t):
+            return pa.list_(small(t.value_type))
+        return t
+
+    table = df.to_arrow()
+    table = table.cast(pa.schema([pa.field(f.name, small(f.type)) for f in table.schema]))
+    pq.write_table(
+        table,
+        where,
+        compression="snappy",
+        use_dictionary=True,
+        write_statistics=True,
+        version="2.6",
+        row_group_size=1 << 20,
     )
 
 

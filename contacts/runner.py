@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from assets.names import PROPOSALS
 from assets.partitions import export_days
 from assets.resources import ContactsSettings
 from dedup.ingest import orphaned_staging, stale_days
@@ -36,6 +37,7 @@ class RunSummary:
     redirects: int = 0
     ambiguous_keys: int = 0
     updates: int = 0
+    pending_proposals: int = 0
     days_ingested: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -84,7 +86,9 @@ def _failure(result: dg.ExecuteInProcessResult) -> str:
 
 
 def run_pipeline(
-    settings: ContactsSettings, progress: Callable[[str], None] = lambda _msg: None
+    settings: ContactsSettings,
+    progress: Callable[[str], None] = lambda _msg: None,
+    retrain: bool = False,
 ) -> RunSummary:
     """Ingest changed export days, then build, check and publish. Safe to repeat."""
     started = time.perf_counter()
@@ -115,8 +119,9 @@ def run_pipeline(
                 raise PipelineError(f"ingest of {day}: {_failure(result)}")
         summary.days_ingested = days
         progress("build, check and publish contacts")
+        build_config = {**QUIET, "ops": {PROPOSALS: {"config": {"retrain": retrain}}}}
         result = defs.resolve_job_def(BUILD_JOB).execute_in_process(
-            instance=instance, raise_on_error=False, run_config=QUIET
+            instance=instance, raise_on_error=False, run_config=build_config
         )
         if not result.success:
             raise PipelineError(f"nothing published; {_failure(result)}")
@@ -133,7 +138,8 @@ def _fill_counts(summary: RunSummary) -> None:
             SELECT (SELECT count(*) FROM interactions), (SELECT count(*) FROM contacts),
                    (SELECT count(*) FROM quarantine), (SELECT count(*) FROM merges),
                    (SELECT count(*) FROM contact_redirects), (SELECT count(*) FROM ambiguous_keys),
-                   (SELECT updates FROM pipeline_runs ORDER BY run_number DESC LIMIT 1)
+                   (SELECT updates FROM pipeline_runs ORDER BY run_number DESC LIMIT 1),
+                   (SELECT count(*) FROM merge_proposals WHERE status = 'pending')
             """
         ).fetchone()
     finally:
@@ -147,4 +153,5 @@ def _fill_counts(summary: RunSummary) -> None:
         summary.redirects,
         summary.ambiguous_keys,
         summary.updates,
+        summary.pending_proposals,
     ) = row

@@ -52,13 +52,14 @@ class HubLimits:
 @dataclass
 class AutoMergeResult:
     clusters: pl.DataFrame  # interaction_id, cluster (smallest interaction_id of its component)
-    ambiguous_keys: pl.DataFrame  # key_type, key_value, reason, n_interactions
+    ambiguous_keys: pl.DataFrame  # key_type, key_value, reason, n_linked, n_interactions
 
 
 AMBIGUOUS_SCHEMA = {
     "key_type": pl.String,
     "key_value": pl.String,
     "reason": pl.String,
+    "n_linked": pl.UInt32,  # how many distinct identities the key would have joined
     "n_interactions": pl.UInt32,
 }
 
@@ -96,6 +97,7 @@ def _value_level_hubs(nodes: pl.DataFrame, limits: HubLimits) -> pl.DataFrame:
                 pl.format(
                     f"seen with {{}} distinct {label} (limit {limit})", pl.col("n_other")
                 ).alias("reason"),
+                pl.col("n_other").cast(pl.UInt32).alias("n_linked"),
                 pl.col("n_interactions").cast(pl.UInt32),
             )
         )
@@ -191,6 +193,7 @@ def auto_merge(interactions: pl.DataFrame, limits: HubLimits = HubLimits()) -> A
             pl.col("n_identities"),
             pl.lit(limits.phone_max_identities),
         ).alias("reason"),
+        pl.col("n_identities").cast(pl.UInt32).alias("n_linked"),
         pl.col("n_interactions").cast(pl.UInt32),
     )
     phase2 = _star_edges(nodes, "phone_e164", phone_hubs.get_column("key_value"), "comp1")

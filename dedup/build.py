@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 
 from dedup.config import EngineConfig
-from dedup.contacts import build_contacts
+from dedup.contacts import build_contacts, register_audience_map
 from dedup.schema import CANONICAL_FIELDS
 from dedup.snapshot import PROPOSALS_DDL, connect_build, write_table
 
@@ -32,6 +32,8 @@ PUBLISHED_INTERACTION_COLUMNS: tuple[str, ...] = (
 @dataclass
 class SnapshotInputs:
     interactions: pl.DataFrame  # prepared interactions with contact_id
+    contacts: pl.DataFrame  # from `build_contacts_frame`
+    proposals: pl.DataFrame  # `merge_proposals` rows (dedup.matching.proposals.PROPOSALS_SCHEMA)
     redirects: pl.DataFrame
     merges: pl.DataFrame
     quarantine: pl.DataFrame
@@ -39,12 +41,24 @@ class SnapshotInputs:
     runs: pl.DataFrame
 
 
+def build_contacts_frame(interactions: pl.DataFrame, config: EngineConfig) -> pl.DataFrame:
+    """The contacts table as a frame, computed in an in-memory DuckDB over a zero-copy view."""
+    con = duckdb.connect()
+    try:
+        con.execute("SET enable_progress_bar = false")
+        con.register("_interactions_full", interactions.to_arrow())
+        build_contacts(con, config, source="_interactions_full")
+        return con.sql("SELECT * REPLACE (attributes::VARCHAR AS attributes) FROM contacts").pl()
+    finally:
+        con.close()
+
+
 def build_snapshot(path: Path, inputs: SnapshotInputs, config: EngineConfig) -> None:
     """Write every published table into a fresh DuckDB file at `path`.
 
-    The work happens in an in-memory database over zero-copy Arrow views; only the finished
-    tables are written to the file (building in the file directly measured 3x slower on 1M
-    interactions: every intermediate was compressed and checkpointed to disk).
+    Tables are assembled in an in-memory database over zero-copy Arrow views and written to the
+    file once (building inside the file measured 3x slower on 1M interactions: every intermediate
+    was compressed and checkpointed to disk).
     """
     out = connect_build(path)
     out.close()
@@ -52,9 +66,13 @@ def build_snapshot(path: Path, inputs: SnapshotInputs, config: EngineConfig) -> 
     try:
         con.execute("SET enable_progress_bar = false")
         con.register("_interactions_full", inputs.interactions.to_arrow())
-        build_contacts(con, config, source="_interactions_full")
+        con.register("_contacts", inputs.contacts.to_arrow())
+        register_audience_map(con, config)
         con.execute(f"ATTACH '{path}' AS out")
-        con.execute("CREATE TABLE out.contacts AS FROM contacts ORDER BY contact_id")
+        con.execute(
+            "CREATE TABLE out.contacts AS SELECT * REPLACE (attributes::JSON AS attributes) "
+            "FROM _contacts ORDER BY contact_id"
+        )
         columns = ", ".join(
             "attributes::JSON AS attributes" if c == "attributes" else c
             for c in PUBLISHED_INTERACTION_COLUMNS
@@ -64,14 +82,19 @@ def build_snapshot(path: Path, inputs: SnapshotInputs, config: EngineConfig) -> 
             "FROM _interactions_full ORDER BY occurred_at, interaction_id"
         )
         con.execute("CREATE TABLE out.audience_map AS FROM audience_map ORDER BY plan_norm")
+        con.execute("USE out")
+        con.execute(PROPOSALS_DDL)
+        con.execute("USE memory")
+        con.register("_proposals", inputs.proposals.to_arrow())
+        con.execute(
+            "INSERT INTO out.merge_proposals SELECT * REPLACE (explanation::JSON AS explanation) "
+            "FROM _proposals ORDER BY proposal_id"
+        )
         write_table(con, "out.contact_redirects", inputs.redirects, "from_contact_id")
         write_table(con, "out.merges", inputs.merges, "decided_at, merge_id")
         write_table(con, "out.quarantine", inputs.quarantine, "source, export_day, file, row")
         write_table(con, "out.ambiguous_keys", inputs.ambiguous_keys, "key_type, key_value")
         write_table(con, "out.pipeline_runs", inputs.runs, "run_number")
-        con.execute("USE out")
-        con.execute(PROPOSALS_DDL)
-        con.execute("USE memory")
         con.execute("DETACH out")
     finally:
         con.close()

@@ -65,7 +65,10 @@ CREATE TABLE IF NOT EXISTS merge_proposals (
     match_weight DOUBLE,
     status VARCHAR,
     created_at TIMESTAMPTZ,
-    explanation JSON
+    explanation JSON,
+    status_at TIMESTAMPTZ,
+    decided_by VARCHAR,
+    note VARCHAR
 )
 """
 

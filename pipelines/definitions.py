@@ -6,12 +6,20 @@ import dagster as dg
 
 from assets.identity import contact_ids, identity_clusters, interactions
 from assets.ingest import INGEST_ASSETS
+from assets.matching import MATCHING_ASSETS
 from assets.publish import PUBLISH_ASSETS, SNAPSHOT_CHECKS
 from assets.resources import ContactsSettings
 from pipelines.jobs import build_job, ingest_job
 from pipelines.sensors import new_export_days, nightly_build
 
-ASSETS = [*INGEST_ASSETS, interactions, identity_clusters, contact_ids, *PUBLISH_ASSETS]
+ASSETS = [
+    *INGEST_ASSETS,
+    interactions,
+    identity_clusters,
+    contact_ids,
+    *MATCHING_ASSETS,
+    *PUBLISH_ASSETS,
+]
 
 
 def make_definitions(settings: ContactsSettings) -> dg.Definitions:

@@ -22,8 +22,12 @@ def generated(tmp_path_factory: pytest.TempPathFactory):
     config = GeneratorConfig(persons=2500, seed=11)
     root = tmp_path_factory.mktemp("accuracy")
     out = generate_exports(root, config)
-    staged = pl.concat([ingest_day(root, "askvault", d).accepted for d in export_days(root, "askvault")])
-    interactions = prepare_interactions(staged, EngineConfig(identity_secrets=(config.secret,))).interactions
+    staged = pl.concat(
+        [ingest_day(root, "askvault", d).accepted for d in export_days(root, "askvault")]
+    )
+    interactions = prepare_interactions(
+        staged, EngineConfig(identity_secrets=(config.secret,))
+    ).interactions
     return interactions, pl.read_parquet(out.truth_path)
 
 
@@ -45,7 +49,9 @@ def test_planted_hubs_are_reported(generated) -> None:
     joined = result.clusters.join(truth, on="interaction_id").join(
         interactions.select("interaction_id", "email_norm", "verified_user_id"), on="interaction_id"
     )
-    identified = joined.filter(pl.col("email_norm").is_not_null() | pl.col("verified_user_id").is_not_null())
+    identified = joined.filter(
+        pl.col("email_norm").is_not_null() | pl.col("verified_user_id").is_not_null()
+    )
     mixed = identified.group_by("cluster").agg(pl.col("person_id").n_unique().alias("people"))
     assert mixed.filter(pl.col("people") > 1).height == 0
 

@@ -25,10 +25,12 @@ def test_asset_graph_snapshot() -> None:
     )
     assert edges == [
         ("askvault_interactions", "interactions"),
-        ("contact_ids", "contacts_snapshot"),
+        ("contact_ids", "contact_profiles"),
+        ("contact_profiles", "merge_proposals"),
         ("contacts_snapshot", "published_contacts"),
         ("identity_clusters", "contact_ids"),
         ("interactions", "identity_clusters"),
+        ("merge_proposals", "contacts_snapshot"),
     ]
     checks = sorted(k.name for k in graph.asset_check_keys)
     assert checks == [

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import phonenumbers
-import pyarrow.parquet as pq
+import polars as pl
 import pytest
 
 from contacts.generator import (
@@ -95,12 +95,12 @@ def _read_exports(root: Path):
                 records.append(_with_meta(rec, rel, k, "csv"))
         else:
             try:
-                table = pq.read_table(path)
+                table = pl.read_parquet(path)
             except Exception:
                 unreadable.append((rel, None))
                 continue
-            assert tuple(table.column_names) == CANONICAL_COLUMNS
-            for k, rec in enumerate(table.to_pylist(), start=1):
+            assert tuple(table.columns) == CANONICAL_COLUMNS
+            for k, rec in enumerate(table.to_dicts(), start=1):
                 records.append(_with_meta(rec, rel, k, "parquet"))
     return records, unreadable
 
@@ -136,8 +136,8 @@ def gen(tmp_path_factory) -> GeneratedExports:
 @pytest.fixture(scope="module")
 def data(gen):
     records, unreadable = _read_exports(gen.root)
-    truth = pq.read_table(gen.truth_path).to_pylist()
-    bad = pq.read_table(gen.root / "_truth" / "bad_records.parquet").to_pylist()
+    truth = pl.read_parquet(gen.truth_path).to_dicts()
+    bad = pl.read_parquet(gen.root / "_truth" / "bad_records.parquet").to_dicts()
     bad_ids = {b["interaction_id"] for b in bad if b["interaction_id"]}
     bad_pos = {(b["file"], b["row"]) for b in bad}
     good = [r for r in records if (r["_file"], r["_row"]) not in bad_pos]

@@ -16,7 +16,9 @@ def test_killed_run_leaves_published_file_intact(exports: Path, db: Path, run) -
     write_jsonl(exports, "2026-11-01", "a.jsonl", [rec("x1", email="a@x.test")])
     run()
     published = db.read_bytes()
-    big = [rec(f"big{i}", email=f"p{i}@x.test", phone=None, name=f"Person {i}") for i in range(150_000)]
+    big = [
+        rec(f"big{i}", email=f"p{i}@x.test", phone=None, name=f"Person {i}") for i in range(150_000)
+    ]
     write_jsonl(exports, "2026-11-02", "a.jsonl", big)
     build = db.with_name(db.name + ".state") / "work" / "snapshot.building.duckdb"
 

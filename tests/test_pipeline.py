@@ -21,19 +21,60 @@ def _day_one(exports: Path) -> None:
         "a.jsonl",
         [
             # Jane: anonymous widget session, then a lead form in the same session, then WhatsApp.
-            rec("j1", "2026-11-01T09:00:00Z", session_id="sess-j", conversation_id="cj1",
-                contact_tags=["prospect"], attributes={"city": "Boston", "size": "10"}),
-            rec("j2", "2026-11-01T09:05:00Z", session_id="sess-j", conversation_id="cj1",
-                email="Jane.Doe+chat@Gmail.com", name="jane doe", phone="(415) 555-2671"),
-            rec("j3", "2026-11-01T12:00:00+02:00", channel="whatsapp", phone="14155552671",
-                name="Jane D", conversation_id="cj2", attributes={"city": "Cambridge"}),
+            rec(
+                "j1",
+                "2026-11-01T09:00:00Z",
+                session_id="sess-j",
+                conversation_id="cj1",
+                contact_tags=["prospect"],
+                attributes={"city": "Boston", "size": "10"},
+            ),
+            rec(
+                "j2",
+                "2026-11-01T09:05:00Z",
+                session_id="sess-j",
+                conversation_id="cj1",
+                email="Jane.Doe+chat@Gmail.com",
+                name="jane doe",
+                phone="(415) 555-2671",
+            ),
+            rec(
+                "j3",
+                "2026-11-01T12:00:00+02:00",
+                channel="whatsapp",
+                phone="14155552671",
+                name="Jane D",
+                conversation_id="cj2",
+                attributes={"city": "Cambridge"},
+            ),
             # Verified user Bob with a plan; a forger claims his user id with a bad hash.
-            rec("b1", "2026-11-01T08:00:00Z", channel="api", user_id="u_bob", user_hash=signed("u_bob"),
-                plan="Enterprise", email="bob@acme.com", name="Bob Stone", company="Acme Inc",
-                contact_tags=["vip"]),
-            rec("b2", "2026-11-01T08:30:00Z", user_id="u_bob", user_hash=signed("u_bob"), session_id="sess-b"),
-            rec("f1", "2026-11-01T11:00:00Z", user_id="u_bob", user_hash="00" * 32,
-                email="mallory@evil.test", plan="internal"),
+            rec(
+                "b1",
+                "2026-11-01T08:00:00Z",
+                channel="api",
+                user_id="u_bob",
+                user_hash=signed("u_bob"),
+                plan="Enterprise",
+                email="bob@acme.com",
+                name="Bob Stone",
+                company="Acme Inc",
+                contact_tags=["vip"],
+            ),
+            rec(
+                "b2",
+                "2026-11-01T08:30:00Z",
+                user_id="u_bob",
+                user_hash=signed("u_bob"),
+                session_id="sess-b",
+            ),
+            rec(
+                "f1",
+                "2026-11-01T11:00:00Z",
+                user_id="u_bob",
+                user_hash="00" * 32,
+                email="mallory@evil.test",
+                plan="internal",
+            ),
             # A household phone typed by two family members with their own emails.
             rec("h1", "2026-11-01T10:00:00Z", email="mom@home.test", phone="+1 617 555 0199"),
             rec("h2", "2026-11-01T10:10:00Z", email="kid@home.test", phone="617.555.0199"),
@@ -54,7 +95,9 @@ def test_contacts_table_end_to_end(exports: Path, db: Path, run) -> None:
     assert by_iid["h1"] != by_iid["h2"], "a household phone must not merge two people"
     assert summary.contacts == len(set(by_iid.values())) == 5
 
-    jane = query(db, f"SELECT * FROM contacts WHERE contact_id = '{by_iid['j1']}'").row(0, named=True)
+    jane = query(db, f"SELECT * FROM contacts WHERE contact_id = '{by_iid['j1']}'").row(
+        0, named=True
+    )
     assert jane["channels"] == ["whatsapp", "widget"]
     assert jane["email"] == "jane.doe+chat@gmail.com"
     assert jane["email_norm"] == "janedoe@gmail.com"
@@ -63,22 +106,31 @@ def test_contacts_table_end_to_end(exports: Path, db: Path, run) -> None:
     assert jane["conversation_count"] == 2
     assert jane["audience"] == "public" and jane["identity_verified"] is False
     assert jane["tags"] == ["prospect"]
-    assert json.loads(jane["attributes"]) == {"city": "Cambridge", "size": "10"}  # latest value wins
+    assert json.loads(jane["attributes"]) == {
+        "city": "Cambridge",
+        "size": "10",
+    }  # latest value wins
     assert jane["is_lead"] is True
     assert jane["crm_sync_status"] is None
 
-    bob = query(db, f"SELECT * FROM contacts WHERE contact_id = '{by_iid['b1']}'").row(0, named=True)
+    bob = query(db, f"SELECT * FROM contacts WHERE contact_id = '{by_iid['b1']}'").row(
+        0, named=True
+    )
     assert bob["identity_verified"] is True and bob["user_id"] == "u_bob"
     assert bob["audience"] == "enterprise"
     assert bob["company"] == "Acme Inc"
     assert str(bob["verified_at"]).startswith("2026-11-01 08:00:00")
-    mallory = query(db, f"SELECT * FROM contacts WHERE contact_id = '{by_iid['f1']}'").row(0, named=True)
+    mallory = query(db, f"SELECT * FROM contacts WHERE contact_id = '{by_iid['f1']}'").row(
+        0, named=True
+    )
     assert mallory["identity_verified"] is False and mallory["user_id"] is None
 
     hubs = query(db, "SELECT key_type, key_value FROM ambiguous_keys").rows()
     assert hubs == [("phone", "+16175550199")]
     q = query(db, "SELECT source, file, row, reason, interaction_id FROM quarantine").rows()
-    assert q == [("askvault", f"askvault/{D1}/a.jsonl", 9, "unparseable occurred_at 'yesterday'", "bad")]
+    assert q == [
+        ("askvault", f"askvault/{D1}/a.jsonl", 9, "unparseable occurred_at 'yesterday'", "bad")
+    ]
 
 
 def test_rerun_is_byte_identical(exports: Path, db: Path, run) -> None:
@@ -105,7 +157,12 @@ def test_fresh_rebuild_gives_the_same_ids(exports: Path, tmp_path: Path, db: Pat
 
 def test_new_day_keeps_ids_and_merges_redirect(exports: Path, db: Path, run) -> None:
     _day_one(exports)
-    write_jsonl(exports, D1, "b.jsonl", [rec("s1", "2026-10-30T10:00:00Z", channel="sms", phone="+1 212 555 0142")])
+    write_jsonl(
+        exports,
+        D1,
+        "b.jsonl",
+        [rec("s1", "2026-10-30T10:00:00Z", channel="sms", phone="+1 212 555 0142")],
+    )
     run()
     before = contact_of(db)
     write_jsonl(
@@ -129,19 +186,28 @@ def test_new_day_keeps_ids_and_merges_redirect(exports: Path, db: Path, run) -> 
     }
     redirects = query(db, "SELECT from_contact_id, to_contact_id FROM contact_redirects").rows()
     assert redirects == [(before["b1"], survivor)]
-    merges = query(db, "SELECT kind, survivor_id, merged_ids, date_diff('day', decided_at, reversible_until) AS w FROM merges")
-    assert merges.select("kind", "survivor_id", "merged_ids").rows() == [("auto", survivor, [before["b1"]])]
+    merges = query(
+        db,
+        "SELECT kind, survivor_id, merged_ids, date_diff('day', decided_at, reversible_until) AS w FROM merges",
+    )
+    assert merges.select("kind", "survivor_id", "merged_ids").rows() == [
+        ("auto", survivor, [before["b1"]])
+    ]
     assert merges.item(0, "w") == 30
 
 
-def test_redelivered_interaction_is_one_and_the_later_version_wins(exports: Path, db: Path, run) -> None:
+def test_redelivered_interaction_is_one_and_the_later_version_wins(
+    exports: Path, db: Path, run
+) -> None:
     write_jsonl(exports, D1, "a.jsonl", [rec("x1", email="a@x.test", contact_tags=["old"])])
     write_jsonl(exports, D2, "a.jsonl", [rec("x1", email="a@x.test", contact_tags=["new"])])
     write_jsonl(exports, D2, "b.jsonl", [rec("x1", email="a@x.test", contact_tags=["new"])])
     summary = run()
     assert summary.interactions == 1 and summary.updates == 1
     assert query(db, "SELECT tags, interaction_count FROM contacts").rows() == [(["new"], 1)]
-    assert query(db, "SELECT export_day, file FROM interactions").rows() == [(D2, f"askvault/{D2}/b.jsonl")]
+    assert query(db, "SELECT export_day, file FROM interactions").rows() == [
+        (D2, f"askvault/{D2}/b.jsonl")
+    ]
 
 
 def test_removed_export_day_drops_its_records(exports: Path, db: Path, run) -> None:
@@ -168,10 +234,20 @@ def test_attributes_keep_fifty_latest_keys(exports: Path, db: Path, run) -> None
 
 
 def test_failing_check_blocks_publish_and_keeps_last_file(exports: Path, db: Path, run) -> None:
-    write_jsonl(exports, D1, "a.jsonl", [rec("v1", user_id="u1", user_hash=signed("u1"), session_id="kiosk")])
+    write_jsonl(
+        exports,
+        D1,
+        "a.jsonl",
+        [rec("v1", user_id="u1", user_hash=signed("u1"), session_id="kiosk")],
+    )
     run()
     published = db.read_bytes()
-    write_jsonl(exports, D2, "a.jsonl", [rec("v2", user_id="u2", user_hash=signed("u2"), session_id="kiosk")])
+    write_jsonl(
+        exports,
+        D2,
+        "a.jsonl",
+        [rec("v2", user_id="u2", user_hash=signed("u2"), session_id="kiosk")],
+    )
     # Loosening the session cap lets two verified users merge: the hub check must stop it.
     with pytest.raises(PipelineError, match="no_contact_over_hub_limit"):
         run(session_max_user_ids=5)

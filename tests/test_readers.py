@@ -246,9 +246,26 @@ def test_epoch_seconds_in_json_number(exports: Path) -> None:
 
 
 PARITY_RECORDS = [
-    {**GOOD, "phone": 4155552671, "contact_tags": ["vip", "beta"], "attributes": {"a": 1, "b": [1, 2]}},
-    {**GOOD, "interaction_id": "p2", "contact_tags": "x; y;;", "attributes": '{"c": true}', "plan": True},
-    {**GOOD, "interaction_id": "p3", "occurred_at": 1762000000, "user_id": 12.5, "contact_tags": []},
+    {
+        **GOOD,
+        "phone": 4155552671,
+        "contact_tags": ["vip", "beta"],
+        "attributes": {"a": 1, "b": [1, 2]},
+    },
+    {
+        **GOOD,
+        "interaction_id": "p2",
+        "contact_tags": "x; y;;",
+        "attributes": '{"c": true}',
+        "plan": True,
+    },
+    {
+        **GOOD,
+        "interaction_id": "p3",
+        "occurred_at": 1762000000,
+        "user_id": 12.5,
+        "contact_tags": [],
+    },
     {**GOOD, "interaction_id": "p4", "name": {"first": "A"}},
     {**GOOD, "interaction_id": "p5", "contact_tags": [1, 2]},
     {**GOOD, "interaction_id": "p6", "attributes": [1], "email": None, "conversation_tags": None},
@@ -269,4 +286,7 @@ def test_jsonl_fast_and_careful_paths_agree(tmp_path: Path) -> None:
     slow_frame = _frame_from_columns(*_parse_jsonl(data, rejects))
     assert fast_frame.select(slow_frame.columns).to_dicts() == slow_frame.to_dicts()
     assert fast_bad.rows() == [(r["row"], r["reason"]) for r in rejects.rows]
-    assert fast_bad.rows() == [(4, "field 'name' must be text, got dict"), (5, "field 'contact_tags' must be a list of strings")]
+    assert fast_bad.rows() == [
+        (4, "field 'name' must be text, got dict"),
+        (5, "field 'contact_tags' must be a list of strings"),
+    ]

@@ -1,0 +1,153 @@
+"""Matching assets: contact profiles, then Splink merge proposals with their lifecycle."""
+
+import json
+from datetime import datetime
+
+import dagster as dg
+import polars as pl
+
+from assets.identity import (
+    AMBIGUOUS_FILE,
+    ASSIGNMENT_FILE,
+    INTERACTIONS_FILE,
+    REDIRECTS_FILE,
+    RUN_FILE,
+)
+from assets.names import CONTACT_IDS, GROUP_MATCHING, PROFILES, PROPOSALS, WRITER_POOL
+from assets.reporting import md_table
+from assets.resources import ContactsSettings
+from dedup.build import build_contacts_frame
+from dedup.decisions import read_all
+from dedup.matching.model import TrainedModel, TrainingConfig, predict, train
+from dedup.matching.proposals import (
+    PREDICTION_SCHEMA,
+    PROPOSALS_SCHEMA,
+    predictions_frame,
+    update_proposals,
+)
+from dedup.matching.records import contact_records
+from dedup.snapshot import previous_table
+
+CONTACTS_FILE = "contacts.parquet"
+PROPOSALS_FILE = "proposals.parquet"
+
+
+class MatchingConfig(dg.Config):
+    """Run config of the matching step."""
+
+    retrain: bool = False  # retrain the Splink model even if the saved one still fits the data
+
+
+@dg.asset(
+    name=PROFILES,
+    deps=[CONTACT_IDS],
+    group_name=GROUP_MATCHING,
+    pool=WRITER_POOL,
+    kinds={"duckdb", "polars"},
+    description="One profile per live contact (survivorship), the source of `contacts`.",
+)
+def contact_profiles(
+    context: dg.AssetExecutionContext, settings: ContactsSettings
+) -> dg.MaterializeResult:
+    layout = settings.layout
+    interactions = pl.read_parquet(layout.work_file(INTERACTIONS_FILE)).join(
+        pl.read_parquet(layout.work_file(ASSIGNMENT_FILE)), on="interaction_id", how="left"
+    )
+    contacts = build_contacts_frame(interactions, settings.engine_config())
+    contacts.write_parquet(layout.work_file(CONTACTS_FILE))
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": contacts.height,
+            "verified": int(contacts.get_column("identity_verified").sum()),
+            "leads": int(contacts.get_column("is_lead").sum()),
+        }
+    )
+
+
+@dg.asset(
+    name=PROPOSALS,
+    deps=[PROFILES],
+    group_name=GROUP_MATCHING,
+    pool=WRITER_POOL,
+    kinds={"splink", "duckdb"},
+    description="Splink merge proposals between live contacts, with admins' decisions applied.",
+)
+def merge_proposals(
+    context: dg.AssetExecutionContext, config: MatchingConfig, settings: ContactsSettings
+) -> dg.MaterializeResult:
+    layout = settings.layout
+    run = json.loads(layout.work_file(RUN_FILE).read_text())
+    now = datetime.fromisoformat(run["decided_at"])
+    contacts = pl.read_parquet(layout.work_file(CONTACTS_FILE))
+    records = contact_records(contacts, pl.read_parquet(layout.work_file(AMBIGUOUS_FILE)))
+    metadata: dict[str, object] = {}
+    if records.height < settings.min_contacts_to_match:
+        context.log.info(f"{records.height} contacts: too few to train a matching model")
+        predictions = pl.DataFrame(schema=PREDICTION_SCHEMA)
+        metadata["model"] = "not trained (too few contacts)"
+    else:
+        training = TrainingConfig()
+        model = TrainedModel.load(settings.model_path)
+        if config.retrain or model is None or model.needs_retrain(records.height, training):
+            reason = (
+                "--retrain"
+                if config.retrain
+                else ("no saved model" if model is None else "data drift")
+            )
+            model = train(records, training)
+            model.save(settings.model_path)
+            metadata["model"] = f"trained ({reason})"
+        else:
+            metadata["model"] = f"reused (trained on {model.trained_on_contacts:,} contacts)"
+        scored = predict(records, model, settings.proposal_threshold)
+        predictions = predictions_frame(scored)
+        metadata["model_path"] = dg.MetadataValue.path(str(settings.model_path))
+        metadata["m_u_parameters"] = dg.MetadataValue.md(md_table(_m_u_table(model.settings), 60))
+    proposals = update_proposals(
+        predictions,
+        previous_table(layout.db_path, "merge_proposals", PROPOSALS_SCHEMA),
+        read_all(layout.decisions_path),
+        pl.read_parquet(layout.work_file(REDIRECTS_FILE)),
+        contacts.get_column("contact_id"),
+        now,
+    )
+    proposals.write_parquet(layout.work_file(PROPOSALS_FILE))
+    by_status = proposals.group_by("status").len().sort("status")
+    return dg.MaterializeResult(
+        metadata={
+            **metadata,
+            "dagster/row_count": proposals.height,
+            "threshold": settings.proposal_threshold,
+            "by_status": dg.MetadataValue.md(md_table(by_status)),
+            "top_pending": dg.MetadataValue.md(
+                md_table(
+                    proposals.filter(pl.col("status") == "pending")
+                    .sort("match_probability", descending=True)
+                    .select("proposal_id", "contact_id_l", "contact_id_r", "match_probability"),
+                    10,
+                )
+            ),
+        }
+    )
+
+
+def _m_u_table(settings: dict) -> pl.DataFrame:
+    rows = []
+    for comparison in settings["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if level.get("is_null_level"):
+                continue
+            rows.append(
+                {
+                    "comparison": comparison["output_column_name"],
+                    "level": level.get("label_for_charts") or level.get("sql_condition"),
+                    "m": level.get("m_probability"),
+                    "u": level.get("u_probability"),
+                }
+            )
+    return pl.DataFrame(
+        rows, schema={"comparison": pl.String, "level": pl.String, "m": pl.Float64, "u": pl.Float64}
+    )
+
+
+MATCHING_ASSETS = [contact_profiles, merge_proposals]

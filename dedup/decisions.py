@@ -1,0 +1,129 @@
+"""The decision log: admins' decisions, durable across runs, outside the rebuilt snapshot.
+
+One DuckDB file (`<db>.state/decisions.duckdb`), append-only. Admin commands open it for a
+moment to append; the nightly run opens it read-only to read. DuckDB lets one process write a
+file and then locks out other processes, readers included, so both sides retry briefly instead
+of failing: an admin never loses a decision because a run was reading, and a run never misses
+one because an admin was writing (a decision appended after the run read the log is applied by
+the next run).
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+import polars as pl
+
+DECISIONS_DDL = """
+CREATE TABLE IF NOT EXISTS decisions (
+    decision_id VARCHAR PRIMARY KEY,
+    kind VARCHAR NOT NULL,
+    proposal_id VARCHAR,
+    contact_id_l VARCHAR,
+    contact_id_r VARCHAR,
+    survivor_id VARCHAR,
+    decided_by VARCHAR NOT NULL,
+    decided_at TIMESTAMPTZ NOT NULL,
+    note VARCHAR
+)
+"""
+
+DECISIONS_SCHEMA: dict[str, pl.DataType] = {
+    "decision_id": pl.String(),
+    "kind": pl.String(),
+    "proposal_id": pl.String(),
+    "contact_id_l": pl.String(),
+    "contact_id_r": pl.String(),
+    "survivor_id": pl.String(),
+    "decided_by": pl.String(),
+    "decided_at": pl.Datetime("us", "UTC"),
+    "note": pl.String(),
+}
+
+REJECT_PROPOSAL = "reject_proposal"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: str
+    proposal_id: str | None = None
+    contact_id_l: str | None = None
+    contact_id_r: str | None = None
+    survivor_id: str | None = None
+    note: str | None = None
+    decided_by: str | None = None
+
+
+def _retry(action: Callable[[], T], seconds: float = 30.0) -> T:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return action()
+        except duckdb.IOException:
+            # Another process holds the file (a run reading, an admin writing): wait our turn.
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def append(path: Path, decision: Decision, now: datetime | None = None) -> str:
+    """Append one decision; returns its id."""
+    decided_at = now or datetime.now(UTC)
+    who = decision.decided_by or getpass.getuser()
+    seed = f"{decision.kind}|{decision.proposal_id}|{decision.contact_id_l}|{decision.contact_id_r}|{decided_at.isoformat()}"
+    decision_id = "dec_" + hashlib.sha256(seed.encode()).hexdigest()[:16]
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write() -> None:
+        con = duckdb.connect(str(path))
+        try:
+            con.execute(DECISIONS_DDL)
+            con.execute(
+                "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    decision_id,
+                    decision.kind,
+                    decision.proposal_id,
+                    decision.contact_id_l,
+                    decision.contact_id_r,
+                    decision.survivor_id,
+                    who,
+                    decided_at,
+                    decision.note,
+                ],
+            )
+        finally:
+            con.close()
+
+    _retry(write)
+    return decision_id
+
+
+def read_all(path: Path) -> pl.DataFrame:
+    """Every decision, oldest first; empty when none was ever taken."""
+    if not path.exists():
+        return pl.DataFrame(schema=DECISIONS_SCHEMA)
+
+    def read() -> pl.DataFrame:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            tables = {
+                r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+            }
+            if "decisions" not in tables:
+                return pl.DataFrame(schema=DECISIONS_SCHEMA)
+            return con.sql("SELECT * FROM decisions ORDER BY decided_at, decision_id").pl()
+        finally:
+            con.close()
+
+    return _retry(read).cast(DECISIONS_SCHEMA)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Probabilistic matching of live contacts with Splink: records, settings, model, proposals."""

@@ -1,0 +1,183 @@
+"""Train, save, reload and apply the Splink model over contact records.
+
+The database API is a parameter: `DuckDBAPI()` by default, `SparkAPI(spark_session=...)` for a
+workspace that outgrows one machine; nothing else here depends on the backend.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from splink import DuckDBAPI, Linker
+
+from dedup.matching.settings import DETERMINISTIC_COLUMNS, TRAINING_BLOCKS, contact_settings
+
+logging.getLogger("splink").setLevel(logging.WARNING)
+
+
+class TrainingError(RuntimeError):
+    """The model could not be trained on this data."""
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Unsupervised training knobs.
+
+    Args:
+        deterministic_recall: assumed recall of `DETERMINISTIC_RULES` when estimating the prior.
+        u_max_pairs: random pairs sampled to estimate u.
+        seed: sampling seed, so a retrain on the same data gives the same model.
+        drift_tolerance: retrain when the number of contacts changed by more than this fraction
+            since the saved model was trained.
+        em_min_contacts: below this many contacts the expert m probabilities in
+            `settings.py` are kept and EM is not run (see that module's docstring).
+    """
+
+    deterministic_recall: float = 0.6
+    u_max_pairs: float = 2e6
+    seed: int = 7
+    drift_tolerance: float = 0.25
+    em_min_contacts: int = 20_000
+
+
+@dataclass
+class TrainedModel:
+    settings: dict[str, Any]
+    trained_on_contacts: int
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(
+            json.dumps({"trained_on_contacts": self.trained_on_contacts, "settings": self.settings})
+        )
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> TrainedModel | None:
+        try:
+            data = json.loads(path.read_text())
+            return cls(
+                settings=data["settings"], trained_on_contacts=int(data["trained_on_contacts"])
+            )
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def needs_retrain(self, contacts: int, config: TrainingConfig) -> bool:
+        prior = self.settings.get("probability_two_random_records_match", 0)
+        if self.trained_on_contacts <= 0 or not 0 < prior < 1:
+            return True
+        change = abs(contacts - self.trained_on_contacts) / self.trained_on_contacts
+        return change > config.drift_tolerance
+
+
+def _linker(records: pl.DataFrame, settings: Any, db_api: Any | None) -> Linker:
+    api = db_api if db_api is not None else DuckDBAPI()
+    return Linker(api.register(records.to_arrow()), settings, log_level=logging.WARNING)
+
+
+def train(
+    records: pl.DataFrame, config: TrainingConfig = TrainingConfig(), db_api: Any | None = None
+) -> TrainedModel:
+    """Estimate the prior, u (random sampling) and m (EM over several blockings) without labels."""
+    linker = _linker(records, contact_settings(estimate_prior(records, config)), db_api)
+    linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
+    sessions: dict[str, str] = {}
+    if records.height < config.em_min_contacts:
+        settings = linker.misc.save_model_to_json()
+        return TrainedModel(
+            settings=settings,
+            trained_on_contacts=records.height,
+            diagnostics={
+                "em_sessions": {"all": f"not run below {config.em_min_contacts:,} contacts"}
+            },
+        )
+    for rule in TRAINING_BLOCKS:
+        name = rule.get_blocking_rule("duckdb").blocking_rule_sql
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(rule)
+            sessions[name] = "converged"
+        except Exception as exc:  # noqa: BLE001 - Splink raises several types; each session is optional
+            # EM can drive a level's m to 0 (Splink refuses it), or a blocking rule can find no
+            # pairs on this data; the other sessions, or the expert starting values, remain.
+            sessions[name] = f"skipped: {str(exc).splitlines()[0][:120]}"
+    settings = linker.misc.save_model_to_json()
+    return TrainedModel(
+        settings=settings, trained_on_contacts=records.height, diagnostics={"em_sessions": sessions}
+    )
+
+
+def estimate_prior(records: pl.DataFrame, config: TrainingConfig) -> float:
+    """Probability that two random contacts are one person.
+
+    Pairs agreeing on a `DETERMINISTIC_COLUMNS` set are counted (n·(n-1)/2 per group), divided
+    by the assumed recall of those rules and by all pairs. Splink's own estimator does the same
+    in SQL but fails outright on a workspace with no such pair yet; here the count is floored at
+    one pair, so a clean workspace gets a small prior instead of an error.
+    """
+    n = records.height
+    total = n * (n - 1) / 2
+    if total <= 0:
+        return 1e-4
+    pairs = 0
+    for columns in DETERMINISTIC_COLUMNS:
+        sizes = records.drop_nulls(list(columns)).group_by(list(columns)).len().get_column("len")
+        pairs += int((sizes * (sizes - 1) // 2).sum() or 0)
+    return min(max(pairs, 1) / config.deterministic_recall / total, 0.5)
+
+
+def predict(
+    records: pl.DataFrame, model: TrainedModel, threshold: float, db_api: Any | None = None
+) -> pl.DataFrame:
+    """Scored candidate pairs at or above `threshold`, with a per-field explanation."""
+    linker = _linker(records, model.settings, db_api)
+    scored = linker.inference.predict(threshold_match_probability=threshold)
+    frame = scored.as_duckdbpyrelation().pl()
+    return explain(frame, model.settings)
+
+
+def _level_labels(settings: dict[str, Any]) -> dict[str, dict[int, str]]:
+    """comparison output name → gamma value → label, from the saved model."""
+    labels: dict[str, dict[int, str]] = {}
+    for comparison in settings["comparisons"]:
+        name = comparison["output_column_name"]
+        levels = comparison["comparison_levels"]
+        non_null = [lv for lv in levels if not lv.get("is_null_level")]
+        mapping = {-1: "missing on one side"}
+        for i, lv in enumerate(non_null):
+            mapping[len(non_null) - 1 - i] = lv.get("label_for_charts") or lv["sql_condition"]
+        labels[name] = mapping
+    return labels
+
+
+def explain(frame: pl.DataFrame, settings: dict[str, Any]) -> pl.DataFrame:
+    """Add `explanation` (JSON): per field, the level reached and its match weight (Splink's
+    `mw_*`, term-frequency adjustment included) — the data behind Splink's waterfall chart."""
+    labels = _level_labels(settings)
+    fields = []
+    for name, mapping in labels.items():
+        gamma = pl.col(f"gamma_{name}")
+        weight = pl.col(f"mw_{name}")
+        if f"mw_tf_adj_{name}" in frame.columns:
+            weight = weight + pl.col(f"mw_tf_adj_{name}")
+        fields.append(
+            pl.struct(
+                pl.lit(name).alias("field"),
+                gamma.replace_strict(mapping, default="?", return_dtype=pl.String).alias("level"),
+                weight.round(3).alias("weight"),
+            )
+        )
+    as_json = pl.concat_list(fields).list.eval(pl.element().struct.json_encode()).list.join(",")
+    return frame.with_columns(pl.concat_str(pl.lit("["), as_json, pl.lit("]")).alias("explanation"))
+
+
+def prior_weight(settings: dict[str, Any]) -> float:
+    p = settings.get("probability_two_random_records_match", 1e-4)
+    return math.log2(p / (1 - p))

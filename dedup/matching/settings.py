@@ -1,0 +1,137 @@
+"""Splink settings for contacts: comparisons and blocking rules, backend-agnostic.
+
+Every level is built from Splink's level library or from SQL that Splink translates per dialect
+(the conditions below are plain equality, `jaro_winkler_similarity` and array functions, which
+the DuckDB and Spark dialects both provide), so the same settings run on `DuckDBAPI` and
+`SparkAPI`.
+
+Design notes (docs/matching.md):
+- Email is compared exactly (any shared address) or by a small edit distance (typos such as
+  `gmial.com`) when the digits agree: `kevindavis47@` and `kevindavis4@` are two people, not
+  a typo. No "same username" level: usernames are built from names, so that level would count
+  name agreement twice.
+- Company and full name carry term-frequency adjustments: a big employer and "John Smith" must
+  count for less than a rare value. The name's adjustment is halved: on a small workspace every
+  duplicated name is "common" (seen at least twice), and the full adjustment drowned the very
+  pairs it should rank (measured: a one-person work/personal email pair fell from 0.98 to 0.44).
+  Phones carry none: a phone shared by more than two identities (a switchboard) never reaches
+  the matcher (`records.MAX_SHARED_IDENTITIES`), and one shared by two is exactly the evidence
+  a person with two emails leaves.
+- Every level starts from an expert m probability (how often the level is reached by a true
+  duplicate that auto-merge left behind). u always comes from random sampling; EM refines m when
+  there is enough data (`TrainingConfig.em_min_contacts`). On a small workspace EM over a few
+  hundred contacts drives unobserved levels to 0 or 1 and the model falls apart (measured on the
+  generator's 400-person sample: the second-email pair scored 0.62 after EM, 0.99 without).
+"""
+
+from __future__ import annotations
+
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import SettingsCreator, block_on
+from splink.blocking_rule_library import CustomRule
+
+NAME = cl.CustomComparison(
+    output_column_name="name",
+    comparison_description="First name and surname",
+    comparison_levels=[
+        cll.CustomLevel("(first_name_l IS NULL OR first_name_r IS NULL)", "name missing").configure(
+            is_null_level=True
+        ),
+        cll.ExactMatchLevel("full_name", term_frequency_adjustments=True).configure(
+            m_probability=0.70, tf_adjustment_weight=0.5
+        ),
+        cll.CustomLevel(
+            "first_name_canonical_l = first_name_canonical_r AND surname_l = surname_r",
+            "nickname of the same first name, same surname",
+        ).configure(m_probability=0.08),
+        cll.CustomLevel(
+            "first_name_l = surname_r AND surname_l = first_name_r",
+            "first name and surname swapped",
+        ).configure(m_probability=0.02),
+        cll.CustomLevel(
+            "jaro_winkler_similarity(first_name_l, first_name_r) >= 0.9 "
+            "AND jaro_winkler_similarity(surname_l, surname_r) >= 0.9",
+            "both names similar (Jaro-Winkler >= 0.9)",
+        ).configure(m_probability=0.10),
+        cll.CustomLevel("surname_l = surname_r", "same surname only").configure(m_probability=0.04),
+        cll.ElseLevel().configure(m_probability=0.06),
+    ],
+)
+
+EMAIL = cl.CustomComparison(
+    output_column_name="email",
+    comparison_description="Email addresses",
+    comparison_levels=[
+        cll.NullLevel("email"),
+        cll.ArrayIntersectLevel("emails", min_intersection=1).configure(m_probability=0.05),
+        cll.CustomLevel(
+            "levenshtein(email_l, email_r) <= 2 AND regexp_replace(email_l, '[^0-9]', '', 'g') "
+            "= regexp_replace(email_r, '[^0-9]', '', 'g')",
+            "one or two characters apart, same digits",
+            base_dialect_str="duckdb",
+        ).configure(m_probability=0.15),
+        cll.ElseLevel().configure(m_probability=0.80),
+    ],
+)
+
+PHONE = cl.CustomComparison(
+    output_column_name="phone",
+    comparison_description="Phone numbers (E.164)",
+    comparison_levels=[
+        cll.NullLevel("phone"),
+        cll.ExactMatchLevel("phone").configure(m_probability=0.45),
+        cll.ArrayIntersectLevel("phones", min_intersection=1).configure(m_probability=0.05),
+        cll.DamerauLevenshteinLevel("phone", 1).configure(m_probability=0.10),
+        cll.ExactMatchLevel("phone_last7").configure(m_probability=0.05),
+        cll.ElseLevel().configure(m_probability=0.35),
+    ],
+)
+
+COMPANY = cl.CustomComparison(
+    output_column_name="company",
+    comparison_description="Company, legal suffixes removed",
+    comparison_levels=[
+        cll.NullLevel("company"),
+        cll.ExactMatchLevel("company", term_frequency_adjustments=True).configure(
+            m_probability=0.65
+        ),
+        cll.JaroWinklerLevel("company", 0.9).configure(m_probability=0.15),
+        cll.ElseLevel().configure(m_probability=0.20),
+    ],
+)
+
+# Candidate pairs: each rule is cheap (an equality) and catches one kind of duplicate that
+# auto-merge leaves behind. Counts per rule are measured in docs/matching.md.
+BLOCKING_RULES = [
+    block_on("first_name_canonical", "surname"),  # second email, nickname
+    block_on("phone_last7"),  # phone typo, number written differently
+    block_on("email_local"),  # email domain typo
+    block_on("surname", "company"),  # first-name typo at the same company
+    block_on("first_name", "company"),  # surname typo at the same company
+    CustomRule("l.first_name = r.surname AND l.surname = r.first_name"),  # swapped names
+]
+
+TRAINING_BLOCKS = [
+    block_on("first_name_canonical", "surname"),
+    block_on("phone_last7"),
+    block_on("email_local"),
+]
+
+# Column sets whose exact agreement almost surely means one person: they size the prior.
+DETERMINISTIC_COLUMNS: list[tuple[str, ...]] = [
+    ("full_name", "company"),
+    ("full_name", "phone_last7"),
+]
+
+
+def contact_settings(prior: float = 1e-4) -> SettingsCreator:
+    return SettingsCreator(
+        probability_two_random_records_match=prior,
+        link_type="dedupe_only",
+        unique_id_column_name="unique_id",
+        comparisons=[NAME, EMAIL, PHONE, COMPANY],
+        blocking_rules_to_generate_predictions=BLOCKING_RULES,
+        retain_intermediate_calculation_columns=True,
+        retain_matching_columns=True,
+    )

@@ -1,0 +1,113 @@
+"""Splink proposals inside the real nightly job: explanations, stable ids, durable rejections."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from assets.resources import ContactsSettings
+from contacts.cli import app
+from contacts.generator import GeneratorConfig, generate_exports
+from contacts.runner import run_pipeline
+from tests.conftest import SECRET, query, rec, write_jsonl
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("matching")
+    exports = root / "exports"
+    generate_exports(exports, GeneratorConfig(persons=400, days=3, seed=5, secret=SECRET))
+    # One person typed the same phone with a work and a personal email: the phone is ambiguous
+    # to auto-merge (two identities), so the pair must come back as a proposal.
+    write_jsonl(
+        exports,
+        "2026-11-03",
+        "zz-handmade.jsonl",
+        [
+            rec(
+                "hm1",
+                "2026-11-03T09:00:00Z",
+                channel="email",
+                name="Priyanka Ramaswamy",
+                email="priyanka@ramaswamy-consulting.test",
+                phone="+1 415 555 0134",
+                company="Ramaswamy Consulting",
+            ),
+            rec(
+                "hm2",
+                "2026-11-03T10:00:00Z",
+                channel="widget",
+                name="Priyanka Ramaswamy",
+                email="priyanka.ramaswamy77@gmail.com",
+                phone="(415) 555-0134",
+            ),
+        ],
+    )
+    db = root / "contacts.duckdb"
+    settings = ContactsSettings(exports_dir=str(exports), db_path=str(db))
+    return settings, db
+
+
+def _proposals(db: Path):
+    return query(db, "SELECT * FROM merge_proposals ORDER BY proposal_id")
+
+
+def test_second_email_pair_is_proposed_with_explanation(world, monkeypatch) -> None:
+    settings, db = world
+    monkeypatch.setenv("ASKVAULT_IDENTITY_SECRET", SECRET)
+    run_pipeline(settings)
+    ids = dict(
+        query(
+            db,
+            "SELECT interaction_id, contact_id FROM interactions WHERE interaction_id IN ('hm1','hm2')",
+        ).iter_rows()
+    )
+    assert ids["hm1"] != ids["hm2"], "an ambiguous phone must not auto-merge"
+    pair = tuple(sorted(ids.values()))
+    proposals = _proposals(db)
+    row = proposals.filter(
+        (proposals["contact_id_l"] == pair[0]) & (proposals["contact_id_r"] == pair[1])
+    )
+    assert row.height == 1 and row.item(0, "status") == "pending"
+    assert row.item(0, "match_probability") >= settings.proposal_threshold
+    explanation = {e["field"]: e for e in json.loads(row.item(0, "explanation"))}
+    assert set(explanation) == {"name", "email", "phone", "company"}
+    assert (
+        explanation["name"]["level"] == "Exact match on full_name"
+        and explanation["name"]["weight"] > 0
+    )
+    assert explanation["phone"]["weight"] > 0
+    # Every proposal is a pair of distinct live contacts above the threshold.
+    live = set(query(db, "SELECT contact_id FROM contacts").get_column("contact_id"))
+    pending = proposals.filter(proposals["status"] == "pending")
+    assert set(pending["contact_id_l"]) | set(pending["contact_id_r"]) <= live
+    assert (pending["contact_id_l"] < pending["contact_id_r"]).all()
+    assert (pending["match_probability"] >= settings.proposal_threshold).all()
+
+
+def test_rejection_is_durable_and_ids_are_stable(world, monkeypatch) -> None:
+    settings, db = world
+    monkeypatch.setenv("ASKVAULT_IDENTITY_SECRET", SECRET)
+    before = _proposals(db)
+    pending = before.filter(before["status"] == "pending")
+    assert pending.height >= 2
+    target = pending.item(0, "proposal_id")
+    result = CliRunner().invoke(
+        app, ["proposals", "reject", target, "--db", str(db), "--note", "different people"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = run_pipeline(settings)
+    after = _proposals(db)
+    rejected = after.filter(after["proposal_id"] == target).row(0, named=True)
+    assert (rejected["status"], rejected["note"]) == ("rejected", "different people")
+    still = set(pending["proposal_id"]) - {target}
+    assert still <= set(after.filter(after["status"] == "pending")["proposal_id"]), (
+        "pending ids are stable"
+    )
+    assert summary.pending_proposals == pending.height - 1
+    # Rejecting twice is refused with one line.
+    again = CliRunner().invoke(app, ["proposals", "reject", target, "--db", str(db)])
+    assert again.exit_code == 1 and "is rejected, not pending" in again.output
