@@ -67,6 +67,8 @@ from pathlib import Path
 import phonenumbers
 import polars as pl
 
+from dedup.schema import CANONICAL_FIELDS
+
 __all__ = [
     "GeneratorConfig",
     "GeneratedExports",
@@ -99,23 +101,8 @@ class GeneratedExports:
     bad_records: int
 
 
-CANONICAL_COLUMNS: tuple[str, ...] = (
-    "interaction_id",
-    "channel",
-    "occurred_at",
-    "conversation_id",
-    "session_id",
-    "user_id",
-    "user_hash",
-    "plan",
-    "email",
-    "phone",
-    "name",
-    "company",
-    "contact_tags",
-    "conversation_tags",
-    "attributes",
-)
+# The generator writes exactly the canonical record of SPEC; one list, owned by the engine.
+CANONICAL_COLUMNS: tuple[str, ...] = CANONICAL_FIELDS
 
 #: every value the truth ``case`` / ``person_case`` columns can take
 CASES: tuple[str, ...] = (
