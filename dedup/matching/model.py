@@ -138,7 +138,9 @@ def predict(
 ) -> pl.DataFrame:
     """Scored candidate pairs at or above `threshold`, with a per-field explanation."""
     linker = _linker(records, model.settings, db_api)
-    scored = linker.inference.predict(threshold_match_probability=threshold)
+    # Levels a small workspace never observed (u not sampled) keep Splink's defaults; that is
+    # expected here and reported in the model's m/u table, so the console warning is off.
+    scored = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
     frame = scored.as_duckdbpyrelation().pl()
     return explain(frame, model.settings)
 
