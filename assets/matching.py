@@ -16,7 +16,7 @@ from assets.identity import (
 from assets.names import CONTACT_IDS, GROUP_MATCHING, PROFILES, PROPOSALS, WRITER_POOL
 from assets.reporting import md_table
 from assets.resources import ContactsSettings
-from dedup.build import build_contacts_frame
+from dedup.build import build_contacts_frame, interactions_sql
 from dedup.decisions import read_all
 from dedup.matching.model import TrainedModel, TrainingConfig, predict, train
 from dedup.matching.proposals import (
@@ -50,10 +50,12 @@ def contact_profiles(
     context: dg.AssetExecutionContext, settings: ContactsSettings
 ) -> dg.MaterializeResult:
     layout = settings.layout
-    interactions = pl.read_parquet(layout.work_file(INTERACTIONS_FILE)).join(
-        pl.read_parquet(layout.work_file(ASSIGNMENT_FILE)), on="interaction_id", how="left"
+    source = interactions_sql(
+        layout.work_file(INTERACTIONS_FILE), layout.work_file(ASSIGNMENT_FILE)
     )
-    contacts = build_contacts_frame(interactions, settings.engine_config())
+    contacts = build_contacts_frame(
+        source, settings.engine_config(), layout.work_file("duckdb_tmp")
+    )
     contacts.write_parquet(layout.work_file(CONTACTS_FILE))
     return dg.MaterializeResult(
         metadata={

@@ -30,7 +30,7 @@ from assets.names import (
 )
 from assets.reporting import md_table
 from assets.resources import ContactsSettings
-from dedup.build import SnapshotInputs, build_snapshot
+from dedup.build import SnapshotInputs, build_snapshot, interactions_sql
 from dedup.ingest import read_staged
 from dedup.snapshot import RUNS_SCHEMA, previous_table, publish
 from quality.snapshot_checks import (
@@ -55,11 +55,12 @@ def contacts_snapshot(
     layout = settings.layout
     run = json.loads(layout.work_file(RUN_FILE).read_text())
     stats = json.loads(layout.work_file(INTERACTION_STATS_FILE).read_text())
-    interactions = pl.read_parquet(layout.work_file(INTERACTIONS_FILE)).join(
-        pl.read_parquet(layout.work_file(ASSIGNMENT_FILE)), on="interaction_id", how="left"
+    contacts = pl.read_parquet(layout.work_file(CONTACTS_FILE))
+    n_interactions = (
+        pl.scan_parquet(layout.work_file(ASSIGNMENT_FILE)).select(pl.len()).collect().item()
     )
     quarantine = read_staged(layout.staging_root, "quarantine")
-    contacts_count = interactions.get_column("contact_id").n_unique()
+    contacts_count = contacts.height
     ambiguous = pl.read_parquet(layout.work_file(AMBIGUOUS_FILE))
     previous_runs = previous_table(layout.db_path, "pipeline_runs", RUNS_SCHEMA)
     this_run = pl.DataFrame(
@@ -68,7 +69,7 @@ def contacts_snapshot(
                 "run_number": previous_runs.height + 1,
                 "run_id": run["run_id"],
                 "finished_at": datetime.fromisoformat(run["decided_at"]),
-                "interactions": interactions.height,
+                "interactions": n_interactions,
                 "contacts": contacts_count,
                 "quarantined": quarantine.height,
                 "updates": stats["updates"],
@@ -80,8 +81,10 @@ def contacts_snapshot(
     )
     runs = pl.concat([previous_runs, this_run])
     inputs = SnapshotInputs(
-        interactions=interactions,
-        contacts=pl.read_parquet(layout.work_file(CONTACTS_FILE)),
+        interactions=interactions_sql(
+            layout.work_file(INTERACTIONS_FILE), layout.work_file(ASSIGNMENT_FILE)
+        ),
+        contacts=contacts,
         proposals=pl.read_parquet(layout.work_file(PROPOSALS_FILE)),
         redirects=pl.read_parquet(layout.work_file(REDIRECTS_FILE)),
         merges=pl.read_parquet(layout.work_file(MERGES_FILE)),
@@ -101,7 +104,7 @@ def contacts_snapshot(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": contacts_count,
-            "interactions": interactions.height,
+            "interactions": n_interactions,
             "quarantined": quarantine.height,
             "path": dg.MetadataValue.path(str(layout.build_path)),
             "preview": dg.MetadataValue.md(md_table(preview)),

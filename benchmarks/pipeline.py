@@ -29,7 +29,12 @@ import polars as pl  # noqa: E402
 
 from contacts.generator import generate_benchmark_exports  # noqa: E402
 from dedup.automerge import auto_merge  # noqa: E402
-from dedup.build import SnapshotInputs, build_contacts_frame, build_snapshot  # noqa: E402
+from dedup.build import (  # noqa: E402
+    SnapshotInputs,
+    build_contacts_frame,
+    build_snapshot,
+    interactions_sql,
+)
 from dedup.config import EngineConfig  # noqa: E402
 from dedup.ingest import SOURCES, export_days, ingest_day  # noqa: E402
 from dedup.interactions import prepare_interactions  # noqa: E402
@@ -113,12 +118,16 @@ def main() -> None:
     t = time.perf_counter()
     db = args.out / "bench.duckdb"
     build = args.out / "bench.building.duckdb"
-    with_ids = prepared.join(assignment, on="interaction_id")
+    work = args.out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    prepared.write_parquet(work / "interactions.parquet")
+    assignment.write_parquet(work / "assignment.parquet")
+    source = interactions_sql(work / "interactions.parquet", work / "assignment.parquet")
     build_snapshot(
         build,
         SnapshotInputs(
-            interactions=with_ids,
-            contacts=build_contacts_frame(with_ids, config),
+            interactions=source,
+            contacts=build_contacts_frame(source, config, work / "duckdb_tmp"),
             proposals=pl.DataFrame(schema=PROPOSALS_SCHEMA),
             redirects=ids.redirects,
             merges=pl.DataFrame(schema=MERGES_SCHEMA),

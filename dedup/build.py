@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ PUBLISHED_INTERACTION_COLUMNS: tuple[str, ...] = (
 
 @dataclass
 class SnapshotInputs:
-    interactions: pl.DataFrame  # prepared interactions with contact_id
+    interactions: str  # SQL over prepared interactions with contact_id (see `interactions_sql`)
     contacts: pl.DataFrame  # from `build_contacts_frame`
     proposals: pl.DataFrame  # `merge_proposals` rows (dedup.matching.proposals.PROPOSALS_SCHEMA)
     redirects: pl.DataFrame
@@ -41,12 +42,40 @@ class SnapshotInputs:
     runs: pl.DataFrame
 
 
-def build_contacts_frame(interactions: pl.DataFrame, config: EngineConfig) -> pl.DataFrame:
-    """The contacts table as a frame, computed in an in-memory DuckDB over a zero-copy view."""
+def interactions_sql(interactions: Path, assignment: Path) -> str:
+    """Prepared interactions joined to their contact ids, read by DuckDB straight from Parquet.
+
+    DuckDB streams the files and spills to disk under its memory limit; handing it a Polars frame
+    instead kept 10M interactions in Python memory beside DuckDB's own copy and ran out of memory.
+    """
+    return (
+        f"SELECT i.*, a.contact_id FROM read_parquet('{interactions}') i "
+        f"JOIN read_parquet('{assignment}') a USING (interaction_id)"
+    )
+
+
+def session(temp_dir: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for one build step: bounded memory, spills to `temp_dir`."""
+    temp_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    con.execute(f"SET memory_limit = '{_memory_limit_gb()}GB'")
+    con.execute(f"SET temp_directory = '{temp_dir}'")
+    # Output order is set by ORDER BY where it matters; keeping input order costs memory.
+    con.execute("SET preserve_insertion_order = false")
+    return con
+
+
+def _memory_limit_gb() -> int:
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return max(1, int(total * 0.4))
+
+
+def build_contacts_frame(source_sql: str, config: EngineConfig, temp_dir: Path) -> pl.DataFrame:
+    """The contacts table as a frame, from interactions given as SQL (`interactions_sql`)."""
+    con = session(temp_dir)
     try:
-        con.execute("SET enable_progress_bar = false")
-        con.register("_interactions_full", interactions.to_arrow())
+        con.execute(f"CREATE VIEW _interactions_full AS {source_sql}")
         build_contacts(con, config, source="_interactions_full")
         return con.sql("SELECT * REPLACE (attributes::VARCHAR AS attributes) FROM contacts").pl()
     finally:
@@ -62,10 +91,9 @@ def build_snapshot(path: Path, inputs: SnapshotInputs, config: EngineConfig) -> 
     """
     out = connect_build(path)
     out.close()
-    con = duckdb.connect()
+    con = session(path.parent / "duckdb_tmp")
     try:
-        con.execute("SET enable_progress_bar = false")
-        con.register("_interactions_full", inputs.interactions.to_arrow())
+        con.execute(f"CREATE VIEW _interactions_full AS {inputs.interactions}")
         con.register("_contacts", inputs.contacts.to_arrow())
         register_audience_map(con, config)
         con.execute(f"ATTACH '{path}' AS out")
