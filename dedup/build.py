@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from dedup.config import EngineConfig
 from dedup.contacts import build_contacts, register_audience_map
+from dedup.duck import session
 from dedup.schema import CANONICAL_FIELDS
 from dedup.snapshot import PROPOSALS_DDL, connect_build, write_table
 
@@ -52,23 +51,6 @@ def interactions_sql(interactions: Path, assignment: Path) -> str:
         f"SELECT i.*, a.contact_id FROM read_parquet('{interactions}') i "
         f"JOIN read_parquet('{assignment}') a USING (interaction_id)"
     )
-
-
-def session(temp_dir: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB for one build step: bounded memory, spills to `temp_dir`."""
-    temp_dir.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
-    con.execute(f"SET memory_limit = '{_memory_limit_gb()}GB'")
-    con.execute(f"SET temp_directory = '{temp_dir}'")
-    # Output order is set by ORDER BY where it matters; keeping input order costs memory.
-    con.execute("SET preserve_insertion_order = false")
-    return con
-
-
-def _memory_limit_gb() -> int:
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return max(1, int(total * 0.4))
 
 
 def build_contacts_frame(source_sql: str, config: EngineConfig, temp_dir: Path) -> pl.DataFrame:

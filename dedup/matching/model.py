@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import polars as pl
 from splink import DuckDBAPI, Linker
 
+from dedup.duck import session
 from dedup.matching.settings import DETERMINISTIC_COLUMNS, TRAINING_BLOCKS, contact_settings
 
 logging.getLogger("splink").setLevel(logging.WARNING)
@@ -79,7 +81,12 @@ class TrainedModel:
 
 
 def _linker(records: pl.DataFrame, settings: Any, db_api: Any | None) -> Linker:
-    api = db_api if db_api is not None else DuckDBAPI()
+    # Default backend: DuckDB in memory, under the same memory limit as the build steps.
+    api = (
+        db_api
+        if db_api is not None
+        else DuckDBAPI(session(Path(tempfile.gettempdir()) / "contacts-splink"))
+    )
     return Linker(api.register(records.to_arrow()), settings, log_level=logging.WARNING)
 
 
