@@ -44,10 +44,82 @@ def world(tmp_path_factory: pytest.TempPathFactory):
                 email="priyanka.ramaswamy77@gmail.com",
                 phone="(415) 555-0134",
             ),
+            # A nickname at the same company.
+            rec(
+                "nk1",
+                "2026-11-03T09:00:00Z",
+                channel="email",
+                name="Robert Kowalczyk",
+                email="robert.kowalczyk@northwind-labs.test",
+                company="Northwind Labs",
+            ),
+            rec(
+                "nk2",
+                "2026-11-03T11:00:00Z",
+                channel="widget",
+                name="Bob Kowalczyk",
+                email="bobkowal@gmail.com",
+                company="Northwind Labs Inc.",
+            ),
+            # One mistyped phone digit.
+            rec(
+                "tp1",
+                "2026-11-03T09:00:00Z",
+                channel="widget",
+                name="Dmitri Volkov",
+                email="dmitri@volkov-design.test",
+                phone="+1 617 555 0142",
+            ),
+            rec(
+                "tp2",
+                "2026-11-03T12:00:00Z",
+                channel="sms",
+                name="Dmitri Volkov",
+                phone="+1 617 555 0143",
+            ),
+            # Same-name strangers at different companies.
+            rec(
+                "st1",
+                "2026-11-03T09:00:00Z",
+                channel="email",
+                name="Maria Lopez",
+                email="maria@acme-widgets.test",
+                phone="+1 212 555 0187",
+                company="Acme Widgets",
+            ),
+            rec(
+                "st2",
+                "2026-11-03T09:30:00Z",
+                channel="email",
+                name="Maria Lopez",
+                email="mlopez@globex-foods.test",
+                phone="+1 312 555 0163",
+                company="Globex Foods",
+            ),
+            # A household: two people, one surname, one home phone.
+            rec(
+                "hh1",
+                "2026-11-03T09:00:00Z",
+                channel="widget",
+                name="Ana Garcia",
+                email="ana@garcia-home.test",
+                phone="+1 305 555 0121",
+            ),
+            rec(
+                "hh2",
+                "2026-11-03T09:40:00Z",
+                channel="widget",
+                name="Luis Garcia",
+                email="luis@garcia-home.test",
+                phone="+1 305 555 0121",
+            ),
         ],
     )
     db = root / "contacts.duckdb"
     settings = ContactsSettings(exports_dir=str(exports), db_path=str(db))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ASKVAULT_IDENTITY_SECRET", SECRET)
+        run_pipeline(settings)
     return settings, db
 
 
@@ -55,10 +127,8 @@ def _proposals(db: Path):
     return query(db, "SELECT * FROM merge_proposals ORDER BY proposal_id")
 
 
-def test_second_email_pair_is_proposed_with_explanation(world, monkeypatch) -> None:
+def test_second_email_pair_is_proposed_with_explanation(world) -> None:
     settings, db = world
-    monkeypatch.setenv("ASKVAULT_IDENTITY_SECRET", SECRET)
-    run_pipeline(settings)
     ids = dict(
         query(
             db,
@@ -86,6 +156,29 @@ def test_second_email_pair_is_proposed_with_explanation(world, monkeypatch) -> N
     assert set(pending["contact_id_l"]) | set(pending["contact_id_r"]) <= live
     assert (pending["contact_id_l"] < pending["contact_id_r"]).all()
     assert (pending["match_probability"] >= settings.proposal_threshold).all()
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "proposed"),
+    [("nk1", "nk2", True), ("tp1", "tp2", True), ("st1", "st2", False), ("hh1", "hh2", False)],
+    ids=["nickname", "phone-typo", "same-name-strangers", "household"],
+)
+def test_planted_pairs(world, a: str, b: str, proposed: bool) -> None:
+    settings, db = world
+    ids = dict(
+        query(
+            db,
+            f"SELECT interaction_id, contact_id FROM interactions WHERE interaction_id IN ('{a}','{b}')",
+        ).iter_rows()
+    )
+    assert ids[a] != ids[b], "these pairs share no unambiguous key: auto-merge keeps them apart"
+    low, high = sorted(ids.values())
+    pending = query(
+        db,
+        f"SELECT count(*) FROM merge_proposals WHERE status = 'pending' "
+        f"AND contact_id_l = '{low}' AND contact_id_r = '{high}'",
+    ).item()
+    assert pending == (1 if proposed else 0)
 
 
 def test_rejection_is_durable_and_ids_are_stable(world, monkeypatch) -> None:
