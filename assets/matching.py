@@ -101,8 +101,22 @@ def merge_proposals(
             metadata["model"] = f"trained ({reason})"
         else:
             metadata["model"] = f"reused (trained on {model.trained_on_contacts:,} contacts)"
-        scored = predict(records, model, settings.proposal_threshold)
-        predictions = predictions_frame(scored)
+        scored, pairs_per_rule = predict(
+            records,
+            model,
+            settings.proposal_threshold,
+            max_pairs_per_rule=settings.max_pairs_per_rule,
+        )
+        predictions = (
+            predictions_frame(scored) if scored.height else pl.DataFrame(schema=PREDICTION_SCHEMA)
+        )
+        metadata["candidate_pairs_per_rule"] = dg.MetadataValue.json(pairs_per_rule)
+        skipped = [r for r, n in pairs_per_rule.items() if n > settings.max_pairs_per_rule]
+        if skipped:
+            context.log.warning(
+                f"blocking rules over {settings.max_pairs_per_rule:,} candidate pairs skipped "
+                f"tonight: {skipped}"
+            )
         metadata["model_path"] = dg.MetadataValue.path(str(settings.model_path))
         metadata["m_u_parameters"] = dg.MetadataValue.md(md_table(_m_u_table(model.settings), 60))
     proposals = update_proposals(

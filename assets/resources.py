@@ -29,6 +29,9 @@ class ContactsSettings(dg.ConfigurableResource):
     session_max_user_ids: int = 1
     proposal_threshold: float = 0.8  # measured: docs/matching.md
     min_contacts_to_match: int = 50
+    # A blocking rule that would make more candidate pairs is skipped for the night (reported),
+    # instead of exhausting memory: at 10M interactions (name, surname) alone made 360M pairs.
+    max_pairs_per_rule: int = 30_000_000
 
     @property
     def exports(self) -> Path:

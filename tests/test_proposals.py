@@ -128,3 +128,21 @@ def test_pending_pair_whose_contacts_merged_is_superseded() -> None:
 def test_pair_that_fell_below_threshold_is_dropped() -> None:
     first = run(predictions(("a", "b", 0.95)))
     assert run(predictions(), previous=first, now=NIGHT2).height == 0
+
+
+def test_candidate_pair_counts_per_blocking_rule() -> None:
+    from dedup.matching.model import candidate_pairs
+    from dedup.matching.records import RECORD_COLUMNS
+
+    rows = [
+        # three Ann Lee: 3 pairs on (first name, surname); two share a phone tail: 1 pair
+        {"first_name": "ann", "first_name_canonical": "ann", "surname": "lee", "phone_last7": "5550101"},
+        {"first_name": "ann", "first_name_canonical": "ann", "surname": "lee", "phone_last7": "5550101"},
+        {"first_name": "ann", "first_name_canonical": "ann", "surname": "lee", "phone_last7": None},
+        # swapped: lee ann ↔ ann lee makes 3 ordered pairs
+        {"first_name": "lee", "first_name_canonical": "lee", "surname": "ann", "phone_last7": None},
+    ]
+    frame = pl.DataFrame(rows).with_columns(
+        *[pl.lit(None, pl.String).alias(c) for c in RECORD_COLUMNS if c not in rows[0]]
+    )
+    assert candidate_pairs(frame) == [3, 1, 0, 0, 0, 3]

@@ -18,13 +18,14 @@ import polars as pl
 from splink import DuckDBAPI, Linker
 
 from dedup.duck import session
-from dedup.matching.settings import DETERMINISTIC_COLUMNS, TRAINING_BLOCKS, contact_settings
+from dedup.matching.settings import (
+    BLOCKING_KEYS,
+    DETERMINISTIC_COLUMNS,
+    TRAINING_BLOCKS,
+    contact_settings,
+)
 
 logging.getLogger("splink").setLevel(logging.WARNING)
-
-
-class TrainingError(RuntimeError):
-    """The model could not be trained on this data."""
 
 
 @dataclass(frozen=True)
@@ -140,16 +141,56 @@ def estimate_prior(records: pl.DataFrame, config: TrainingConfig) -> float:
     return min(max(pairs, 1) / config.deterministic_recall / total, 0.5)
 
 
+def candidate_pairs(records: pl.DataFrame) -> list[int]:
+    """Candidate pairs each prediction blocking rule would generate on `records`, from value
+    frequencies alone (no join is run): Σ n·(n-1)/2 per block, or Σ n_l·n_r / 2 for a rule that
+    matches different columns on each side (swapped names)."""
+    counts = []
+    for keys in BLOCKING_KEYS:
+        left = [lk for lk, _ in keys]
+        right = [rk for _, rk in keys]
+        lhs = records.drop_nulls(left).group_by(left).len().rename({"len": "n_l"})
+        rhs = records.drop_nulls(right).group_by(right).len().rename({"len": "n_r"})
+        rhs = rhs.rename(dict(zip(right, left, strict=True)))
+        joined = lhs.join(rhs, on=left, how="inner")
+        n_l = joined.get_column("n_l").cast(pl.Int64)
+        n_r = joined.get_column("n_r").cast(pl.Int64)
+        if left == right:  # a record pairs with the others of its block, once per pair
+            counts.append(int((n_l * (n_l - 1) // 2).sum() or 0))
+        else:  # each unordered pair is found from both sides
+            counts.append(int((n_l * n_r).sum() or 0) // 2)
+    return counts
+
+
 def predict(
-    records: pl.DataFrame, model: TrainedModel, threshold: float, db_api: Any | None = None
-) -> pl.DataFrame:
-    """Scored candidate pairs at or above `threshold`, with a per-field explanation."""
-    linker = _linker(records, model.settings, db_api)
+    records: pl.DataFrame,
+    model: TrainedModel,
+    threshold: float,
+    db_api: Any | None = None,
+    max_pairs_per_rule: int = 30_000_000,
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Scored candidate pairs at or above `threshold`, with a per-field explanation.
+
+    A blocking rule that would generate more than `max_pairs_per_rule` candidate pairs on this
+    data (a very common name, a huge company) is left out of tonight's prediction instead of
+    exhausting memory; the returned counts say which rules ran and how many pairs each made.
+    """
+    counts = candidate_pairs(records)
+    rules = model.settings["blocking_rules_to_generate_predictions"]
+    kept = [rule for rule, n in zip(rules, counts, strict=True) if n <= max_pairs_per_rule]
+    report = {
+        (rule["blocking_rule"] if isinstance(rule, dict) else str(rule)): n
+        for rule, n in zip(rules, counts, strict=True)
+    }
+    if not kept:
+        return pl.DataFrame(), report
+    settings = {**model.settings, "blocking_rules_to_generate_predictions": kept}
+    linker = _linker(records, settings, db_api)
     # Levels a small workspace never observed (u not sampled) keep Splink's defaults; that is
     # expected here and reported in the model's m/u table, so the console warning is off.
     scored = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
     frame = scored.as_duckdbpyrelation().pl()
-    return explain(frame, model.settings)
+    return explain(frame, model.settings), report
 
 
 def _level_labels(settings: dict[str, Any]) -> dict[str, dict[int, str]]:

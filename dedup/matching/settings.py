@@ -112,6 +112,17 @@ BLOCKING_RULES = [
     CustomRule("l.first_name = r.surname AND l.surname = r.first_name"),  # swapped names
 ]
 
+# What each rule in BLOCKING_RULES joins on, to count its candidate pairs before running it:
+# equal columns, or (left column, right column) pairs for the swapped-name rule.
+BLOCKING_KEYS: list[tuple[tuple[str, str], ...]] = [
+    (("first_name_canonical", "first_name_canonical"), ("surname", "surname")),
+    (("phone_last7", "phone_last7"),),
+    (("email_local", "email_local"),),
+    (("surname", "surname"), ("company", "company")),
+    (("first_name", "first_name"), ("company", "company")),
+    (("first_name", "surname"), ("surname", "first_name")),
+]
+
 TRAINING_BLOCKS = [
     block_on("first_name_canonical", "surname"),
     block_on("phone_last7"),
