@@ -136,8 +136,18 @@ def test_candidate_pair_counts_per_blocking_rule() -> None:
 
     rows = [
         # three Ann Lee: 3 pairs on (first name, surname); two share a phone tail: 1 pair
-        {"first_name": "ann", "first_name_canonical": "ann", "surname": "lee", "phone_last7": "5550101"},
-        {"first_name": "ann", "first_name_canonical": "ann", "surname": "lee", "phone_last7": "5550101"},
+        {
+            "first_name": "ann",
+            "first_name_canonical": "ann",
+            "surname": "lee",
+            "phone_last7": "5550101",
+        },
+        {
+            "first_name": "ann",
+            "first_name_canonical": "ann",
+            "surname": "lee",
+            "phone_last7": "5550101",
+        },
         {"first_name": "ann", "first_name_canonical": "ann", "surname": "lee", "phone_last7": None},
         # swapped: lee ann ↔ ann lee makes 3 ordered pairs
         {"first_name": "lee", "first_name_canonical": "lee", "surname": "ann", "phone_last7": None},

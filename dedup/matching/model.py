@@ -22,6 +22,7 @@ from dedup.matching.settings import (
     BLOCKING_KEYS,
     DETERMINISTIC_COLUMNS,
     TRAINING_BLOCKS,
+    TRAINING_RULES,
     contact_settings,
 )
 
@@ -40,6 +41,7 @@ class TrainingConfig:
             since the saved model was trained.
         em_min_contacts: below this many contacts the expert m probabilities in
             `settings.py` are kept and EM is not run (see that module's docstring).
+        max_em_pairs: an EM session whose blocking rule would make more pairs is skipped.
     """
 
     deterministic_recall: float = 0.6
@@ -47,6 +49,7 @@ class TrainingConfig:
     seed: int = 7
     drift_tolerance: float = 0.25
     em_min_contacts: int = 20_000
+    max_em_pairs: int = 30_000_000
 
 
 @dataclass
@@ -107,8 +110,14 @@ def train(
                 "em_sessions": {"all": f"not run below {config.em_min_contacts:,} contacts"}
             },
         )
-    for rule in TRAINING_BLOCKS:
+    pair_counts = candidate_pairs(records)
+    for index, rule in zip(TRAINING_RULES, TRAINING_BLOCKS, strict=True):
         name = rule.get_blocking_rule("duckdb").blocking_rule_sql
+        if pair_counts[index] > config.max_em_pairs:
+            sessions[name] = (
+                f"skipped: {pair_counts[index]:,} pairs (limit {config.max_em_pairs:,})"
+            )
+            continue
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(rule)
             sessions[name] = "converged"

@@ -123,11 +123,10 @@ BLOCKING_KEYS: list[tuple[tuple[str, str], ...]] = [
     (("first_name", "surname"), ("surname", "first_name")),
 ]
 
-TRAINING_BLOCKS = [
-    block_on("first_name_canonical", "surname"),
-    block_on("phone_last7"),
-    block_on("email_local"),
-]
+# EM sessions block on these prediction rules (by position in BLOCKING_RULES / BLOCKING_KEYS),
+# each session training the comparisons its rule does not fix.
+TRAINING_RULES: tuple[int, ...] = (0, 1, 2)
+TRAINING_BLOCKS = [BLOCKING_RULES[i] for i in TRAINING_RULES]
 
 # Column sets whose exact agreement almost surely means one person: they size the prior.
 DETERMINISTIC_COLUMNS: list[tuple[str, ...]] = [
