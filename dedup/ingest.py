@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from dedup.readers import FileOrigin, ReadResult, read_export_file
-from dedup.schema import QUARANTINE_SCHEMA, RAW_SCHEMA
+from dedup.schema import QUARANTINE_SCHEMA, RAW_SCHEMA, empty_quarantine, empty_raw
 from dedup.validate import validate
 
 # Source name → reader of one file. Issue "native exports" adds an adapter per source here;
@@ -70,12 +70,12 @@ def ingest_day(exports_root: Path, source: str, day: str) -> DayIngest:
     for path in files:
         origin = FileOrigin(source=source, export_day=day, file=str(path.relative_to(exports_root)))
         results.append(read(path, origin))
-    raw = pl.concat([r.records for r in results]) if results else pl.DataFrame(schema=RAW_SCHEMA)
+    raw = pl.concat([r.records for r in results]) if results else empty_raw()
     accepted, rejected = validate(raw)
     quarantine = (
         pl.concat([*(r.quarantine for r in results), rejected], how="vertical")
         if results
-        else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+        else empty_quarantine()
     )
     return DayIngest(source, day, [p.name for p in files], accepted, quarantine)
 

@@ -32,6 +32,7 @@ from dedup.schema import (
     RAW_SCHEMA,
     REQUIRED_FIELDS,
     TEXT_FIELDS,
+    empty_raw,
 )
 
 SUPPORTED_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
@@ -104,12 +105,12 @@ def read_export_file(path: Path, origin: FileOrigin) -> ReadResult:
         rejects.add(
             None, f"unsupported file type '{path.name}' (expected .jsonl, .csv or .parquet)", None
         )
-        return ReadResult(_empty_raw(), rejects.frame())
+        return ReadResult(empty_raw(), rejects.frame())
     try:
         data = path.read_bytes()
     except OSError as exc:
         rejects.add(None, f"cannot read file: {exc.strerror or exc}", None)
-        return ReadResult(_empty_raw(), rejects.frame())
+        return ReadResult(empty_raw(), rejects.frame())
     damaged = False
     if gz:
         data, damaged = _gunzip(data, rejects)
@@ -451,7 +452,3 @@ def _finish(frame: pl.DataFrame, origin: FileOrigin) -> pl.DataFrame:
         pl.lit(origin.export_day).alias("export_day"),
         pl.lit(origin.file).alias("file"),
     ).select([pl.col(c).cast(t) for c, t in RAW_SCHEMA.items()])
-
-
-def _empty_raw() -> pl.DataFrame:
-    return pl.DataFrame(schema=RAW_SCHEMA)

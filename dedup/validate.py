@@ -18,6 +18,7 @@ from dedup.schema import (
     MAX_RECORD_BYTES,
     QUARANTINE_SCHEMA,
     TEXT_FIELDS,
+    empty_quarantine,
 )
 
 # Identity and display fields whose size we bound; ids and free text longer than this are not
@@ -70,9 +71,9 @@ def validate(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         timestamp, ids trimmed; quarantine rows follow `schema.QUARANTINE_SCHEMA`.
     """
     if raw.height == 0:
-        return raw.with_columns(pl.col("occurred_at").cast(pl.Datetime("us", "UTC"))), pl.DataFrame(
-            schema=QUARANTINE_SCHEMA
-        )
+        return raw.with_columns(
+            pl.col("occurred_at").cast(pl.Datetime("us", "UTC"))
+        ), empty_quarantine()
     facts = _attribute_facts(raw.get_column("attributes"))
     frame = raw.with_columns(
         pl.col("interaction_id").str.strip_chars().alias("interaction_id"),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -235,8 +234,3 @@ def explain(frame: pl.DataFrame, settings: dict[str, Any]) -> pl.DataFrame:
         )
     as_json = pl.concat_list(fields).list.eval(pl.element().struct.json_encode()).list.join(",")
     return frame.with_columns(pl.concat_str(pl.lit("["), as_json, pl.lit("]")).alias("explanation"))
-
-
-def prior_weight(settings: dict[str, Any]) -> float:
-    p = settings.get("probability_two_random_records_match", 1e-4)
-    return math.log2(p / (1 - p))
