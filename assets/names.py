@@ -8,6 +8,7 @@ ASKVAULT = "askvault_interactions"
 INTERACTIONS = "interactions"
 CLUSTERS = "identity_clusters"
 CONTACT_IDS = "contact_ids"
+DECISIONS = "admin_decisions"
 SNAPSHOT = "contacts_snapshot"
 PUBLISHED = "published_contacts"
 
