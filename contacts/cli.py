@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 app = typer.Typer(
     name="contacts",
@@ -179,8 +179,15 @@ def proposals_list(
     from dedup.review import review_queue
 
     rows = _review(lambda: review_queue(db, status, min_probability, limit))
+    # Ids never wrap: people copy them into the next command.
     table = Table(
-        "proposal", "probability", "status", "left name", "left email", "right name", "right email"
+        Column("proposal", no_wrap=True),
+        "probability",
+        "status",
+        "left name",
+        "left email",
+        "right name",
+        "right email",
     )
     for r in rows:
         table.add_row(

@@ -42,6 +42,7 @@ SEPARATION_SCHEMA = {
     "label": pl.String,
     "interaction_id": pl.String,
     "decided_at": pl.Datetime("us", "UTC"),
+    "restore": pl.Boolean,  # the side of an unmerge applied tonight: its id comes back
 }
 JOIN_SCHEMA = {"join_id": pl.String, "interaction_id": pl.String}
 JOIN_META_SCHEMA = {
@@ -142,7 +143,7 @@ def constraints_from_decisions(
     ):
         sides_of.setdefault(merge_id, {})[contact_id] = ids
 
-    separations: list[tuple[str, str, str, datetime]] = []
+    separations: list[tuple[str, str, str, datetime, bool]] = []
     joins: list[tuple[str, str]] = []
     join_meta: list[dict] = []
     unmerges: list[dict] = []
@@ -157,8 +158,8 @@ def constraints_from_decisions(
         if r["kind"] in MERGE_KINDS and decision_merge_id(r["decision_id"]) not in undone:
             merged_after[frozenset((r["contact_id_l"], r["contact_id_r"]))] = r["decided_at"]
 
-    def pin(group: str, label: str, ids: list[str], at: datetime) -> None:
-        separations.extend((group, label, i, at) for i in ids)
+    def pin(group: str, label: str, ids: list[str], at: datetime, restore: bool = False) -> None:
+        separations.extend((group, label, i, at, restore) for i in ids)
 
     for r in rows:
         did, kind, at = r["decision_id"], r["kind"], r["decided_at"]
@@ -200,7 +201,7 @@ def constraints_from_decisions(
                     pin(did, c, members_of.get(c, []), at)
             elif r["merge_id"] in sides_of:
                 for c, held in sides_of[r["merge_id"]].items():
-                    pin(did, c, held, at)
+                    pin(did, c, held, at, restore=True)
             else:
                 skipped.append((did, kind, "no record of what each side held"))
                 continue
@@ -416,11 +417,20 @@ def apply_constraints(
                 .sort("key_type", "key_value")
             )
 
-    separated = (
-        pl.concat(forced_parts)
-        if forced_parts
-        else pl.DataFrame(schema={"cluster": pl.String, "contact_id": pl.String})
+    # The sides of an unmerge get their ids back even where no key joins them any more (the
+    # merge was an admin's, or the key that made it is gone): each id goes to the cluster that
+    # holds most of what it held.
+    restored = (
+        constraints.separations.filter(pl.col("restore"))
+        .join(clusters, on="interaction_id")
+        .group_by("label", "cluster")
+        .agg(pl.len().alias("n"))
+        .sort(["n", "cluster"], descending=[True, False])
+        .unique("label", keep="first")
+        .select("cluster", pl.col("label").alias("contact_id"))
     )
+    forced_parts.append(restored)
+    separated = pl.concat(forced_parts).unique("cluster", keep="first")
     conflicts: list[tuple[str, str, str]] = []
     forced = separated
     if constraints.joins.height:
