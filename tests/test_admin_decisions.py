@@ -17,7 +17,7 @@ from contacts.cli import app
 from dedup.decisions import REJECT_PROPOSAL, Decision, append, read_all
 from dedup.review import ReviewError, add_note, contact_detail, merge_contacts, unmerge
 from dedup.snapshot import StateLayout
-from tests.conftest import SECRET, query, rec, write_jsonl
+from tests.conftest import SECRET, contact_of, query, rec, write_jsonl
 
 NO_MATCHING = {"min_contacts_to_match": 10**9}
 
@@ -160,10 +160,20 @@ def test_unmerge_restores_both_contacts_and_keeps_them_apart(exports: Path, db: 
     assert bridge.row(0)[:2] == ("session", "sess-x")
     assert "admin separated" in bridge.row(0)[2]
 
-    # A new night with the same shared key: they stay apart, ids unchanged.
+    # A new night with the same shared key, and Ada's email typed with Bea's phone: they stay
+    # apart, ids unchanged; the email decides the row's side and the phone is reported.
     bridge_by_session(exports, "2026-11-03", "y")
+    write_jsonl(
+        exports,
+        "2026-11-03",
+        "phone.jsonl",
+        [rec("p1", "2026-11-03T11:00:00Z", email="ada@engines.test", phone="+1 415 555 0100")],
+    )
     run(**NO_MATCHING)
     assert set(profiles(db)) == {ada, bea}
+    assert contact_of(db)["p1"] == ada
+    keys = query(db, "SELECT key_type, key_value FROM ambiguous_keys").rows()
+    assert ("phone", "+14155550100") in keys and ("session", "sess-y") in keys
     # And an undone merge cannot be undone twice.
     with pytest.raises(ReviewError, match="already undone"):
         unmerge(db, merge["merge_id"])
