@@ -1,12 +1,14 @@
 """The one resource every asset shares: where exports and state live, and engine settings."""
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 
 from dedup.automerge import HubLimits
 from dedup.config import EngineConfig
+from dedup.privacy import AFTER_ERASURE_POLICIES
 from dedup.snapshot import StateLayout
 
 
@@ -32,6 +34,9 @@ class ContactsSettings(dg.ConfigurableResource):
     # A blocking rule that would make more candidate pairs is skipped for the night (reported),
     # instead of exhausting memory: at 10M interactions (name, surname) alone made 360M pairs.
     max_pairs_per_rule: int = 30_000_000
+    # What a new interaction from an erased person does: `suppress` (default) drops it like the
+    # old ones; `allow_new` lets it start a new contact (docs/privacy.md).
+    after_erasure: str = "suppress"
 
     @property
     def exports(self) -> Path:
@@ -46,16 +51,30 @@ class ContactsSettings(dg.ConfigurableResource):
         return StateLayout(Path(self.db_path)).ensure()
 
     def engine_config(self) -> EngineConfig:
-        secrets = tuple(
-            s
-            for s in (
-                os.environ.get(self.identity_secret_env, ""),
-                os.environ.get(f"{self.identity_secret_env}_PREVIOUS", ""),
+        current = os.environ.get(self.identity_secret_env, "")
+        previous = os.environ.get(f"{self.identity_secret_env}_PREVIOUS", "")
+        secrets = (current, previous) if previous else ((current,) if current else ())
+        until_text = os.environ.get(f"{self.identity_secret_env}_PREVIOUS_UNTIL", "").strip()
+        until = None
+        if until_text:
+            try:
+                until = datetime.fromisoformat(until_text.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(
+                    f"{self.identity_secret_env}_PREVIOUS_UNTIL is not an ISO date or time: "
+                    f"{until_text!r}"
+                ) from None
+            if until.tzinfo is None:
+                until = until.replace(tzinfo=UTC)
+        if self.after_erasure not in AFTER_ERASURE_POLICIES:
+            raise ValueError(
+                f"after_erasure must be one of {', '.join(AFTER_ERASURE_POLICIES)}, "
+                f"not {self.after_erasure!r}"
             )
-            if s
-        )
         return EngineConfig(
             identity_secrets=secrets,
+            previous_secret_until=until,
+            after_erasure=self.after_erasure,
             default_region=self.default_region,
             hub_limits=HubLimits(
                 phone_max_identities=self.phone_max_identities,

@@ -9,8 +9,8 @@ from assets.ingest import INGEST_ASSETS
 from assets.matching import MATCHING_ASSETS
 from assets.publish import PUBLISH_ASSETS, SNAPSHOT_CHECKS
 from assets.resources import ContactsSettings
-from pipelines.jobs import build_job, ingest_job
-from pipelines.sensors import new_export_days, nightly_build
+from pipelines.jobs import build_job, ingest_job, purge_job
+from pipelines.sensors import new_export_days, nightly_build, weekly_purge
 
 ASSETS = [
     *INGEST_ASSETS,
@@ -28,8 +28,8 @@ def make_definitions(settings: ContactsSettings) -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
         asset_checks=SNAPSHOT_CHECKS,
-        jobs=[ingest_job, build_job],
-        schedules=[nightly_build],
+        jobs=[ingest_job, build_job, purge_job],
+        schedules=[nightly_build, weekly_purge],
         sensors=[new_export_days],
         resources={"settings": settings},
         # One process, one DuckDB writer: steps never race for the state files.

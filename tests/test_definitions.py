@@ -25,6 +25,7 @@ def test_asset_graph_snapshot() -> None:
     )
     assert edges == [
         ("admin_decisions", "contact_ids"),
+        ("admin_decisions", "interactions"),
         ("askvault_interactions", "interactions"),
         ("contact_ids", "contact_profiles"),
         ("contact_profiles", "merge_proposals"),
@@ -45,7 +46,7 @@ def test_asset_graph_snapshot() -> None:
         "build_contacts",
         "ingest_exports",
     ]
-    assert [s.name for s in defs.schedules] == ["nightly_contacts_build"]
+    assert [s.name for s in defs.schedules] == ["nightly_contacts_build", "weekly_retention_purge"]
     assert [s.name for s in defs.sensors] == ["new_export_days"]
 
 
