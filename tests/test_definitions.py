@@ -45,6 +45,7 @@ def test_asset_graph_snapshot() -> None:
     assert sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")) == [
         "build_contacts",
         "ingest_exports",
+        "purge_state",
     ]
     assert [s.name for s in defs.schedules] == ["nightly_contacts_build", "weekly_retention_purge"]
     assert [s.name for s in defs.sensors] == ["new_export_days"]
