@@ -41,7 +41,13 @@ from assets.resources import ContactsSettings
 from dedup.build import SnapshotInputs, build_snapshot, interactions_sql
 from dedup.ingest import read_staged
 from dedup.notes import contact_notes
-from dedup.privacy import ERASURES_SCHEMA, erased_contact_ids, erasure_audit
+from dedup.privacy import (
+    ERASURES_SCHEMA,
+    erased_contact_ids,
+    erasure_audit,
+    quarantine_without_erased,
+    salt,
+)
 from dedup.snapshot import RUNS_SCHEMA, previous_table, publish
 from dedup.stable_ids import REDIRECT_SCHEMA
 from quality.snapshot_checks import (
@@ -70,7 +76,11 @@ def contacts_snapshot(
     n_interactions = (
         pl.scan_parquet(layout.work_file(ASSIGNMENT_FILE)).select(pl.len()).collect().item()
     )
-    quarantine = read_staged(layout.staging_root, "quarantine")
+    quarantine = quarantine_without_erased(
+        read_staged(layout.staging_root, "quarantine"),
+        pl.read_parquet(layout.work_file(SUPPRESSION_FILE)),
+        salt(layout.state_dir),
+    )
     contacts_count = contacts.height
     ambiguous = pl.concat(
         [

@@ -169,3 +169,47 @@ def erasure_audit(
     return pl.concat(
         [carried, tonight.join(carried.select("request_id"), on="request_id", how="anti")]
     ).sort("requested_at", "request_id")
+
+
+EMAIL_TOKEN = r"[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)+"
+
+
+def quarantine_without_erased(
+    quarantine: pl.DataFrame, suppression: pl.DataFrame, salt_hex: str
+) -> pl.DataFrame:
+    """Quarantine rows minus those that mention an erased person.
+
+    A quarantined record is raw text: it is matched by its interaction id and by every email
+    address written anywhere in it (normalized like `email_norm`, then hashed).
+    """
+    from dedup.normalize import email_norm
+
+    if suppression.height == 0 or quarantine.height == 0:
+        return quarantine
+    indexed = quarantine.with_row_index("_row")
+    tokens = pl.concat(
+        [
+            indexed.select(
+                "_row",
+                pl.lit("email").alias("kind"),
+                pl.col("raw").str.to_lowercase().str.extract_all(EMAIL_TOKEN).alias("value"),
+            )
+            .explode("value")
+            .with_columns(email_norm(pl.col("value")).alias("value")),
+            indexed.select(
+                "_row", pl.lit("interaction").alias("kind"), pl.col("interaction_id").alias("value")
+            ),
+        ]
+    ).filter(pl.col("value").is_not_null())
+    con = duckdb.connect()
+    try:
+        con.register("t", tokens.to_arrow())
+        con.register("s", suppression.to_arrow())
+        hit = con.execute(
+            "SELECT DISTINCT t._row FROM t JOIN s ON s.identifier_kind = t.kind "
+            "AND s.identifier_hash = sha256($salt || t.kind || ':' || t.value)",
+            {"salt": salt_hex},
+        ).pl()
+    finally:
+        con.close()
+    return indexed.join(hit, on="_row", how="anti").drop("_row")
