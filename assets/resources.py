@@ -8,6 +8,7 @@ import dagster as dg
 from dedup.automerge import HubLimits
 from dedup.config import EngineConfig
 from dedup.snapshot import StateLayout
+from quality.gates import GateLimits
 
 
 class ContactsSettings(dg.ConfigurableResource):
@@ -32,6 +33,15 @@ class ContactsSettings(dg.ConfigurableResource):
     # A blocking rule that would make more candidate pairs is skipped for the night (reported),
     # instead of exhausting memory: at 10M interactions (name, surname) alone made 360M pairs.
     max_pairs_per_rule: int = 30_000_000
+    # Publish gates (quality.gates.GateLimits): how far one night may move the published file.
+    gate_max_contact_change: float = 0.5
+    gate_max_merge_share: float = 0.05
+    gate_max_quarantine_share: float = 0.05
+    gate_min_baseline_contacts: int = 1000
+    # Rows of interactions / contacts the GX format suites sample (whole-table facts use SQL).
+    quality_sample_rows: int = 200_000
+    # Nightly exports and GX data docs; empty means `<db>.state/output`.
+    output_dir: str = ""
 
     @property
     def exports(self) -> Path:
@@ -44,6 +54,18 @@ class ContactsSettings(dg.ConfigurableResource):
     @property
     def layout(self) -> StateLayout:
         return StateLayout(Path(self.db_path)).ensure()
+
+    @property
+    def output(self) -> Path:
+        return Path(self.output_dir) if self.output_dir else self.layout.output_dir
+
+    def gate_limits(self) -> GateLimits:
+        return GateLimits(
+            max_contact_change=self.gate_max_contact_change,
+            max_merge_share=self.gate_max_merge_share,
+            max_quarantine_share=self.gate_max_quarantine_share,
+            min_baseline_contacts=self.gate_min_baseline_contacts,
+        )
 
     def engine_config(self) -> EngineConfig:
         secrets = tuple(
