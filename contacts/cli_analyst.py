@@ -13,7 +13,30 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from contacts.cli import DbOption, _published, fail, out
+# Not imported from contacts.cli at module level: cli.py imports this module while it loads
+# (and `python -m contacts.cli` loads it as __main__), so shared helpers are fetched lazily.
+DbOption = Annotated[
+    Path, typer.Option("--db", help="The published DuckDB file (its state folder sits beside it).")
+]
+
+
+def fail(message: str) -> None:
+    from contacts.cli import fail as _fail
+
+    _fail(message)
+
+
+def _published(db: Path):
+    from contacts.cli import _published as _open
+
+    return _open(db)
+
+
+def _print(*args) -> None:
+    from contacts.cli import out
+
+    out.print(*args)
+
 
 views_app = typer.Typer(help="Saved Contact Views: named filters to list, run and export.")
 
@@ -100,7 +123,7 @@ def _show(frame, limit: int) -> None:
             ", ".join(row["tags"] or []),
             str(row["last_seen"])[:19],
         )
-    out.print(table)
+    _print(table)
 
 
 def _run_search(db: Path, flt, limit: int) -> None:
@@ -115,7 +138,7 @@ def _run_search(db: Path, flt, limit: int) -> None:
     finally:
         con.close()
     _show(frame, limit)
-    out.print(f"{total:,} contact(s) match" + (f"; showing {limit}" if total > limit else ""))
+    _print(f"{total:,} contact(s) match" + (f"; showing {limit}" if total > limit else ""))
 
 
 def search_command(
@@ -212,7 +235,7 @@ def export_command(
         fail(f"cannot write {out_file}: {exc.strerror or exc}")
     finally:
         con.close()
-    out.print(f"wrote {result.rows:,} contact(s) to {result.path} in {result.seconds:.2f}s")
+    _print(f"wrote {result.rows:,} contact(s) to {result.path} in {result.seconds:.2f}s")
 
 
 @views_app.command("save")
@@ -257,7 +280,7 @@ def views_save(
         save_view(StateLayout(db).views_path, name, flt, replace=replace)
     except ViewError as exc:
         fail(str(exc))
-    out.print(f"saved view {name!r}: {flt.to_json()}")
+    _print(f"saved view {name!r}: {flt.to_json()}")
 
 
 @views_app.command("list")
@@ -273,7 +296,7 @@ def views_list(db: DbOption = Path("contacts.duckdb")) -> None:
     table = Table("view", "filter", "saved at")
     for v in views:
         table.add_row(v.name, str(v.filter.to_json()), v.saved_at.isoformat(timespec="seconds"))
-    out.print(table)
+    _print(table)
 
 
 @views_app.command("show")
@@ -288,7 +311,7 @@ def views_show(name: str, db: DbOption = Path("contacts.duckdb")) -> None:
         view = get_view(StateLayout(db).views_path, name)
     except ViewError as exc:
         fail(str(exc))
-    out.print(json.dumps(view.filter.to_json(), indent=2))
+    _print(json.dumps(view.filter.to_json(), indent=2))
 
 
 @views_app.command("run")
@@ -318,7 +341,7 @@ def views_delete(name: str, db: DbOption = Path("contacts.duckdb")) -> None:
         delete_view(StateLayout(db).views_path, name)
     except ViewError as exc:
         fail(str(exc))
-    out.print(f"deleted view {name!r}")
+    _print(f"deleted view {name!r}")
 
 
 def register(app: typer.Typer) -> None:
