@@ -238,22 +238,25 @@ def main() -> None:
     report = timed("GX snapshot suites + publish gates + data docs", rows, snapshot_suites)
     print(f"snapshot suites failures: {[str(f) for f in report.failures]}", file=sys.stderr)
 
+    gx_export_seconds = [0.0]
+
     def gx_check(key, e164, name):
+        # The same composition as assets.quality._gx_export_check, timing its GX part.
         base = check_export_file(key, e164)
 
         def _check(p, expected):
             problems = base(p, expected)
             if problems:
                 return problems
+            t = time.perf_counter()
             written = read_back(p)
             if written.height > settings.sample_rows:
                 written = written.sample(settings.sample_rows, seed=42)
-            return [
-                str(f)
-                for f in validate(
-                    {name: written}, {name: export_suite(written, key, e164)}, docs / "exports"
-                ).failures
-            ]
+            failures = validate(
+                {name: written}, {name: export_suite(written, key, e164)}, docs / "exports"
+            ).failures
+            gx_export_seconds[0] += time.perf_counter() - t
+            return [str(f) for f in failures]
 
         return _check
 
@@ -276,7 +279,7 @@ def main() -> None:
             con.close()
 
     exported = timed("nightly exports (contacts + proposals, checked, GX)", rows, nightly_exports)
-    print(f"exported rows: {exported}", file=sys.stderr)
+    print(f"exported rows: {exported}; GX part {gx_export_seconds[0]:.1f}s", file=sys.stderr)
 
     con = duckdb.connect(str(path), read_only=True)
     small = []
@@ -294,6 +297,12 @@ def main() -> None:
     con.close()
 
     added = sum(s for _, s in rows)
+    gx = dict(rows)
+    gx_total = (
+        gx["GX import"]
+        + gx["GX snapshot suites + publish gates + data docs"]
+        + gx_export_seconds[0]
+    )
     print(
         f"\n### Added to the nightly run: {args.contacts:,} contacts, {args.interactions:,} interactions\n"
     )
@@ -303,6 +312,10 @@ def main() -> None:
     print(
         f"| **total added** | **{added:.1f}** ({added / args.nightly_seconds:.0%} of a "
         f"{args.nightly_seconds:.0f} s nightly run) |"
+    )
+    print(
+        f"\nGX alone (import + snapshot suites + export suites {gx_export_seconds[0]:.1f} s): "
+        f"**{gx_total:.1f} s = {gx_total / args.nightly_seconds:.1%}** of the nightly run"
     )
     print(f"\npeak RSS {peak_mb():,.0f} MB")
     print(

@@ -167,6 +167,18 @@ def search_sql(flt: ContactFilter, now: datetime | None = None) -> tuple[str, li
     return f"{sql} ORDER BY {order}", params
 
 
+def _run(con: duckdb.DuckDBPyConnection, flt: ContactFilter, sql: str, params: list[Any]):
+    if flt.text:
+        load_fts(con)
+    try:
+        return con.execute(sql, params)
+    except duckdb.CatalogException as exc:
+        raise FilterError(
+            "the published file has no search views; run `contacts run` once with this version "
+            f"({str(exc).splitlines()[0]})"
+        ) from None
+
+
 def search(
     con: duckdb.DuckDBPyConnection,
     flt: ContactFilter,
@@ -175,24 +187,14 @@ def search(
 ) -> pl.DataFrame:
     """Contacts matching `flt` with the `contact_list` view's columns; `limit` rows at most."""
     sql, params = search_sql(flt, now)
-    if flt.text:
-        load_fts(con)
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    try:
-        return con.execute(sql, params).pl()
-    except duckdb.CatalogException as exc:
-        raise FilterError(
-            "the published file has no search views; run `contacts run` once with this version "
-            f"({str(exc).splitlines()[0]})"
-        ) from None
+    return _run(con, flt, sql, params).pl()
 
 
 def count(con: duckdb.DuckDBPyConnection, flt: ContactFilter, now: datetime | None = None) -> int:
     """How many contacts match `flt` (without fetching them)."""
     sql, params = search_sql(flt, now)
-    if flt.text:
-        load_fts(con)
-    row = con.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()
+    row = _run(con, flt, f"SELECT count(*) FROM ({sql})", params).fetchone()
     assert row is not None
     return int(row[0])
