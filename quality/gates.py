@@ -148,9 +148,9 @@ def gate_failures(m: GateMetrics, limits: GateLimits) -> list[str]:
 
 def gates_suite(limits: GateLimits) -> list:
     """The same gates as GX expectations over `GateMetrics.frame`, for the data docs."""
-    from quality.gx_suites import _gx
+    from quality.gx_suites import gx_module
 
-    e = _gx().expectations
+    e = gx_module().expectations
     return [
         e.ExpectColumnValuesToBeBetween(
             column="contact_change", max_value=limits.max_contact_change

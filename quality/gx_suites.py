@@ -65,7 +65,7 @@ class QualityReport:
         return not self.failures
 
 
-def _gx():
+def gx_module():
     # GX phones home unless told not to; the pipeline runs offline.
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
@@ -74,7 +74,7 @@ def _gx():
 
 
 def _context(docs_dir: Path | None):
-    gx = _gx()
+    gx = gx_module()
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,
@@ -105,7 +105,7 @@ def _context(docs_dir: Path | None):
 
 def snapshot_suites(settings: SuiteSettings) -> dict[str, list[Any]]:
     """Expectations per frame name (the frames come from `snapshot_frames`)."""
-    e = _gx().expectations
+    e = gx_module().expectations
     return {
         "interactions": [
             e.ExpectColumnValuesToNotBeNull(column="interaction_id"),
@@ -211,7 +211,7 @@ def snapshot_frames(
 
 def export_suite(frame: pl.DataFrame, key: str, e164_columns: frozenset[str]) -> list[Any]:
     """Expectations for an export read back as text (every column a string)."""
-    e = _gx().expectations
+    e = gx_module().expectations
     out: list[Any] = [
         e.ExpectColumnValuesToNotBeNull(column=key),
         e.ExpectColumnValuesToBeUnique(column=key),
@@ -237,7 +237,7 @@ def validate(
 ) -> QualityReport:
     """Run each suite on its frame; collect failures; write data docs into `docs_dir`."""
     started = time.perf_counter()
-    gx = _gx()
+    gx = gx_module()
     context = _context(docs_dir)
     source = context.data_sources.add_pandas("frames")
     failures: list[Failure] = []

@@ -287,3 +287,20 @@ def test_nightly_exports_written_beside_the_db(db: Path) -> None:
 def test_search_frame_types(con) -> None:
     frame = search(con, ContactFilter(text="acme"))
     assert frame.schema["tags"] == pl.List(pl.String)
+
+
+def test_contact_detail_joins_crm_links_when_the_table_exists(db: Path, tmp_path: Path) -> None:
+    from dedup.analyst import finish_analyst_layer
+
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(db.read_bytes())
+    con = duckdb.connect(str(copy))
+    con.execute(
+        "CREATE TABLE crm_links AS SELECT contact_id, 'hubspot' AS crm, '42' AS crm_id "
+        "FROM contacts WHERE name = 'Bob Builder'"
+    )
+    con.close()
+    finish_analyst_layer(copy)
+    links = query(copy, "SELECT name, crm_links FROM contact_detail WHERE len(crm_links) > 0")
+    assert links.get_column("name").to_list() == ["Bob Builder"]
+    assert links.item(0, "crm_links")[0]["crm"] == "hubspot"
