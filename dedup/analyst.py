@@ -110,8 +110,16 @@ def fts_extension_path() -> Path:
 
 
 def load_fts(con: duckdb.DuckDBPyConnection) -> None:
-    """Load fts from the pip package: no network, works on read-only connections too."""
-    con.execute(f"INSTALL '{fts_extension_path()}'; LOAD fts")
+    """Load fts straight from the pip package's file: no network, no write to ~/.duckdb, works
+    on read-only connections (repeating it is harmless)."""
+    con.execute(f"LOAD '{fts_extension_path()}'")
+
+
+def install_fts(con: duckdb.DuckDBPyConnection) -> None:
+    """Install fts from the pip package into this user's DuckDB extension folder, so analysts'
+    own `duckdb` sessions autoload it when they call `match_bm25`; then load it."""
+    con.execute(f"INSTALL '{fts_extension_path()}'")
+    load_fts(con)
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -143,7 +151,7 @@ def finish_analyst_layer(path: Path) -> None:
             FROM contacts ORDER BY contact_id
             """
         )
-        load_fts(con)
+        install_fts(con)
         fields = ", ".join(f"'{f}'" for f in SEARCH_FIELDS)
         # Words are letters and digits (emails split at '.', '@', '+'); no stopwords, since
         # names like "Will" or "May" are words people search for.
