@@ -304,3 +304,12 @@ def test_contact_detail_joins_crm_links_when_the_table_exists(db: Path, tmp_path
     links = query(copy, "SELECT name, crm_links FROM contact_detail WHERE len(crm_links) > 0")
     assert links.get_column("name").to_list() == ["Bob Builder"]
     assert links.item(0, "crm_links")[0]["crm"] == "hubspot"
+
+
+def test_search_on_a_file_without_views_says_what_to_do(tmp_path: Path) -> None:
+    old = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(old))
+    con.execute("CREATE TABLE contacts AS SELECT 'contact_1' AS contact_id")
+    with pytest.raises(FilterError, match="no search views; run `contacts run` once"):
+        search(con, ContactFilter(audience="public"))
+    con.close()

@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 
 from assets.resources import ContactsSettings
 from contacts.runner import PipelineError
+from dedup.saved_views import list_views, save_view
+from dedup.search import ContactFilter
 from dedup.snapshot import StateLayout
 from quality.gates import GateLimits, GateMetrics, gate_failures
 from quality.gx_suites import SuiteSettings, snapshot_suites, validate
@@ -38,14 +40,17 @@ def test_contact_count_jump_keeps_the_published_file(exports: Path, db: Path, ru
     published = _publish_first(
         exports, db, run, [rec("a", email="a@x.test"), rec("b", email="b@x.test")]
     )
+    views = StateLayout(db).views_path
+    save_view(views, "widget", ContactFilter(engaged=("widget",)))
     write_jsonl(exports, D2, "a.jsonl", [rec(f"n{i}", email=f"n{i}@x.test") for i in range(3)])
     with pytest.raises(PipelineError, match=r"contact count moved 150% \(2 → 5\)"):
         run(**{**LOOSE, "gate_max_contact_change": 0.5})
     assert db.read_bytes() == published
     docs = StateLayout(db).output_dir / "quality" / "snapshot" / "index.html"
     assert docs.exists(), "the failed run leaves GX data docs to read"
-    # The same night passes once the limit allows it.
+    # The same night passes once the limit allows it; saved views outlive every run.
     assert run(**LOOSE).contacts == 5
+    assert [v.name for v in list_views(views)] == ["widget"]
 
 
 def test_merge_spike_keeps_the_published_file(exports: Path, db: Path, run) -> None:
