@@ -113,7 +113,7 @@ def _gx_export_check(settings: ContactsSettings, key: str, e164: frozenset[str],
         report = validate(
             {name: written},
             {name: export_suite(written, key, e164)},
-            _docs_dir(settings, "exports"),
+            _docs_dir(settings, "exports") / name,
             prefix="export_",
         )
         return [str(f) for f in report.failures]
@@ -129,7 +129,8 @@ def _gx_export_check(settings: ContactsSettings, key: str, e164: frozenset[str],
     kinds={"csv"},
     description=(
         "Nightly CSV exports of every live contact and of pending merge proposals, checked "
-        "(GX export suite) before they replace last night's."
+        "(GX export suite, data docs under <output>/quality/exports/) before they replace "
+        "last night's."
     ),
 )
 def nightly_exports(settings: ContactsSettings) -> dg.MaterializeResult:

@@ -253,7 +253,7 @@ def main() -> None:
             if written.height > settings.sample_rows:
                 written = written.sample(settings.sample_rows, seed=42)
             failures = validate(
-                {name: written}, {name: export_suite(written, key, e164)}, docs / "exports"
+                {name: written}, {name: export_suite(written, key, e164)}, docs / "exports" / name
             ).failures
             gx_export_seconds[0] += time.perf_counter() - t
             return [str(f) for f in failures]

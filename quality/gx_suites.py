@@ -7,12 +7,14 @@ reads neither Polars nor DuckDB. To keep the nightly cost low on large files, ea
 - for whole-table facts (uniqueness and counts consistent across tables), one row of SQL
   aggregates over the full tables (`snapshot_counts`), which GX checks like any other frame;
 - `merge_proposals` and exports in full (they are small).
-Every run writes GX data docs (HTML) into `docs_dir`.
+Every run rewrites GX data docs (HTML) in `docs_dir` (the folder is emptied first, so pages of
+old runs do not pile up; the Dagster run history keeps each run's figures).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +90,7 @@ def _context(docs_dir: Path | None):
     context = gx.get_context(mode="ephemeral", project_config=config)
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     if docs_dir is not None:
+        shutil.rmtree(docs_dir, ignore_errors=True)
         docs_dir.mkdir(parents=True, exist_ok=True)
         context.add_data_docs_site(
             site_name="local",

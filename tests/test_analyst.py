@@ -280,7 +280,8 @@ def test_nightly_exports_written_beside_the_db(db: Path) -> None:
     assert contacts.height == query(db, "SELECT count(*) FROM contacts").item()
     assert (folder / "exports" / "merge_proposals.csv").exists()
     assert (folder / "quality" / "snapshot" / "index.html").exists()
-    assert (folder / "quality" / "exports" / "index.html").exists()
+    assert (folder / "quality" / "exports" / "contacts" / "index.html").exists()
+    assert (folder / "quality" / "exports" / "merge_proposals" / "index.html").exists()
     assert contacts.columns[0] == "contact_id"
 
 
