@@ -184,11 +184,17 @@ def search(
     flt: ContactFilter,
     limit: int | None = None,
     now: datetime | None = None,
+    offset: int = 0,
 ) -> pl.DataFrame:
-    """Contacts matching `flt` with the `contact_list` view's columns; `limit` rows at most."""
+    """Contacts matching `flt` with the `contact_list` view's columns, in a stable order.
+
+    `limit` rows at most, after skipping `offset` (a page of the Contacts page).
+    """
     sql, params = search_sql(flt, now)
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
+    if offset:
+        sql += f" OFFSET {int(offset)}"
     return _run(con, flt, sql, params).pl()
 
 

@@ -154,7 +154,13 @@ def test_each_filter_kind(con, kwargs: dict, expected: set[str]) -> None:
 
 
 def test_text_search_ranks_and_counts_bulk(con) -> None:
-    assert search(con, ContactFilter(has_tags=("bulk",))).height == BULK
+    bulk = ContactFilter(has_tags=("bulk",))
+    everyone = search(con, bulk).get_column("contact_id").to_list()
+    assert len(everyone) == BULK
+    pages = [
+        search(con, bulk, limit=50, offset=o)["contact_id"].to_list() for o in range(0, BULK, 50)
+    ]
+    assert sum(pages, []) == everyone, "pages are stable and cover the result once"
     assert search(con, ContactFilter(text="bulk7"), limit=5).get_column("email").to_list() == [
         "bulk7@example.test"
     ]
