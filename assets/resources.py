@@ -10,6 +10,7 @@ from dedup.automerge import HubLimits
 from dedup.config import EngineConfig
 from dedup.privacy import AFTER_ERASURE_POLICIES
 from dedup.snapshot import StateLayout
+from quality.gates import GateLimits
 
 
 class ContactsSettings(dg.ConfigurableResource):
@@ -37,6 +38,15 @@ class ContactsSettings(dg.ConfigurableResource):
     # What a new interaction from an erased person does: `suppress` (default) drops it like the
     # old ones; `allow_new` lets it start a new contact (docs/privacy.md).
     after_erasure: str = "suppress"
+    # Publish gates (quality.gates.GateLimits): how far one night may move the published file.
+    gate_max_contact_change: float = 0.5
+    gate_max_merge_share: float = 0.05
+    gate_max_quarantine_share: float = 0.05
+    gate_min_baseline_contacts: int = 1000
+    # Rows of interactions / contacts the GX format suites sample (whole-table facts use SQL).
+    quality_sample_rows: int = 200_000
+    # Nightly exports and GX data docs; empty means `<db>.state/output`.
+    output_dir: str = ""
 
     @property
     def exports(self) -> Path:
@@ -49,6 +59,18 @@ class ContactsSettings(dg.ConfigurableResource):
     @property
     def layout(self) -> StateLayout:
         return StateLayout(Path(self.db_path)).ensure()
+
+    @property
+    def output(self) -> Path:
+        return Path(self.output_dir) if self.output_dir else self.layout.output_dir
+
+    def gate_limits(self) -> GateLimits:
+        return GateLimits(
+            max_contact_change=self.gate_max_contact_change,
+            max_merge_share=self.gate_max_merge_share,
+            max_quarantine_share=self.gate_max_quarantine_share,
+            min_baseline_contacts=self.gate_min_baseline_contacts,
+        )
 
     def engine_config(self) -> EngineConfig:
         current = os.environ.get(self.identity_secret_env, "")

@@ -501,6 +501,11 @@ def sql(
     out.print(table)
 
 
+from contacts.cli_analyst import register as _register_analyst  # noqa: E402
+
+_register_analyst(app)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

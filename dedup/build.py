@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
+from dedup.analyst import finish_analyst_layer
 from dedup.config import EngineConfig
 from dedup.contacts import build_contacts, register_audience_map
 from dedup.duck import session
@@ -149,3 +150,4 @@ def build_snapshot(path: Path, inputs: SnapshotInputs, config: EngineConfig) -> 
         con.execute("DETACH out")
     finally:
         con.close()
+    finish_analyst_layer(path)

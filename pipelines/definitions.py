@@ -8,6 +8,7 @@ from assets.identity import admin_decisions, contact_ids, identity_clusters, int
 from assets.ingest import INGEST_ASSETS
 from assets.matching import MATCHING_ASSETS
 from assets.publish import PUBLISH_ASSETS, SNAPSHOT_CHECKS
+from assets.quality import EXPORT_ASSETS, QUALITY_CHECKS
 from assets.resources import ContactsSettings
 from pipelines.jobs import build_job, ingest_job, purge_job
 from pipelines.sensors import new_export_days, nightly_build, weekly_purge
@@ -20,6 +21,7 @@ ASSETS = [
     contact_ids,
     *MATCHING_ASSETS,
     *PUBLISH_ASSETS,
+    *EXPORT_ASSETS,
 ]
 
 
@@ -27,7 +29,7 @@ def make_definitions(settings: ContactsSettings) -> dg.Definitions:
     """Definitions bound to one workspace's settings (the CLI builds its own from flags)."""
     return dg.Definitions(
         assets=ASSETS,
-        asset_checks=SNAPSHOT_CHECKS,
+        asset_checks=[*SNAPSHOT_CHECKS, *QUALITY_CHECKS],
         jobs=[ingest_job, build_job, purge_job],
         schedules=[nightly_build, weekly_purge],
         sensors=[new_export_days],

@@ -33,12 +33,15 @@ def test_asset_graph_snapshot() -> None:
         ("identity_clusters", "contact_ids"),
         ("interactions", "identity_clusters"),
         ("merge_proposals", "contacts_snapshot"),
+        ("published_contacts", "nightly_exports"),
     ]
     checks = sorted(k.name for k in graph.asset_check_keys)
     assert checks == [
         "every_interaction_has_live_contact",
+        "gx_quality_suites",
         "interaction_ids_unique",
         "no_contact_over_hub_limit",
+        "publish_gates",
         "redirects_point_to_live_contacts",
     ]
     assert graph.get(dg.AssetKey("askvault_interactions")).partitions_def is not None
