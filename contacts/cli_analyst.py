@@ -27,9 +27,15 @@ def fail(message: str) -> None:
 
 
 def _published(db: Path):
-    from contacts.cli import _published as _open
+    """The published file, read-only; a missing or locked file is a one-line error."""
+    import duckdb
 
-    return _open(db)
+    if not db.exists():
+        fail(f"no published file at {db}; run `contacts run` or `contacts demo` first")
+    try:
+        return duckdb.connect(str(db), read_only=True)
+    except duckdb.Error as exc:
+        fail(f"cannot open {db}: {str(exc).splitlines()[0]}")
 
 
 def _print(*args) -> None:
