@@ -471,6 +471,54 @@ def purge(
         out.print(f"  {path}", highlight=False)
 
 
+apikey_app = typer.Typer(help="API keys for the Contact API (/v1/contacts).", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+
+
+def _keys(db: Path, action):
+    from dedup.apikeys import ApiKeyError
+    from dedup.snapshot import StateLayout
+
+    try:
+        return action(StateLayout(db).api_keys_path)
+    except ApiKeyError as exc:
+        fail(str(exc))
+
+
+@apikey_app.command("create")
+def apikey_create(
+    scope: Annotated[str, typer.Option(help="read or write (write includes read).")],
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "",
+    db: DbOption = Path("contacts.duckdb"),
+) -> None:
+    """Print a new `ak_...` key (shown once; only its hash is stored)."""
+    from dedup.apikeys import create_key
+
+    key, record = _keys(db, lambda path: create_key(path, scope, name))
+    err.print(f"{record.key_id} ({record.scope}); store the key now, it is not shown again:")
+    print(key)  # noqa: T201 - the one line a script captures
+
+
+@apikey_app.command("list")
+def apikey_list(db: DbOption = Path("contacts.duckdb")) -> None:
+    """Keys by id, scope and state (never the keys themselves)."""
+    from dedup.apikeys import list_keys
+
+    table = Table("key id", "scope", "name", "created", "revoked")
+    for k in _keys(db, list_keys):
+        table.add_row(k.key_id, k.scope, k.name, k.created_at, k.revoked_at or "")
+    out.print(table)
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key_id: str, db: DbOption = Path("contacts.duckdb")) -> None:
+    """Revoke a key at once (requests with it get 401)."""
+    from dedup.apikeys import revoke_key
+
+    record = _keys(db, lambda path: revoke_key(path, key_id))
+    out.print(f"revoked {record.key_id}")
+
+
 @app.command()
 def sql(
     query: Annotated[str, typer.Argument(help="A SQL query over the published tables.")],

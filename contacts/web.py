@@ -18,15 +18,24 @@ from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from contacts.api import build_router, install_error_handlers
 from dedup import review
 
 CSRF_COOKIE = "contacts_csrf"
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-def create_app(db: Path, admin: str | None = None) -> FastAPI:
+def create_app(db: Path, admin: str | None = None, requests_per_minute: int = 120) -> FastAPI:
     """The review app over one published file (its decision log sits beside it)."""
-    app = FastAPI(title="Contacts review", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="Contacts",
+        description="The Contact API (`/v1/contacts`); the review page is served beside it.",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.include_router(build_router(db, requests_per_minute))
+    install_error_handlers(app)
     templates = Jinja2Templates(directory=str(TEMPLATES))
     who = admin or f"{getpass.getuser()} (web)"
 
@@ -56,7 +65,7 @@ def create_app(db: Path, admin: str | None = None) -> FastAPI:
     def home() -> RedirectResponse:
         return RedirectResponse("/proposals", 303)
 
-    @app.get("/proposals", response_class=HTMLResponse)
+    @app.get("/proposals", response_class=HTMLResponse, include_in_schema=False)
     def queue(
         request: Request, status: str = "pending", min_probability: float = 0.0, q: str = ""
     ) -> Response:
@@ -68,7 +77,7 @@ def create_app(db: Path, admin: str | None = None) -> FastAPI:
             request, "queue.html", rows=rows, status=status, min_probability=min_probability, q=q
         )
 
-    @app.get("/proposals/{proposal_id}", response_class=HTMLResponse)
+    @app.get("/proposals/{proposal_id}", response_class=HTMLResponse, include_in_schema=False)
     def card(request: Request, proposal_id: str) -> Response:
         try:
             data = review.proposal_card(db, proposal_id)
@@ -80,7 +89,7 @@ def create_app(db: Path, admin: str | None = None) -> FastAPI:
         following = review.next_pending(db, proposal_id)
         return go(f"/proposals/{following}" if following else "/proposals", msg)
 
-    @app.post("/proposals/{proposal_id}/accept")
+    @app.post("/proposals/{proposal_id}/accept", include_in_schema=False)
     def accept(
         request: Request,
         proposal_id: str,
@@ -100,7 +109,7 @@ def create_app(db: Path, admin: str | None = None) -> FastAPI:
             proposal_id, f"accepted {proposal_id}: {survivor} survives (next run)"
         )
 
-    @app.post("/proposals/{proposal_id}/reject")
+    @app.post("/proposals/{proposal_id}/reject", include_in_schema=False)
     def reject(
         request: Request, proposal_id: str, note: str = Form(""), csrf_token: str = Form("")
     ) -> Response:
@@ -114,7 +123,7 @@ def create_app(db: Path, admin: str | None = None) -> FastAPI:
             return failed(request, str(exc))
         return after_decision(proposal_id, f"rejected {proposal_id} (next run)")
 
-    @app.get("/contacts/{contact_id}", response_class=HTMLResponse)
+    @app.get("/contacts/{contact_id}", response_class=HTMLResponse, include_in_schema=False)
     def contact(request: Request, contact_id: str) -> Response:
         try:
             data = review.contact_detail(db, contact_id)
@@ -122,7 +131,7 @@ def create_app(db: Path, admin: str | None = None) -> FastAPI:
             return failed(request, str(exc), 404)
         return render(request, "contact.html", **data)
 
-    @app.post("/contacts/{contact_id}/notes")
+    @app.post("/contacts/{contact_id}/notes", include_in_schema=False)
     def note(
         request: Request, contact_id: str, text: str = Form(""), csrf_token: str = Form("")
     ) -> Response:
@@ -136,7 +145,7 @@ def create_app(db: Path, admin: str | None = None) -> FastAPI:
             return failed(request, str(exc))
         return go(f"/contacts/{contact_id}", "note added")
 
-    @app.post("/merges/{merge_id}/unmerge")
+    @app.post("/merges/{merge_id}/unmerge", include_in_schema=False)
     def undo(
         request: Request,
         merge_id: str,

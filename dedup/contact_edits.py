@@ -9,10 +9,12 @@ wins; the latest audience decision wins. Applied the same way every run, so an e
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 
-from dedup.decisions import CRM_RESYNC, SET_AUDIENCE, TAG_ADD, TAG_REMOVE
-from dedup.schema import MAX_TAGS
+from dedup.decisions import CRM_RESYNC, SET_ATTRIBUTE, SET_AUDIENCE, TAG_ADD, TAG_REMOVE
+from dedup.schema import MAX_ATTRIBUTE_KEYS, MAX_TAGS
 
 
 def _live(decisions: pl.DataFrame, kinds: tuple[str, ...], redirects: pl.DataFrame) -> pl.DataFrame:
@@ -79,6 +81,11 @@ def apply_contact_edits(
             .with_columns(pl.coalesce("_audience", "audience").alias("audience"))
             .drop("_audience")
         )
+    attributes = _live(decisions, (SET_ATTRIBUTE,), redirects).unique(
+        ["contact_id", "subject"], keep="last"
+    )
+    if attributes.height:
+        out = _set_attributes(out, attributes)
     resync = _live(decisions, (CRM_RESYNC,), redirects)
     if new_decision_ids is not None:
         resync = resync.filter(pl.col("decision_id").is_in(new_decision_ids.implode()))
@@ -90,3 +97,34 @@ def apply_contact_edits(
             .alias("crm_sync_status")
         )
     return out.select(contacts.columns)
+
+
+def _set_attributes(contacts: pl.DataFrame, edits: pl.DataFrame) -> pl.DataFrame:
+    """Merge admins' attribute values into the contacts' JSON (edits are few; rows are not)."""
+    per_contact: dict[str, dict] = {}
+    for contact_id, key, value in edits.select("contact_id", "subject", "note").iter_rows():
+        per_contact.setdefault(contact_id, {})[key] = None if value is None else json.loads(value)
+    touched = contacts.filter(pl.col("contact_id").is_in(list(per_contact)))
+    merged = []
+    for contact_id, attributes in touched.select("contact_id", "attributes").iter_rows():
+        current = json.loads(attributes) if isinstance(attributes, str) and attributes else {}
+        for key, value in per_contact[contact_id].items():
+            if value is None:
+                current.pop(key, None)
+            else:
+                current[key] = value
+        # Admins' keys win the 50-key cap over keys the interactions set.
+        ours = list(per_contact[contact_id])
+        keep = ours + [k for k in current if k not in per_contact[contact_id]]
+        merged.append(
+            json.dumps({k: current[k] for k in keep[:MAX_ATTRIBUTE_KEYS] if k in current})
+        )
+    patch = pl.DataFrame(
+        {"contact_id": touched.get_column("contact_id"), "_attributes": merged},
+        schema={"contact_id": pl.String, "_attributes": pl.String},
+    )
+    return (
+        contacts.join(patch, on="contact_id", how="left")
+        .with_columns(pl.coalesce("_attributes", "attributes").alias("attributes"))
+        .drop("_attributes")
+    )

@@ -88,7 +88,8 @@ TAG_ADD = "tag_add"  # contact_id_l gets tag `subject`
 TAG_REMOVE = "tag_remove"  # contact_id_l loses tag `subject` (even one its interactions carry)
 SET_AUDIENCE = "set_audience"  # contact_id_l's audience is `subject` from now on
 CRM_RESYNC = "crm_resync"  # contact_id_l is marked for a CRM re-sync (`pending`)
-EDIT_KINDS = (TAG_ADD, TAG_REMOVE, SET_AUDIENCE, CRM_RESYNC)
+SET_ATTRIBUTE = "set_attribute"  # attribute `subject` of contact_id_l := JSON `note` (null: unset)
+EDIT_KINDS = (TAG_ADD, TAG_REMOVE, SET_AUDIENCE, CRM_RESYNC, SET_ATTRIBUTE)
 MERGE_KINDS = (ACCEPT_PROPOSAL, MANUAL_MERGE)
 KINDS = (
     REJECT_PROPOSAL,

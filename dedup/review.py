@@ -358,6 +358,23 @@ def erase_contact(
     return _erase(db, contact_id, identifiers, aliases, who, request_id)
 
 
+def erase_live(
+    db: Path, contact_id: str, who: str | None = None, request_id: str | None = None
+) -> str:
+    """Erasure of a live contact without an email to confirm (the Contact API's write scope is
+    the confirmation)."""
+    with published(db) as con:
+        _require_live(con, contact_id)
+        emails = con.execute(
+            "SELECT emails FROM contacts WHERE contact_id = ?", [contact_id]
+        ).fetchone()[0]
+    if emails:
+        return erase_contact(db, contact_id, emails[0], who, request_id)
+    with published(db) as con:
+        identifiers = _identifiers(con, contact_id)
+    return _erase(db, contact_id, identifiers, [contact_id], who, request_id)
+
+
 def erase_requests(db: Path, requests: Path, who: str | None = None) -> list[dict]:
     """Erase everyone a requests file names (CSV with an `email` column, optional `request_id`).
 
@@ -449,6 +466,16 @@ def select_contacts(db: Path, contact_ids: list[str] | None = None, flt=None) ->
     return chosen
 
 
+def check_audience(db: Path, value: str | None) -> None:
+    """ReviewError unless `value` is an audience of the published audience map."""
+    with published(db) as con:
+        known = {r[0] for r in con.execute("SELECT DISTINCT audience FROM audience_map").fetchall()}
+        known |= {r[0] for r in con.execute("SELECT DISTINCT audience FROM contacts").fetchall()}
+    known.discard(None)
+    if value not in known:
+        raise ReviewError(f"unknown audience {value!r} (one of {', '.join(sorted(known))})")
+
+
 def bulk_edit(
     db: Path, action: str, contact_ids: list[str], value: str | None = None, who: str | None = None
 ) -> list[str]:
@@ -467,17 +494,7 @@ def bulk_edit(
         if not value or len(value) > MAX_TAG_CHARS:
             raise ReviewError(f"a tag needs 1 to {MAX_TAG_CHARS} characters")
     elif kind == SET_AUDIENCE:
-        with published(db) as con:
-            known = {
-                r[0] for r in con.execute("SELECT DISTINCT audience FROM audience_map").fetchall()
-            }
-            known |= {
-                r[0] for r in con.execute("SELECT DISTINCT audience FROM contacts").fetchall()
-            }
-        if value not in known:
-            raise ReviewError(
-                f"unknown audience {value!r} (one of {', '.join(sorted(a for a in known if a))})"
-            )
+        check_audience(db, value)
     else:
         value = None
     return append_many(

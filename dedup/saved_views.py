@@ -7,16 +7,12 @@ of it; concurrent savers are serialised by a lock file.
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dedup.json_state import locked, read_json, write_json
 from dedup.search import ContactFilter, FilterError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,79}$")
@@ -34,31 +30,17 @@ class ViewError(ValueError):
 
 
 def _read(path: Path) -> dict[str, dict]:
-    if not path.exists():
-        return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ViewError(f"{path} is not valid JSON ({exc}); fix or remove it") from None
-    return data.get("views", {})
+        return read_json(path, "views")
+    except ValueError as exc:
+        raise ViewError(str(exc)) from None
 
 
 def _write(path: Path, views: dict[str, dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump({"version": 1, "views": views}, fh, indent=2, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_json(path, "views", views)
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
+_locked = locked
 
 
 def save_view(path: Path, name: str, flt: ContactFilter, replace: bool = False) -> SavedView:

@@ -92,6 +92,10 @@ class StateLayout:
         return self.state_dir / "decisions.duckdb"
 
     @property
+    def api_keys_path(self) -> Path:
+        return self.state_dir / "api_keys.json"
+
+    @property
     def views_path(self) -> Path:
         """Saved Contact Views (user state, never inside the rebuilt snapshot)."""
         return self.state_dir / "views.json"

@@ -1,0 +1,367 @@
+"""The Contact API (`/v1/contacts`), served by `contacts serve` beside the review page.
+
+Reads come from the published file with the decision log's pending edits laid on top (an edit is
+visible at once and kept by every later run); writes are decisions (`dedup.review`), the same
+path the CLI takes. Auth is `Authorization: Bearer ak_...` (`contacts apikey create`), scoped
+read or write, rate-limited per key. Errors are JSON: `{"error": "..."}`.
+"""
+
+import json
+import threading
+import time
+from collections import deque
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import polars as pl
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from dedup import review
+from dedup.apikeys import ApiKey, authenticate
+from dedup.contact_edits import apply_contact_edits
+from dedup.decisions import (
+    DECISIONS_SCHEMA,
+    SET_ATTRIBUTE,
+    SET_AUDIENCE,
+    TAG_ADD,
+    TAG_REMOVE,
+    Decision,
+    append_many,
+)
+from dedup.schema import CHANNELS, MAX_ATTRIBUTE_KEYS, MAX_TAGS
+from dedup.search import ContactFilter, FilterError, search_sql
+from dedup.snapshot import StateLayout
+
+Channel = Literal["widget", "whatsapp", "slack", "email", "sms", "api"]
+assert set(Channel.__args__) == set(CHANNELS)  # one list of channels: dedup.schema
+
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+class Contact(BaseModel):
+    contact_id: str
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    company: str | None = None
+    channels: list[str] = []
+    audience: str | None = None
+    identity_verified: bool = False
+    user_id: str | None = None
+    conversation_count: int = 0
+    last_conversation_at: datetime | None = None
+    tags: list[str] = []
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    crm_sync_status: str | None = None
+    attributes: dict[str, Any] = {}
+    is_lead: bool = False
+    merged_from: str | None = Field(
+        None, description="The id asked for, when it was merged into this contact."
+    )
+    pending: list[str] = Field([], description="Kinds of decisions not yet applied by a run.")
+
+
+class ContactPage(BaseModel):
+    data: list[Contact]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page.")
+
+
+class ContactPatch(BaseModel):
+    tags: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        None, max_length=MAX_TAGS, description="The contact's tags, exactly (replaces)."
+    )
+    audience: str | None = None
+    attributes: dict[Annotated[str, Field(min_length=1, max_length=100)], Any] | None = Field(
+        None, max_length=MAX_ATTRIBUTE_KEYS, description="Keys to set; null unsets a key."
+    )
+
+
+class Erasure(BaseModel):
+    request_id: str
+    status: Literal["accepted"] = "accepted"
+
+
+class BulkRequest(BaseModel):
+    action: Literal["tag-add", "tag-remove", "audience", "crm-resync"]
+    value: str | None = None
+    contact_ids: list[str] = Field(min_length=1, max_length=review.MAX_BULK)
+
+
+class BulkResult(BaseModel):
+    action: str
+    contacts: int
+
+
+class Error(BaseModel):
+    error: str
+
+
+ERRORS = {
+    400: {"model": Error},
+    401: {"model": Error},
+    403: {"model": Error},
+    404: {"model": Error},
+    429: {"model": Error},
+    503: {"model": Error},
+}
+
+CONTACT_COLUMNS = [f for f in Contact.model_fields if f not in ("merged_from", "pending")]
+SELECT_CONTACT = ", ".join(
+    "attributes::VARCHAR AS attributes" if c == "attributes" else c for c in CONTACT_COLUMNS
+)
+
+
+class RateLimiter:
+    """At most `per_minute` requests per key in any 60-second window."""
+
+    def __init__(self, per_minute: int):
+        self.per_minute = per_minute
+        self.seen: dict[str, deque[float]] = {}
+        self.lock = threading.Lock()
+
+    def check(self, key_id: str) -> None:
+        now = time.monotonic()
+        with self.lock:
+            window = self.seen.setdefault(key_id, deque())
+            while window and now - window[0] >= 60:
+                window.popleft()
+            if len(window) >= self.per_minute:
+                retry = max(1, int(60 - (now - window[0])) + 1)
+                raise ApiError(
+                    429,
+                    f"rate limit of {self.per_minute} requests per minute reached",
+                    {"Retry-After": str(retry)},
+                )
+            window.append(now)
+
+
+def _pending_frame(db: Path) -> pl.DataFrame:
+    rows = review.pending_decisions(db)
+    return (
+        pl.DataFrame(rows, schema=DECISIONS_SCHEMA)
+        if rows
+        else pl.DataFrame(schema=DECISIONS_SCHEMA)
+    )
+
+
+def _as_contacts(frame: pl.DataFrame, pending: pl.DataFrame) -> list[dict]:
+    """Rows of `contacts` with pending edits laid on top, as API dicts."""
+    if frame.height == 0:
+        return []
+    no_redirects = pl.DataFrame(schema={"from_contact_id": pl.String, "to_contact_id": pl.String})
+    edited = apply_contact_edits(frame, pending, no_redirects, pending.get_column("decision_id"))
+    out = []
+    kinds = pending.group_by("contact_id_l").agg(pl.col("kind").unique().sort())
+    kinds_of = dict(kinds.iter_rows())
+    for row in edited.iter_rows(named=True):
+        attributes = row.get("attributes")
+        row["attributes"] = (
+            json.loads(attributes) if isinstance(attributes, str) and attributes else {}
+        )
+        row["pending"] = kinds_of.get(row["contact_id"], [])
+        out.append(row)
+    return out
+
+
+def build_router(db: Path, requests_per_minute: int = 120) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["contacts"])
+    limiter = RateLimiter(requests_per_minute)
+    keys_path = StateLayout(db).api_keys_path
+
+    def caller(authorization: Annotated[str | None, Header()] = None) -> ApiKey:
+        scheme, _, token = (authorization or "").partition(" ")
+        key = authenticate(keys_path, token.strip()) if scheme.lower() == "bearer" else None
+        if key is None:
+            raise ApiError(401, "missing or invalid API key (Authorization: Bearer ak_...)")
+        limiter.check(key.key_id)
+        return key
+
+    def writer(key: Annotated[ApiKey, Depends(caller)]) -> ApiKey:
+        if key.scope != "write":
+            raise ApiError(403, f"API key {key.key_id} is read-only")
+        return key
+
+    def read(sql: str, params: list) -> pl.DataFrame:
+        with review.published(db) as con:
+            return con.execute(sql, params).pl()
+
+    def one(contact_id: str) -> tuple[dict, str | None]:
+        try:
+            with review.published(db) as con:
+                live = review.live_contact(con, contact_id)
+                frame = con.execute(
+                    f"SELECT {SELECT_CONTACT} FROM contacts WHERE contact_id = ?",
+                    [live],
+                ).pl()
+        except review.ReviewError as exc:
+            raise ApiError(404, str(exc)) from None
+        row = _as_contacts(frame, _pending_frame(db))[0]
+        return row, (contact_id if live != contact_id else None)
+
+    @router.get("/contacts", response_model=ContactPage, responses=ERRORS)
+    def list_contacts(
+        key: Annotated[ApiKey, Depends(caller)],
+        q: Annotated[str | None, Query(max_length=500, description="Full text.")] = None,
+        audience: str | None = None,
+        tag: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI reads defaults, never mutates
+        not_tag: Annotated[list[str], Query()] = [],  # noqa: B006
+        channel: Annotated[list[Channel], Query()] = [],  # noqa: B006
+        not_channel: Annotated[list[Channel], Query()] = [],  # noqa: B006
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        last_seen_after: datetime | None = None,
+        last_seen_before: datetime | None = None,
+        crm_sync_status: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> ContactPage:
+        """Contacts matching the Contacts-page filters, in contact-id order (stable cursor)."""
+        try:
+            flt = ContactFilter(
+                text=q or None,
+                has_tags=tuple(tag),
+                not_tags=tuple(not_tag),
+                engaged=tuple(c.lower() for c in channel),
+                not_engaged=tuple(c.lower() for c in not_channel),
+                created_after=created_after,
+                created_before=created_before,
+                last_seen_after=last_seen_after,
+                last_seen_before=last_seen_before,
+                audience=audience,
+                crm_sync_status=crm_sync_status,
+            )
+            sql, params = search_sql(flt)
+        except FilterError as exc:
+            raise ApiError(400, str(exc)) from None
+        page_sql = (
+            f"SELECT m.contact_id FROM ({sql}) m WHERE (?::VARCHAR IS NULL OR m.contact_id > ?) "
+            "ORDER BY m.contact_id LIMIT ?"
+        )
+        try:
+            with review.published(db) as con:
+                if flt.text:
+                    from dedup.search import load_fts
+
+                    load_fts(con)
+                ids = [
+                    r[0]
+                    for r in con.execute(page_sql, [*params, cursor, cursor, limit + 1]).fetchall()
+                ]
+                frame = con.execute(
+                    f"SELECT {SELECT_CONTACT} "
+                    "FROM contacts WHERE contact_id IN (SELECT unnest(?)) ORDER BY contact_id",
+                    [ids[:limit]],
+                ).pl()
+        except review.ReviewError as exc:
+            raise ApiError(503, str(exc)) from None
+        rows = _as_contacts(frame, _pending_frame(db))
+        return ContactPage(
+            data=[Contact(**r) for r in rows],
+            next_cursor=ids[limit - 1] if len(ids) > limit else None,
+        )
+
+    @router.get("/contacts/{contact_id}", response_model=Contact, responses=ERRORS)
+    def get_contact(contact_id: str, key: Annotated[ApiKey, Depends(caller)]) -> Contact:
+        """One contact; a merged-away id answers with its survivor (`merged_from` says so)."""
+        row, merged_from = one(contact_id)
+        return Contact(**row, merged_from=merged_from)
+
+    @router.patch("/contacts/{contact_id}", response_model=Contact, responses=ERRORS)
+    def patch_contact(
+        contact_id: str, patch: ContactPatch, key: Annotated[ApiKey, Depends(writer)]
+    ) -> Contact:
+        """Set tags (exactly), audience and attributes; visible at once, kept by every run."""
+        row, _ = one(contact_id)
+        live = row["contact_id"]
+        who = f"api:{key.key_id}"
+        decisions: list[Decision] = []
+        if patch.tags is not None:
+            wanted, current = set(patch.tags), set(row["tags"])
+            decisions += [
+                Decision(TAG_ADD, contact_id_l=live, subject=t, decided_by=who)
+                for t in sorted(wanted - current)
+            ]
+            decisions += [
+                Decision(TAG_REMOVE, contact_id_l=live, subject=t, decided_by=who)
+                for t in sorted(current - wanted)
+            ]
+        if patch.audience is not None:
+            try:
+                review.check_audience(db, patch.audience)
+            except review.ReviewError as exc:
+                raise ApiError(400, str(exc)) from None
+            decisions.append(
+                Decision(SET_AUDIENCE, contact_id_l=live, subject=patch.audience, decided_by=who)
+            )
+        if patch.attributes is not None:
+            merged = {**row["attributes"], **{k: v for k, v in patch.attributes.items()}}
+            if len({k for k, v in merged.items() if v is not None}) > MAX_ATTRIBUTE_KEYS:
+                raise ApiError(400, f"a contact has at most {MAX_ATTRIBUTE_KEYS} attributes")
+            decisions += [
+                Decision(
+                    SET_ATTRIBUTE,
+                    contact_id_l=live,
+                    subject=k,
+                    note=None if v is None else json.dumps(v),
+                    decided_by=who,
+                )
+                for k, v in sorted(patch.attributes.items())
+            ]
+        append_many(StateLayout(db).decisions_path, decisions)
+        updated, _ = one(live)
+        return Contact(**updated)
+
+    @router.delete(
+        "/contacts/{contact_id}", status_code=202, response_model=Erasure, responses=ERRORS
+    )
+    def delete_contact(contact_id: str, key: Annotated[ApiKey, Depends(writer)]) -> Erasure:
+        """A GDPR erasure request (the same path as `contacts erase`); applied by the next run."""
+        try:
+            request_id = review.erase_live(db, contact_id, who=f"api:{key.key_id}")
+        except review.ReviewError as exc:
+            raise ApiError(404, str(exc)) from None
+        return Erasure(request_id=request_id)
+
+    @router.post("/contacts/bulk", response_model=BulkResult, responses=ERRORS)
+    def bulk(body: BulkRequest, key: Annotated[ApiKey, Depends(writer)]) -> BulkResult:
+        """A bulk action on at most 200 contacts."""
+        try:
+            targets = review.select_contacts(db, contact_ids=body.contact_ids)
+            review.bulk_edit(db, body.action, targets, body.value, who=f"api:{key.key_id}")
+        except review.ReviewError as exc:
+            raise ApiError(404 if "no contact" in str(exc) else 400, str(exc)) from None
+        return BulkResult(action=body.action, contacts=len(targets))
+
+    return router
+
+
+def install_error_handlers(app) -> None:
+    """Every API error is `{"error": "..."}` with its status (and Retry-After on 429)."""
+    from fastapi.exceptions import RequestValidationError
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        from fastapi.encoders import jsonable_encoder
+
+        errors = jsonable_encoder(exc.errors())
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        # 422 as the OpenAPI document says, with the one-line `error` every API error has.
+        return JSONResponse(
+            {"error": f"{where}: {first.get('msg')}", "detail": errors}, status_code=422
+        )
