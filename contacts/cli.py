@@ -393,6 +393,9 @@ def serve(
     host: Annotated[
         str, typer.Option(help="Address to bind; keep 127.0.0.1 unless proxied.")
     ] = "127.0.0.1",
+    requests_per_minute: Annotated[
+        int, typer.Option(help="Contact API calls per key per minute before 429.")
+    ] = 120,
 ) -> None:
     """The admins' review web page (proposal queue, review cards, contact pages with undo)."""
     import uvicorn
@@ -402,7 +405,12 @@ def serve(
     if not db.exists():
         fail(f"no published file at {db}; run `contacts run` or `contacts demo` first")
     err.print(f"review page on http://{host}:{port}/ (Ctrl+C to stop)")
-    uvicorn.run(create_app(db), host=host, port=port, log_level="warning")
+    uvicorn.run(
+        create_app(db, requests_per_minute=requests_per_minute),
+        host=host,
+        port=port,
+        log_level="warning",
+    )
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -249,3 +250,56 @@ def test_openapi_document_is_published(api) -> None:
     client, *_ = api
     doc = client.get("/openapi.json").json()
     assert set(doc["paths"]) == {"/v1/contacts", "/v1/contacts/{contact_id}", "/v1/contacts/bulk"}
+
+
+def test_documented_curl_calls_work(api) -> None:
+    """The three curl commands of docs/api.md, run as written against a live `contacts serve`."""
+    import re
+    import socket
+    import threading
+
+    import uvicorn
+
+    client, db, _read, write, _ = api
+    calls = re.findall(
+        r"```bash\n(curl .*?)\n```", (Path(__file__).parent.parent / "docs" / "api.md").read_text()
+    )
+    assert len(calls) == 3
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(client.app, host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    target = query(
+        db,
+        "SELECT contact_id FROM contacts WHERE list_contains(channels, 'whatsapp') ORDER BY 1 LIMIT 1",
+    ).item()
+    env = {
+        **os.environ,
+        "CONTACTS_API_KEY": write["Authorization"].removeprefix("Bearer "),
+        "CONTACTS_URL": f"http://127.0.0.1:{port}",
+        "CONTACT_ID": target,
+    }
+    try:
+        outputs = [
+            json.loads(
+                subprocess.run(
+                    ["bash", "-c", call], env=env, capture_output=True, text=True, check=True
+                ).stdout
+            )
+            for call in calls
+        ]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    listed, one, patched = outputs
+    assert len(listed["data"]) == 2 and all("whatsapp" in c["channels"] for c in listed["data"])
+    assert listed["next_cursor"] == listed["data"][-1]["contact_id"]
+    assert one["contact_id"] == target
+    assert patched["tags"] == ["vip"] and patched["audience"] == "enterprise"
+    assert patched["attributes"]["seats"] == 12
