@@ -7,6 +7,7 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from assets.crm import CRM_LINKS_FILE, CRM_STATUS_FILE, TIER_MISMATCHES_FILE
 from assets.identity import (
     AMBIGUOUS_FILE,
     ASSIGNMENT_FILE,
@@ -22,6 +23,7 @@ from assets.names import (
     CHECK_HUB_LIMIT,
     CHECK_REDIRECTS_LIVE,
     CHECK_UNIQUE_IDS,
+    CRM_LINKS,
     GROUP_PUBLISH,
     PROPOSALS,
     PUBLISHED,
@@ -31,6 +33,7 @@ from assets.names import (
 from assets.reporting import md_table
 from assets.resources import ContactsSettings
 from dedup.build import SnapshotInputs, build_snapshot, interactions_sql
+from dedup.crm import with_crm_columns
 from dedup.ingest import read_staged
 from dedup.snapshot import RUNS_SCHEMA, previous_table, publish
 from quality.snapshot_checks import (
@@ -43,7 +46,7 @@ from quality.snapshot_checks import (
 
 @dg.asset(
     name=SNAPSHOT,
-    deps=[PROPOSALS],
+    deps=[PROPOSALS, CRM_LINKS],
     group_name=GROUP_PUBLISH,
     pool=WRITER_POOL,
     kinds={"duckdb"},
@@ -55,7 +58,10 @@ def contacts_snapshot(
     layout = settings.layout
     run = json.loads(layout.work_file(RUN_FILE).read_text())
     stats = json.loads(layout.work_file(INTERACTION_STATS_FILE).read_text())
-    contacts = pl.read_parquet(layout.work_file(CONTACTS_FILE))
+    contacts = with_crm_columns(
+        pl.read_parquet(layout.work_file(CONTACTS_FILE)),
+        pl.read_parquet(layout.work_file(CRM_STATUS_FILE)),
+    )
     n_interactions = (
         pl.scan_parquet(layout.work_file(ASSIGNMENT_FILE)).select(pl.len()).collect().item()
     )
@@ -91,6 +97,8 @@ def contacts_snapshot(
         quarantine=quarantine,
         ambiguous_keys=ambiguous,
         runs=runs,
+        crm_links=pl.read_parquet(layout.work_file(CRM_LINKS_FILE)),
+        tier_mismatches=pl.read_parquet(layout.work_file(TIER_MISMATCHES_FILE)),
     )
     build_snapshot(layout.build_path, inputs, settings.engine_config())
     con = duckdb.connect(str(layout.build_path), read_only=True)

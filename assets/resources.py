@@ -5,9 +5,21 @@ from pathlib import Path
 
 import dagster as dg
 
+from dedup.adapters.base import SourceConfig
 from dedup.automerge import HubLimits
 from dedup.config import EngineConfig
+from dedup.crm import DEFAULT_CRM_AUDIENCE_RULES, CrmAudienceRule, CrmConfig
 from dedup.snapshot import StateLayout
+
+
+class CrmAudienceRuleConfig(dg.Config):
+    """One row of the CRM audience table (docs/sources.md): `system`'s column `field` having
+    `value` means audience `audience`."""
+
+    system: str
+    field: str
+    value: str
+    audience: str
 
 
 class ContactsSettings(dg.ConfigurableResource):
@@ -32,6 +44,15 @@ class ContactsSettings(dg.ConfigurableResource):
     # A blocking rule that would make more candidate pairs is skipped for the night (reported),
     # instead of exhausting memory: at 10M interactions (name, surname) alone made 360M pairs.
     max_pairs_per_rule: int = 30_000_000
+    # Native exports (docs/sources.md): the workspace's own people, addresses and numbers are
+    # never contacts. Changing them applies to export days ingested afterwards.
+    staff_domains: list[str] = []
+    workspace_emails: list[str] = []
+    business_phone_numbers: list[str] = []
+    # CRM: deep links and the audience table; no rules given = the documented defaults.
+    hubspot_portal_id: str = ""
+    salesforce_instance: str = ""
+    crm_audience_rules: list[CrmAudienceRuleConfig] | None = None
 
     @property
     def exports(self) -> Path:
@@ -44,6 +65,29 @@ class ContactsSettings(dg.ConfigurableResource):
     @property
     def layout(self) -> StateLayout:
         return StateLayout(Path(self.db_path)).ensure()
+
+    def source_config(self) -> SourceConfig:
+        return SourceConfig(
+            staff_domains=tuple(self.staff_domains),
+            workspace_emails=tuple(self.workspace_emails),
+            business_phone_numbers=tuple(self.business_phone_numbers),
+        )
+
+    def crm_config(self) -> CrmConfig:
+        rules = (
+            DEFAULT_CRM_AUDIENCE_RULES
+            if self.crm_audience_rules is None
+            else tuple(
+                CrmAudienceRule(r.system, r.field, r.value, r.audience)
+                for r in self.crm_audience_rules
+            )
+        )
+        return CrmConfig(
+            hubspot_portal_id=self.hubspot_portal_id,
+            salesforce_instance=self.salesforce_instance,
+            audience_rules=rules,
+            default_region=self.default_region,
+        )
 
     def engine_config(self) -> EngineConfig:
         secrets = tuple(

@@ -39,6 +39,9 @@ class SnapshotInputs:
     quarantine: pl.DataFrame
     ambiguous_keys: pl.DataFrame
     runs: pl.DataFrame
+    # Issue "native exports": CRM links and plan/CRM tier mismatches (dedup.crm); None = not built.
+    crm_links: pl.DataFrame | None = None
+    tier_mismatches: pl.DataFrame | None = None
 
 
 def interactions_sql(interactions: Path, assignment: Path) -> str:
@@ -105,6 +108,10 @@ def build_snapshot(path: Path, inputs: SnapshotInputs, config: EngineConfig) -> 
         write_table(con, "out.quarantine", inputs.quarantine, "source, export_day, file, row")
         write_table(con, "out.ambiguous_keys", inputs.ambiguous_keys, "key_type, key_value")
         write_table(con, "out.pipeline_runs", inputs.runs, "run_number")
+        if inputs.crm_links is not None:
+            write_table(con, "out.crm_links", inputs.crm_links, "contact_id, system, record_id")
+        if inputs.tier_mismatches is not None:
+            write_table(con, "out.tier_mismatches", inputs.tier_mismatches, "contact_id, system")
         con.execute("DETACH out")
     finally:
         con.close()

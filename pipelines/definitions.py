@@ -4,6 +4,7 @@ import os
 
 import dagster as dg
 
+from assets.crm import crm_links
 from assets.identity import contact_ids, identity_clusters, interactions
 from assets.ingest import INGEST_ASSETS
 from assets.matching import MATCHING_ASSETS
@@ -18,6 +19,7 @@ ASSETS = [
     identity_clusters,
     contact_ids,
     *MATCHING_ASSETS,
+    crm_links,
     *PUBLISH_ASSETS,
 ]
 
