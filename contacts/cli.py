@@ -115,15 +115,20 @@ def demo(
     exports = folder / "exports"
     # Sign the sample's identities with the caller's secret if there is one, so they verify.
     secret = os.environ.setdefault("ASKVAULT_IDENTITY_SECRET", GeneratorConfig.secret)
-    config = GeneratorConfig(persons=persons, days=days, secret=secret)
+    config = GeneratorConfig(persons=persons, days=days, secret=secret, native=True)
     with err.status("generating sample exports…"):
         generated = generate_exports(incoming, config)
     summary = None
-    for day_dir in sorted((incoming / "askvault").iterdir()):
-        target = exports / "askvault" / day_dir.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        day_dir.rename(target)
-        err.print(f"night of {day_dir.name}")
+    # Every source's day folder lands on its night, as a provider's daily export would.
+    sources = [d.name for d in sorted(incoming.iterdir()) if not d.name.startswith("_")]
+    for day in sorted({d.name for s in sources for d in (incoming / s).iterdir()}):
+        for source in sources:
+            day_dir = incoming / source / day
+            if day_dir.is_dir():
+                target = exports / source / day
+                target.parent.mkdir(parents=True, exist_ok=True)
+                day_dir.rename(target)
+        err.print(f"night of {day}")
         summary = _run(exports, db, "US")
     assert summary is not None
     out.print(
