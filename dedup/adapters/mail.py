@@ -1,7 +1,7 @@
 """Raw mail (`.mbox`, `.eml`) → canonical interactions, with Python's `mailbox` and `email`.
 
 Mapping: the contact is the `From:` address with its display name (RFC 2047 encoded words such
-as `=?utf-8?q?Ren=C3=A9e?=` decoded by `email.policy.default`); `occurred_at` = `Date:`;
+as `=?utf-8?q?Ren=C3=A9e?=` decoded by `email.header`); `occurred_at` = `Date:`;
 `interaction_id` = `email:<Message-ID>` (angle brackets dropped; a message without one gets
 `email:sha256:<hash of its bytes>`, stable across re-deliveries); `conversation_id` =
 `email:<thread root>`, the root being the first id of `References:`, else `In-Reply-To:`, else
@@ -16,13 +16,16 @@ a file that is not mail.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import hashlib
 import mailbox
 import re
 from collections import Counter
-from email.message import EmailMessage
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
+from email.message import Message
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
 
 from dedup.adapters.base import (
@@ -37,6 +40,7 @@ from dedup.readers import FileOrigin, ReadResult
 from dedup.schema import MAX_RAW_CHARS
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
+_HEADERS = BytesHeaderParser(policy=compat32)
 
 
 def read_mail(path: Path, origin: FileOrigin, config: SourceConfig = DEFAULT_CONFIG) -> ReadResult:
@@ -69,6 +73,21 @@ def read_mail(path: Path, origin: FileOrigin, config: SourceConfig = DEFAULT_CON
     return result(records, rejects, skipped, origin)
 
 
+def _header(msg: Message, name: str) -> str:
+    value = msg.get(name)
+    return "" if value is None else str(value)
+
+
+def _decoded(text: str) -> str:
+    """RFC 2047 encoded words (`=?utf-8?q?Ren=C3=A9e?=`) decoded; undecodable text kept as is."""
+    if "=?" not in text:
+        return text
+    try:
+        return str(make_header(decode_header(text)))
+    except (UnicodeError, LookupError, ValueError, HeaderParseError):
+        return text
+
+
 def _read_message(
     raw: bytes,
     row: int,
@@ -78,21 +97,17 @@ def _read_message(
     rejects: Rejects,
     skipped: Counter[str],
 ) -> None:
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(msg, EmailMessage)
+    # Headers only, with the lenient compat32 policy: the body is never needed, and the modern
+    # policy's structured header parsing measured 8x slower (docs/performance.md).
+    msg = _HEADERS.parsebytes(raw)
     head = raw.split(b"\n\n", 1)[0][:MAX_RAW_CHARS]
-    ids = _MSGID.findall(str(msg.get("Message-ID", "") or ""))
+    ids = _MSGID.findall(_header(msg, "Message-ID"))
     iid = f"email:{ids[0]}" if ids else f"email:sha256:{hashlib.sha256(raw).hexdigest()[:32]}"
-    try:
-        sender = msg["From"]
-        addresses = sender.addresses if sender is not None else ()
-    except (ValueError, IndexError, AttributeError, TypeError):
-        addresses = ()
-    if not addresses or not addresses[0].addr_spec or "@" not in addresses[0].addr_spec:
+    display, addr = parseaddr(_header(msg, "From"))
+    addr = addr.strip()
+    if not addr or "@" not in addr or any(ch.isspace() for ch in addr):
         rejects.add(row, "message without a readable From: address", head, iid)
         return
-    address = addresses[0]
-    addr = address.addr_spec.strip()
     local = addr.rpartition("@")[0].lower()
     if config.is_staff_email(addr):
         skipped["workspace_sender"] += 1
@@ -100,21 +115,20 @@ def _read_message(
     if local in AUTOMATED_LOCAL_PARTS:
         skipped["automated_sender"] += 1
         return
-    auto = str(msg.get("Auto-Submitted", "") or "").strip().lower()
+    auto = _header(msg, "Auto-Submitted").strip().lower()
     if auto and auto != "no":
         skipped["auto_reply"] += 1
         return
     try:
-        date = msg["Date"]
-        when = date.datetime if date is not None else None
-    except (ValueError, TypeError, AttributeError, IndexError):
+        when = parsedate_to_datetime(_header(msg, "Date"))
+    except (ValueError, TypeError, IndexError):
         when = None
     if when is None:
         rejects.add(row, "message without a readable Date: header", head, iid)
         return
     occurred = when.isoformat() if when.tzinfo else when.isoformat() + "Z"
-    refs = _MSGID.findall(str(msg.get("References", "") or ""))
-    reply_to = _MSGID.findall(str(msg.get("In-Reply-To", "") or ""))
+    refs = _MSGID.findall(_header(msg, "References"))
+    reply_to = _MSGID.findall(_header(msg, "In-Reply-To"))
     root = refs[0] if refs else reply_to[0] if reply_to else iid.removeprefix("email:")
     records.add(
         origin.file,
@@ -124,5 +138,5 @@ def _read_message(
         occurred_at=occurred,
         conversation_id=f"email:{root}",
         email=addr,
-        name=address.display_name or None,
+        name=_decoded(display).strip() or None,
     )
