@@ -11,6 +11,31 @@ from dedup.config import EngineConfig
 from dedup.crm import DEFAULT_CRM_AUDIENCE_RULES, CrmAudienceRule, CrmConfig
 from dedup.snapshot import StateLayout
 
+# Workspace facts for the native adapters and the CRM step, from the environment, for the
+# `contacts` CLI and the code location (comma-separated lists). Dagster run config can set the
+# same fields on the resource instead.
+WORKSPACE_ENV = {
+    "staff_domains": "CONTACTS_STAFF_DOMAINS",
+    "workspace_emails": "CONTACTS_WORKSPACE_EMAILS",
+    "business_phone_numbers": "CONTACTS_BUSINESS_NUMBERS",
+    "hubspot_portal_id": "CONTACTS_HUBSPOT_PORTAL_ID",
+    "salesforce_instance": "CONTACTS_SALESFORCE_INSTANCE",
+}
+
+
+def workspace_from_env() -> dict[str, object]:
+    """ContactsSettings fields given in the environment (see `WORKSPACE_ENV`)."""
+    out: dict[str, object] = {}
+    for name, var in WORKSPACE_ENV.items():
+        value = os.environ.get(var, "").strip()
+        if not value:
+            continue
+        if name.endswith("_id") or name == "salesforce_instance":
+            out[name] = value
+        else:
+            out[name] = [v.strip() for v in value.split(",") if v.strip()]
+    return out
+
 
 class CrmAudienceRuleConfig(dg.Config):
     """One row of the CRM audience table (docs/sources.md): `system`'s column `field` having

@@ -38,9 +38,14 @@ def fail(message: str) -> None:
 
 
 def _settings(exports: Path, db: Path, region: str):
-    from assets.resources import ContactsSettings
+    from assets.resources import ContactsSettings, workspace_from_env
 
-    return ContactsSettings(exports_dir=str(exports), db_path=str(db), default_region=region)
+    return ContactsSettings(
+        exports_dir=str(exports),
+        db_path=str(db),
+        default_region=region,
+        **workspace_from_env(),  # type: ignore[arg-type]
+    )
 
 
 def _run(exports: Path, db: Path, region: str, retrain: bool = False):

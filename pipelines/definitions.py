@@ -9,7 +9,7 @@ from assets.identity import contact_ids, identity_clusters, interactions
 from assets.ingest import INGEST_ASSETS
 from assets.matching import MATCHING_ASSETS
 from assets.publish import PUBLISH_ASSETS, SNAPSHOT_CHECKS
-from assets.resources import ContactsSettings
+from assets.resources import ContactsSettings, workspace_from_env
 from pipelines.jobs import build_job, ingest_job
 from pipelines.sensors import new_export_days, nightly_build
 
@@ -43,5 +43,6 @@ defs = make_definitions(
         exports_dir=os.environ.get("CONTACTS_EXPORTS_DIR", "exports"),
         db_path=os.environ.get("CONTACTS_DB", "contacts.duckdb"),
         default_region=os.environ.get("CONTACTS_DEFAULT_REGION", "US"),
+        **workspace_from_env(),  # type: ignore[arg-type]
     )
 )

@@ -172,3 +172,48 @@ def test_a_new_native_day_reruns_only_that_source_partition(
     finally:
         instance.dispose()
     assert query(db, "SELECT count(*) FROM interactions WHERE source = 'whatsapp'").item() == 4
+
+
+def test_cli_reads_workspace_settings_from_the_environment(
+    exports: Path, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from contacts.cli import app
+
+    _place(exports, "slack", D1, "acme-export")
+    _place(exports, "email", D1, "support-inbox.mbox")
+    monkeypatch.setenv("CONTACTS_STAFF_DOMAINS", "acme.io, example.net")
+    result = CliRunner().invoke(app, ["run", "--exports", str(exports), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    senders = set(query(db, "SELECT email FROM interactions WHERE email IS NOT NULL")["email"])
+    # Staff (acme.io) on Slack and in mail are not contacts; customers are.
+    assert not any(e.lower().endswith("@acme.io") for e in senders)
+    assert "renee.dubois@example.org" in senders
+
+
+def test_dagster_metadata_reports_skips_and_tier_mismatches(
+    exports: Path, db: Path, run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    _all_native_sources(exports)
+    run(**WORKSPACE)
+    instance = dg.DagsterInstance.get()
+    try:
+
+        def metadata(asset: str) -> dict:
+            event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+            assert event is not None and event.asset_materialization is not None
+            return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+        crm = metadata("crm_links")
+        assert crm["tier_mismatches"] == 1
+        assert crm["sync_errors"] == 1
+        assert crm["unmatched_crm_records"] == 1  # HubSpot's "Ghost Record"
+        whatsapp = metadata("whatsapp_interactions")
+        assert whatsapp["skipped_by_reason"] == {"business_message": 1, "status_update": 2}
+        assert whatsapp["quarantined"] == 3
+    finally:
+        instance.dispose()
