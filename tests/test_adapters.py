@@ -285,3 +285,32 @@ def test_ingest_day_validates_native_records_and_reports_skips(slack_day: Path) 
     assert day.quarantine.height == 2
     ts = day.accepted.filter(pl.col("interaction_id") == "slack:C01SUPPORT:1793532000.000100")
     assert str(ts.get_column("occurred_at")[0]) == "2026-11-01 11:20:00.000100+00:00"
+
+
+def test_whatsapp_json_file_holding_one_payload_per_line_and_unsupported_files(
+    tmp_path: Path,
+) -> None:
+    lines = (DATA / "whatsapp/webhooks-2026-11-01.jsonl").read_text().splitlines()[:3]
+    named_json = tmp_path / "webhooks.json"
+    named_json.write_text("\n".join(lines) + "\n")
+    out = read_whatsapp(named_json, FileOrigin("whatsapp", "2026-11-01", "w/webhooks.json"))
+    assert out.records.height == 3 and out.quarantine.height == 0
+    notes = tmp_path / "notes.txt"
+    notes.write_text("call back Søren\n")
+    out = read_whatsapp(notes, FileOrigin("whatsapp", "2026-11-01", "w/notes.txt"))
+    assert out.records.height == 0
+    assert out.quarantine.get_column("reason").to_list() == [
+        "unsupported file type 'notes.txt' (expected .json or .jsonl)"
+    ]
+
+
+def test_slack_private_channel_folder_uses_its_id_from_groups_json(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    shutil.copytree(DATA / "slack/acme-export", export)
+    (export / "groups.json").write_text('[{"id": "G01VIP", "name": "vip-customers"}]')
+    (export / "vip-customers").mkdir()
+    (export / "vip-customers/2026-11-01.json").write_text(
+        '[{"type": "message", "user": "U01RENEE", "text": "hi", "ts": "1793530000.000100"}]'
+    )
+    out = read_slack(export, FileOrigin("slack", "2026-11-01", "slack/2026-11-01/export"))
+    assert "slack:G01VIP:1793530000.000100" in by_id(out)

@@ -33,6 +33,7 @@ from dedup.readers import FileOrigin, ReadResult
 # Message subtypes written by people; every other subtype is Slack talking (joins, topics, ...).
 PERSON_SUBTYPES = frozenset({None, "thread_broadcast", "file_share", "me_message"})
 SLACKBOT = "USLACKBOT"
+CHANNEL_LISTINGS = ("channels.json", "groups.json", "mpims.json", "dms.json")
 
 
 def read_slack(path: Path, origin: FileOrigin, config: SourceConfig = DEFAULT_CONFIG) -> ReadResult:
@@ -59,15 +60,18 @@ def read_slack(path: Path, origin: FileOrigin, config: SourceConfig = DEFAULT_CO
             f"{origin.file}/users.json", None, f"users.json is not valid: {exc}", None, None
         )
         return result(records, rejects, skipped, origin)
+    # Folder name → conversation id. Public channels are folders named by channel name; private
+    # channels (groups.json) and group DMs (mpims.json) too; DMs (dms.json) by their id.
     channel_ids: dict[str, str] = {}
-    try:
-        for ch in orjson.loads(files.get("channels.json", b"[]")):
-            if isinstance(ch, dict) and ch.get("name") and ch.get("id"):
-                channel_ids[ch["name"]] = ch["id"]
-    except (orjson.JSONDecodeError, TypeError) as exc:
-        rejects.add_in(
-            f"{origin.file}/channels.json", None, f"channels.json is not valid: {exc}", None, None
-        )
+    for listing in CHANNEL_LISTINGS:
+        try:
+            for ch in orjson.loads(files.get(listing, b"[]")):
+                if isinstance(ch, dict) and ch.get("id"):
+                    channel_ids[ch.get("name") or ch["id"]] = ch["id"]
+        except (orjson.JSONDecodeError, TypeError) as exc:
+            rejects.add_in(
+                f"{origin.file}/{listing}", None, f"{listing} is not valid: {exc}", None, None
+            )
     for name in sorted(files):
         parts = PurePosixPath(name).parts
         if len(parts) != 2 or not parts[1].endswith(".json"):

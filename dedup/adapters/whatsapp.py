@@ -35,6 +35,8 @@ from dedup.adapters.base import (
 from dedup.readers import FileOrigin, ReadResult
 from dedup.schema import MAX_RECORD_BYTES
 
+SUFFIXES = (".json", ".jsonl", ".ndjson")
+
 
 def read_whatsapp(
     path: Path, origin: FileOrigin, config: SourceConfig = DEFAULT_CONFIG
@@ -46,6 +48,9 @@ def read_whatsapp(
     except OSError as exc:
         rejects.add(None, f"cannot read file: {exc.strerror or exc}", None)
         return result(records, rejects, skipped, origin)
+    if path.suffix.lower() not in SUFFIXES:
+        rejects.add(None, f"unsupported file type '{path.name}' (expected .json or .jsonl)", None)
+        return result(records, rejects, skipped, origin)
     for row, payload, raw in _payloads(data, path, rejects):
         _read_payload(payload, raw, row, origin, config, records, rejects, skipped)
     return result(records, rejects, skipped, origin)
@@ -53,17 +58,20 @@ def read_whatsapp(
 
 def _payloads(data: bytes, path: Path, rejects: Rejects):
     """(position, payload, raw text) of every payload in the file; unreadable ones quarantined."""
-    stripped = data.strip()
-    if path.suffix.lower() == ".json" or (stripped[:1] == b"[" and b"\n" not in stripped):
+    if path.suffix.lower() == ".json":
         try:
             doc = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            rejects.add(None, f"invalid JSON: {str(exc).splitlines()[0][:200]}", data)
+            lines = [line for line in data.split(b"\n") if line.strip()]
+            if len(lines) < 2:
+                rejects.add(None, f"invalid JSON: {str(exc).splitlines()[0][:200]}", data)
+                return
+            doc = None  # several documents, one per line: a JSONL file named .json
+        if doc is not None:
+            docs = doc if isinstance(doc, list) else [doc]
+            for i, payload in enumerate(docs, start=1):
+                yield i, payload, None
             return
-        docs = doc if isinstance(doc, list) else [doc]
-        for i, payload in enumerate(docs, start=1):
-            yield i, payload, None
-        return
     for lineno, line in enumerate(data.split(b"\n"), start=1):
         if not line.strip():
             continue
