@@ -89,3 +89,20 @@ def test_pipeline_reads_every_native_interaction_and_never_mixes_two_people(
     )
     assert linked.height > 0
     assert (linked.get_column("person_id") == linked.get_column("person_id_truth")).all()
+
+
+def test_demo_people_reach_one_contact_across_widget_whatsapp_and_email(
+    generated: Path, tmp_path: Path, run, exports: Path, db: Path
+) -> None:
+    for source in ("askvault", *NATIVE_SOURCES):
+        shutil.copytree(generated / source, exports / source)
+    run()
+    across = query(
+        db,
+        """
+        SELECT contact_id FROM interactions GROUP BY contact_id
+        HAVING bool_or(source = 'askvault' AND channel = 'widget')
+           AND bool_or(source = 'whatsapp') AND bool_or(source = 'email')
+        """,
+    )
+    assert across.height >= 1
