@@ -152,7 +152,8 @@ def test_a_new_native_day_reruns_only_that_source_partition(
     _place(exports, "email", D1, "support-inbox.mbox")
     first = run(**WORKSPACE)
     assert first.days_ingested == [D1]
-    _place(exports, "whatsapp", D2, "webhooks-2026-11-01.jsonl")
+    # Day 2: new webhooks, and Meta's retry of a day-1 webhook (the same message id again).
+    _place(exports, "whatsapp", D2, "webhooks-2026-11-01.jsonl", "webhook-2026-11-01T0930.json")
     second = run(**WORKSPACE)
     assert second.days_ingested == [D2]
     instance = dg.DagsterInstance.get()
@@ -171,6 +172,7 @@ def test_a_new_native_day_reruns_only_that_source_partition(
         assert partitions("whatsapp_interactions") == [D1, D2]
     finally:
         instance.dispose()
+    # 1 message on day 1, 3 new on day 2; the retried delivery is the same interaction.
     assert query(db, "SELECT count(*) FROM interactions WHERE source = 'whatsapp'").item() == 4
 
 
