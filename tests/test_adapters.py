@@ -314,3 +314,15 @@ def test_slack_private_channel_folder_uses_its_id_from_groups_json(tmp_path: Pat
     )
     out = read_slack(export, FileOrigin("slack", "2026-11-01", "slack/2026-11-01/export"))
     assert "slack:G01VIP:1793530000.000100" in by_id(out)
+
+
+def test_twilio_api_style_column_names(tmp_path: Path) -> None:
+    path = tmp_path / "messages.csv"
+    path.write_text(
+        "message_sid,from,to,body,status,date_sent,direction\n"
+        "SMaa01,+16467302291,+14155238886,hi,received,2026-11-01T10:00:00Z,inbound\n"
+    )
+    out = read_sms(path, FileOrigin("sms", "2026-11-01", "sms/messages.csv"))
+    assert out.records.select("interaction_id", "occurred_at", "phone").rows() == [
+        ("sms:SMaa01", "2026-11-01T10:00:00Z", "+16467302291")
+    ]

@@ -32,6 +32,12 @@ from dedup.adapters.base import (
 from dedup.readers import FileOrigin, ReadResult
 
 REQUIRED = ("sid", "from", "to", "direction")
+# Column names differ between the Console export, the REST API's CSV and BulkExport
+# (`SentDate`, `DateSent`, `date_sent`; `Sid`, `MessageSid`): normalized names, preferred first.
+ALIASES = {
+    "sid": ("sid", "messagesid"),
+    "sentdate": ("sentdate", "datesent", "datecreated"),
+}
 UNDELIVERED = ("failed", "undelivered")
 
 
@@ -47,7 +53,7 @@ def read_sms(path: Path, origin: FileOrigin, config: SourceConfig = DEFAULT_CONF
     if not header:
         return result(records, rejects, skipped, origin)
     index = {header_key(h): i for i, h in enumerate(header)}
-    missing = [c for c in REQUIRED if c not in index]
+    missing = [c for c in REQUIRED if not any(k in index for k in ALIASES.get(c, (c,)))]
     if missing:
         rejects.add(
             None,
@@ -58,7 +64,7 @@ def read_sms(path: Path, origin: FileOrigin, config: SourceConfig = DEFAULT_CONF
         return result(records, rejects, skipped, origin)
 
     def get(record: list[str], key: str) -> str | None:
-        i = index.get(key)
+        i = next((index[k] for k in ALIASES.get(key, (key,)) if k in index), None)
         value = record[i].strip() if i is not None else ""
         return value or None
 
