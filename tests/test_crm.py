@@ -144,3 +144,27 @@ def test_with_crm_columns_replaces_status_and_audience_in_place() -> None:
         "crm_audience",
     ]
     assert out.row(0) == ("c1", "growth", "synced", None, "growth")
+
+
+def test_settings_build_typed_crm_and_source_configs() -> None:
+    from assets.resources import ContactsSettings, CrmAudienceRuleConfig
+
+    settings = ContactsSettings(
+        exports_dir="x",
+        staff_domains=["acme.io"],
+        hubspot_portal_id="42",
+        crm_audience_rules=[
+            CrmAudienceRuleConfig(
+                system="hubspot", field="Lifecycle Stage", value="opportunity", audience="growth"
+            )
+        ],
+    )
+    crm = settings.crm_config()
+    assert crm.audience_rules == (
+        CrmAudienceRule("hubspot", "Lifecycle Stage", "opportunity", "growth"),
+    )
+    assert crm.hubspot_portal_id == "42"
+    assert settings.source_config().is_staff_email("Ingrid@ACME.io")
+    assert not settings.source_config().is_staff_email("ingrid@acme.io.example.com")
+    # No rules given: the documented defaults.
+    assert ContactsSettings(exports_dir="x").crm_config().audience_rules[0].value == "customer"
