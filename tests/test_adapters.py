@@ -321,8 +321,10 @@ def test_twilio_api_style_column_names(tmp_path: Path) -> None:
     path.write_text(
         "message_sid,from,to,body,status,date_sent,direction\n"
         "SMaa01,+16467302291,+14155238886,hi,received,2026-11-01T10:00:00Z,inbound\n"
+        'SMaa02,+16467302291,+14155238886,hi,received,"Sun, 01 Nov 2026 11:00:00 +0000",inbound\n'
     )
     out = read_sms(path, FileOrigin("sms", "2026-11-01", "sms/messages.csv"))
     assert out.records.select("interaction_id", "occurred_at", "phone").rows() == [
-        ("sms:SMaa01", "2026-11-01T10:00:00Z", "+16467302291")
+        ("sms:SMaa01", "2026-11-01T10:00:00Z", "+16467302291"),
+        ("sms:SMaa02", "2026-11-01T11:00:00+00:00", "+16467302291"),
     ]

@@ -18,6 +18,7 @@ direction, a row with the wrong number of fields.
 from __future__ import annotations
 
 from collections import Counter
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from dedup.adapters.base import (
@@ -98,8 +99,19 @@ def read_sms(path: Path, origin: FileOrigin, config: SourceConfig = DEFAULT_CONF
             line,
             interaction_id=iid,
             channel="sms",
-            occurred_at=get(record, "sentdate"),
+            occurred_at=_iso(get(record, "sentdate")),
             conversation_id=f"sms:{business or 'unknown'}:{contact}",
             phone=contact,
         )
     return result(records, rejects, skipped, origin)
+
+
+def _iso(value: str | None) -> str | None:
+    """Twilio's REST API writes RFC 2822 dates (`Sun, 01 Nov 2026 14:12:44 +0000`); the Console
+    and BulkExport write ISO 8601. RFC 2822 becomes ISO; anything else is left to validation."""
+    if value is None or value[:1].isdigit():
+        return value
+    try:
+        return parsedate_to_datetime(value).isoformat()
+    except (TypeError, ValueError, IndexError):
+        return value
