@@ -11,13 +11,29 @@ import dagster as dg
 import polars as pl
 
 from assets.ingest import INTERACTION_INGEST_ASSETS
-from assets.names import CLUSTERS, CONTACT_IDS, GROUP_IDENTITY, INTERACTIONS, WRITER_POOL
+from assets.names import (
+    CLUSTERS,
+    CONTACT_IDS,
+    DECISIONS,
+    GROUP_IDENTITY,
+    INTERACTIONS,
+    WRITER_POOL,
+)
 from assets.reporting import md_table
 from assets.resources import ContactsSettings
 from dedup.automerge import KEY_COLUMNS, auto_merge, cluster_sizes
+from dedup.constraints import MERGE_SIDES_SCHEMA, apply_constraints, constraints_from_decisions
+from dedup.decisions import read_all
 from dedup.ingest import read_staged
 from dedup.interactions import prepare_interactions
-from dedup.snapshot import MERGES_SCHEMA, auto_merge_rows, load_previous_ids, previous_table
+from dedup.merge_history import (
+    MERGES_SCHEMA,
+    SIDE_PROFILE_COLUMNS,
+    decision_outcomes,
+    side_profiles,
+    update_history,
+)
+from dedup.snapshot import load_previous_ids, previous_rows, previous_table
 from dedup.stable_ids import assign_ids
 
 INTERACTIONS_FILE = "interactions.parquet"
@@ -27,6 +43,12 @@ ASSIGNMENT_FILE = "assignment.parquet"
 REDIRECTS_FILE = "redirects.parquet"
 MERGES_FILE = "merges.parquet"
 RUN_FILE = "run.json"
+DECISIONS_FILE = "decisions.parquet"
+MERGE_SIDES_FILE = "merge_sides.parquet"
+SIDE_PROFILES_FILE = "merge_side_profiles.parquet"
+BRIDGING_FILE = "bridging_keys.parquet"
+SEPARATED_FILE = "separated_pairs.parquet"
+OUTCOMES_FILE = "decision_outcomes.parquet"
 INTERACTION_STATS_FILE = "interactions_stats.json"
 
 
@@ -110,12 +132,40 @@ def identity_clusters(
 
 
 @dg.asset(
+    name=DECISIONS,
+    group_name=GROUP_IDENTITY,
+    pool=WRITER_POOL,
+    kinds={"duckdb"},
+    description=(
+        "Admins' decisions (accept, reject, merge, unmerge, notes) as of this run: a snapshot of "
+        "the append-only decision log; anything decided later is applied by the next run."
+    ),
+)
+def admin_decisions(
+    context: dg.AssetExecutionContext, settings: ContactsSettings
+) -> dg.MaterializeResult:
+    layout = settings.layout
+    log = read_all(layout.decisions_path)
+    log.write_parquet(layout.work_file(DECISIONS_FILE))
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": log.height,
+            "by_kind": dg.MetadataValue.md(md_table(log.group_by("kind").len().sort("kind"))),
+            "log": dg.MetadataValue.path(str(layout.decisions_path)),
+        }
+    )
+
+
+@dg.asset(
     name=CONTACT_IDS,
-    deps=[CLUSTERS],
+    deps=[CLUSTERS, DECISIONS],
     group_name=GROUP_IDENTITY,
     pool=WRITER_POOL,
     kinds={"polars"},
-    description="Stable contact ids: clusters inherit last published ids; merged ids redirect.",
+    description=(
+        "Stable contact ids: admins' decisions applied to the clusters (joins, separations), "
+        "clusters inherit last published ids, merged ids redirect, merges recorded."
+    ),
 )
 def contact_ids(
     context: dg.AssetExecutionContext, settings: ContactsSettings
@@ -124,36 +174,90 @@ def contact_ids(
     db_path = layout.db_path
     decided_at = datetime.now(UTC).replace(microsecond=0)
     clusters = pl.read_parquet(layout.work_file(CLUSTERS_FILE))
+    ambiguous = pl.read_parquet(layout.work_file(AMBIGUOUS_FILE))
     previous = load_previous_ids(db_path)
-    ids = assign_ids(clusters, previous, decided_at)
-    assignment = clusters.join(ids.contact_of_cluster, on="cluster").select(
+    previous_merges = previous_table(db_path, "merges", MERGES_SCHEMA)
+    decisions = pl.read_parquet(layout.work_file(DECISIONS_FILE))
+    constraints = constraints_from_decisions(
+        decisions,
+        previous,
+        previous_merges,
+        previous_table(db_path, "merge_sides", MERGE_SIDES_SCHEMA),
+    )
+    constrained = apply_constraints(
+        clusters,
+        pl.read_parquet(
+            layout.work_file(INTERACTIONS_FILE), columns=["interaction_id", *KEY_COLUMNS.values()]
+        )
+        if decisions.height
+        else pl.DataFrame(),
+        ambiguous,
+        constraints,
+    )
+    ids = assign_ids(constrained.clusters, previous, decided_at, constrained.forced_ids)
+    assignment = constrained.clusters.join(ids.contact_of_cluster, on="cluster").select(
         "interaction_id", "contact_id"
     )
     assignment.write_parquet(layout.work_file(ASSIGNMENT_FILE))
     ids.redirects.write_parquet(layout.work_file(REDIRECTS_FILE))
-    merges = pl.concat(
-        [
-            previous_table(db_path, "merges", MERGES_SCHEMA),
-            auto_merge_rows(ids.auto_merges, decided_at),
-        ]
+    history = update_history(
+        previous_merges,
+        previous_table(db_path, "merge_sides", MERGE_SIDES_SCHEMA),
+        previous,
+        ids,
+        constraints,
+        constrained,
+        decided_at,
     )
-    merges.write_parquet(layout.work_file(MERGES_FILE))
+    history.merges.write_parquet(layout.work_file(MERGES_FILE))
+    history.sides.write_parquet(layout.work_file(MERGE_SIDES_FILE))
+    involved = (
+        history.merges.filter(pl.col("merge_id").is_in(history.new_merge_ids))
+        .select(pl.concat_list("survivor_id", "merged_ids").explode())
+        .to_series()
+        .unique()
+        .to_list()
+    )
+    profiles = previous_rows(
+        db_path,
+        "contacts",
+        ", ".join(
+            "attributes::VARCHAR AS attributes" if c == "attributes" else c
+            for c in SIDE_PROFILE_COLUMNS
+        ),
+        "contact_id",
+        involved,
+    )
+    side_profiles(profiles, history).write_parquet(layout.work_file(SIDE_PROFILES_FILE))
+    constrained.bridging_keys.write_parquet(layout.work_file(BRIDGING_FILE))
+    constraints.separated_pairs.write_parquet(layout.work_file(SEPARATED_FILE))
+    outcomes = decision_outcomes(decisions, constraints, constrained)
+    outcomes.write_parquet(layout.work_file(OUTCOMES_FILE))
+    tonight = history.merges.filter(pl.col("merge_id").is_in(history.new_merge_ids))
     layout.work_file(RUN_FILE).write_text(
         json.dumps(
             {
                 "run_id": context.run.run_id,
                 "decided_at": decided_at.isoformat(),
-                "auto_merges": ids.auto_merges.height,
+                "auto_merges": tonight.filter(pl.col("kind") == "auto").height,
             }
         )
     )
+    not_applied = outcomes.filter(pl.col("outcome") == "not applied")
+    if not_applied.height:
+        context.log.warning(f"{not_applied.height} admin decision(s) could not be applied")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": ids.contact_of_cluster.height,
             "new_contacts": ids.contact_of_cluster.join(
                 previous.contacts, on="contact_id", how="anti"
             ).height,
-            "auto_merges_tonight": ids.auto_merges.height,
+            "merges_tonight": dg.MetadataValue.md(
+                md_table(tonight.group_by("kind").len().sort("kind"))
+            ),
+            "unmerges_tonight": constraints.unmerges.height,
+            "bridging_keys": constrained.bridging_keys.height,
+            "decisions_not_applied": dg.MetadataValue.md(md_table(not_applied, 20)),
             "redirects": ids.redirects.height,
         }
     )

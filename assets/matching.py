@@ -9,15 +9,16 @@ import polars as pl
 from assets.identity import (
     AMBIGUOUS_FILE,
     ASSIGNMENT_FILE,
+    DECISIONS_FILE,
     INTERACTIONS_FILE,
     REDIRECTS_FILE,
     RUN_FILE,
+    SEPARATED_FILE,
 )
 from assets.names import CONTACT_IDS, GROUP_MATCHING, PROFILES, PROPOSALS, WRITER_POOL
 from assets.reporting import md_table
 from assets.resources import ContactsSettings
 from dedup.build import build_contacts_frame, interactions_sql
-from dedup.decisions import read_all
 from dedup.matching.model import TrainedModel, TrainingConfig, predict, train
 from dedup.matching.proposals import (
     PREDICTION_SCHEMA,
@@ -122,10 +123,11 @@ def merge_proposals(
     proposals = update_proposals(
         predictions,
         previous_table(layout.db_path, "merge_proposals", PROPOSALS_SCHEMA),
-        read_all(layout.decisions_path),
+        pl.read_parquet(layout.work_file(DECISIONS_FILE)),
         pl.read_parquet(layout.work_file(REDIRECTS_FILE)),
         contacts.get_column("contact_id"),
         now,
+        separated=pl.read_parquet(layout.work_file(SEPARATED_FILE)),
     )
     proposals.write_parquet(layout.work_file(PROPOSALS_FILE))
     by_status = proposals.group_by("status").len().sort("status")

@@ -17,6 +17,7 @@ def ingest_asset_name(source: str, kind: str = "interactions") -> str:
 INTERACTIONS = "interactions"
 CLUSTERS = "identity_clusters"
 CONTACT_IDS = "contact_ids"
+DECISIONS = "admin_decisions"
 SNAPSHOT = "contacts_snapshot"
 PUBLISHED = "published_contacts"
 

@@ -11,11 +11,16 @@ from assets.crm import CRM_LINKS_FILE, CRM_STATUS_FILE, TIER_MISMATCHES_FILE
 from assets.identity import (
     AMBIGUOUS_FILE,
     ASSIGNMENT_FILE,
+    BRIDGING_FILE,
+    DECISIONS_FILE,
     INTERACTION_STATS_FILE,
     INTERACTIONS_FILE,
+    MERGE_SIDES_FILE,
     MERGES_FILE,
+    OUTCOMES_FILE,
     REDIRECTS_FILE,
     RUN_FILE,
+    SIDE_PROFILES_FILE,
 )
 from assets.matching import CONTACTS_FILE, PROPOSALS_FILE
 from assets.names import (
@@ -35,6 +40,7 @@ from assets.resources import ContactsSettings
 from dedup.build import SnapshotInputs, build_snapshot, interactions_sql
 from dedup.crm import with_crm_columns
 from dedup.ingest import read_staged
+from dedup.notes import contact_notes
 from dedup.snapshot import RUNS_SCHEMA, previous_table, publish
 from quality.snapshot_checks import (
     contacts_over_hub_limit,
@@ -67,7 +73,14 @@ def contacts_snapshot(
     )
     quarantine = read_staged(layout.staging_root, "quarantine")
     contacts_count = contacts.height
-    ambiguous = pl.read_parquet(layout.work_file(AMBIGUOUS_FILE))
+    ambiguous = pl.concat(
+        [
+            pl.read_parquet(layout.work_file(AMBIGUOUS_FILE)),
+            pl.read_parquet(layout.work_file(BRIDGING_FILE)),
+        ]
+    )
+    decisions = pl.read_parquet(layout.work_file(DECISIONS_FILE))
+    redirects = pl.read_parquet(layout.work_file(REDIRECTS_FILE))
     previous_runs = previous_table(layout.db_path, "pipeline_runs", RUNS_SCHEMA)
     this_run = pl.DataFrame(
         [
@@ -92,11 +105,17 @@ def contacts_snapshot(
         ),
         contacts=contacts,
         proposals=pl.read_parquet(layout.work_file(PROPOSALS_FILE)),
-        redirects=pl.read_parquet(layout.work_file(REDIRECTS_FILE)),
+        redirects=redirects,
         merges=pl.read_parquet(layout.work_file(MERGES_FILE)),
         quarantine=quarantine,
         ambiguous_keys=ambiguous,
         runs=runs,
+        merge_sides=pl.read_parquet(layout.work_file(MERGE_SIDES_FILE)),
+        merge_side_profiles=pl.read_parquet(layout.work_file(SIDE_PROFILES_FILE)),
+        decisions=decisions.join(
+            pl.read_parquet(layout.work_file(OUTCOMES_FILE)), on="decision_id", how="left"
+        ),
+        notes=contact_notes(decisions, redirects),
         crm_links=pl.read_parquet(layout.work_file(CRM_LINKS_FILE)),
         tier_mismatches=pl.read_parquet(layout.work_file(TIER_MISMATCHES_FILE)),
     )

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 app = typer.Typer(
     name="contacts",
@@ -153,135 +153,266 @@ proposals_app = typer.Typer(
 app.add_typer(proposals_app, name="proposals")
 
 
-def _published(db: Path):
-    import duckdb
+def _review(action):
+    """Run a dedup.review action; its ReviewError becomes the CLI's one-line error."""
+    from dedup.review import ReviewError
 
-    if not db.exists():
-        fail(f"no published file at {db}; run `contacts run` or `contacts demo` first")
     try:
-        return duckdb.connect(str(db), read_only=True)
-    except duckdb.Error as exc:
-        fail(f"cannot open {db}: {str(exc).splitlines()[0]}")
+        return action()
+    except ReviewError as exc:
+        fail(str(exc))
+
+
+NEXT_RUN = "takes effect at the next `contacts run`"
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "∅"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
 
 
 @proposals_app.command("list")
 def proposals_list(
     db: DbOption = Path("contacts.duckdb"),
-    status: Annotated[str, typer.Option(help="pending, rejected, superseded or all.")] = "pending",
+    status: Annotated[
+        str, typer.Option(help="pending, accepted, rejected, superseded or all.")
+    ] = "pending",
     min_probability: Annotated[float, typer.Option(help="Hide proposals below this.")] = 0.0,
     limit: Annotated[int, typer.Option(help="Rows to show at most.")] = 50,
 ) -> None:
-    """List merge proposals, most probable first."""
-    if status not in {"pending", "rejected", "superseded", "accepted", "all"}:
-        fail(f"unknown status '{status}' (pending, rejected, superseded, accepted or all)")
-    con = _published(db)
-    try:
-        rows = con.execute(
-            """
-            SELECT p.proposal_id, round(p.match_probability, 3), p.status,
-                   l.name, l.email, r.name, r.email
-            FROM merge_proposals p
-            LEFT JOIN contacts l ON l.contact_id = p.contact_id_l
-            LEFT JOIN contacts r ON r.contact_id = p.contact_id_r
-            WHERE (? = 'all' OR p.status = ?) AND coalesce(p.match_probability, 1) >= ?
-            ORDER BY p.match_probability DESC NULLS LAST, p.proposal_id LIMIT ?
-            """,
-            [status, status, min_probability, limit],
-        ).fetchall()
-    finally:
-        con.close()
+    """List merge proposals, most probable first (pending ones already decided are hidden)."""
+    from dedup.review import review_queue
+
+    rows = _review(lambda: review_queue(db, status, min_probability, limit))
+    # Ids never wrap: people copy them into the next command.
     table = Table(
-        "proposal", "probability", "status", "left name", "left email", "right name", "right email"
+        Column("proposal", no_wrap=True),
+        "probability",
+        "status",
+        "left name",
+        "left email",
+        "right name",
+        "right email",
     )
-    for row in rows:
-        table.add_row(*("∅" if v is None else str(v) for v in row))
+    for r in rows:
+        table.add_row(
+            *map(
+                _cell,
+                (
+                    r["proposal_id"],
+                    r["match_probability"],
+                    r["status"],
+                    r["name_l"],
+                    r["email_l"],
+                    r["name_r"],
+                    r["email_r"],
+                ),
+            )
+        )
     out.print(table)
 
 
 @proposals_app.command("show")
 def proposals_show(proposal_id: str, db: DbOption = Path("contacts.duckdb")) -> None:
     """Both contacts side by side and the per-field explanation of the score."""
-    import json
+    from dedup.review import proposal_card
 
-    con = _published(db)
-    try:
-        found = con.execute(
-            "SELECT * FROM merge_proposals WHERE proposal_id = ?", [proposal_id]
-        ).fetchall()
-        if not found:
-            fail(f"no proposal {proposal_id} in {db}")
-        cols = [d[0] for d in con.description]
-        proposal = dict(zip(cols, found[0], strict=True))
-        fields = [
-            "contact_id",
-            "name",
-            "email",
-            "phone",
-            "company",
-            "channels",
-            "audience",
-            "last_seen",
-        ]
-        sides = []
-        for cid in (proposal["contact_id_l"], proposal["contact_id_r"]):
-            got = con.execute(
-                f"SELECT {', '.join(fields)} FROM contacts WHERE contact_id = ?", [cid]
-            ).fetchall()
-            sides.append(dict(zip(fields, got[0], strict=True)) if got else {"contact_id": cid})
-    finally:
-        con.close()
+    card = _review(lambda: proposal_card(db, proposal_id))
+    p = card["proposal"]
     out.print(
-        f"{proposal_id}: {proposal['status']}, match probability {proposal['match_probability']:.3f} "
-        f"(weight {proposal['match_weight']:.2f})"
+        f"{proposal_id}: {p['status']}, match probability {p['match_probability']:.3f} "
+        f"(weight {p['match_weight']:.2f})"
     )
+    if card["pending"]:
+        out.print(f"already decided: {card['pending']['kind']}; {NEXT_RUN}")
     table = Table("field", "left", "right")
-    for f in fields:
-        left, right = sides[0].get(f), sides[1].get(f)
-        style = "bold yellow" if left != right else None
-        table.add_row(
-            f, "∅" if left is None else str(left), "∅" if right is None else str(right), style=style
-        )
+    table.add_row("contact_id", card["left"]["contact_id"], card["right"]["contact_id"])
+    for f in card["fields"]:
+        style = "bold yellow" if card["differs"][f] else None
+        table.add_row(f, _cell(card["left"].get(f)), _cell(card["right"].get(f)), style=style)
     out.print(table)
     why = Table("field", "level reached", "weight")
-    for item in json.loads(proposal["explanation"] or "[]"):
+    for item in card["explanation"]:
         why.add_row(item["field"], item["level"], f"{item['weight']:+.2f}")
     out.print(why)
+
+
+NoteOption = Annotated[str | None, typer.Option("--note", help="Why, for the audit log.")]
+
+
+@proposals_app.command("accept")
+def proposals_accept(
+    proposal_id: Annotated[str | None, typer.Argument(help="The proposal to accept.")] = None,
+    survivor: Annotated[
+        str | None, typer.Option(help="The contact id that stays (one of the pair).")
+    ] = None,
+    all_above: Annotated[
+        float | None,
+        typer.Option("--all-above", help="Accept every pending proposal at or above this."),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many with --all-above (≤ 200).")] = 200,
+    note: NoteOption = None,
+    db: DbOption = Path("contacts.duckdb"),
+) -> None:
+    """Accept a proposal (choose the survivor), or in bulk with --all-above P --limit N."""
+    from dedup.review import accept_all_above, accept_proposal
+
+    if all_above is not None:
+        if proposal_id:
+            fail("give a proposal id or --all-above, not both")
+        ids = _review(lambda: accept_all_above(db, all_above, limit, note))
+        out.print(f"accepted {len(ids)} proposal(s) at or above {all_above}; {NEXT_RUN}")
+        return
+    if not proposal_id or not survivor:
+        fail("give PROPOSAL_ID and --survivor CONTACT_ID (or --all-above P)")
+    decision = _review(lambda: accept_proposal(db, proposal_id, survivor, note))
+    out.print(f"accepted {proposal_id}, {survivor} survives ({decision}); {NEXT_RUN}")
 
 
 @proposals_app.command("reject")
 def proposals_reject(
     proposal_id: str,
     db: DbOption = Path("contacts.duckdb"),
-    note: Annotated[str | None, typer.Option(help="Why, for the audit log.")] = None,
+    note: NoteOption = None,
 ) -> None:
-    """Reject a proposal: the pair is never proposed again. Applied by the next run."""
-    from dedup.decisions import REJECT_PROPOSAL, Decision, append
-    from dedup.snapshot import StateLayout
+    """Reject a proposal: the pair is never proposed again and stays apart."""
+    from dedup.review import reject_proposal
 
-    con = _published(db)
-    try:
-        found = con.execute(
-            "SELECT contact_id_l, contact_id_r, status FROM merge_proposals WHERE proposal_id = ?",
-            [proposal_id],
-        ).fetchall()
-    finally:
-        con.close()
-    if not found:
-        fail(f"no proposal {proposal_id} in {db}")
-    left, right, status = found[0]
-    if status != "pending":
-        fail(f"proposal {proposal_id} is {status}, not pending")
-    decision_id = append(
-        StateLayout(db).decisions_path,
-        Decision(
-            kind=REJECT_PROPOSAL,
-            proposal_id=proposal_id,
-            contact_id_l=left,
-            contact_id_r=right,
-            note=note,
-        ),
-    )
-    out.print(f"rejected {proposal_id} ({decision_id}); the next `contacts run` publishes it")
+    decision = _review(lambda: reject_proposal(db, proposal_id, note))
+    out.print(f"rejected {proposal_id} ({decision}); {NEXT_RUN}")
+
+
+@app.command()
+def merge(
+    a: Annotated[str, typer.Argument(help="A live contact id.")],
+    b: Annotated[str, typer.Argument(help="Another live contact id.")],
+    survivor: Annotated[str, typer.Option(help="Which of the two keeps its id.")],
+    note: NoteOption = None,
+    db: DbOption = Path("contacts.duckdb"),
+) -> None:
+    """Merge two contacts by hand; the other id redirects to the survivor."""
+    from dedup.review import merge_contacts
+
+    decision = _review(lambda: merge_contacts(db, a, b, survivor, note))
+    out.print(f"merging {a} and {b} into {survivor} ({decision}); {NEXT_RUN}")
+
+
+@app.command()
+def unmerge(
+    merge_id: Annotated[str, typer.Argument(help="A merge id from `contacts show` or `merges`.")],
+    note: NoteOption = None,
+    db: DbOption = Path("contacts.duckdb"),
+) -> None:
+    """Undo a merge (within 30 days): both contacts come back as they were and stay apart."""
+    from dedup.review import unmerge as undo
+
+    decision = _review(lambda: undo(db, merge_id, note))
+    out.print(f"undoing {merge_id} ({decision}); {NEXT_RUN}")
+
+
+@app.command()
+def show(
+    contact_id: Annotated[str, typer.Argument(help="A contact id (a merged-away id is followed).")],
+    db: DbOption = Path("contacts.duckdb"),
+    limit: Annotated[int, typer.Option(help="Conversation history rows at most.")] = 100,
+) -> None:
+    """A contact: profile, channels, tags, audience, history across channels, notes, merges."""
+    from dedup.review import contact_detail
+
+    d = _review(lambda: contact_detail(db, contact_id, limit))
+    c = d["contact"]
+    if d["requested"] != c["contact_id"]:
+        out.print(f"{d['requested']} was merged into {c['contact_id']}")
+    profile = Table(title=f"contact {c['contact_id']}", show_header=False, title_justify="left")
+    for k, v in c.items():
+        profile.add_row(k, _cell(v))
+    out.print(profile)
+    history = Table("when", "channel", "conversation", "name", "email", "phone", title="history")
+    for h in d["history"]:
+        history.add_row(
+            *map(
+                _cell,
+                (
+                    h["occurred_at"],
+                    h["channel"],
+                    h["conversation_id"],
+                    h["name"],
+                    h["email"],
+                    h["phone"],
+                ),
+            )
+        )
+    out.print(history)
+    if d["notes"]:
+        notes = Table("when", "by", "note", title="notes")
+        for n in d["notes"]:
+            notes.add_row(_cell(n["created_at"]), _cell(n["author"]), n["note"])
+        out.print(notes)
+    if d["merges"]:
+        merges = Table(
+            "merge", "kind", "survivor", "merged", "when", "undo until", "undone", title="merges"
+        )
+        for m in d["merges"]:
+            merges.add_row(
+                *map(
+                    _cell,
+                    (
+                        m["merge_id"],
+                        m["kind"],
+                        m["survivor_id"],
+                        m["merged_ids"],
+                        m["decided_at"],
+                        m["reversible_until"] if m["undoable"] else None,
+                        m["undone_at"],
+                    ),
+                )
+            )
+        out.print(merges)
+    for p in d["pending"]:
+        out.print(
+            f"pending: {p['kind']} by {p['decided_by']} at {p['decided_at']:%Y-%m-%d %H:%M}; {NEXT_RUN}"
+        )
+
+
+note_app = typer.Typer(help="Agent-only contact notes.", no_args_is_help=True)
+app.add_typer(note_app, name="note")
+
+
+@note_app.command("add")
+def note_add(
+    contact_id: str,
+    text: Annotated[str, typer.Argument(help="The note.")],
+    db: DbOption = Path("contacts.duckdb"),
+) -> None:
+    """Add a note to a contact (kept through merges and unmerges)."""
+    from dedup.review import add_note
+
+    decision = _review(lambda: add_note(db, contact_id, text))
+    out.print(f"note added to {contact_id} ({decision}); shown at once by `contacts show`")
+
+
+@app.command()
+def serve(
+    db: DbOption = Path("contacts.duckdb"),
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    host: Annotated[
+        str, typer.Option(help="Address to bind; keep 127.0.0.1 unless proxied.")
+    ] = "127.0.0.1",
+) -> None:
+    """The admins' review web page (proposal queue, review cards, contact pages with undo)."""
+    import uvicorn
+
+    from contacts.web import create_app
+
+    if not db.exists():
+        fail(f"no published file at {db}; run `contacts run` or `contacts demo` first")
+    err.print(f"review page on http://{host}:{port}/ (Ctrl+C to stop)")
+    uvicorn.run(create_app(db), host=host, port=port, log_level="warning")
 
 
 @app.command()

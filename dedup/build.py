@@ -39,6 +39,10 @@ class SnapshotInputs:
     quarantine: pl.DataFrame
     ambiguous_keys: pl.DataFrame
     runs: pl.DataFrame
+    merge_sides: pl.DataFrame  # dedup.constraints.MERGE_SIDES_SCHEMA
+    merge_side_profiles: pl.DataFrame  # dedup.merge_history.SIDE_PROFILE_SCHEMA
+    decisions: pl.DataFrame  # the decision log as this run read it, with each one's outcome
+    notes: pl.DataFrame  # dedup.notes.NOTES_SCHEMA
     # Issue "native exports": CRM links and plan/CRM tier mismatches (dedup.crm); None = not built.
     crm_links: pl.DataFrame | None = None
     tier_mismatches: pl.DataFrame | None = None
@@ -108,6 +112,14 @@ def build_snapshot(path: Path, inputs: SnapshotInputs, config: EngineConfig) -> 
         write_table(con, "out.quarantine", inputs.quarantine, "source, export_day, file, row")
         write_table(con, "out.ambiguous_keys", inputs.ambiguous_keys, "key_type, key_value")
         write_table(con, "out.pipeline_runs", inputs.runs, "run_number")
+        write_table(
+            con, "out.merge_sides", inputs.merge_sides, "merge_id, contact_id, interaction_id"
+        )
+        write_table(
+            con, "out.merge_side_profiles", inputs.merge_side_profiles, "merge_id, contact_id"
+        )
+        write_table(con, "out.admin_decisions", inputs.decisions, "decided_at, decision_id")
+        write_table(con, "out.contact_notes", inputs.notes, "contact_id, created_at, note_id")
         if inputs.crm_links is not None:
             write_table(con, "out.crm_links", inputs.crm_links, "contact_id, system, record_id")
         if inputs.tier_mismatches is not None:

@@ -32,9 +32,13 @@ CREATE TABLE IF NOT EXISTS decisions (
     survivor_id VARCHAR,
     decided_by VARCHAR NOT NULL,
     decided_at TIMESTAMPTZ NOT NULL,
-    note VARCHAR
+    note VARCHAR,
+    merge_id VARCHAR
 )
 """
+
+# Logs written before `merge_id` existed gain the column on the next append.
+MIGRATIONS = ("ALTER TABLE decisions ADD COLUMN IF NOT EXISTS merge_id VARCHAR",)
 
 DECISIONS_SCHEMA: dict[str, pl.DataType] = {
     "decision_id": pl.String(),
@@ -46,9 +50,18 @@ DECISIONS_SCHEMA: dict[str, pl.DataType] = {
     "decided_by": pl.String(),
     "decided_at": pl.Datetime("us", "UTC"),
     "note": pl.String(),
+    "merge_id": pl.String(),
 }
 
-REJECT_PROPOSAL = "reject_proposal"
+# Decision kinds. Pairs are contact ids as the admin saw them in the published file; a run follows
+# them through `contact_redirects` to tonight's ids.
+REJECT_PROPOSAL = "reject_proposal"  # contact_id_l/r must stay apart; never proposed again
+ACCEPT_PROPOSAL = "accept_proposal"  # contact_id_l/r become one contact, survivor_id survives
+MANUAL_MERGE = "manual_merge"  # same as accept, without a proposal
+UNMERGE = "unmerge"  # merge_id is undone: its sides come back and stay apart
+NOTE = "note"  # contact_id_l gets an agent-only note (the `note` text)
+MERGE_KINDS = (ACCEPT_PROPOSAL, MANUAL_MERGE)
+KINDS = (REJECT_PROPOSAL, ACCEPT_PROPOSAL, MANUAL_MERGE, UNMERGE, NOTE)
 
 T = TypeVar("T")
 
@@ -62,6 +75,7 @@ class Decision:
     survivor_id: str | None = None
     note: str | None = None
     decided_by: str | None = None
+    merge_id: str | None = None
 
 
 def _retry(action: Callable[[], T], seconds: float = 30.0) -> T:
@@ -80,7 +94,12 @@ def append(path: Path, decision: Decision, now: datetime | None = None) -> str:
     """Append one decision; returns its id."""
     decided_at = now or datetime.now(UTC)
     who = decision.decided_by or getpass.getuser()
-    seed = f"{decision.kind}|{decision.proposal_id}|{decision.contact_id_l}|{decision.contact_id_r}|{decided_at.isoformat()}"
+    if decision.kind not in KINDS:
+        raise ValueError(f"unknown decision kind {decision.kind!r}")
+    seed = (
+        f"{decision.kind}|{decision.proposal_id}|{decision.contact_id_l}|{decision.contact_id_r}"
+        f"|{decision.merge_id}|{decided_at.isoformat()}"
+    )
     decision_id = "dec_" + hashlib.sha256(seed.encode()).hexdigest()[:16]
     path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -88,8 +107,11 @@ def append(path: Path, decision: Decision, now: datetime | None = None) -> str:
         con = duckdb.connect(str(path))
         try:
             con.execute(DECISIONS_DDL)
+            for statement in MIGRATIONS:
+                con.execute(statement)
             con.execute(
-                "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO decisions ({', '.join(DECISIONS_SCHEMA)}) "
+                f"VALUES ({', '.join('?' * len(DECISIONS_SCHEMA))})",
                 [
                     decision_id,
                     decision.kind,
@@ -100,6 +122,7 @@ def append(path: Path, decision: Decision, now: datetime | None = None) -> str:
                     who,
                     decided_at,
                     decision.note,
+                    decision.merge_id,
                 ],
             )
         finally:
@@ -122,7 +145,14 @@ def read_all(path: Path) -> pl.DataFrame:
             }
             if "decisions" not in tables:
                 return pl.DataFrame(schema=DECISIONS_SCHEMA)
-            return con.sql("SELECT * FROM decisions ORDER BY decided_at, decision_id").pl()
+            present = {
+                r[0]
+                for r in con.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE table_name = 'decisions'"
+                ).fetchall()
+            }
+            columns = ", ".join(c if c in present else f"NULL AS {c}" for c in DECISIONS_SCHEMA)
+            return con.sql(f"SELECT {columns} FROM decisions ORDER BY decided_at, decision_id").pl()
         finally:
             con.close()
 

@@ -17,32 +17,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from dedup.merge_history import MERGES_SCHEMA, UNMERGE_WINDOW  # noqa: F401 - re-exported
 from dedup.stable_ids import (
     PREVIOUS_ASSIGNMENT_SCHEMA,
     PREVIOUS_CONTACTS_SCHEMA,
     REDIRECT_SCHEMA,
     PreviousState,
 )
-
-UNMERGE_WINDOW = timedelta(days=30)
-
-MERGES_SCHEMA: dict[str, pl.DataType] = {
-    "merge_id": pl.String(),
-    "kind": pl.String(),
-    "survivor_id": pl.String(),
-    "merged_ids": pl.List(pl.String()),
-    "decided_by": pl.String(),
-    "decided_at": pl.Datetime("us", "UTC"),
-    "reversible_until": pl.Datetime("us", "UTC"),
-    "undone_at": pl.Datetime("us", "UTC"),
-    "reason": pl.String(),
-}
 
 RUNS_SCHEMA: dict[str, pl.DataType] = {
     "run_number": pl.Int64(),
@@ -132,6 +118,23 @@ def previous_table(db_path: Path, table: str, schema: dict[str, pl.DataType]) ->
     return frame.cast(schema)  # type: ignore[arg-type]
 
 
+def previous_rows(
+    db_path: Path, table: str, columns: str, key: str, values: list[str]
+) -> pl.DataFrame:
+    """`SELECT columns FROM table WHERE key IN values` on the last published file (None: none)."""
+    if not db_path.exists() or not values:
+        return pl.DataFrame()
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        if table not in _tables(con):
+            return pl.DataFrame()
+        return con.execute(
+            f'SELECT {columns} FROM "{table}" WHERE {key} IN (SELECT unnest(?))', [values]
+        ).pl()
+    finally:
+        con.close()
+
+
 def load_previous_ids(db_path: Path) -> PreviousState:
     """Ids and redirects of the last published file, to carry contact ids forward."""
     return PreviousState(
@@ -139,20 +142,6 @@ def load_previous_ids(db_path: Path) -> PreviousState:
         previous_table(db_path, "contacts", PREVIOUS_CONTACTS_SCHEMA),
         previous_table(db_path, "contact_redirects", REDIRECT_SCHEMA),
     )
-
-
-def auto_merge_rows(auto_merges: pl.DataFrame, decided_at: datetime) -> pl.DataFrame:
-    """`merges` rows for tonight's auto-merges (kind `auto`)."""
-    return auto_merges.with_columns(
-        pl.lit("auto").alias("kind"),
-        pl.lit("auto-merge").alias("decided_by"),
-        pl.lit(decided_at).cast(pl.Datetime("us", "UTC")).alias("decided_at"),
-        pl.lit(decided_at + UNMERGE_WINDOW)
-        .cast(pl.Datetime("us", "UTC"))
-        .alias("reversible_until"),
-        pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("undone_at"),
-        pl.lit("shared identifiers").alias("reason"),
-    ).select(list(MERGES_SCHEMA))
 
 
 def connect_build(path: Path) -> duckdb.DuckDBPyConnection:

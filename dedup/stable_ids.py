@@ -122,7 +122,10 @@ def _flatten(redirects: pl.DataFrame, live: pl.Series) -> pl.DataFrame:
 
 
 def assign_ids(
-    clusters: pl.DataFrame, previous: PreviousState, decided_at: datetime
+    clusters: pl.DataFrame,
+    previous: PreviousState,
+    decided_at: datetime,
+    forced: pl.DataFrame | None = None,
 ) -> IdAssignment:
     """Give every cluster a contact id, reusing last night's where the data says so.
 
@@ -130,6 +133,8 @@ def assign_ids(
         clusters: interaction_id, cluster.
         previous: the last published snapshot's ids.
         decided_at: stamped into merge ids so a later re-merge of the same ids is a new event.
+        forced: cluster, contact_id pairs fixed by admins' decisions (a chosen survivor, the
+            sides of an unmerge); they are paired first and the rules apply to the rest.
     """
     overlap = (
         clusters.join(previous.assignment, on="interaction_id", how="inner")
@@ -137,7 +142,14 @@ def assign_ids(
         .agg(pl.len().alias("n_shared"))
         .join(previous.contacts, on="contact_id", how="left")
     )
-    paired = _pair_mutually(overlap)
+    if forced is not None and forced.height:
+        forced = forced.select("cluster", "contact_id").cast(pl.String)
+        rest = overlap.join(forced.select("cluster"), on="cluster", how="anti").join(
+            forced.select("contact_id"), on="contact_id", how="anti"
+        )
+        paired = pl.concat([forced, _pair_mutually(rest)])
+    else:
+        paired = _pair_mutually(overlap)
 
     all_clusters = clusters.select("cluster").unique().sort("cluster")
     unpaired = all_clusters.join(paired, on="cluster", how="anti")

@@ -5,7 +5,7 @@ import os
 import dagster as dg
 
 from assets.crm import crm_links
-from assets.identity import contact_ids, identity_clusters, interactions
+from assets.identity import admin_decisions, contact_ids, identity_clusters, interactions
 from assets.ingest import INGEST_ASSETS
 from assets.matching import MATCHING_ASSETS
 from assets.publish import PUBLISH_ASSETS, SNAPSHOT_CHECKS
@@ -17,6 +17,7 @@ ASSETS = [
     *INGEST_ASSETS,
     interactions,
     identity_clusters,
+    admin_decisions,
     contact_ids,
     *MATCHING_ASSETS,
     crm_links,

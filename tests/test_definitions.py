@@ -24,6 +24,7 @@ def test_asset_graph_snapshot() -> None:
         for parent in graph.get(key).parent_keys
     )
     assert edges == [
+        ("admin_decisions", "contact_ids"),
         ("askvault_interactions", "interactions"),
         ("contact_ids", "contact_profiles"),
         ("contact_profiles", "crm_links"),

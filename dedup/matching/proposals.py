@@ -7,7 +7,8 @@ Rules (docs/matching.md):
 - Ids in old proposals and decisions are followed through `contact_redirects`, so a decision
   about a contact that was later merged away still applies to its survivor.
 - A rejected pair is never proposed again; the decision log is the source of truth, and the
-  rejection is published as a `rejected` row.
+  rejection is published as a `rejected` row. Nor is a pair an admin separated by an unmerge.
+- An accepted proposal is published as `accepted` under the ids the admin saw.
 - A pending pair one of whose contacts no longer lives (the two became one, or one was merged
   into a third contact) is `superseded`, under its original ids; a pending pair that fell below
   the threshold is dropped.
@@ -20,7 +21,7 @@ from datetime import datetime
 
 import polars as pl
 
-from dedup.decisions import REJECT_PROPOSAL
+from dedup.decisions import ACCEPT_PROPOSAL, REJECT_PROPOSAL
 
 PROPOSALS_SCHEMA: dict[str, pl.DataType] = {
     "proposal_id": pl.String(),
@@ -77,6 +78,7 @@ def update_proposals(
     redirects: pl.DataFrame,
     live_ids: pl.Series,
     now: datetime,
+    separated: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Tonight's `merge_proposals` table.
 
@@ -87,6 +89,7 @@ def update_proposals(
         redirects: tonight's `contact_redirects`.
         live_ids: tonight's live contact ids.
         now: this run's time.
+        separated: contact_id_l, contact_id_r pairs admins keep apart (unmerges, rejections).
     """
     live = live_ids.implode()
     scored = _with_ids(_follow(predictions.select(list(PREDICTION_SCHEMA)), redirects))
@@ -108,6 +111,40 @@ def update_proposals(
         ]
     ).unique("proposal_id", keep="first")
     first_seen = prev.select("proposal_id", "created_at").unique("proposal_id", keep="first")
+    accepted = (
+        decisions.filter((pl.col("kind") == ACCEPT_PROPOSAL) & pl.col("proposal_id").is_not_null())
+        .sort("decided_at")
+        .unique("proposal_id", keep="last")
+    )
+    accepted_rows = (
+        accepted.select(
+            "proposal_id", "contact_id_l", "contact_id_r", "decided_by", "decided_at", "note"
+        )
+        .join(last_scores, on="proposal_id", how="left")
+        .join(first_seen, on="proposal_id", how="left")
+        .select(
+            "proposal_id",
+            "contact_id_l",
+            "contact_id_r",
+            "match_probability",
+            "match_weight",
+            pl.lit("accepted").alias("status"),
+            pl.coalesce("created_at", "decided_at").alias("created_at"),
+            "explanation",
+            pl.col("decided_at").alias("status_at"),
+            "decided_by",
+            "note",
+        )
+    )
+    blocked = pl.concat(
+        [
+            rejected.select("proposal_id"),
+            accepted.select("proposal_id"),
+            _with_ids(separated.select("contact_id_l", "contact_id_r")).select("proposal_id")
+            if separated is not None and separated.height
+            else pl.DataFrame(schema={"proposal_id": pl.String}),
+        ]
+    )
 
     rejected_rows = (
         rejected.join(last_scores, on="proposal_id", how="left")
@@ -130,7 +167,7 @@ def update_proposals(
     pending = (
         scored.filter(pl.col("contact_id_l") != pl.col("contact_id_r"))
         .filter(pl.col("contact_id_l").is_in(live) & pl.col("contact_id_r").is_in(live))
-        .join(rejected.select("proposal_id"), on="proposal_id", how="anti")
+        .join(blocked, on="proposal_id", how="anti")
         .join(
             was_pending.select("proposal_id", pl.col("created_at").alias("_since"))
             if was_pending.height
@@ -156,7 +193,7 @@ def update_proposals(
         was_pending.filter(
             ~pl.col("contact_id_l").is_in(live) | ~pl.col("contact_id_r").is_in(live)
         )
-        .join(rejected.select("proposal_id"), on="proposal_id", how="anti")
+        .join(blocked, on="proposal_id", how="anti")
         .with_columns(
             pl.lit("superseded").alias("status"),
             pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("status_at"),
@@ -169,11 +206,13 @@ def update_proposals(
         if prev.height
         else pl.DataFrame(schema=PROPOSALS_SCHEMA)
     )
-    frames = [rejected_rows, pending, superseded_now, kept_history]
+    frames = [accepted_rows, rejected_rows, pending, superseded_now, kept_history]
     out = pl.concat([f.select(list(PROPOSALS_SCHEMA)).cast(PROPOSALS_SCHEMA) for f in frames])  # type: ignore[arg-type]
     # One row per proposal id: a decision beats a score, a live pending pair beats old history.
     rank = pl.col("status").replace_strict(
-        {"rejected": 0, "pending": 1, "superseded": 2}, default=3, return_dtype=pl.Int8
+        {"accepted": 0, "rejected": 0, "pending": 1, "superseded": 2},
+        default=3,
+        return_dtype=pl.Int8,
     )
     return out.sort(rank, "proposal_id").unique("proposal_id", keep="first").sort("proposal_id")
 

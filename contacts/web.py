@@ -1,0 +1,158 @@
+"""The admins' review page: `contacts serve`. Server-rendered; every action is a POST.
+
+It calls the same `dedup.review` functions as the CLI. State-changing requests need the CSRF
+token of the page they came from (double-submit: a random cookie, SameSite=Strict, echoed in a
+hidden field), and every value is escaped by Jinja's autoescaping, so a visitor who typed
+`<script>` as their name shows up as text.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hmac
+import secrets
+from pathlib import Path
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from dedup import review
+
+CSRF_COOKIE = "contacts_csrf"
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def create_app(db: Path, admin: str | None = None) -> FastAPI:
+    """The review app over one published file (its decision log sits beside it)."""
+    app = FastAPI(title="Contacts review", docs_url=None, redoc_url=None, openapi_url=None)
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+    who = admin or f"{getpass.getuser()} (web)"
+
+    def render(request: Request, name: str, status_code: int = 200, **context) -> Response:
+        token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+        response = templates.TemplateResponse(
+            request,
+            name,
+            {"csrf_token": token, "db": db, "message": request.query_params.get("msg"), **context},
+            status_code=status_code,
+        )
+        if request.cookies.get(CSRF_COOKIE) != token:
+            response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict")
+        return response
+
+    def failed(request: Request, message: str, status_code: int = 400) -> Response:
+        return render(request, "error.html", status_code=status_code, error=message)
+
+    def csrf_ok(request: Request, token: str | None) -> bool:
+        cookie = request.cookies.get(CSRF_COOKIE)
+        return bool(cookie and token and hmac.compare_digest(cookie, token))
+
+    def go(path: str, msg: str | None = None) -> RedirectResponse:
+        return RedirectResponse(path + (f"?{urlencode({'msg': msg})}" if msg else ""), 303)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/proposals", 303)
+
+    @app.get("/proposals", response_class=HTMLResponse)
+    def queue(
+        request: Request, status: str = "pending", min_probability: float = 0.0, q: str = ""
+    ) -> Response:
+        try:
+            rows = review.review_queue(db, status, min_probability, 200, q or None)
+        except review.ReviewError as exc:
+            return failed(request, str(exc))
+        return render(
+            request, "queue.html", rows=rows, status=status, min_probability=min_probability, q=q
+        )
+
+    @app.get("/proposals/{proposal_id}", response_class=HTMLResponse)
+    def card(request: Request, proposal_id: str) -> Response:
+        try:
+            data = review.proposal_card(db, proposal_id)
+        except review.ReviewError as exc:
+            return failed(request, str(exc), 404)
+        return render(request, "card.html", next_id=review.next_pending(db, proposal_id), **data)
+
+    def after_decision(proposal_id: str, msg: str) -> RedirectResponse:
+        following = review.next_pending(db, proposal_id)
+        return go(f"/proposals/{following}" if following else "/proposals", msg)
+
+    @app.post("/proposals/{proposal_id}/accept")
+    def accept(
+        request: Request,
+        proposal_id: str,
+        survivor: str = Form(...),
+        note: str = Form(""),
+        csrf_token: str = Form(""),
+    ) -> Response:
+        if not csrf_ok(request, csrf_token):
+            return failed(
+                request, "missing or wrong form token; reload the page and try again", 403
+            )
+        try:
+            review.accept_proposal(db, proposal_id, survivor, note or None, who)
+        except review.ReviewError as exc:
+            return failed(request, str(exc))
+        return after_decision(
+            proposal_id, f"accepted {proposal_id}: {survivor} survives (next run)"
+        )
+
+    @app.post("/proposals/{proposal_id}/reject")
+    def reject(
+        request: Request, proposal_id: str, note: str = Form(""), csrf_token: str = Form("")
+    ) -> Response:
+        if not csrf_ok(request, csrf_token):
+            return failed(
+                request, "missing or wrong form token; reload the page and try again", 403
+            )
+        try:
+            review.reject_proposal(db, proposal_id, note or None, who)
+        except review.ReviewError as exc:
+            return failed(request, str(exc))
+        return after_decision(proposal_id, f"rejected {proposal_id} (next run)")
+
+    @app.get("/contacts/{contact_id}", response_class=HTMLResponse)
+    def contact(request: Request, contact_id: str) -> Response:
+        try:
+            data = review.contact_detail(db, contact_id)
+        except review.ReviewError as exc:
+            return failed(request, str(exc), 404)
+        return render(request, "contact.html", **data)
+
+    @app.post("/contacts/{contact_id}/notes")
+    def note(
+        request: Request, contact_id: str, text: str = Form(""), csrf_token: str = Form("")
+    ) -> Response:
+        if not csrf_ok(request, csrf_token):
+            return failed(
+                request, "missing or wrong form token; reload the page and try again", 403
+            )
+        try:
+            review.add_note(db, contact_id, text, who)
+        except review.ReviewError as exc:
+            return failed(request, str(exc))
+        return go(f"/contacts/{contact_id}", "note added")
+
+    @app.post("/merges/{merge_id}/unmerge")
+    def undo(
+        request: Request,
+        merge_id: str,
+        contact_id: str = Form(...),
+        csrf_token: str = Form(""),
+    ) -> Response:
+        if not csrf_ok(request, csrf_token):
+            return failed(
+                request, "missing or wrong form token; reload the page and try again", 403
+            )
+        try:
+            review.unmerge(db, merge_id, None, who)
+        except review.ReviewError as exc:
+            return failed(request, str(exc))
+        return go(
+            f"/contacts/{contact_id}", f"undoing {merge_id}: both contacts return at the next run"
+        )
+
+    return app

@@ -1,0 +1,457 @@
+"""Admins' actions on the published file: the one place the CLI and the review page call.
+
+Reads go to the published DuckDB file (read-only, a moment at a time); every action is appended
+to the decision log (`dedup.decisions`) and applied by the next run. Until then it shows as
+*pending*: `pending_decisions` is what the log holds beyond what the published file applied.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from dedup.decisions import (
+    ACCEPT_PROPOSAL,
+    MANUAL_MERGE,
+    NOTE,
+    REJECT_PROPOSAL,
+    UNMERGE,
+    Decision,
+    append,
+    read_all,
+)
+from dedup.snapshot import StateLayout
+
+MAX_BULK = 200  # contacts or proposals one admin action may touch
+MAX_NOTE_CHARS = 10_000
+
+
+class ReviewError(Exception):
+    """An action that cannot be taken; the message is one line a person can act on."""
+
+
+@contextmanager
+def published(db: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    if not db.exists():
+        raise ReviewError(f"no published file at {db}; run `contacts run` or `contacts demo` first")
+    try:
+        con = duckdb.connect(str(db), read_only=True)
+    except duckdb.Error as exc:
+        raise ReviewError(f"cannot open {db}: {str(exc).splitlines()[0]}") from exc
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
+    rel = con.execute(sql, params or [])
+    cols = [d[0] for d in rel.description]
+    return [dict(zip(cols, r, strict=True)) for r in rel.fetchall()]
+
+
+def pending_decisions(db: Path) -> list[dict]:
+    """Decisions in the log that the published file has not applied yet (oldest first)."""
+    log = read_all(StateLayout(db).decisions_path)
+    if log.height == 0:
+        return []
+    applied: set[str] = set()
+    if db.exists():
+        with published(db) as con:
+            tables = {
+                r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+            }
+            if "admin_decisions" in tables:
+                applied = {
+                    r[0] for r in con.execute("SELECT decision_id FROM admin_decisions").fetchall()
+                }
+    return [r for r in log.iter_rows(named=True) if r["decision_id"] not in applied]
+
+
+def live_contact(con: duckdb.DuckDBPyConnection, contact_id: str) -> str:
+    """The live id for `contact_id`, following a redirect; ReviewError when unknown."""
+    if con.execute("SELECT 1 FROM contacts WHERE contact_id = ?", [contact_id]).fetchone():
+        return contact_id
+    found = con.execute(
+        "SELECT to_contact_id FROM contact_redirects WHERE from_contact_id = ?", [contact_id]
+    ).fetchone()
+    if found:
+        return found[0]
+    raise ReviewError(f"no contact {contact_id}")
+
+
+def _require_live(con: duckdb.DuckDBPyConnection, contact_id: str) -> None:
+    live = live_contact(con, contact_id)
+    if live != contact_id:
+        raise ReviewError(f"{contact_id} was merged into {live}; use {live}")
+
+
+def _proposal(con: duckdb.DuckDBPyConnection, proposal_id: str) -> dict:
+    found = _rows(con, "SELECT * FROM merge_proposals WHERE proposal_id = ?", [proposal_id])
+    if not found:
+        raise ReviewError(f"no proposal {proposal_id}")
+    return found[0]
+
+
+def _pending_about(db: Path, key: str, value: str) -> dict | None:
+    return next((d for d in pending_decisions(db) if d.get(key) == value), None)
+
+
+def _check_open(db: Path, proposal: dict) -> None:
+    if proposal["status"] != "pending":
+        raise ReviewError(
+            f"proposal {proposal['proposal_id']} is {proposal['status']}, not pending"
+        )
+    waiting = _pending_about(db, "proposal_id", proposal["proposal_id"])
+    if waiting:
+        raise ReviewError(
+            f"proposal {proposal['proposal_id']} was already decided ({waiting['kind']} by "
+            f"{waiting['decided_by']}); it takes effect at the next run"
+        )
+
+
+def accept_proposal(
+    db: Path, proposal_id: str, survivor: str, note: str | None = None, who: str | None = None
+) -> str:
+    """Accept a pending proposal; `survivor` (one of its two contacts) keeps its id."""
+    with published(db) as con:
+        proposal = _proposal(con, proposal_id)
+    _check_open(db, proposal)
+    pair = (proposal["contact_id_l"], proposal["contact_id_r"])
+    if survivor not in pair:
+        raise ReviewError(f"survivor must be {pair[0]} or {pair[1]}, not {survivor}")
+    return append(
+        StateLayout(db).decisions_path,
+        Decision(
+            kind=ACCEPT_PROPOSAL,
+            proposal_id=proposal_id,
+            contact_id_l=pair[0],
+            contact_id_r=pair[1],
+            survivor_id=survivor,
+            note=note,
+            decided_by=who,
+        ),
+    )
+
+
+def reject_proposal(
+    db: Path, proposal_id: str, note: str | None = None, who: str | None = None
+) -> str:
+    """Reject a pending proposal: the pair is never proposed again and auto-merge keeps it apart."""
+    with published(db) as con:
+        proposal = _proposal(con, proposal_id)
+    _check_open(db, proposal)
+    return append(
+        StateLayout(db).decisions_path,
+        Decision(
+            kind=REJECT_PROPOSAL,
+            proposal_id=proposal_id,
+            contact_id_l=proposal["contact_id_l"],
+            contact_id_r=proposal["contact_id_r"],
+            note=note,
+            decided_by=who,
+        ),
+    )
+
+
+def accept_all_above(
+    db: Path, min_probability: float, limit: int, note: str | None = None, who: str | None = None
+) -> list[str]:
+    """Accept up to `limit` (≤ MAX_BULK) pending proposals at or above `min_probability`.
+
+    The survivor of each is the contact seen first, the rule auto-merge uses.
+    """
+    if limit > MAX_BULK:
+        raise ReviewError(f"at most {MAX_BULK} proposals per action (asked for {limit})")
+    if not 0.0 <= min_probability <= 1.0:
+        raise ReviewError(f"probability must be between 0 and 1, not {min_probability}")
+    waiting = {d["proposal_id"] for d in pending_decisions(db)}
+    with published(db) as con:
+        picks = _rows(
+            con,
+            """
+            SELECT p.proposal_id,
+                   CASE WHEN (l.first_seen, l.contact_id) <= (r.first_seen, r.contact_id)
+                        THEN p.contact_id_l ELSE p.contact_id_r END AS survivor
+            FROM merge_proposals p
+            JOIN contacts l ON l.contact_id = p.contact_id_l
+            JOIN contacts r ON r.contact_id = p.contact_id_r
+            WHERE p.status = 'pending' AND p.match_probability >= ?
+            ORDER BY p.match_probability DESC, p.proposal_id
+            """,
+            [min_probability],
+        )
+    picks = [p for p in picks if p["proposal_id"] not in waiting][:limit]
+    return [accept_proposal(db, p["proposal_id"], p["survivor"], note, who) for p in picks]
+
+
+def merge_contacts(
+    db: Path, a: str, b: str, survivor: str, note: str | None = None, who: str | None = None
+) -> str:
+    """Merge two live contacts by hand; `survivor` keeps its id, the other redirects to it."""
+    if a == b:
+        raise ReviewError("a contact cannot be merged with itself")
+    if survivor not in (a, b):
+        raise ReviewError(f"survivor must be {a} or {b}, not {survivor}")
+    with published(db) as con:
+        _require_live(con, a)
+        _require_live(con, b)
+    return append(
+        StateLayout(db).decisions_path,
+        Decision(
+            kind=MANUAL_MERGE,
+            contact_id_l=a,
+            contact_id_r=b,
+            survivor_id=survivor,
+            note=note,
+            decided_by=who,
+        ),
+    )
+
+
+def unmerge(
+    db: Path,
+    merge_id: str,
+    note: str | None = None,
+    who: str | None = None,
+    now: datetime | None = None,
+) -> str:
+    """Undo a merge within its 30-day window; both sides come back as they were."""
+    now = now or datetime.now(UTC)
+    with published(db) as con:
+        found = _rows(con, "SELECT * FROM merges WHERE merge_id = ?", [merge_id])
+    if not found:
+        raise ReviewError(f"no merge {merge_id}")
+    merge = found[0]
+    if merge["kind"] == "unmerge":
+        raise ReviewError(f"{merge_id} is an unmerge; merge the contacts again instead")
+    if merge["undone_at"] is not None:
+        raise ReviewError(f"merge {merge_id} was already undone on {merge['undone_at']:%Y-%m-%d}")
+    until = merge["reversible_until"]
+    if until is None or now > until:
+        raise ReviewError(
+            f"merge {merge_id} was done on {merge['decided_at']:%Y-%m-%d}; merges can be undone "
+            f"for 30 days (until {until:%Y-%m-%d})"
+            if until
+            else f"merge {merge_id} cannot be undone"
+        )
+    if _pending_about(db, "merge_id", merge_id):
+        raise ReviewError(
+            f"merge {merge_id} is already being undone; it takes effect at the next run"
+        )
+    return append(
+        StateLayout(db).decisions_path,
+        Decision(kind=UNMERGE, merge_id=merge_id, note=note, decided_by=who),
+        now=now,
+    )
+
+
+def add_note(db: Path, contact_id: str, text: str, who: str | None = None) -> str:
+    """An agent-only note on a contact; it follows the contact through merges and unmerges."""
+    text = text.strip()
+    if not text:
+        raise ReviewError("a note needs some text")
+    if len(text) > MAX_NOTE_CHARS:
+        raise ReviewError(f"a note has at most {MAX_NOTE_CHARS:,} characters")
+    with published(db) as con:
+        live = live_contact(con, contact_id)
+    return append(
+        StateLayout(db).decisions_path,
+        Decision(kind=NOTE, contact_id_l=live, note=text, decided_by=who),
+    )
+
+
+PROFILE_FIELDS = (
+    "contact_id",
+    "name",
+    "email",
+    "phone",
+    "company",
+    "channels",
+    "audience",
+    "identity_verified",
+    "user_id",
+    "conversation_count",
+    "last_conversation_at",
+    "tags",
+    "first_seen",
+    "last_seen",
+    "crm_sync_status",
+    "attributes",
+    "is_lead",
+)
+
+
+def contact_detail(db: Path, contact_id: str, history_limit: int = 500) -> dict:
+    """Profile, conversation history (all channels, time order), notes and merge history."""
+    with published(db) as con:
+        live = live_contact(con, contact_id)
+        profile = _rows(
+            con, f"SELECT {', '.join(PROFILE_FIELDS)} FROM contacts WHERE contact_id = ?", [live]
+        )[0]
+        if isinstance(profile.get("attributes"), str):
+            profile["attributes"] = json.loads(profile["attributes"])
+        history = _rows(
+            con,
+            """
+            SELECT occurred_at, channel, conversation_id, interaction_id, name, email, phone,
+                   conversation_tags, source
+            FROM interactions WHERE contact_id = ? ORDER BY occurred_at, interaction_id LIMIT ?
+            """,
+            [live, history_limit],
+        )
+        notes = _rows(
+            con, "SELECT * FROM contact_notes WHERE contact_id = ? ORDER BY created_at", [live]
+        )
+        merges = _rows(
+            con,
+            """
+            SELECT * FROM merges WHERE survivor_id = ? OR list_contains(merged_ids, ?)
+                OR merge_id IN (SELECT merge_id FROM merge_sides WHERE contact_id = ?)
+            ORDER BY decided_at DESC, merge_id
+            """,
+            [live, live, live],
+        )
+    now = datetime.now(UTC)
+    for m in merges:
+        m["undoable"] = (
+            m["kind"] != "unmerge"
+            and m["undone_at"] is None
+            and m["reversible_until"] is not None
+            and now <= m["reversible_until"]
+        )
+    waiting = [
+        d
+        for d in pending_decisions(db)
+        if live in (d["contact_id_l"], d["contact_id_r"], d["survivor_id"])
+        or d["merge_id"] in {m["merge_id"] for m in merges}
+    ]
+    for d in waiting:
+        if d["kind"] == NOTE:
+            notes.append(
+                {
+                    "note": d["note"],
+                    "author": d["decided_by"],
+                    "created_at": d["decided_at"],
+                    "pending": True,
+                }
+            )
+    return {
+        "requested": contact_id,
+        "contact": profile,
+        "history": history,
+        "notes": notes,
+        "merges": merges,
+        "pending": waiting,
+    }
+
+
+def proposal_card(db: Path, proposal_id: str) -> dict:
+    """A proposal with both contacts side by side and the fields that differ."""
+    fields = (
+        "name",
+        "email",
+        "phone",
+        "company",
+        "channels",
+        "audience",
+        "tags",
+        "last_seen",
+        "conversation_count",
+        "identity_verified",
+    )
+    with published(db) as con:
+        proposal = _proposal(con, proposal_id)
+        sides = []
+        for cid in (proposal["contact_id_l"], proposal["contact_id_r"]):
+            got = _rows(
+                con,
+                f"SELECT contact_id, {', '.join(fields)} FROM contacts WHERE contact_id = ?",
+                [cid],
+            )
+            sides.append(got[0] if got else {"contact_id": cid})
+    explanation = proposal.get("explanation")
+    if isinstance(explanation, str):
+        explanation = json.loads(explanation)
+    waiting = _pending_about(db, "proposal_id", proposal_id)
+    return {
+        "proposal": proposal,
+        "left": sides[0],
+        "right": sides[1],
+        "fields": fields,
+        "differs": {f: sides[0].get(f) != sides[1].get(f) for f in fields},
+        "explanation": explanation or [],
+        "pending": waiting,
+    }
+
+
+def review_queue(
+    db: Path,
+    status: str = "pending",
+    min_probability: float = 0.0,
+    limit: int = 50,
+    search: str | None = None,
+) -> list[dict]:
+    """Proposals with both sides' names and emails, most probable first.
+
+    Pending proposals already decided in the log (applied at the next run) are left out.
+    """
+    if status not in {"pending", "accepted", "rejected", "superseded", "all"}:
+        raise ReviewError(
+            f"unknown status '{status}' (pending, accepted, rejected, superseded or all)"
+        )
+    waiting = {d["proposal_id"] for d in pending_decisions(db) if d["proposal_id"]}
+    like = f"%{search.lower()}%" if search else None
+    with published(db) as con:
+        rows = _rows(
+            con,
+            """
+            SELECT p.proposal_id, p.match_probability, p.status, p.created_at,
+                   p.contact_id_l, l.name AS name_l, l.email AS email_l, l.channels AS channels_l,
+                   l.last_seen AS last_seen_l,
+                   p.contact_id_r, r.name AS name_r, r.email AS email_r, r.channels AS channels_r,
+                   r.last_seen AS last_seen_r
+            FROM merge_proposals p
+            LEFT JOIN contacts l ON l.contact_id = p.contact_id_l
+            LEFT JOIN contacts r ON r.contact_id = p.contact_id_r
+            WHERE (? = 'all' OR p.status = ?) AND coalesce(p.match_probability, 1) >= ?
+              AND (?::VARCHAR IS NULL OR lower(concat_ws(' ', l.name, l.email, r.name, r.email)) LIKE ?)
+            ORDER BY p.match_probability DESC NULLS LAST, p.proposal_id
+            LIMIT ?
+            """,
+            [status, status, min_probability, like, like, limit + len(waiting)],
+        )
+    if status == "pending":
+        rows = [r for r in rows if r["proposal_id"] not in waiting]
+    return rows[:limit]
+
+
+def next_pending(db: Path, after: str | None = None) -> str | None:
+    """The proposal to review after `after` in queue order (the first when `after` is None)."""
+    queue = [r["proposal_id"] for r in review_queue(db, limit=MAX_BULK)]
+    if after in queue:
+        rest = queue[queue.index(after) + 1 :]
+        return rest[0] if rest else None
+    return queue[0] if queue else None
+
+
+__all__ = [
+    "MAX_BULK",
+    "ReviewError",
+    "accept_all_above",
+    "accept_proposal",
+    "add_note",
+    "contact_detail",
+    "merge_contacts",
+    "next_pending",
+    "pending_decisions",
+    "proposal_card",
+    "reject_proposal",
+    "review_queue",
+    "unmerge",
+]

@@ -1,0 +1,267 @@
+"""Reviewing Splink's proposals: the CLI loop, the web page's safety, and a real browser."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from assets.resources import ContactsSettings
+from contacts.cli import app
+from contacts.generator import GeneratorConfig, generate_exports
+from contacts.runner import run_pipeline
+from contacts.web import CSRF_COOKIE, create_app
+from dedup.decisions import read_all
+from dedup.snapshot import StateLayout
+from tests.conftest import SECRET, query, rec, write_jsonl
+
+CHROMIUM = "/usr/bin/chromium"
+SCRIPT_NAME = '<script>alert("pwned")</script>'
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A published file with pending proposals (generated people plus hand-made near-twins)."""
+    root = tmp_path_factory.mktemp("review")
+    exports = root / "exports"
+    generate_exports(exports, GeneratorConfig(persons=300, days=2, seed=11, secret=SECRET))
+    write_jsonl(
+        exports,
+        "2026-11-02",
+        "zz-handmade.jsonl",
+        [
+            rec("x1", "2026-11-02T09:00:00Z", name=SCRIPT_NAME, email="xss@attacker.test"),
+            rec(
+                "hm1",
+                "2026-11-02T09:00:00Z",
+                channel="email",
+                name="Priyanka Ramaswamy",
+                email="priyanka@ramaswamy-consulting.test",
+                phone="+1 415 555 0134",
+                company="Ramaswamy Consulting",
+            ),
+            rec(
+                "hm2",
+                "2026-11-02T10:00:00Z",
+                name="Priyanka Ramaswamy",
+                email="priyanka.ramaswamy77@gmail.com",
+                phone="(415) 555-0134",
+            ),
+        ],
+    )
+    settings = ContactsSettings(
+        exports_dir=str(exports), db_path=str(root / "out" / "contacts.duckdb")
+    )
+    run_pipeline(settings)
+    return root
+
+
+@pytest.fixture
+def copy(world: Path, tmp_path: Path):
+    """A private copy of the world's published file and state, plus a runner for it."""
+    db = tmp_path / "contacts.duckdb"
+    shutil.copy(world / "out" / "contacts.duckdb", db)
+    shutil.copytree(world / "out" / "contacts.duckdb.state", tmp_path / "contacts.duckdb.state")
+
+    def run() -> None:
+        run_pipeline(ContactsSettings(exports_dir=str(world / "exports"), db_path=str(db)))
+
+    return db, run
+
+
+def pending(db: Path) -> list[dict]:
+    return query(
+        db,
+        """
+        SELECT p.proposal_id, p.contact_id_l, p.contact_id_r
+        FROM merge_proposals p WHERE status = 'pending'
+        ORDER BY match_probability DESC, proposal_id
+        """,
+    ).rows(named=True)
+
+
+def test_cli_review_loop_accept_reject_and_bulk_cap(copy) -> None:
+    db, run = copy
+    queue = pending(db)
+    assert len(queue) >= 2, "the world must have proposals to review"
+    first, second = queue[0], queue[1]
+    runner = CliRunner()
+    listed = runner.invoke(app, ["proposals", "list", "--db", str(db)])
+    assert listed.exit_code == 0 and first["proposal_id"] in listed.output
+    # Keep the right-hand contact, whichever is older.
+    ok = runner.invoke(
+        app,
+        [
+            "proposals",
+            "accept",
+            first["proposal_id"],
+            "--survivor",
+            first["contact_id_r"],
+            "--db",
+            str(db),
+        ],
+    )
+    assert ok.exit_code == 0, ok.output
+    again = runner.invoke(
+        app,
+        [
+            "proposals",
+            "accept",
+            first["proposal_id"],
+            "--survivor",
+            first["contact_id_r"],
+            "--db",
+            str(db),
+        ],
+    )
+    assert again.exit_code == 1 and "already decided" in again.output
+    ok = runner.invoke(app, ["proposals", "reject", second["proposal_id"], "--db", str(db)])
+    assert ok.exit_code == 0, ok.output
+    # Decided proposals leave the queue at once.
+    listed = runner.invoke(app, ["proposals", "list", "--db", str(db), "--limit", "500"])
+    assert first["proposal_id"] not in listed.output and second["proposal_id"] not in listed.output
+    capped = runner.invoke(
+        app, ["proposals", "accept", "--all-above", "0.5", "--limit", "201", "--db", str(db)]
+    )
+    assert capped.exit_code == 1 and "at most 200" in capped.output
+
+    run()
+    status = dict(query(db, "SELECT proposal_id, status FROM merge_proposals").iter_rows())
+    assert status[first["proposal_id"]] == "accepted"
+    assert status[second["proposal_id"]] == "rejected"
+    merge = query(db, "SELECT * FROM merges WHERE kind = 'proposal'").row(0, named=True)
+    assert merge["survivor_id"] == first["contact_id_r"]
+    assert merge["merged_ids"] == [first["contact_id_l"]]
+    redirect = query(
+        db,
+        f"SELECT to_contact_id FROM contact_redirects WHERE from_contact_id = '{first['contact_id_l']}'",
+    )
+    assert redirect.item() == first["contact_id_r"]
+    live = set(query(db, "SELECT contact_id FROM contacts").get_column("contact_id"))
+    assert {second["contact_id_l"], second["contact_id_r"]} <= live
+    # Another night: the rejected pair is still not proposed again.
+    run()
+    rows = query(
+        db,
+        f"SELECT status FROM merge_proposals WHERE proposal_id = '{second['proposal_id']}'",
+    )
+    assert rows.get_column("status").to_list() == ["rejected"]
+
+
+def test_state_changing_request_needs_the_page_token(copy) -> None:
+    db, _ = copy
+    target = pending(db)[0]["proposal_id"]
+    client = TestClient(create_app(db), follow_redirects=False)
+    refused = client.post(f"/proposals/{target}/reject", data={})
+    assert refused.status_code == 403
+    forged = client.post(f"/proposals/{target}/reject", data={"csrf_token": "guess"})
+    assert forged.status_code == 403
+    assert read_all(StateLayout(db).decisions_path).height == 0
+    page = client.get(f"/proposals/{target}")
+    assert page.status_code == 200
+    token = client.cookies.get(CSRF_COOKIE)
+    assert token and f'value="{token}"' in page.text
+    accepted = client.post(f"/proposals/{target}/reject", data={"csrf_token": token})
+    assert accepted.status_code == 303
+    assert read_all(StateLayout(db).decisions_path).height == 1
+    assert client.get(f"/proposals/{target}/reject").status_code == 405
+
+
+def test_a_visitor_typed_script_renders_as_text(copy) -> None:
+    db, _ = copy
+    contact = query(db, "SELECT contact_id FROM contacts WHERE email = 'xss@attacker.test'").item()
+    client = TestClient(create_app(db))
+    html = client.get(f"/contacts/{contact}").text
+    assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;" in html
+    assert SCRIPT_NAME not in html
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(copy):
+    db, run = copy
+    port = _free_port()
+    srv = uvicorn.Server(
+        uvicorn.Config(create_app(db), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        assert time.monotonic() < deadline, "review server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", db, run
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_browser_accept_reject_and_undo(server, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base, db, run = server
+    queue = pending(db)
+    first, second = queue[0], queue[1]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(f"{base}/proposals")
+        rows = page.locator("#queue tbody tr[data-proposal]")
+        expect(rows.first).to_have_attribute("data-proposal", first["proposal_id"])
+        # Escaped, not executed: a dialog would mean the script ran.
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        rows.first.get_by_role("link", name="Review").click()
+        expect(page.locator("#card")).to_be_visible()
+        page.screenshot(path=str(tmp_path / "review-card.png"), full_page=True)
+        # Keyboard: "2" merges keeping the right-hand contact, then the next card opens.
+        page.keyboard.press("2")
+        expect(page.locator(".msg")).to_contain_text(f"accepted {first['proposal_id']}")
+        expect(page).to_have_url(re.compile(rf"/proposals/{second['proposal_id']}\?msg="))
+        page.locator("#reject").click()
+        expect(page.locator(".msg")).to_contain_text(f"rejected {second['proposal_id']}")
+
+        run()  # the nightly job applies both decisions
+        survivor, merged = first["contact_id_r"], first["contact_id_l"]
+        page.goto(f"{base}/contacts/{merged}")
+        expect(page.locator("body")).to_contain_text(f"{merged} was merged into this contact")
+        merge_row = page.locator("#merges tr", has_text="proposal")
+        merge_row.get_by_role("button").click()
+        expect(page.locator(".msg")).to_contain_text("undoing")
+        assert dialogs == []
+        browser.close()
+
+    run()  # the next run undoes the merge
+    live = set(query(db, "SELECT contact_id FROM contacts").get_column("contact_id"))
+    assert {survivor, merged} <= live, (
+        query(db, "SELECT kind, merge_id, outcome, detail FROM admin_decisions").rows(),
+        query(db, "SELECT * FROM merges WHERE kind <> 'auto'"),
+        query(db, "SELECT merge_id, contact_id, count(*) FROM merge_sides GROUP BY ALL").rows(),
+    )
+    kinds = query(
+        db,
+        "SELECT kind, undone_at IS NOT NULL FROM merges WHERE kind IN ('proposal', 'unmerge') ORDER BY kind",
+    ).rows()
+    assert kinds == [("proposal", True), ("unmerge", False)]
+    status = dict(query(db, "SELECT proposal_id, status FROM merge_proposals").iter_rows())
+    assert status[second["proposal_id"]] == "rejected"
+    assert status[first["proposal_id"]] == "accepted"
+    # The pair the admin pulled apart is not proposed again.
+    again = query(
+        db,
+        f"SELECT count(*) FROM merge_proposals WHERE status = 'pending' AND "
+        f"contact_id_l = '{min(survivor, merged)}' AND contact_id_r = '{max(survivor, merged)}'",
+    )
+    assert again.item() == 0
