@@ -69,7 +69,10 @@ def read_mail(path: Path, origin: FileOrigin, config: SourceConfig = DEFAULT_CON
         rejects.add(None, f"unsupported file type '{path.name}' (expected .mbox or .eml)", None)
         return result(records, rejects, skipped, origin)
     for row, raw in messages:
-        _read_message(raw, row, origin, config, records, rejects, skipped)
+        try:
+            _read_message(raw, row, origin, config, records, rejects, skipped)
+        except Exception as exc:  # noqa: BLE001 - stdlib mail parsing of arbitrary bytes
+            rejects.add(row, f"unreadable message: {type(exc).__name__}: {exc}"[:300], raw[:2048])
     return result(records, rejects, skipped, origin)
 
 

@@ -145,33 +145,44 @@ def _read_channel_day(
         ):
             skipped["bot"] += 1
             continue
-        if subtype not in PERSON_SUBTYPES:
+        if not (subtype is None or isinstance(subtype, str)) or subtype not in PERSON_SUBTYPES:
             skipped["system_message"] += 1
             continue
         if not isinstance(user_id, str) or not user_id:
             rejects.add_in(file, position, "message without 'user'", dumps(message), iid)
             continue
-        profile = (user or {}).get("profile") or message.get("user_profile") or {}
-        email = profile.get("email") or None
+        member = user or {}
+        profile = member.get("profile")
+        if not isinstance(profile, dict):
+            profile = message.get("user_profile")
+        if not isinstance(profile, dict):
+            profile = {}
+        email = _text(profile.get("email"))
         if config.is_staff_email(email):
             skipped["staff"] += 1
             continue
-        team = (user or {}).get("team_id") or message.get("team") or "workspace"
+        team = _text(member.get("team_id")) or _text(message.get("team")) or "workspace"
         name = (
-            (user or {}).get("real_name")
-            or profile.get("real_name")
-            or profile.get("display_name")
-            or None
+            _text(member.get("real_name"))
+            or _text(profile.get("real_name"))
+            or _text(profile.get("display_name"))
         )
+        thread = message.get("thread_ts")
+        thread = thread if isinstance(thread, str) and thread else ts
         records.add(
             file,
             position,
             interaction_id=iid,
             channel="slack",
             occurred_at=ts,
-            conversation_id=f"slack:{channel}:{message.get('thread_ts') or ts}",
+            conversation_id=f"slack:{channel}:{thread}",
             session_id=f"slack:{team}:{user_id}",
             email=email,
-            phone=profile.get("phone") or None,
+            phone=_text(profile.get("phone")),
             name=name,
         )
+
+
+def _text(value: object) -> str | None:
+    """A profile value as text; anything else (a number, a list, '') counts as absent."""
+    return value.strip() or None if isinstance(value, str) else None

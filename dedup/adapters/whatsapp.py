@@ -120,7 +120,8 @@ def _read_payload(
                 continue
             field = change.get("field")
             if field == "smb_message_echoes":
-                skipped["business_message"] += len(value.get("message_echoes") or [])
+                echoes = value.get("message_echoes")
+                skipped["business_message"] += len(echoes) if isinstance(echoes, list) else 1
                 continue
             if field != "messages":
                 skipped[f"field_{field}"] += 1
@@ -150,7 +151,8 @@ def _read_value(
     business_number = digits_of(str(metadata.get("display_phone_number") or "")) or None
     phone_number_id = str(metadata.get("phone_number_id") or "unknown")
     names: dict[str, str] = {}
-    for contact in value.get("contacts") or []:
+    contacts = value.get("contacts")
+    for contact in contacts if isinstance(contacts, list) else []:
         if isinstance(contact, dict) and contact.get("wa_id"):
             profile = contact.get("profile")
             name = profile.get("name") if isinstance(profile, dict) else None
