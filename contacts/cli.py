@@ -111,7 +111,7 @@ def demo(
     days: Annotated[int, typer.Option(help="Export days; one nightly run per day.")] = 7,
 ) -> None:
     """Make a realistic sample exports folder and run the job on it, one night per export day."""
-    from contacts.generator import GeneratorConfig, generate_exports
+    from contacts.generator import DEMO_STAFF_DOMAIN, GeneratorConfig, generate_exports
 
     db = db or folder / "contacts.duckdb"
     if folder.exists():
@@ -121,6 +121,8 @@ def demo(
     # Sign the sample's identities with the caller's secret if there is one, so they verify.
     secret = os.environ.setdefault("ASKVAULT_IDENTITY_SECRET", GeneratorConfig.secret)
     config = GeneratorConfig(persons=persons, days=days, secret=secret, native=True)
+    # The sample workspace's own people answer in mail and Slack threads; they are not contacts.
+    os.environ.setdefault("CONTACTS_STAFF_DOMAINS", DEMO_STAFF_DOMAIN)
     with err.status("generating sample exports…"):
         generated = generate_exports(incoming, config)
     summary = None

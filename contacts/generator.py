@@ -76,6 +76,7 @@ __all__ = [
     "generate_exports",
     "generate_benchmark_exports",
     "NATIVE_SOURCES",
+    "DEMO_STAFF_DOMAIN",
     "CANONICAL_COLUMNS",
     "CASES",
 ]
@@ -2445,6 +2446,9 @@ NATIVE_SOURCES: tuple[str, ...] = ("whatsapp", "slack", "email", "sms", "hubspot
 _BUSINESS_NUMBER = "+14155238886"  # the demo workspace's Twilio / WhatsApp number
 _WA_PHONE_NUMBER_ID = "106540352242922"
 _SLACK_TEAM = "T0DEMO0001"
+# The demo workspace's own domain and inbox: `contacts demo` passes them as staff settings.
+DEMO_STAFF_DOMAIN = "askvault-demo.example"
+DEMO_SUPPORT_EMAIL = f"support@{DEMO_STAFF_DOMAIN}"
 _HUBSPOT_STAGE = {
     "free": "Lead",
     "paid": "Customer",
@@ -2556,7 +2560,7 @@ def _write_native(g: _Gen, out: Path) -> int:
             for m in msgs:
                 msg = EmailMessage()
                 msg["From"] = formataddr((m["name"], m["email"]), charset="utf-8")
-                msg["To"] = "support@askvault-demo.example"
+                msg["To"] = DEMO_SUPPORT_EMAIL
                 msg["Subject"] = "Question"
                 msg["Date"] = format_datetime(datetime.fromtimestamp(m["t"], timezone.utc))
                 mid = f"<demo.{m['n']}@mail.example.net>"
@@ -2569,6 +2573,19 @@ def _write_native(g: _Gen, out: Path) -> int:
                 msg.set_content("Hello, a question about my account.")
                 chunks.append(_mbox_chunk(msg, m["email"], m["t"]))
                 truth.append((f"email:{mid[1:-1]}", m["p"].pid, "email"))
+                if m["n"] % 4 == 0:  # the support team answers in the thread (staff: skipped)
+                    ans = EmailMessage()
+                    ans["From"] = f"Demo Support <{DEMO_SUPPORT_EMAIL}>"
+                    ans["To"] = formataddr((m["name"], m["email"]), charset="utf-8")
+                    ans["Subject"] = "Re: Question"
+                    ans["Date"] = format_datetime(
+                        datetime.fromtimestamp(m["t"] + 600, timezone.utc)
+                    )
+                    ans["Message-ID"] = f"<answer.{m['n']}@{DEMO_STAFF_DOMAIN}>"
+                    ans["In-Reply-To"] = mid
+                    ans["References"] = f"{root or mid}"
+                    ans.set_content("Thanks, we are on it.")
+                    chunks.append(_mbox_chunk(ans, DEMO_SUPPORT_EMAIL, m["t"] + 600))
             bounce = EmailMessage()
             bounce["From"] = "Mail Delivery Subsystem <MAILER-DAEMON@mx.askvault-demo.example>"
             bounce["To"] = "support@askvault-demo.example"
@@ -2617,6 +2634,13 @@ def _write_native(g: _Gen, out: Path) -> int:
                 ts = f"{m['t']}.{m['n'] % 1_000_000:06d}"
                 messages.append({"type": "message", "user": uid, "text": "Hi", "ts": ts})
                 truth.append((f"slack:C0DEMO0001:{ts}", m["p"].pid, "slack"))
+                if m["n"] % 3 == 0:  # a staff member replies in a thread (skipped)
+                    messages.append({"type": "message", "user": "U0STAFF001", "text": "On it",
+                                     "ts": f"{m['t'] + 60}.000001", "thread_ts": ts})  # fmt: skip
+            users.append({"id": "U0STAFF001", "name": "ingrid", "deleted": False,
+                          "real_name": "Ingrid Support", "is_bot": False,
+                          "profile": {"real_name": "Ingrid Support",
+                                      "email": f"ingrid@{DEMO_STAFF_DOMAIN}"}})  # fmt: skip
             users.append({"id": "B0DEMOBOT", "name": "helpbot", "deleted": False,
                           "is_bot": True, "profile": {"real_name": "HelpBot"}})  # fmt: skip
             messages.append({"type": "message", "subtype": "bot_message", "bot_id": "B0DEMOBOT",

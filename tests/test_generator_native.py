@@ -8,7 +8,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from contacts.generator import NATIVE_SOURCES, GeneratorConfig, generate_exports
+from contacts.generator import (
+    DEMO_STAFF_DOMAIN,
+    NATIVE_SOURCES,
+    GeneratorConfig,
+    generate_exports,
+)
 from tests.conftest import query
 
 CFG = GeneratorConfig(persons=150, days=3, seed=21, native=True)
@@ -57,7 +62,7 @@ def test_pipeline_reads_every_native_interaction_and_never_mixes_two_people(
 ) -> None:
     for source in ("askvault", *NATIVE_SOURCES):
         shutil.copytree(generated / source, exports / source)
-    run()
+    run(staff_domains=[DEMO_STAFF_DOMAIN])
     truth = pl.concat(
         [
             pl.read_parquet(generated / "_truth/truth.parquet").select(
@@ -73,6 +78,12 @@ def test_pipeline_reads_every_native_interaction_and_never_mixes_two_people(
     assert native_ids and native_ids <= set(got.get_column("interaction_id"))
     joined = got.join(truth, on="interaction_id", how="left")
     assert joined.get_column("person_id").null_count() == 0
+    # The workspace's own replies (mail and Slack threads) are in the files but are not contacts.
+    assert DEMO_STAFF_DOMAIN.encode() in b"".join(
+        p.read_bytes() for p in (generated / "email").rglob("*.mbox")
+    )
+    staff = query(db, f"SELECT count(*) FROM interactions WHERE email LIKE '%@{DEMO_STAFF_DOMAIN}'")
+    assert staff.item() == 0
     native_contacts = joined.filter(pl.col("source") != "askvault").get_column("contact_id")
     persons_per_contact = (
         joined.filter(pl.col("contact_id").is_in(native_contacts.implode()))
