@@ -23,8 +23,9 @@ from assets.reporting import md_table
 from assets.resources import ContactsSettings
 from dedup.automerge import KEY_COLUMNS, auto_merge, cluster_sizes
 from dedup.constraints import MERGE_SIDES_SCHEMA, apply_constraints, constraints_from_decisions
-from dedup.decisions import read_all
-from dedup.ingest import read_staged
+from dedup.decisions import read_all, read_suppression
+from dedup.identity import identity_failures, revocations, revoke
+from dedup.ingest import read_staged, scrub_staging
 from dedup.interactions import prepare_interactions
 from dedup.merge_history import (
     MERGES_SCHEMA,
@@ -33,6 +34,7 @@ from dedup.merge_history import (
     side_profiles,
     update_history,
 )
+from dedup.privacy import salt, suppressed_interactions
 from dedup.snapshot import load_previous_ids, previous_rows, previous_table
 from dedup.stable_ids import assign_ids
 
@@ -49,12 +51,15 @@ SIDE_PROFILES_FILE = "merge_side_profiles.parquet"
 BRIDGING_FILE = "bridging_keys.parquet"
 SEPARATED_FILE = "separated_pairs.parquet"
 OUTCOMES_FILE = "decision_outcomes.parquet"
+SUPPRESSION_FILE = "suppression.parquet"
+SUPPRESSED_FILE = "suppressed.parquet"
+FAILURES_FILE = "identity_failures.parquet"
 INTERACTION_STATS_FILE = "interactions_stats.json"
 
 
 @dg.asset(
     name=INTERACTIONS,
-    deps=INTERACTION_INGEST_ASSETS,
+    deps=[*INTERACTION_INGEST_ASSETS, DECISIONS],
     group_name=GROUP_IDENTITY,
     pool=WRITER_POOL,
     kinds={"polars"},
@@ -64,20 +69,36 @@ def interactions(
     context: dg.AssetExecutionContext, settings: ContactsSettings
 ) -> dg.MaterializeResult:
     layout = settings.layout
+    config = settings.engine_config()
     staged = read_staged(layout.staging_root, "accepted")
-    resolved = prepare_interactions(staged, settings.engine_config())
-    frame = resolved.interactions
-    frame.write_parquet(layout.work_file(INTERACTIONS_FILE))
+    resolved = prepare_interactions(staged, config)
+    decisions = pl.read_parquet(layout.work_file(DECISIONS_FILE))
+    frame = revoke(resolved.interactions, revocations(decisions))
+    # Erasure: what the suppression list matches never reaches the engine, from any export day.
+    suppressed = suppressed_interactions(
+        frame,
+        pl.read_parquet(layout.work_file(SUPPRESSION_FILE)),
+        salt(layout.state_dir),
+        config.after_erasure,
+    )
+    frame = frame.join(suppressed.select("interaction_id"), on="interaction_id", how="anti")
+    scrubbed = scrub_staging(layout.staging_root, suppressed.get_column("interaction_id"))
+    suppressed.group_by("decision_id").agg(pl.len().alias("interactions")).write_parquet(
+        layout.work_file(SUPPRESSED_FILE)
+    )
+    identity_failures(frame).write_parquet(layout.work_file(FAILURES_FILE))
+    frame.drop("identity_failure").write_parquet(layout.work_file(INTERACTIONS_FILE))
     layout.work_file(INTERACTION_STATS_FILE).write_text(
         json.dumps(
             {
                 "deliveries": resolved.deliveries,
                 "updates": resolved.updates,
                 "repeats": resolved.repeats,
+                "suppressed": suppressed.height,
             }
         )
     )
-    if not settings.engine_config().identity_secrets:
+    if not config.identity_secrets:
         context.log.warning("no identity secret set: no user id counts as verified")
     return dg.MaterializeResult(
         metadata={
@@ -85,6 +106,9 @@ def interactions(
             "deliveries": resolved.deliveries,
             "updates": resolved.updates,
             "repeated_deliveries": resolved.repeats,
+            "suppressed_by_erasure": suppressed.height,
+            "staging_rows_scrubbed": scrubbed,
+            "identity_failures": int(frame.get_column("identity_failure").is_not_null().sum()),
             "verified_interactions": int(frame.get_column("identity_verified").sum()),
             "invalid_emails": int(
                 frame.filter(pl.col("email").is_not_null() & pl.col("email_norm").is_null()).height
@@ -147,6 +171,7 @@ def admin_decisions(
     layout = settings.layout
     log = read_all(layout.decisions_path)
     log.write_parquet(layout.work_file(DECISIONS_FILE))
+    read_suppression(layout.decisions_path).write_parquet(layout.work_file(SUPPRESSION_FILE))
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": log.height,

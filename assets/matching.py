@@ -27,7 +27,9 @@ from dedup.matching.proposals import (
     update_proposals,
 )
 from dedup.matching.records import contact_records
+from dedup.privacy import erased_contact_ids
 from dedup.snapshot import previous_table
+from dedup.stable_ids import REDIRECT_SCHEMA
 
 CONTACTS_FILE = "contacts.parquet"
 PROPOSALS_FILE = "proposals.parquet"
@@ -128,6 +130,14 @@ def merge_proposals(
         contacts.get_column("contact_id"),
         now,
         separated=pl.read_parquet(layout.work_file(SEPARATED_FILE)),
+    )
+    # An erased contact leaves no proposal behind, pending or decided.
+    erased = erased_contact_ids(
+        pl.read_parquet(layout.work_file(DECISIONS_FILE)),
+        previous_table(layout.db_path, "contact_redirects", REDIRECT_SCHEMA),
+    ).implode()
+    proposals = proposals.filter(
+        ~pl.col("contact_id_l").is_in(erased) & ~pl.col("contact_id_r").is_in(erased)
     )
     proposals.write_parquet(layout.work_file(PROPOSALS_FILE))
     by_status = proposals.group_by("status").len().sort("status")

@@ -13,6 +13,7 @@ from assets.identity import (
     ASSIGNMENT_FILE,
     BRIDGING_FILE,
     DECISIONS_FILE,
+    FAILURES_FILE,
     INTERACTION_STATS_FILE,
     INTERACTIONS_FILE,
     MERGE_SIDES_FILE,
@@ -21,6 +22,8 @@ from assets.identity import (
     REDIRECTS_FILE,
     RUN_FILE,
     SIDE_PROFILES_FILE,
+    SUPPRESSED_FILE,
+    SUPPRESSION_FILE,
 )
 from assets.matching import CONTACTS_FILE, PROPOSALS_FILE
 from assets.names import (
@@ -41,7 +44,15 @@ from dedup.build import SnapshotInputs, build_snapshot, interactions_sql
 from dedup.crm import with_crm_columns
 from dedup.ingest import read_staged
 from dedup.notes import contact_notes
+from dedup.privacy import (
+    ERASURES_SCHEMA,
+    erased_contact_ids,
+    erasure_audit,
+    quarantine_without_erased,
+    salt,
+)
 from dedup.snapshot import RUNS_SCHEMA, previous_table, publish
+from dedup.stable_ids import REDIRECT_SCHEMA
 from quality.snapshot_checks import (
     contacts_over_hub_limit,
     duplicate_interaction_ids,
@@ -71,7 +82,11 @@ def contacts_snapshot(
     n_interactions = (
         pl.scan_parquet(layout.work_file(ASSIGNMENT_FILE)).select(pl.len()).collect().item()
     )
-    quarantine = read_staged(layout.staging_root, "quarantine")
+    quarantine = quarantine_without_erased(
+        read_staged(layout.staging_root, "quarantine"),
+        pl.read_parquet(layout.work_file(SUPPRESSION_FILE)),
+        salt(layout.state_dir),
+    )
     contacts_count = contacts.height
     ambiguous = pl.concat(
         [
@@ -81,6 +96,10 @@ def contacts_snapshot(
     )
     decisions = pl.read_parquet(layout.work_file(DECISIONS_FILE))
     redirects = pl.read_parquet(layout.work_file(REDIRECTS_FILE))
+    live = contacts.get_column("contact_id").implode()
+    erased = erased_contact_ids(
+        decisions, previous_table(layout.db_path, "contact_redirects", REDIRECT_SCHEMA)
+    )
     previous_runs = previous_table(layout.db_path, "pipeline_runs", RUNS_SCHEMA)
     this_run = pl.DataFrame(
         [
@@ -110,14 +129,33 @@ def contacts_snapshot(
         quarantine=quarantine,
         ambiguous_keys=ambiguous,
         runs=runs,
-        merge_sides=pl.read_parquet(layout.work_file(MERGE_SIDES_FILE)),
-        merge_side_profiles=pl.read_parquet(layout.work_file(SIDE_PROFILES_FILE)),
+        # An erased person leaves no trace in merge history either.
+        merge_sides=pl.read_parquet(layout.work_file(MERGE_SIDES_FILE)).join(
+            pl.scan_parquet(layout.work_file(ASSIGNMENT_FILE)).select("interaction_id").collect(),
+            on="interaction_id",
+            how="semi",
+        ),
+        merge_side_profiles=pl.read_parquet(layout.work_file(SIDE_PROFILES_FILE)).filter(
+            ~pl.col("contact_id").is_in(erased.implode())
+        ),
         decisions=decisions.join(
             pl.read_parquet(layout.work_file(OUTCOMES_FILE)), on="decision_id", how="left"
         ),
-        notes=contact_notes(decisions, redirects),
-        crm_links=pl.read_parquet(layout.work_file(CRM_LINKS_FILE)),
-        tier_mismatches=pl.read_parquet(layout.work_file(TIER_MISMATCHES_FILE)),
+        notes=contact_notes(decisions, redirects).filter(pl.col("contact_id").is_in(live)),
+        identity_failures=pl.read_parquet(layout.work_file(FAILURES_FILE)),
+        erasures=erasure_audit(
+            decisions,
+            pl.read_parquet(layout.work_file(SUPPRESSION_FILE)),
+            pl.read_parquet(layout.work_file(SUPPRESSED_FILE)),
+            previous_table(layout.db_path, "erasures", ERASURES_SCHEMA),
+            datetime.fromisoformat(run["decided_at"]),
+        ),
+        crm_links=pl.read_parquet(layout.work_file(CRM_LINKS_FILE)).filter(
+            pl.col("contact_id").is_in(live)
+        ),
+        tier_mismatches=pl.read_parquet(layout.work_file(TIER_MISMATCHES_FILE)).filter(
+            pl.col("contact_id").is_in(live)
+        ),
     )
     build_snapshot(layout.build_path, inputs, settings.engine_config())
     con = duckdb.connect(str(layout.build_path), read_only=True)

@@ -1,6 +1,7 @@
 """The one resource every asset shares: where exports and state live, and engine settings."""
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -9,7 +10,9 @@ from dedup.adapters.base import SourceConfig
 from dedup.automerge import HubLimits
 from dedup.config import EngineConfig
 from dedup.crm import DEFAULT_CRM_AUDIENCE_RULES, CrmAudienceRule, CrmConfig
+from dedup.privacy import AFTER_ERASURE_POLICIES
 from dedup.snapshot import StateLayout
+from quality.gates import GateLimits
 
 # Workspace facts for the native adapters and the CRM step, from the environment, for the
 # `contacts` CLI and the code location (comma-separated lists). Dagster run config can set the
@@ -69,6 +72,18 @@ class ContactsSettings(dg.ConfigurableResource):
     # A blocking rule that would make more candidate pairs is skipped for the night (reported),
     # instead of exhausting memory: at 10M interactions (name, surname) alone made 360M pairs.
     max_pairs_per_rule: int = 30_000_000
+    # What a new interaction from an erased person does: `suppress` (default) drops it like the
+    # old ones; `allow_new` lets it start a new contact (docs/privacy.md).
+    after_erasure: str = "suppress"
+    # Publish gates (quality.gates.GateLimits): how far one night may move the published file.
+    gate_max_contact_change: float = 0.5
+    gate_max_merge_share: float = 0.05
+    gate_max_quarantine_share: float = 0.05
+    gate_min_baseline_contacts: int = 1000
+    # Rows of interactions / contacts the GX format suites sample (whole-table facts use SQL).
+    quality_sample_rows: int = 200_000
+    # Nightly exports and GX data docs; empty means `<db>.state/output`.
+    output_dir: str = ""
     # Native exports (docs/sources.md): the workspace's own people, addresses and numbers are
     # never contacts. Changing them applies to export days ingested afterwards.
     staff_domains: list[str] = []
@@ -90,6 +105,18 @@ class ContactsSettings(dg.ConfigurableResource):
     @property
     def layout(self) -> StateLayout:
         return StateLayout(Path(self.db_path)).ensure()
+
+    @property
+    def output(self) -> Path:
+        return Path(self.output_dir) if self.output_dir else self.layout.output_dir
+
+    def gate_limits(self) -> GateLimits:
+        return GateLimits(
+            max_contact_change=self.gate_max_contact_change,
+            max_merge_share=self.gate_max_merge_share,
+            max_quarantine_share=self.gate_max_quarantine_share,
+            min_baseline_contacts=self.gate_min_baseline_contacts,
+        )
 
     def source_config(self) -> SourceConfig:
         return SourceConfig(
@@ -115,16 +142,30 @@ class ContactsSettings(dg.ConfigurableResource):
         )
 
     def engine_config(self) -> EngineConfig:
-        secrets = tuple(
-            s
-            for s in (
-                os.environ.get(self.identity_secret_env, ""),
-                os.environ.get(f"{self.identity_secret_env}_PREVIOUS", ""),
+        current = os.environ.get(self.identity_secret_env, "")
+        previous = os.environ.get(f"{self.identity_secret_env}_PREVIOUS", "")
+        secrets = (current, previous) if previous else ((current,) if current else ())
+        until_text = os.environ.get(f"{self.identity_secret_env}_PREVIOUS_UNTIL", "").strip()
+        until = None
+        if until_text:
+            try:
+                until = datetime.fromisoformat(until_text.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(
+                    f"{self.identity_secret_env}_PREVIOUS_UNTIL is not an ISO date or time: "
+                    f"{until_text!r}"
+                ) from None
+            if until.tzinfo is None:
+                until = until.replace(tzinfo=UTC)
+        if self.after_erasure not in AFTER_ERASURE_POLICIES:
+            raise ValueError(
+                f"after_erasure must be one of {', '.join(AFTER_ERASURE_POLICIES)}, "
+                f"not {self.after_erasure!r}"
             )
-            if s
-        )
         return EngineConfig(
             identity_secrets=secrets,
+            previous_secret_until=until,
+            after_erasure=self.after_erasure,
             default_region=self.default_region,
             hub_limits=HubLimits(
                 phone_max_identities=self.phone_max_identities,

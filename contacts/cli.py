@@ -418,6 +418,72 @@ def serve(
 
 
 @app.command()
+def erase(
+    contact_id: Annotated[
+        str | None, typer.Argument(help="The live contact to erase (GDPR right to erasure).")
+    ] = None,
+    confirm: Annotated[
+        str | None, typer.Option(help="One of the contact's email addresses, to confirm.")
+    ] = None,
+    requests: Annotated[
+        Path | None,
+        typer.Option(help="Batch: a CSV of erasure requests (`email`, optional `request_id`)."),
+    ] = None,
+    db: DbOption = Path("contacts.duckdb"),
+) -> None:
+    """Erase a person: gone from the next published file, suppressed in every export after."""
+    from dedup.review import erase_contact, erase_requests
+
+    if requests is not None:
+        if contact_id or confirm:
+            fail("give CONTACT_ID --confirm EMAIL or --requests FILE, not both")
+        done = _review(lambda: erase_requests(db, requests))
+        found = sum(len(d["contacts"]) for d in done)
+        out.print(f"{len(done)} request(s), {found} contact(s) to erase; {NEXT_RUN}")
+        return
+    if not contact_id or not confirm:
+        fail("give CONTACT_ID and --confirm EMAIL (or --requests FILE)")
+    decision = _review(lambda: erase_contact(db, contact_id, confirm))
+    out.print(
+        f"erasing {contact_id} ({decision}): its identifiers are suppressed now; the contact and "
+        f"its data leave the published file at the next `contacts run`"
+    )
+
+
+verify_app = typer.Typer(help="Identity verification.", no_args_is_help=True)
+app.add_typer(verify_app, name="verify")
+
+
+@verify_app.command("revoke")
+def verify_revoke(contact_id: str, db: DbOption = Path("contacts.duckdb")) -> None:
+    """Stop trusting a contact's verified identity; its next session must verify again."""
+    from dedup.review import revoke_verification
+
+    decision = _review(lambda: revoke_verification(db, contact_id))
+    out.print(f"revoked the verification of {contact_id} ({decision}); {NEXT_RUN}")
+
+
+@app.command()
+def purge(
+    db: DbOption = Path("contacts.duckdb"),
+    work_days: Annotated[
+        int, typer.Option(help="Delete build leftovers and work files older than this.")
+    ] = 30,
+    backup_days: Annotated[int, typer.Option(help="Delete backups older than this.")] = 90,
+) -> None:
+    """Retention: delete stale build files, old work files and old backups of the state."""
+    from dedup.retention import RetentionPolicy
+    from dedup.retention import purge as run_purge
+
+    if not db.exists() and not (db.parent / (db.name + ".state")).exists():
+        fail(f"nothing to purge for {db}")
+    removed = _review(lambda: run_purge(db, RetentionPolicy(work_days, backup_days)))
+    out.print(f"purged {len(removed)} file(s)")
+    for path in removed:
+        out.print(f"  {path}", highlight=False)
+
+
+@app.command()
 def sql(
     query: Annotated[str, typer.Argument(help="A SQL query over the published tables.")],
     db: DbOption = Path("contacts.duckdb"),
@@ -445,6 +511,11 @@ def sql(
     for row in rows:
         table.add_row(*("∅" if v is None else str(v) for v in row))
     out.print(table)
+
+
+from contacts.cli_analyst import register as _register_analyst  # noqa: E402
+
+_register_analyst(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

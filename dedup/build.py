@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
+from dedup.analyst import finish_analyst_layer
 from dedup.config import EngineConfig
 from dedup.contacts import build_contacts, register_audience_map
 from dedup.duck import session
@@ -43,9 +44,35 @@ class SnapshotInputs:
     merge_side_profiles: pl.DataFrame  # dedup.merge_history.SIDE_PROFILE_SCHEMA
     decisions: pl.DataFrame  # the decision log as this run read it, with each one's outcome
     notes: pl.DataFrame  # dedup.notes.NOTES_SCHEMA
+    identity_failures: pl.DataFrame  # dedup.identity.FAILURES_SCHEMA
+    erasures: pl.DataFrame  # dedup.privacy.ERASURES_SCHEMA
     # Issue "native exports": CRM links and plan/CRM tier mismatches (dedup.crm); None = not built.
     crm_links: pl.DataFrame | None = None
     tier_mismatches: pl.DataFrame | None = None
+
+
+# Safe merging: a session gets only the audience its own evidence supports. A session that typed
+# an enterprise customer's email merges into that contact, but the email is self-asserted: only a
+# verified identity in the session itself lifts it above the default audience (docs/privacy.md).
+SESSION_AUDIENCE_SQL = """
+CREATE TABLE out.session_audience AS
+WITH s AS (
+  SELECT i.session_id,
+         arg_max(i.contact_id, (i.occurred_at, i.interaction_id)) AS contact_id,
+         arg_max(m.audience, i.occurred_at) FILTER (WHERE i.identity_verified) AS verified_audience,
+         bool_or(i.identity_verified) AS verified,
+         count(*) AS interactions
+  FROM _interactions_full i LEFT JOIN audience_map m USING (plan_norm)
+  WHERE i.session_id IS NOT NULL
+  GROUP BY i.session_id
+)
+SELECT s.session_id, s.contact_id,
+       coalesce(s.verified_audience, '{default}') AS audience,
+       CASE WHEN s.verified THEN 'verified_identity' ELSE 'self_asserted' END AS evidence,
+       c.audience AS contact_audience, s.interactions
+FROM s LEFT JOIN _contacts c USING (contact_id)
+ORDER BY s.session_id
+"""
 
 
 def interactions_sql(interactions: Path, assignment: Path) -> str:
@@ -120,10 +147,14 @@ def build_snapshot(path: Path, inputs: SnapshotInputs, config: EngineConfig) -> 
         )
         write_table(con, "out.admin_decisions", inputs.decisions, "decided_at, decision_id")
         write_table(con, "out.contact_notes", inputs.notes, "contact_id, created_at, note_id")
+        write_table(con, "out.identity_failures", inputs.identity_failures, "session_id, reason")
+        write_table(con, "out.erasures", inputs.erasures, "requested_at, request_id")
         if inputs.crm_links is not None:
             write_table(con, "out.crm_links", inputs.crm_links, "contact_id, system, record_id")
         if inputs.tier_mismatches is not None:
             write_table(con, "out.tier_mismatches", inputs.tier_mismatches, "contact_id, system")
+        con.execute(SESSION_AUDIENCE_SQL.format(default=config.default_audience))
         con.execute("DETACH out")
     finally:
         con.close()
+    finish_analyst_layer(path)

@@ -33,12 +33,33 @@ CREATE TABLE IF NOT EXISTS decisions (
     decided_by VARCHAR NOT NULL,
     decided_at TIMESTAMPTZ NOT NULL,
     note VARCHAR,
-    merge_id VARCHAR
+    merge_id VARCHAR,
+    subject VARCHAR
 )
 """
 
 # Logs written before `merge_id` existed gain the column on the next append.
-MIGRATIONS = ("ALTER TABLE decisions ADD COLUMN IF NOT EXISTS merge_id VARCHAR",)
+MIGRATIONS = (
+    "ALTER TABLE decisions ADD COLUMN IF NOT EXISTS merge_id VARCHAR",
+    "ALTER TABLE decisions ADD COLUMN IF NOT EXISTS subject VARCHAR",
+)
+
+# Salted hashes of an erased person's identifiers: what ingest drops from every export, past or
+# future. Only hashes: the list itself must not become a copy of the erased data.
+SUPPRESSION_DDL = """
+CREATE TABLE IF NOT EXISTS suppression (
+    decision_id VARCHAR NOT NULL,
+    identifier_kind VARCHAR NOT NULL,
+    identifier_hash VARCHAR NOT NULL,
+    added_at TIMESTAMPTZ NOT NULL
+)
+"""
+SUPPRESSION_SCHEMA: dict[str, pl.DataType] = {
+    "decision_id": pl.String(),
+    "identifier_kind": pl.String(),
+    "identifier_hash": pl.String(),
+    "added_at": pl.Datetime("us", "UTC"),
+}
 
 DECISIONS_SCHEMA: dict[str, pl.DataType] = {
     "decision_id": pl.String(),
@@ -51,6 +72,7 @@ DECISIONS_SCHEMA: dict[str, pl.DataType] = {
     "decided_at": pl.Datetime("us", "UTC"),
     "note": pl.String(),
     "merge_id": pl.String(),
+    "subject": pl.String(),  # the identifier a decision is about (revoke: the verified user id)
 }
 
 # Decision kinds. Pairs are contact ids as the admin saw them in the published file; a run follows
@@ -60,8 +82,18 @@ ACCEPT_PROPOSAL = "accept_proposal"  # contact_id_l/r become one contact, surviv
 MANUAL_MERGE = "manual_merge"  # same as accept, without a proposal
 UNMERGE = "unmerge"  # merge_id is undone: its sides come back and stay apart
 NOTE = "note"  # contact_id_l gets an agent-only note (the `note` text)
+ERASE = "erase"  # contact_id_l is erased (GDPR); its identifiers go to `suppression`
+REVOKE_VERIFICATION = "revoke_verification"  # contact_id_l's verified identity is distrusted
 MERGE_KINDS = (ACCEPT_PROPOSAL, MANUAL_MERGE)
-KINDS = (REJECT_PROPOSAL, ACCEPT_PROPOSAL, MANUAL_MERGE, UNMERGE, NOTE)
+KINDS = (
+    REJECT_PROPOSAL,
+    ACCEPT_PROPOSAL,
+    MANUAL_MERGE,
+    UNMERGE,
+    NOTE,
+    ERASE,
+    REVOKE_VERIFICATION,
+)
 
 T = TypeVar("T")
 
@@ -76,6 +108,7 @@ class Decision:
     note: str | None = None
     decided_by: str | None = None
     merge_id: str | None = None
+    subject: str | None = None
 
 
 def _retry(action: Callable[[], T], seconds: float = 30.0) -> T:
@@ -90,8 +123,17 @@ def _retry(action: Callable[[], T], seconds: float = 30.0) -> T:
             time.sleep(0.1)
 
 
-def append(path: Path, decision: Decision, now: datetime | None = None) -> str:
-    """Append one decision; returns its id."""
+def append(
+    path: Path,
+    decision: Decision,
+    now: datetime | None = None,
+    also: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None,
+) -> str:
+    """Append one decision; returns its id.
+
+    `also(con, decision_id)` runs in the same transaction (an erasure's suppression rows and
+    redactions land together with the decision or not at all).
+    """
     decided_at = now or datetime.now(UTC)
     who = decision.decided_by or getpass.getuser()
     if decision.kind not in KINDS:
@@ -107,8 +149,10 @@ def append(path: Path, decision: Decision, now: datetime | None = None) -> str:
         con = duckdb.connect(str(path))
         try:
             con.execute(DECISIONS_DDL)
+            con.execute(SUPPRESSION_DDL)
             for statement in MIGRATIONS:
                 con.execute(statement)
+            con.execute("BEGIN")
             con.execute(
                 f"INSERT INTO decisions ({', '.join(DECISIONS_SCHEMA)}) "
                 f"VALUES ({', '.join('?' * len(DECISIONS_SCHEMA))})",
@@ -123,8 +167,12 @@ def append(path: Path, decision: Decision, now: datetime | None = None) -> str:
                     decided_at,
                     decision.note,
                     decision.merge_id,
+                    decision.subject,
                 ],
             )
+            if also is not None:
+                also(con, decision_id)
+            con.execute("COMMIT")
         finally:
             con.close()
 
@@ -157,3 +205,25 @@ def read_all(path: Path) -> pl.DataFrame:
             con.close()
 
     return _retry(read).cast(DECISIONS_SCHEMA)  # type: ignore[arg-type]
+
+
+def read_suppression(path: Path) -> pl.DataFrame:
+    """Every suppressed identifier hash (empty when nobody was ever erased)."""
+    if not path.exists():
+        return pl.DataFrame(schema=SUPPRESSION_SCHEMA)
+
+    def read() -> pl.DataFrame:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            tables = {
+                r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+            }
+            if "suppression" not in tables:
+                return pl.DataFrame(schema=SUPPRESSION_SCHEMA)
+            return con.sql(
+                f"SELECT {', '.join(SUPPRESSION_SCHEMA)} FROM suppression ORDER BY ALL"
+            ).pl()
+        finally:
+            con.close()
+
+    return _retry(read).cast(SUPPRESSION_SCHEMA)  # type: ignore[arg-type]

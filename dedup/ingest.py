@@ -245,3 +245,31 @@ def orphaned_staging(exports_root: Path, staging_root: Path) -> list[Path]:
         if not (exports_root / folder.parent.name / folder.name).is_dir():
             out.append(folder)
     return out
+
+
+def scrub_staging(staging_root: Path, interaction_ids: pl.Series) -> int:
+    """Remove records of these interactions from every staged day (an erasure); rows removed.
+
+    Staging is the pipeline's own copy of the exports: an erased person must not live on in it.
+    Each file is rewritten atomically; the manifest stays, so the day is not re-read.
+    """
+    if interaction_ids.len() == 0:
+        return 0
+    gone = interaction_ids.implode()
+    removed = 0
+    for manifest in sorted(staging_root.glob("*/*/manifest.json")):
+        for name in ("accepted", "quarantine"):
+            path = manifest.parent / f"{name}.parquet"
+            if not path.exists():
+                continue
+            frame = pl.read_parquet(path)
+            kept = frame.filter(
+                pl.col("interaction_id").is_null() | ~pl.col("interaction_id").is_in(gone)
+            )
+            if kept.height == frame.height:
+                continue
+            removed += frame.height - kept.height
+            tmp = path.with_name(f".{path.name}.tmp")
+            kept.write_parquet(tmp)
+            tmp.replace(path)
+    return removed

@@ -45,7 +45,9 @@ def resolve_redeliveries(staged: pl.DataFrame) -> ResolvedInteractions:
 def prepare_interactions(staged: pl.DataFrame, config: EngineConfig) -> ResolvedInteractions:
     """Resolve re-deliveries, verify identities, normalize identifiers and display text."""
     resolved = resolve_redeliveries(staged)
-    frame = verified_user_ids(resolved.interactions, config.identity_secrets)
+    frame = verified_user_ids(
+        resolved.interactions, config.identity_secrets, config.previous_secret_until
+    )
     frame = normalize_identifiers(frame, default_region=config.default_region)
     frame = frame.with_columns(
         display_text(pl.col("name")).alias("name_display"),

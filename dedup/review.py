@@ -7,6 +7,7 @@ to the decision log (`dedup.decisions`) and applied by the next run. Until then 
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,17 +15,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from dedup.decisions import (
     ACCEPT_PROPOSAL,
+    ERASE,
     MANUAL_MERGE,
     NOTE,
     REJECT_PROPOSAL,
+    REVOKE_VERIFICATION,
     UNMERGE,
     Decision,
     append,
     read_all,
 )
+from dedup.normalize import email_norm
+from dedup.privacy import erasure_rows, salt
 from dedup.snapshot import StateLayout
 
 MAX_BULK = 200  # contacts or proposals one admin action may touch
@@ -263,6 +269,139 @@ def add_note(db: Path, contact_id: str, text: str, who: str | None = None) -> st
     return append(
         StateLayout(db).decisions_path,
         Decision(kind=NOTE, contact_id_l=live, note=text, decided_by=who),
+    )
+
+
+def normalized_email(value: str) -> str | None:
+    """The SPEC's `email_norm` of one typed address (the same expression ingest uses)."""
+    return pl.select(email_norm(pl.lit(value, dtype=pl.String))).item()
+
+
+def _identifiers(con: duckdb.DuckDBPyConnection, contact_id: str) -> dict[str, list[str]]:
+    rows = con.execute(
+        """
+        SELECT list(DISTINCT email_norm) FILTER (WHERE email_norm IS NOT NULL),
+               list(DISTINCT phone_e164) FILTER (WHERE phone_e164 IS NOT NULL),
+               list(DISTINCT user_id) FILTER (WHERE identity_verified AND user_id IS NOT NULL),
+               list(DISTINCT session_id) FILTER (WHERE session_id IS NOT NULL),
+               list(interaction_id)
+        FROM interactions WHERE contact_id = ?
+        """,
+        [contact_id],
+    ).fetchone()
+    kinds = ("email", "phone", "user_id", "session", "interaction")
+    return {k: list(v or []) for k, v in zip(kinds, rows, strict=True)}
+
+
+def _erase(
+    db: Path,
+    contact_id: str | None,
+    identifiers: dict[str, list[str]],
+    aliases: list[str],
+    who: str | None,
+    request_id: str | None,
+) -> str:
+    layout = StateLayout(db)
+    salt_hex = salt(layout.state_dir)
+
+    def suppress_and_redact(con: duckdb.DuckDBPyConnection, decision_id: str) -> None:
+        from datetime import UTC, datetime
+
+        rows = erasure_rows(salt_hex, identifiers, decision_id, datetime.now(UTC))
+        if rows:
+            con.executemany("INSERT INTO suppression VALUES (?, ?, ?, ?)", rows)
+        if aliases:
+            # The log keeps that decisions were taken, not what people wrote about the person.
+            con.execute(
+                """
+                UPDATE decisions SET note = NULL, subject = NULL
+                WHERE contact_id_l IN (SELECT unnest($ids)) OR contact_id_r IN (SELECT unnest($ids))
+                   OR survivor_id IN (SELECT unnest($ids))
+                """,
+                {"ids": aliases},
+            )
+
+    return append(
+        layout.decisions_path,
+        Decision(kind=ERASE, contact_id_l=contact_id, note=request_id, decided_by=who),
+        also=suppress_and_redact,
+    )
+
+
+def erase_contact(
+    db: Path, contact_id: str, confirm: str, who: str | None = None, request_id: str | None = None
+) -> str:
+    """GDPR erasure of a live contact; `confirm` must be one of its email addresses."""
+    with published(db) as con:
+        _require_live(con, contact_id)
+        emails = con.execute(
+            "SELECT emails FROM contacts WHERE contact_id = ?", [contact_id]
+        ).fetchone()[0]
+        wanted = normalized_email(confirm)
+        if not wanted or wanted not in (emails or []):
+            raise ReviewError(
+                f"--confirm {confirm!r} is not an email address of {contact_id}; nothing erased"
+            )
+        identifiers = _identifiers(con, contact_id)
+        aliases = [contact_id] + [
+            r[0]
+            for r in con.execute(
+                "SELECT from_contact_id FROM contact_redirects WHERE to_contact_id = ?",
+                [contact_id],
+            ).fetchall()
+        ]
+    return _erase(db, contact_id, identifiers, aliases, who, request_id)
+
+
+def erase_requests(db: Path, requests: Path, who: str | None = None) -> list[dict]:
+    """Erase everyone a requests file names (CSV with an `email` column, optional `request_id`).
+
+    A person the published file does not know is still suppressed, so a later export cannot
+    bring them in. Returns one row per request: email, request_id, contacts erased.
+    """
+    try:
+        with requests.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ReviewError(f"cannot read {requests}: {exc}") from exc
+    if rows and "email" not in rows[0]:
+        raise ReviewError(f"{requests} needs an `email` column")
+    done = []
+    for line, row in enumerate(rows, start=2):
+        wanted = normalized_email(row.get("email") or "")
+        if not wanted:
+            raise ReviewError(f"{requests}:{line}: not an email address: {row.get('email')!r}")
+        request_id = (row.get("request_id") or "").strip() or None
+        with published(db) as con:
+            found = [
+                r[0]
+                for r in con.execute(
+                    "SELECT contact_id FROM contacts WHERE list_contains(emails, ?) ORDER BY 1",
+                    [wanted],
+                ).fetchall()
+            ]
+        for contact_id in found:
+            erase_contact(db, contact_id, wanted, who, request_id)
+        if not found:
+            _erase(db, None, {"email": [wanted]}, [], who, request_id)
+        done.append({"email": wanted, "request_id": request_id, "contacts": found})
+    return done
+
+
+def revoke_verification(db: Path, contact_id: str, who: str | None = None) -> str:
+    """Distrust a contact's verified identity up to now; its next session must verify again."""
+    with published(db) as con:
+        _require_live(con, contact_id)
+        user_id = con.execute(
+            "SELECT user_id FROM contacts WHERE contact_id = ?", [contact_id]
+        ).fetchone()[0]
+    if user_id is None:
+        raise ReviewError(f"{contact_id} has no verified identity to revoke")
+    return append(
+        StateLayout(db).decisions_path,
+        Decision(
+            kind=REVOKE_VERIFICATION, contact_id_l=contact_id, subject=user_id, decided_by=who
+        ),
     )
 
 

@@ -91,6 +91,16 @@ class StateLayout:
     def decisions_path(self) -> Path:
         return self.state_dir / "decisions.duckdb"
 
+    @property
+    def views_path(self) -> Path:
+        """Saved Contact Views (user state, never inside the rebuilt snapshot)."""
+        return self.state_dir / "views.json"
+
+    @property
+    def output_dir(self) -> Path:
+        """Nightly exports and quality reports (GX data docs) for people to open."""
+        return self.state_dir / "output"
+
     def ensure(self) -> StateLayout:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.staging_root.mkdir(parents=True, exist_ok=True)

@@ -9,9 +9,10 @@ from assets.identity import admin_decisions, contact_ids, identity_clusters, int
 from assets.ingest import INGEST_ASSETS
 from assets.matching import MATCHING_ASSETS
 from assets.publish import PUBLISH_ASSETS, SNAPSHOT_CHECKS
+from assets.quality import EXPORT_ASSETS, QUALITY_CHECKS
 from assets.resources import ContactsSettings, workspace_from_env
-from pipelines.jobs import build_job, ingest_job
-from pipelines.sensors import new_export_days, nightly_build
+from pipelines.jobs import build_job, ingest_job, purge_job
+from pipelines.sensors import new_export_days, nightly_build, weekly_purge
 
 ASSETS = [
     *INGEST_ASSETS,
@@ -22,6 +23,7 @@ ASSETS = [
     *MATCHING_ASSETS,
     crm_links,
     *PUBLISH_ASSETS,
+    *EXPORT_ASSETS,
 ]
 
 
@@ -29,9 +31,9 @@ def make_definitions(settings: ContactsSettings) -> dg.Definitions:
     """Definitions bound to one workspace's settings (the CLI builds its own from flags)."""
     return dg.Definitions(
         assets=ASSETS,
-        asset_checks=SNAPSHOT_CHECKS,
-        jobs=[ingest_job, build_job],
-        schedules=[nightly_build],
+        asset_checks=[*SNAPSHOT_CHECKS, *QUALITY_CHECKS],
+        jobs=[ingest_job, build_job, purge_job],
+        schedules=[nightly_build, weekly_purge],
         sensors=[new_export_days],
         resources={"settings": settings},
         # One process, one DuckDB writer: steps never race for the state files.

@@ -6,7 +6,7 @@ from assets.ingest import INGEST_ASSET_BY_SOURCE
 from assets.partitions import export_days
 from assets.resources import ContactsSettings
 from dedup.ingest import day_files, fingerprint, stale_days
-from pipelines.jobs import build_job, ingest_job
+from pipelines.jobs import build_job, ingest_job, purge_job
 
 
 @dg.sensor(
@@ -35,4 +35,13 @@ nightly_build = dg.ScheduleDefinition(
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.STOPPED,
     description="Rebuild and publish contacts every night after the day's exports have landed.",
+)
+
+weekly_purge = dg.ScheduleDefinition(
+    name="weekly_retention_purge",
+    job=purge_job,
+    cron_schedule="30 4 * * 0",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Retention: delete expired build leftovers, work files and backups.",
 )

@@ -25,6 +25,7 @@ def test_asset_graph_snapshot() -> None:
     )
     assert edges == [
         ("admin_decisions", "contact_ids"),
+        ("admin_decisions", "interactions"),
         ("askvault_interactions", "interactions"),
         ("contact_ids", "contact_profiles"),
         ("contact_profiles", "crm_links"),
@@ -36,6 +37,7 @@ def test_asset_graph_snapshot() -> None:
         ("identity_clusters", "contact_ids"),
         ("interactions", "identity_clusters"),
         ("merge_proposals", "contacts_snapshot"),
+        ("published_contacts", "nightly_exports"),
         ("salesforce_records", "crm_links"),
         ("slack_interactions", "interactions"),
         ("sms_interactions", "interactions"),
@@ -44,8 +46,10 @@ def test_asset_graph_snapshot() -> None:
     checks = sorted(k.name for k in graph.asset_check_keys)
     assert checks == [
         "every_interaction_has_live_contact",
+        "gx_quality_suites",
         "interaction_ids_unique",
         "no_contact_over_hub_limit",
+        "publish_gates",
         "redirects_point_to_live_contacts",
     ]
     ingest = sorted(
@@ -65,8 +69,9 @@ def test_asset_graph_snapshot() -> None:
     assert sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")) == [
         "build_contacts",
         "ingest_exports",
+        "purge_state",
     ]
-    assert [s.name for s in defs.schedules] == ["nightly_contacts_build"]
+    assert [s.name for s in defs.schedules] == ["nightly_contacts_build", "weekly_retention_purge"]
     assert [s.name for s in defs.sensors] == ["new_export_days"]
 
 

@@ -28,10 +28,13 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "contacts.duckdb"
 
 
-def test_four_examples_are_documented() -> None:
-    assert len(EXAMPLES) == 4
+IDS = ["multichannel", "history", "crm", "quarantine", "list", "detail", "engagement", "fulltext"]
 
 
-@pytest.mark.parametrize("sql", EXAMPLES, ids=["multichannel", "history", "crm", "quarantine"])
+def test_examples_are_documented() -> None:
+    assert len(EXAMPLES) == len(IDS)
+
+
+@pytest.mark.parametrize("sql", EXAMPLES, ids=IDS)
 def test_example_query_runs_and_returns_rows(demo_db: Path, sql: str) -> None:
     assert query(demo_db, sql).height > 0

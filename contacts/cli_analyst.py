@@ -1,0 +1,350 @@
+"""Analyst commands: `contacts search`, `contacts export`, `contacts views ...`.
+
+Registered on the main app by `register(app)`; every command calls the same functions
+(dedup.search, dedup.saved_views, dedup.export) that the Dagster assets and the web page use.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+# Not imported from contacts.cli at module level: cli.py imports this module while it loads
+# (and `python -m contacts.cli` loads it as __main__), so shared helpers are fetched lazily.
+DbOption = Annotated[
+    Path, typer.Option("--db", help="The published DuckDB file (its state folder sits beside it).")
+]
+
+
+def fail(message: str) -> None:
+    from contacts.cli import fail as _fail
+
+    _fail(message)
+
+
+def _published(db: Path):
+    from contacts.cli import _published as _open
+
+    return _open(db)
+
+
+def _print(*args) -> None:
+    from contacts.cli import out
+
+    out.print(*args)
+
+
+views_app = typer.Typer(help="Saved Contact Views: named filters to list, run and export.")
+
+Tag = Annotated[list[str] | None, typer.Option("--tag", help="Has this tag (repeatable: all).")]
+NotTag = Annotated[
+    list[str] | None, typer.Option("--not-tag", help="Does not have this tag (repeatable).")
+]
+Channel = Annotated[
+    list[str] | None,
+    typer.Option("--channel", help="Engaged via this channel (repeatable: all of them)."),
+]
+NotChannel = Annotated[
+    list[str] | None,
+    typer.Option("--not-channel", help="Never engaged via this channel (repeatable)."),
+]
+CreatedWithin = Annotated[
+    int | None, typer.Option("--created-within", help="First seen within the last N days.")
+]
+CreatedAfter = Annotated[
+    str | None, typer.Option("--created-after", help="First seen at/after (ISO 8601, UTC if bare).")
+]
+CreatedBefore = Annotated[str | None, typer.Option("--created-before", help="First seen before.")]
+SeenAfter = Annotated[str | None, typer.Option("--seen-after", help="Last seen at/after.")]
+SeenBefore = Annotated[str | None, typer.Option("--seen-before", help="Last seen before.")]
+Audience = Annotated[str | None, typer.Option("--audience", help="Audience equals.")]
+CrmStatus = Annotated[
+    str | None, typer.Option("--crm-status", help="CRM sync state equals ('none' = no state).")
+]
+Text = Annotated[
+    str | None, typer.Argument(help="Words to find in name, email, company or attributes.")
+]
+
+
+def _filter(
+    text: str | None,
+    tag: list[str] | None,
+    not_tag: list[str] | None,
+    channel: list[str] | None,
+    not_channel: list[str] | None,
+    created_within: int | None,
+    created_after: str | None,
+    created_before: str | None,
+    seen_after: str | None,
+    seen_before: str | None,
+    audience: str | None,
+    crm_status: str | None,
+):
+    from dedup.search import ContactFilter, FilterError, parse_instant
+
+    def instant(value: str | None) -> datetime | None:
+        return parse_instant(value) if value else None
+
+    try:
+        return ContactFilter(
+            text=text,
+            has_tags=tuple(tag or ()),
+            not_tags=tuple(not_tag or ()),
+            engaged=tuple(c.lower() for c in channel or ()),
+            not_engaged=tuple(c.lower() for c in not_channel or ()),
+            created_within_days=created_within,
+            created_after=instant(created_after),
+            created_before=instant(created_before),
+            last_seen_after=instant(seen_after),
+            last_seen_before=instant(seen_before),
+            audience=audience,
+            crm_sync_status=crm_status,
+        )
+    except FilterError as exc:
+        fail(str(exc))
+
+
+def _show(frame, limit: int) -> None:
+    table = Table(
+        "contact", "name", "email", "channels", "audience", "conversations", "tags", "last seen"
+    )
+    for row in frame.head(limit).iter_rows(named=True):
+        table.add_row(
+            row["contact_id"],
+            row["name"] or "∅",
+            row["email"] or "∅",
+            ", ".join(row["channels"] or []),
+            row["audience"] or "∅",
+            str(row["conversation_count"]),
+            ", ".join(row["tags"] or []),
+            str(row["last_seen"])[:19],
+        )
+    _print(table)
+
+
+def _run_search(db: Path, flt, limit: int) -> None:
+    from dedup.search import FilterError, count, search
+
+    con = _published(db)
+    try:
+        total = count(con, flt)
+        frame = search(con, flt, limit=limit)
+    except FilterError as exc:
+        fail(str(exc))
+    finally:
+        con.close()
+    _show(frame, limit)
+    _print(f"{total:,} contact(s) match" + (f"; showing {limit}" if total > limit else ""))
+
+
+def search_command(
+    text: Text = None,
+    db: DbOption = Path("contacts.duckdb"),
+    tag: Tag = None,
+    not_tag: NotTag = None,
+    channel: Channel = None,
+    not_channel: NotChannel = None,
+    created_within: CreatedWithin = None,
+    created_after: CreatedAfter = None,
+    created_before: CreatedBefore = None,
+    seen_after: SeenAfter = None,
+    seen_before: SeenBefore = None,
+    audience: Audience = None,
+    crm_status: CrmStatus = None,
+    limit: Annotated[int, typer.Option(help="Rows to show at most.")] = 50,
+) -> None:
+    """Find contacts: full text plus tag, channel, date, audience and CRM filters."""
+    flt = _filter(
+        text,
+        tag,
+        not_tag,
+        channel,
+        not_channel,
+        created_within,
+        created_after,
+        created_before,
+        seen_after,
+        seen_before,
+        audience,
+        crm_status,
+    )
+    _run_search(db, flt, limit)
+
+
+def export_command(
+    out_file: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    db: DbOption = Path("contacts.duckdb"),
+    view: Annotated[str | None, typer.Option("--view", help="Export a saved view.")] = None,
+    text: Annotated[str | None, typer.Option("--text", help="Full-text words.")] = None,
+    tag: Tag = None,
+    not_tag: NotTag = None,
+    channel: Channel = None,
+    not_channel: NotChannel = None,
+    created_within: CreatedWithin = None,
+    created_after: CreatedAfter = None,
+    created_before: CreatedBefore = None,
+    seen_after: SeenAfter = None,
+    seen_before: SeenBefore = None,
+    audience: Audience = None,
+    crm_status: CrmStatus = None,
+    max_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--max-rows", help="Refuse (write nothing) when more contacts match, e.g. 200."
+        ),
+    ] = None,
+) -> None:
+    """Export every live contact, a saved view's or a filter's to CSV, checked before it is written."""
+    from dedup.export import ExportError, export_contacts
+    from dedup.saved_views import ViewError, get_view
+    from dedup.search import FilterError
+    from dedup.snapshot import StateLayout
+    from quality.export_checks import check_export_file
+
+    flt = _filter(
+        text,
+        tag,
+        not_tag,
+        channel,
+        not_channel,
+        created_within,
+        created_after,
+        created_before,
+        seen_after,
+        seen_before,
+        audience,
+        crm_status,
+    )
+    if view is not None:
+        if not flt.is_empty():
+            fail("give either --view or filters, not both")
+        try:
+            flt = get_view(StateLayout(db).views_path, view).filter
+        except ViewError as exc:
+            fail(str(exc))
+    con = _published(db)
+    try:
+        result = export_contacts(con, flt, out_file, check_export_file(), max_rows=max_rows)
+    except (ExportError, FilterError) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write {out_file}: {exc.strerror or exc}")
+    finally:
+        con.close()
+    _print(f"wrote {result.rows:,} contact(s) to {result.path} in {result.seconds:.2f}s")
+
+
+@views_app.command("save")
+def views_save(
+    name: Annotated[str, typer.Argument(help="Name of the view.")],
+    db: DbOption = Path("contacts.duckdb"),
+    text: Annotated[str | None, typer.Option("--text", help="Full-text words.")] = None,
+    tag: Tag = None,
+    not_tag: NotTag = None,
+    channel: Channel = None,
+    not_channel: NotChannel = None,
+    created_within: CreatedWithin = None,
+    created_after: CreatedAfter = None,
+    created_before: CreatedBefore = None,
+    seen_after: SeenAfter = None,
+    seen_before: SeenBefore = None,
+    audience: Audience = None,
+    crm_status: CrmStatus = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Overwrite a view of that name.")
+    ] = False,
+) -> None:
+    """Save a filter under a name (kept in the state folder; never lost to a run)."""
+    from dedup.saved_views import ViewError, save_view
+    from dedup.snapshot import StateLayout
+
+    flt = _filter(
+        text,
+        tag,
+        not_tag,
+        channel,
+        not_channel,
+        created_within,
+        created_after,
+        created_before,
+        seen_after,
+        seen_before,
+        audience,
+        crm_status,
+    )
+    try:
+        save_view(StateLayout(db).views_path, name, flt, replace=replace)
+    except ViewError as exc:
+        fail(str(exc))
+    _print(f"saved view {name!r}: {flt.to_json()}")
+
+
+@views_app.command("list")
+def views_list(db: DbOption = Path("contacts.duckdb")) -> None:
+    """Saved views and their filters."""
+    from dedup.saved_views import ViewError, list_views
+    from dedup.snapshot import StateLayout
+
+    try:
+        views = list_views(StateLayout(db).views_path)
+    except ViewError as exc:
+        fail(str(exc))
+    table = Table("view", "filter", "saved at")
+    for v in views:
+        table.add_row(v.name, str(v.filter.to_json()), v.saved_at.isoformat(timespec="seconds"))
+    _print(table)
+
+
+@views_app.command("show")
+def views_show(name: str, db: DbOption = Path("contacts.duckdb")) -> None:
+    """A saved view's filter."""
+    import json
+
+    from dedup.saved_views import ViewError, get_view
+    from dedup.snapshot import StateLayout
+
+    try:
+        view = get_view(StateLayout(db).views_path, name)
+    except ViewError as exc:
+        fail(str(exc))
+    _print(json.dumps(view.filter.to_json(), indent=2))
+
+
+@views_app.command("run")
+def views_run(
+    name: str,
+    db: DbOption = Path("contacts.duckdb"),
+    limit: Annotated[int, typer.Option(help="Rows to show at most.")] = 50,
+) -> None:
+    """Run a saved view on the published file."""
+    from dedup.saved_views import ViewError, get_view
+    from dedup.snapshot import StateLayout
+
+    try:
+        view = get_view(StateLayout(db).views_path, name)
+    except ViewError as exc:
+        fail(str(exc))
+    _run_search(db, view.filter, limit)
+
+
+@views_app.command("delete")
+def views_delete(name: str, db: DbOption = Path("contacts.duckdb")) -> None:
+    """Delete a saved view."""
+    from dedup.saved_views import ViewError, delete_view
+    from dedup.snapshot import StateLayout
+
+    try:
+        delete_view(StateLayout(db).views_path, name)
+    except ViewError as exc:
+        fail(str(exc))
+    _print(f"deleted view {name!r}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("search")(search_command)
+    app.command("export")(export_command)
+    app.add_typer(views_app, name="views")

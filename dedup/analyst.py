@@ -1,0 +1,164 @@
+"""The analyst layer of the published file: Contacts-page views and the full-text search index.
+
+Created inside the build file after its tables are written (`finish_analyst_layer`), so readers
+opening the published file read-only get the views and the `fts` index with it; nothing here is
+state of its own, it is rebuilt with every snapshot.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+# The table the fts index is built over: one row per contact, one text column per searched field.
+SEARCH_TABLE = "contact_search"
+SEARCH_FIELDS: tuple[str, ...] = ("name", "email", "company", "attributes_text")
+# Schema DuckDB's `create_fts_index` creates for SEARCH_TABLE (holds `match_bm25`).
+FTS_SCHEMA = f"fts_main_{SEARCH_TABLE}"
+
+# Columns of the Contacts page's list, in the order it shows them.
+CONTACT_LIST_COLUMNS: tuple[str, ...] = (
+    "contact_id",
+    "name",
+    "email",
+    "channels",
+    "audience",
+    "identity_verified",
+    "conversation_count",
+    "last_conversation_at",
+    "tags",
+    "last_seen",
+    "crm_sync_status",
+)
+
+VIEWS_SQL: dict[str, str] = {
+    # The Contacts page list: the default columns, plus what its filters need.
+    "contact_list": f"""
+        SELECT {", ".join(CONTACT_LIST_COLUMNS)}, phone, company, first_seen, is_lead
+        FROM contacts
+    """,
+    # Every interaction of a contact grouped into conversations, across channels.
+    "contact_conversations": """
+        SELECT contact_id,
+               coalesce(conversation_id, interaction_id) AS conversation_id,
+               list(DISTINCT channel ORDER BY channel) AS channels,
+               min(occurred_at) AS started_at,
+               max(occurred_at) AS last_message_at,
+               count(*) AS interactions,
+               list_sort(list_distinct(flatten(list(coalesce(conversation_tags, []::VARCHAR[])))))
+                   AS conversation_tags
+        FROM interactions
+        GROUP BY ALL
+    """,
+    # Contacts x channels they used: when and how much.
+    "channel_engagement": """
+        SELECT contact_id, channel,
+               count(*) AS interactions,
+               count(DISTINCT coalesce(conversation_id, interaction_id)) AS conversations,
+               min(occurred_at) AS first_at,
+               max(occurred_at) AS last_at
+        FROM interactions
+        GROUP BY ALL
+    """,
+}
+
+
+def _contact_detail_sql(has_crm_links: bool) -> str:
+    # `crm_links` is added by the CRM adapters; until a file has it the column is an empty list.
+    crm = (
+        "coalesce((SELECT list(l ORDER BY l) FROM crm_links l "
+        "WHERE l.contact_id = c.contact_id), []) AS crm_links"
+        if has_crm_links
+        else "[]::JSON[] AS crm_links"
+    )
+    return f"""
+        SELECT c.contact_id, c.name, c.email, c.phone, c.company, c.user_id,
+               c.identity_verified, c.verified_at, c.audience, c.tags, c.attributes,
+               c.channels, c.first_seen, c.last_seen, c.crm_sync_status, c.is_lead,
+               c.emails, c.phones,
+               coalesce((SELECT list({{'conversation_id': v.conversation_id,
+                                      'channels': v.channels,
+                                      'started_at': v.started_at,
+                                      'last_message_at': v.last_message_at,
+                                      'interactions': v.interactions}}
+                                     ORDER BY v.started_at, v.conversation_id)
+                         FROM contact_conversations v WHERE v.contact_id = c.contact_id), [])
+                   AS conversations,
+               {crm}
+        FROM contacts c
+    """
+
+
+def fts_extension_path() -> Path:
+    """The fts extension file shipped by the `duckdb-extension-fts` wheel for this duckdb."""
+    import duckdb_extension_fts
+
+    path = (
+        Path(os.path.dirname(duckdb_extension_fts.__file__))
+        / "extensions"
+        / f"v{duckdb.__version__}"
+        / "fts.duckdb_extension"
+    )
+    if not path.exists():
+        raise RuntimeError(
+            f"duckdb-extension-fts has no build for duckdb {duckdb.__version__} ({path}); "
+            "install the duckdb-extension-fts version equal to duckdb's"
+        )
+    return path
+
+
+def load_fts(con: duckdb.DuckDBPyConnection) -> None:
+    """Load fts straight from the pip package's file: no network, no write to ~/.duckdb, works
+    on read-only connections (repeating it is harmless)."""
+    con.execute(f"LOAD '{fts_extension_path()}'")
+
+
+def install_fts(con: duckdb.DuckDBPyConnection) -> None:
+    """Install fts from the pip package into this user's DuckDB extension folder, so analysts'
+    own `duckdb` sessions autoload it when they call `match_bm25`; then load it."""
+    con.execute(f"INSTALL '{fts_extension_path()}'")
+    load_fts(con)
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'"
+        ).fetchall()
+    }
+
+
+def finish_analyst_layer(path: Path) -> None:
+    """Create the views and the search index inside the (not yet published) build file."""
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("SET enable_progress_bar = false")
+        for name, sql in VIEWS_SQL.items():
+            con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
+        has_crm = "crm_links" in _tables(con)
+        con.execute(f"CREATE OR REPLACE VIEW contact_detail AS {_contact_detail_sql(has_crm)}")
+        con.execute(
+            f"""
+            CREATE OR REPLACE TABLE {SEARCH_TABLE} AS
+            SELECT contact_id, coalesce(name, '') AS name,
+                   coalesce(array_to_string(emails, ' '), email, '') AS email,
+                   coalesce(company, '') AS company,
+                   -- keys and values both searchable: {{"plan_tier":"gold"}} → plan_tier gold
+                   coalesce(attributes::VARCHAR, '') AS attributes_text
+            FROM contacts ORDER BY contact_id
+            """
+        )
+        install_fts(con)
+        fields = ", ".join(f"'{f}'" for f in SEARCH_FIELDS)
+        # Words are letters and digits (emails split at '.', '@', '+'); no stopwords, since
+        # names like "Will" or "May" are words people search for.
+        con.execute(
+            f"PRAGMA create_fts_index('{SEARCH_TABLE}', 'contact_id', {fields}, "
+            "stemmer='porter', stopwords='none', ignore='[^a-z0-9]+', overwrite=1)"
+        )
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()

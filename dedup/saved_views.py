@@ -1,0 +1,108 @@
+"""Saved Contact Views: named filters, kept in `<db>.state/views.json` beside the decision log.
+
+They are people's state, so they live outside the snapshot that every run replaces. The file is
+small JSON rewritten whole through a temporary file and a rename, so a crash never leaves half
+of it; concurrent savers are serialised by a lock file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dedup.search import ContactFilter, FilterError
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,79}$")
+
+
+@dataclass(frozen=True)
+class SavedView:
+    name: str
+    filter: ContactFilter
+    saved_at: datetime
+
+
+class ViewError(ValueError):
+    """A saved-view operation that cannot be done; one line saying why."""
+
+
+def _read(path: Path) -> dict[str, dict]:
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ViewError(f"{path} is not valid JSON ({exc}); fix or remove it") from None
+    return data.get("views", {})
+
+
+def _write(path: Path, views: dict[str, dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump({"version": 1, "views": views}, fh, indent=2, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def save_view(path: Path, name: str, flt: ContactFilter, replace: bool = False) -> SavedView:
+    """Save `flt` under `name`; an existing name is refused unless `replace`."""
+    if not NAME.match(name):
+        raise ViewError(
+            f"bad view name {name!r}: letters, digits, space, '_', '.', '-' (at most 80)"
+        )
+    if flt.is_empty():
+        raise ViewError("a view needs at least one filter")
+    with _locked(path):
+        views = _read(path)
+        if name in views and not replace:
+            raise ViewError(f"a view named {name!r} exists; pass --replace to overwrite it")
+        saved_at = datetime.now(UTC)
+        views[name] = {"filter": flt.to_json(), "saved_at": saved_at.isoformat()}
+        _write(path, views)
+    return SavedView(name, flt, saved_at)
+
+
+def _view(name: str, entry: dict) -> SavedView:
+    try:
+        flt = ContactFilter.from_json(entry["filter"])
+    except (FilterError, KeyError, TypeError) as exc:
+        raise ViewError(f"saved view {name!r} is damaged: {exc}") from None
+    return SavedView(name, flt, datetime.fromisoformat(entry["saved_at"]))
+
+
+def list_views(path: Path) -> list[SavedView]:
+    return [_view(name, entry) for name, entry in sorted(_read(path).items())]
+
+
+def get_view(path: Path, name: str) -> SavedView:
+    views = _read(path)
+    if name not in views:
+        known = ", ".join(sorted(views)) or "none saved yet"
+        raise ViewError(f"no saved view {name!r} ({known})")
+    return _view(name, views[name])
+
+
+def delete_view(path: Path, name: str) -> None:
+    with _locked(path):
+        views = _read(path)
+        if name not in views:
+            raise ViewError(f"no saved view {name!r}")
+        del views[name]
+        _write(path, views)

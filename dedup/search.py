@@ -1,0 +1,206 @@
+"""Contact search: full text plus the Contacts page's filters, as one function over the published file.
+
+The `contacts search` CLI, saved Contact Views, exports and (later) the web page all call
+`search`, so a filter means the same thing everywhere. Full text uses the DuckDB `fts` index that
+the build puts in the published file (dedup.analyst); the choice over an ILIKE scan is measured in
+docs/decisions.md.
+
+Example:
+    >>> con = duckdb.connect("contacts.duckdb", read_only=True)
+    >>> search(con, ContactFilter(text="acme", has_tags=("vip",), not_engaged=("email",)))
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from dedup.analyst import FTS_SCHEMA, SEARCH_TABLE, load_fts
+from dedup.schema import CHANNELS
+
+
+class FilterError(ValueError):
+    """A filter that cannot be run; the message says which part and why."""
+
+
+@dataclass(frozen=True)
+class ContactFilter:
+    """What to find. Every set field narrows the result (AND); unset fields do nothing.
+
+    Args:
+        text: full-text words over name, email, company and custom attributes; all must match.
+        has_tags: the contact has every one of these tags.
+        not_tags: the contact has none of these tags ("has X but not Y" = has_tags X, not_tags Y).
+        engaged: the contact used every one of these channels.
+        not_engaged: the contact never used any of these channels.
+        created_within_days: first seen within this many days before the search runs (relative,
+            so a saved view keeps meaning "last 7 days").
+        created_after, created_before: first seen at or after / before this instant.
+        last_seen_after, last_seen_before: last seen at or after / before this instant.
+        audience: audience equals this.
+        crm_sync_status: CRM sync state equals this; "none" matches contacts without one.
+    """
+
+    text: str | None = None
+    has_tags: tuple[str, ...] = ()
+    not_tags: tuple[str, ...] = ()
+    engaged: tuple[str, ...] = ()
+    not_engaged: tuple[str, ...] = ()
+    created_within_days: int | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    last_seen_after: datetime | None = None
+    last_seen_before: datetime | None = None
+    audience: str | None = None
+    crm_sync_status: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("engaged", "not_engaged"):
+            unknown = sorted(set(getattr(self, name)) - set(CHANNELS))
+            if unknown:
+                raise FilterError(
+                    f"unknown channel {', '.join(unknown)} in {name} (one of {', '.join(CHANNELS)})"
+                )
+        if self.created_within_days is not None and self.created_within_days < 0:
+            raise FilterError("created_within_days must be 0 or more")
+        for name in ("created_after", "created_before", "last_seen_after", "last_seen_before"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise FilterError(f"{name} must carry a time zone (e.g. 2026-11-01T00:00:00Z)")
+
+    def is_empty(self) -> bool:
+        return self == ContactFilter()
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of the set fields (datetimes as ISO 8601), for saved views."""
+        out: dict[str, Any] = {}
+        for key, value in asdict(self).items():
+            if value in (None, ()):
+                continue
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            out[key] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ContactFilter:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise FilterError(f"unknown filter field(s): {', '.join(unknown)}")
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in {"has_tags", "not_tags", "engaged", "not_engaged"}:
+                kwargs[key] = tuple(value)
+            elif key.endswith(("_after", "_before")) and value is not None:
+                kwargs[key] = parse_instant(value)
+            else:
+                kwargs[key] = value
+        return cls(**kwargs)
+
+
+def parse_instant(value: str) -> datetime:
+    """ISO 8601 date or time; a bare date or a time without offset is taken as UTC."""
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise FilterError(f"not an ISO 8601 date or time: {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def search_sql(flt: ContactFilter, now: datetime | None = None) -> tuple[str, list[Any]]:
+    """SQL over `contact_list` selecting the contacts that match, best match (or latest) first."""
+    now = now or datetime.now(UTC)
+    where: list[str] = []
+    params: list[Any] = []
+    if flt.has_tags:
+        where.append("list_has_all(c.tags, ?::VARCHAR[])")
+        params.append(list(flt.has_tags))
+    if flt.not_tags:
+        where.append("NOT list_has_any(c.tags, ?::VARCHAR[])")
+        params.append(list(flt.not_tags))
+    if flt.engaged:
+        where.append("list_has_all(c.channels, ?::VARCHAR[])")
+        params.append(list(flt.engaged))
+    if flt.not_engaged:
+        where.append("NOT list_has_any(c.channels, ?::VARCHAR[])")
+        params.append(list(flt.not_engaged))
+    if flt.created_within_days is not None:
+        where.append("c.first_seen >= ?")
+        params.append(now - timedelta(days=flt.created_within_days))
+    for column, op, value in (
+        ("first_seen", ">=", flt.created_after),
+        ("first_seen", "<", flt.created_before),
+        ("last_seen", ">=", flt.last_seen_after),
+        ("last_seen", "<", flt.last_seen_before),
+    ):
+        if value is not None:
+            where.append(f"c.{column} {op} ?")
+            params.append(value)
+    if flt.audience is not None:
+        where.append("c.audience = ?")
+        params.append(flt.audience)
+    if flt.crm_sync_status is not None:
+        if flt.crm_sync_status == "none":
+            where.append("c.crm_sync_status IS NULL")
+        else:
+            where.append("c.crm_sync_status = ?")
+            params.append(flt.crm_sync_status)
+    if flt.text and flt.text.strip():
+        source = (
+            f"(SELECT contact_id, {FTS_SCHEMA}.match_bm25(contact_id, ?, conjunctive := 1) AS score "
+            f"FROM {SEARCH_TABLE}) s JOIN contact_list c USING (contact_id)"
+        )
+        params.insert(0, flt.text.strip())
+        where.insert(0, "s.score IS NOT NULL")
+        order = "s.score DESC, c.contact_id"
+    else:
+        source = "contact_list c"
+        order = "c.last_seen DESC NULLS LAST, c.contact_id"
+    sql = f"SELECT c.* FROM {source}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return f"{sql} ORDER BY {order}", params
+
+
+def _run(con: duckdb.DuckDBPyConnection, flt: ContactFilter, sql: str, params: list[Any]):
+    if flt.text:
+        load_fts(con)
+    try:
+        return con.execute(sql, params)
+    except duckdb.CatalogException as exc:
+        raise FilterError(
+            "the published file has no search views; run `contacts run` once with this version "
+            f"({str(exc).splitlines()[0]})"
+        ) from None
+
+
+def search(
+    con: duckdb.DuckDBPyConnection,
+    flt: ContactFilter,
+    limit: int | None = None,
+    now: datetime | None = None,
+    offset: int = 0,
+) -> pl.DataFrame:
+    """Contacts matching `flt` with the `contact_list` view's columns, in a stable order.
+
+    `limit` rows at most, after skipping `offset` (a page of the Contacts page).
+    """
+    sql, params = search_sql(flt, now)
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    if offset:
+        sql += f" OFFSET {int(offset)}"
+    return _run(con, flt, sql, params).pl()
+
+
+def count(con: duckdb.DuckDBPyConnection, flt: ContactFilter, now: datetime | None = None) -> int:
+    """How many contacts match `flt` (without fetching them)."""
+    sql, params = search_sql(flt, now)
+    row = _run(con, flt, f"SELECT count(*) FROM ({sql})", params).fetchone()
+    assert row is not None
+    return int(row[0])
