@@ -19,6 +19,7 @@ from assets.names import CONTACT_IDS, GROUP_MATCHING, PROFILES, PROPOSALS, WRITE
 from assets.reporting import md_table
 from assets.resources import ContactsSettings
 from dedup.build import build_contacts_frame, interactions_sql
+from dedup.contact_edits import apply_contact_edits
 from dedup.matching.model import TrainedModel, TrainingConfig, predict, train
 from dedup.matching.proposals import (
     PREDICTION_SCHEMA,
@@ -58,6 +59,18 @@ def contact_profiles(
     )
     contacts = build_contacts_frame(
         source, settings.engine_config(), layout.work_file("duckdb_tmp")
+    )
+    decisions = pl.read_parquet(layout.work_file(DECISIONS_FILE))
+    applied_before = previous_table(
+        layout.db_path, "admin_decisions", {"decision_id": pl.String()}
+    ).get_column("decision_id")
+    contacts = apply_contact_edits(
+        contacts,
+        decisions,
+        pl.read_parquet(layout.work_file(REDIRECTS_FILE)),
+        decisions.filter(~pl.col("decision_id").is_in(applied_before.implode())).get_column(
+            "decision_id"
+        ),
     )
     contacts.write_parquet(layout.work_file(CONTACTS_FILE))
     return dg.MaterializeResult(

@@ -78,6 +78,7 @@ def contacts_snapshot(
     contacts = with_crm_columns(
         pl.read_parquet(layout.work_file(CONTACTS_FILE)),
         pl.read_parquet(layout.work_file(CRM_STATUS_FILE)),
+        settings.engine_config().default_audience,
     )
     n_interactions = (
         pl.scan_parquet(layout.work_file(ASSIGNMENT_FILE)).select(pl.len()).collect().item()

@@ -27,9 +27,15 @@ def fail(message: str) -> None:
 
 
 def _published(db: Path):
-    from contacts.cli import _published as _open
+    """The published file, read-only; a missing or locked file is a one-line error."""
+    import duckdb
 
-    return _open(db)
+    if not db.exists():
+        fail(f"no published file at {db}; run `contacts run` or `contacts demo` first")
+    try:
+        return duckdb.connect(str(db), read_only=True)
+    except duckdb.Error as exc:
+        fail(f"cannot open {db}: {str(exc).splitlines()[0]}")
 
 
 def _print(*args) -> None:
@@ -344,7 +350,94 @@ def views_delete(name: str, db: DbOption = Path("contacts.duckdb")) -> None:
     _print(f"deleted view {name!r}")
 
 
+bulk_app = typer.Typer(
+    help="Bulk actions on at most 200 contacts: tag, untag, audience, CRM re-sync.",
+    no_args_is_help=True,
+)
+
+Ids = Annotated[
+    list[str] | None, typer.Option("--id", help="A contact id (repeatable); or use filters.")
+]
+View = Annotated[str | None, typer.Option("--view", help="A saved view's contacts.")]
+
+
+def _bulk(action: str, value: str | None, db: Path, ids, view, flt) -> None:
+    from contacts.cli import NEXT_RUN, _review
+    from dedup.review import bulk_edit, select_contacts
+    from dedup.saved_views import ViewError, get_view
+    from dedup.snapshot import StateLayout
+
+    def chosen() -> list[str]:
+        if view:
+            try:
+                saved = get_view(StateLayout(db).views_path, view)
+            except ViewError as exc:
+                fail(str(exc))
+            return select_contacts(db, flt=saved.filter)
+        return select_contacts(db, contact_ids=ids, flt=None if flt.is_empty() else flt)
+
+    targets = _review(chosen)
+    _review(lambda: bulk_edit(db, action, targets, value))
+    _print(f"{action} {value or ''} on {len(targets)} contact(s): shown as pending now; {NEXT_RUN}")
+
+
+def _bulk_command(action: str, takes_value: bool):
+    def command(
+        value: Annotated[str, typer.Argument(help="The tag or audience.")] = "",
+        db: DbOption = Path("contacts.duckdb"),
+        id: Ids = None,
+        view: View = None,
+        text: Annotated[str | None, typer.Option("--text", help="Full-text words.")] = None,
+        tag: Tag = None,
+        not_tag: NotTag = None,
+        channel: Channel = None,
+        not_channel: NotChannel = None,
+        created_within: CreatedWithin = None,
+        created_after: CreatedAfter = None,
+        created_before: CreatedBefore = None,
+        seen_after: SeenAfter = None,
+        seen_before: SeenBefore = None,
+        audience: Audience = None,
+        crm_status: CrmStatus = None,
+    ) -> None:
+        if takes_value and not value:
+            fail(f"`bulk {action}` needs a value")
+        flt = _filter(
+            text,
+            tag,
+            not_tag,
+            channel,
+            not_channel,
+            created_within,
+            created_after,
+            created_before,
+            seen_after,
+            seen_before,
+            audience,
+            crm_status,
+        )
+        _bulk(action, value or None, db, id, view, flt)
+
+    command.__doc__ = {
+        "tag-add": "Add a tag to the selected contacts (≤ 200).",
+        "tag-remove": "Remove a tag from the selected contacts (≤ 200).",
+        "audience": "Set the audience of the selected contacts (≤ 200).",
+        "crm-resync": "Force a CRM re-sync of the selected contacts (≤ 200).",
+    }[action]
+    return command
+
+
+for _action, _takes in (
+    ("tag-add", True),
+    ("tag-remove", True),
+    ("audience", True),
+    ("crm-resync", False),
+):
+    bulk_app.command(_action)(_bulk_command(_action, _takes))
+
+
 def register(app: typer.Typer) -> None:
     app.command("search")(search_command)
     app.command("export")(export_command)
     app.add_typer(views_app, name="views")
+    app.add_typer(bulk_app, name="bulk")

@@ -262,9 +262,16 @@ def link_crm(contacts: pl.DataFrame, records: pl.DataFrame, config: CrmConfig) -
     )
 
 
-def with_crm_columns(contacts: pl.DataFrame, status: pl.DataFrame) -> pl.DataFrame:
+def with_crm_columns(
+    contacts: pl.DataFrame, status: pl.DataFrame, default_audience: str = "public"
+) -> pl.DataFrame:
     """Contacts with `crm_sync_status` and `audience` from the CRM step, plus *extra*
-    `crm_sync_error` and `crm_audience`."""
+    `crm_sync_error` and `crm_audience`.
+
+    Admins' edits already laid over `contacts` win: a status set before this step (a forced CRM
+    re-sync marks `pending`) is kept, and an audience that differs from what the plan alone gives
+    was set by an admin and is kept too.
+    """
     joined = contacts.drop("crm_sync_error", "crm_audience", strict=False).join(
         status.select(
             "contact_id",
@@ -277,7 +284,15 @@ def with_crm_columns(contacts: pl.DataFrame, status: pl.DataFrame) -> pl.DataFra
         how="left",
         maintain_order="left",
     )
+    if "plan_audience" in joined.columns:
+        from_plan = pl.coalesce("plan_audience", pl.lit(default_audience))
+        edited = pl.col("audience") != from_plan
+    else:
+        edited = pl.lit(False)
     return joined.with_columns(
-        pl.coalesce("_status", "crm_sync_status").alias("crm_sync_status"),
-        pl.coalesce("_audience", "audience").alias("audience"),
+        pl.coalesce("crm_sync_status", "_status").alias("crm_sync_status"),
+        pl.when(edited.fill_null(False))
+        .then(pl.col("audience"))
+        .otherwise(pl.coalesce("_audience", "audience"))
+        .alias("audience"),
     ).drop("_status", "_audience")

@@ -84,6 +84,11 @@ UNMERGE = "unmerge"  # merge_id is undone: its sides come back and stay apart
 NOTE = "note"  # contact_id_l gets an agent-only note (the `note` text)
 ERASE = "erase"  # contact_id_l is erased (GDPR); its identifiers go to `suppression`
 REVOKE_VERIFICATION = "revoke_verification"  # contact_id_l's verified identity is distrusted
+TAG_ADD = "tag_add"  # contact_id_l gets tag `subject`
+TAG_REMOVE = "tag_remove"  # contact_id_l loses tag `subject` (even one its interactions carry)
+SET_AUDIENCE = "set_audience"  # contact_id_l's audience is `subject` from now on
+CRM_RESYNC = "crm_resync"  # contact_id_l is marked for a CRM re-sync (`pending`)
+EDIT_KINDS = (TAG_ADD, TAG_REMOVE, SET_AUDIENCE, CRM_RESYNC)
 MERGE_KINDS = (ACCEPT_PROPOSAL, MANUAL_MERGE)
 KINDS = (
     REJECT_PROPOSAL,
@@ -93,6 +98,7 @@ KINDS = (
     NOTE,
     ERASE,
     REVOKE_VERIFICATION,
+    *EDIT_KINDS,
 )
 
 T = TypeVar("T")
@@ -123,6 +129,14 @@ def _retry(action: Callable[[], T], seconds: float = 30.0) -> T:
             time.sleep(0.1)
 
 
+def _decision_id(decision: Decision, at: datetime, n: int = 0) -> str:
+    seed = (
+        f"{decision.kind}|{decision.proposal_id}|{decision.contact_id_l}|{decision.contact_id_r}"
+        f"|{decision.merge_id}|{decision.subject}|{at.isoformat()}|{n}"
+    )
+    return "dec_" + hashlib.sha256(seed.encode()).hexdigest()[:16]
+
+
 def append(
     path: Path,
     decision: Decision,
@@ -138,11 +152,7 @@ def append(
     who = decision.decided_by or getpass.getuser()
     if decision.kind not in KINDS:
         raise ValueError(f"unknown decision kind {decision.kind!r}")
-    seed = (
-        f"{decision.kind}|{decision.proposal_id}|{decision.contact_id_l}|{decision.contact_id_r}"
-        f"|{decision.merge_id}|{decided_at.isoformat()}"
-    )
-    decision_id = "dec_" + hashlib.sha256(seed.encode()).hexdigest()[:16]
+    decision_id = _decision_id(decision, decided_at)
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def write() -> None:
@@ -227,3 +237,39 @@ def read_suppression(path: Path) -> pl.DataFrame:
             con.close()
 
     return _retry(read).cast(SUPPRESSION_SCHEMA)  # type: ignore[arg-type]
+
+
+def append_many(path: Path, decisions: list[Decision], now: datetime | None = None) -> list[str]:
+    """Append several decisions in one transaction (a bulk action: all or nothing)."""
+    if not decisions:
+        return []
+    ids: list[str] = []
+    first, *rest = decisions
+
+    def the_rest(con: duckdb.DuckDBPyConnection, _first_id: str) -> None:
+        at = now or datetime.now(UTC)
+        for n, d in enumerate(rest, start=1):
+            if d.kind not in KINDS:
+                raise ValueError(f"unknown decision kind {d.kind!r}")
+            decision_id = _decision_id(d, at, n)
+            ids.append(decision_id)
+            con.execute(
+                f"INSERT INTO decisions ({', '.join(DECISIONS_SCHEMA)}) "
+                f"VALUES ({', '.join('?' * len(DECISIONS_SCHEMA))})",
+                [
+                    decision_id,
+                    d.kind,
+                    d.proposal_id,
+                    d.contact_id_l,
+                    d.contact_id_r,
+                    d.survivor_id,
+                    d.decided_by or getpass.getuser(),
+                    at,
+                    d.note,
+                    d.merge_id,
+                    d.subject,
+                ],
+            )
+
+    first_id = append(path, first, now=now, also=the_rest)
+    return [first_id, *ids]

@@ -19,14 +19,19 @@ import polars as pl
 
 from dedup.decisions import (
     ACCEPT_PROPOSAL,
+    CRM_RESYNC,
     ERASE,
     MANUAL_MERGE,
     NOTE,
     REJECT_PROPOSAL,
     REVOKE_VERIFICATION,
+    SET_AUDIENCE,
+    TAG_ADD,
+    TAG_REMOVE,
     UNMERGE,
     Decision,
     append,
+    append_many,
     read_all,
 )
 from dedup.normalize import email_norm
@@ -402,6 +407,82 @@ def revoke_verification(db: Path, contact_id: str, who: str | None = None) -> st
         Decision(
             kind=REVOKE_VERIFICATION, contact_id_l=contact_id, subject=user_id, decided_by=who
         ),
+    )
+
+
+BULK_ACTIONS = {
+    "tag-add": TAG_ADD,
+    "tag-remove": TAG_REMOVE,
+    "audience": SET_AUDIENCE,
+    "crm-resync": CRM_RESYNC,
+}
+MAX_TAG_CHARS = 100
+
+
+def select_contacts(db: Path, contact_ids: list[str] | None = None, flt=None) -> list[str]:
+    """The live contact ids a bulk action targets: given ids (redirects followed) or a filter.
+
+    Refuses more than MAX_BULK before anything is decided.
+    """
+    from dedup.search import FilterError, count, search
+
+    with published(db) as con:
+        if contact_ids:
+            chosen = sorted({live_contact(con, c) for c in contact_ids})
+        elif flt is not None:
+            try:
+                n = count(con, flt)
+                if n > MAX_BULK:
+                    raise ReviewError(
+                        f"{n:,} contacts selected; a bulk action handles at most {MAX_BULK}. "
+                        "Narrow the filter or the saved view"
+                    )
+                chosen = search(con, flt).get_column("contact_id").to_list()
+            except FilterError as exc:
+                raise ReviewError(str(exc)) from None
+        else:
+            raise ReviewError("choose contacts: give contact ids or a filter")
+    if len(chosen) > MAX_BULK:
+        raise ReviewError(
+            f"{len(chosen):,} contacts selected; a bulk action handles at most {MAX_BULK}"
+        )
+    return chosen
+
+
+def bulk_edit(
+    db: Path, action: str, contact_ids: list[str], value: str | None = None, who: str | None = None
+) -> list[str]:
+    """One decision per contact (≤ MAX_BULK), appended together; applied by the next run."""
+    kind = BULK_ACTIONS.get(action)
+    if kind is None:
+        raise ReviewError(f"unknown bulk action {action!r} ({', '.join(BULK_ACTIONS)})")
+    if len(contact_ids) > MAX_BULK:
+        raise ReviewError(
+            f"{len(contact_ids):,} contacts selected; a bulk action handles at most {MAX_BULK}"
+        )
+    if not contact_ids:
+        raise ReviewError("no contact matches; nothing to do")
+    if kind in (TAG_ADD, TAG_REMOVE):
+        value = (value or "").strip()
+        if not value or len(value) > MAX_TAG_CHARS:
+            raise ReviewError(f"a tag needs 1 to {MAX_TAG_CHARS} characters")
+    elif kind == SET_AUDIENCE:
+        with published(db) as con:
+            known = {
+                r[0] for r in con.execute("SELECT DISTINCT audience FROM audience_map").fetchall()
+            }
+            known |= {
+                r[0] for r in con.execute("SELECT DISTINCT audience FROM contacts").fetchall()
+            }
+        if value not in known:
+            raise ReviewError(
+                f"unknown audience {value!r} (one of {', '.join(sorted(a for a in known if a))})"
+            )
+    else:
+        value = None
+    return append_many(
+        StateLayout(db).decisions_path,
+        [Decision(kind=kind, contact_id_l=c, subject=value, decided_by=who) for c in contact_ids],
     )
 
 

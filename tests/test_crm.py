@@ -168,3 +168,33 @@ def test_settings_build_typed_crm_and_source_configs() -> None:
     assert not settings.source_config().is_staff_email("ingrid@acme.io.example.com")
     # No rules given: the documented defaults.
     assert ContactsSettings(exports_dir="x").crm_config().audience_rules[0].value == "customer"
+
+
+def test_admin_edits_win_over_the_crm_step() -> None:
+    schema = {
+        "contact_id": pl.String,
+        "audience": pl.String,
+        "plan_audience": pl.String,
+        "crm_sync_status": pl.String,
+    }
+    built = pl.DataFrame(
+        [
+            ("c_edit", "growth", None, None),  # an admin set the audience: not the plan's
+            ("c_plan", "public", None, None),  # no plan, no edit: the CRM's audience applies
+            ("c_resync", "public", None, "pending"),  # an admin forced a CRM re-sync
+        ],
+        schema=schema,
+        orient="row",
+    )
+    status = pl.DataFrame(
+        [(c, "synced", None, "paid_users", "paid_users") for c in ("c_edit", "c_plan", "c_resync")],
+        schema={k: pl.String for k in ("contact_id", "crm_sync_status", "crm_sync_error",
+                                      "crm_audience", "audience")},
+        orient="row",
+    )  # fmt: skip
+    out = with_crm_columns(built, status, "public")
+    assert out.select("contact_id", "audience", "crm_sync_status").rows() == [
+        ("c_edit", "growth", "synced"),
+        ("c_plan", "paid_users", "synced"),
+        ("c_resync", "paid_users", "pending"),
+    ]

@@ -69,16 +69,16 @@ def every_text(db: Path) -> str:
     """Every value of every table and view in the published file, as one string."""
     con = duckdb.connect(str(db), read_only=True)
     try:
-        names = [
-            r[0]
-            for r in con.execute(
-                "SELECT table_name FROM duckdb_tables() UNION ALL SELECT view_name FROM duckdb_views() "
-                "WHERE NOT internal"
-            ).fetchall()
-        ]
+        # Tables and views of every schema, the full-text index's word list included.
+        names = con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() UNION ALL "
+            "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal"
+        ).fetchall()
         parts = []
-        for name in names:
-            rows = con.execute(f'SELECT CAST(COLUMNS(*) AS VARCHAR) FROM "{name}"').fetchall()
+        for schema, name in names:
+            rows = con.execute(
+                f'SELECT CAST(COLUMNS(*) AS VARCHAR) FROM "{schema}"."{name}"'
+            ).fetchall()
             parts.extend(str(v) for row in rows for v in row)
         return "\n".join(parts).lower()
     finally:

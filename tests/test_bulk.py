@@ -1,0 +1,94 @@
+"""Bulk actions (≤ 200 contacts): durable admin edits applied by every later run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from contacts.cli import app
+from dedup.decisions import read_all
+from dedup.review import merge_contacts, unmerge
+from dedup.snapshot import StateLayout
+from tests.conftest import query, rec, write_jsonl
+
+NO_MATCHING = {"min_contacts_to_match": 10**9}
+
+
+def crowd(exports: Path) -> None:
+    people = [
+        rec(
+            f"p{i:03d}",
+            "2026-11-01T09:00:00Z",
+            email=f"person{i}@crowd.test",
+            contact_tags=["crowd"],
+        )
+        for i in range(201)
+    ]
+    people += [
+        rec("ada", "2026-11-01T08:00:00Z", name="Ada", email="ada@x.test", contact_tags=["trial"]),
+        rec("bea", "2026-11-01T08:30:00Z", name="Bea", email="bea@x.test"),
+    ]
+    write_jsonl(exports, "2026-11-01", "crowd.jsonl", people)
+
+
+def cid(db: Path, email: str) -> str:
+    return query(db, f"SELECT contact_id FROM contacts WHERE email = '{email}'").item()
+
+
+def row(db: Path, contact_id: str) -> dict:
+    return query(
+        db,
+        f"SELECT tags, audience, crm_sync_status FROM contacts WHERE contact_id = '{contact_id}'",
+    ).row(0, named=True)
+
+
+def bulk(db: Path, *args: str):
+    return CliRunner().invoke(app, ["bulk", *args, "--db", str(db)])
+
+
+def test_bulk_edits_are_capped_durable_and_follow_merges(exports: Path, db: Path, run) -> None:
+    crowd(exports)
+    run(**NO_MATCHING)
+    ada, bea = cid(db, "ada@x.test"), cid(db, "bea@x.test")
+
+    refused = bulk(db, "tag-add", "vip", "--tag", "crowd")
+    assert refused.exit_code == 1 and "201 contacts selected" in refused.output
+    assert read_all(StateLayout(db).decisions_path).height == 0
+
+    assert bulk(db, "tag-add", "vip", "--id", ada, "--id", bea).exit_code == 0
+    assert bulk(db, "tag-remove", "trial", "--id", ada).exit_code == 0
+    assert bulk(db, "audience", "enterprise", "--id", bea).exit_code == 0
+    wrong = bulk(db, "audience", "emperors", "--id", bea)
+    assert wrong.exit_code == 1 and "unknown audience" in wrong.output
+    # Visible at once as pending on the contact.
+    shown = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["show", ada, "--db", str(db)])
+    assert "pending: tag_add" in shown.output and "pending: tag_remove" in shown.output
+
+    run(**NO_MATCHING)
+    assert row(db, ada)["tags"] == ["vip"]  # "trial" came from its interactions, removed anyway
+    assert (row(db, bea)["tags"], row(db, bea)["audience"]) == (["vip"], "enterprise")
+    run(**NO_MATCHING)
+    assert row(db, ada)["tags"] == ["vip"] and row(db, bea)["audience"] == "enterprise"
+
+    # A forced CRM re-sync marks the contact pending on the run that applies it.
+    assert bulk(db, "crm-resync", "--id", ada).exit_code == 0
+    run(**NO_MATCHING)
+    assert row(db, ada)["crm_sync_status"] == "pending"
+
+    # Edits follow a merge to the survivor and come back with their side on unmerge.
+    write_jsonl(
+        exports,
+        "2026-11-02",
+        "c.jsonl",
+        [rec("cid", "2026-11-02T08:00:00Z", name="Cy", email="cy@x.test")],
+    )
+    run(**NO_MATCHING)
+    cy = cid(db, "cy@x.test")
+    merge_contacts(db, ada, cy, survivor=cy)
+    run(**NO_MATCHING)
+    assert "vip" in row(db, cy)["tags"]
+    merge_id = query(db, "SELECT merge_id FROM merges WHERE kind = 'manual'").item()
+    unmerge(db, merge_id)
+    run(**NO_MATCHING)
+    assert row(db, ada)["tags"] == ["vip"] and row(db, cy)["tags"] == []
