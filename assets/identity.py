@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
-from assets.ingest import INGEST_ASSETS
+from assets.ingest import INTERACTION_INGEST_ASSETS
 from assets.names import (
     CLUSTERS,
     CONTACT_IDS,
@@ -59,7 +59,7 @@ INTERACTION_STATS_FILE = "interactions_stats.json"
 
 @dg.asset(
     name=INTERACTIONS,
-    deps=[*INGEST_ASSETS, DECISIONS],
+    deps=[*INTERACTION_INGEST_ASSETS, DECISIONS],
     group_name=GROUP_IDENTITY,
     pool=WRITER_POOL,
     kinds={"polars"},

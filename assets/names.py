@@ -5,6 +5,15 @@ GROUP_IDENTITY = "identity"
 GROUP_PUBLISH = "publish"
 
 ASKVAULT = "askvault_interactions"
+GROUP_CRM = "crm"
+CRM_LINKS = "crm_links"
+
+
+def ingest_asset_name(source: str, kind: str = "interactions") -> str:
+    """`whatsapp_interactions`, `hubspot_records`: one staging asset per source."""
+    return f"{source}_{'records' if kind == 'crm' else 'interactions'}"
+
+
 INTERACTIONS = "interactions"
 CLUSTERS = "identity_clusters"
 CONTACT_IDS = "contact_ids"

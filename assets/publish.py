@@ -7,6 +7,7 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from assets.crm import CRM_LINKS_FILE, CRM_STATUS_FILE, TIER_MISMATCHES_FILE
 from assets.identity import (
     AMBIGUOUS_FILE,
     ASSIGNMENT_FILE,
@@ -30,6 +31,7 @@ from assets.names import (
     CHECK_HUB_LIMIT,
     CHECK_REDIRECTS_LIVE,
     CHECK_UNIQUE_IDS,
+    CRM_LINKS,
     GROUP_PUBLISH,
     PROPOSALS,
     PUBLISHED,
@@ -39,6 +41,7 @@ from assets.names import (
 from assets.reporting import md_table
 from assets.resources import ContactsSettings
 from dedup.build import SnapshotInputs, build_snapshot, interactions_sql
+from dedup.crm import with_crm_columns
 from dedup.ingest import read_staged
 from dedup.notes import contact_notes
 from dedup.privacy import (
@@ -60,7 +63,7 @@ from quality.snapshot_checks import (
 
 @dg.asset(
     name=SNAPSHOT,
-    deps=[PROPOSALS],
+    deps=[PROPOSALS, CRM_LINKS],
     group_name=GROUP_PUBLISH,
     pool=WRITER_POOL,
     kinds={"duckdb"},
@@ -72,7 +75,11 @@ def contacts_snapshot(
     layout = settings.layout
     run = json.loads(layout.work_file(RUN_FILE).read_text())
     stats = json.loads(layout.work_file(INTERACTION_STATS_FILE).read_text())
-    contacts = pl.read_parquet(layout.work_file(CONTACTS_FILE))
+    contacts = with_crm_columns(
+        pl.read_parquet(layout.work_file(CONTACTS_FILE)),
+        pl.read_parquet(layout.work_file(CRM_STATUS_FILE)),
+        settings.engine_config().default_audience,
+    )
     n_interactions = (
         pl.scan_parquet(layout.work_file(ASSIGNMENT_FILE)).select(pl.len()).collect().item()
     )
@@ -143,6 +150,12 @@ def contacts_snapshot(
             pl.read_parquet(layout.work_file(SUPPRESSED_FILE)),
             previous_table(layout.db_path, "erasures", ERASURES_SCHEMA),
             datetime.fromisoformat(run["decided_at"]),
+        ),
+        crm_links=pl.read_parquet(layout.work_file(CRM_LINKS_FILE)).filter(
+            pl.col("contact_id").is_in(live)
+        ),
+        tier_mismatches=pl.read_parquet(layout.work_file(TIER_MISMATCHES_FILE)).filter(
+            pl.col("contact_id").is_in(live)
         ),
     )
     build_snapshot(layout.build_path, inputs, settings.engine_config())

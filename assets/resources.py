@@ -6,11 +6,48 @@ from pathlib import Path
 
 import dagster as dg
 
+from dedup.adapters.base import SourceConfig
 from dedup.automerge import HubLimits
 from dedup.config import EngineConfig
+from dedup.crm import DEFAULT_CRM_AUDIENCE_RULES, CrmAudienceRule, CrmConfig
 from dedup.privacy import AFTER_ERASURE_POLICIES
 from dedup.snapshot import StateLayout
 from quality.gates import GateLimits
+
+# Workspace facts for the native adapters and the CRM step, from the environment, for the
+# `contacts` CLI and the code location (comma-separated lists). Dagster run config can set the
+# same fields on the resource instead.
+WORKSPACE_ENV = {
+    "staff_domains": "CONTACTS_STAFF_DOMAINS",
+    "workspace_emails": "CONTACTS_WORKSPACE_EMAILS",
+    "business_phone_numbers": "CONTACTS_BUSINESS_NUMBERS",
+    "hubspot_portal_id": "CONTACTS_HUBSPOT_PORTAL_ID",
+    "salesforce_instance": "CONTACTS_SALESFORCE_INSTANCE",
+}
+
+
+def workspace_from_env() -> dict[str, object]:
+    """ContactsSettings fields given in the environment (see `WORKSPACE_ENV`)."""
+    out: dict[str, object] = {}
+    for name, var in WORKSPACE_ENV.items():
+        value = os.environ.get(var, "").strip()
+        if not value:
+            continue
+        if name.endswith("_id") or name == "salesforce_instance":
+            out[name] = value
+        else:
+            out[name] = [v.strip() for v in value.split(",") if v.strip()]
+    return out
+
+
+class CrmAudienceRuleConfig(dg.Config):
+    """One row of the CRM audience table (docs/sources.md): `system`'s column `field` having
+    `value` means audience `audience`."""
+
+    system: str
+    field: str
+    value: str
+    audience: str
 
 
 class ContactsSettings(dg.ConfigurableResource):
@@ -47,6 +84,15 @@ class ContactsSettings(dg.ConfigurableResource):
     quality_sample_rows: int = 200_000
     # Nightly exports and GX data docs; empty means `<db>.state/output`.
     output_dir: str = ""
+    # Native exports (docs/sources.md): the workspace's own people, addresses and numbers are
+    # never contacts. Changing them applies to export days ingested afterwards.
+    staff_domains: list[str] = []
+    workspace_emails: list[str] = []
+    business_phone_numbers: list[str] = []
+    # CRM: deep links and the audience table; no rules given = the documented defaults.
+    hubspot_portal_id: str = ""
+    salesforce_instance: str = ""
+    crm_audience_rules: list[CrmAudienceRuleConfig] | None = None
 
     @property
     def exports(self) -> Path:
@@ -70,6 +116,29 @@ class ContactsSettings(dg.ConfigurableResource):
             max_merge_share=self.gate_max_merge_share,
             max_quarantine_share=self.gate_max_quarantine_share,
             min_baseline_contacts=self.gate_min_baseline_contacts,
+        )
+
+    def source_config(self) -> SourceConfig:
+        return SourceConfig(
+            staff_domains=tuple(self.staff_domains),
+            workspace_emails=tuple(self.workspace_emails),
+            business_phone_numbers=tuple(self.business_phone_numbers),
+        )
+
+    def crm_config(self) -> CrmConfig:
+        rules = (
+            DEFAULT_CRM_AUDIENCE_RULES
+            if self.crm_audience_rules is None
+            else tuple(
+                CrmAudienceRule(r.system, r.field, r.value, r.audience)
+                for r in self.crm_audience_rules
+            )
+        )
+        return CrmConfig(
+            hubspot_portal_id=self.hubspot_portal_id,
+            salesforce_instance=self.salesforce_instance,
+            audience_rules=rules,
+            default_region=self.default_region,
         )
 
     def engine_config(self) -> EngineConfig:

@@ -38,9 +38,14 @@ def fail(message: str) -> None:
 
 
 def _settings(exports: Path, db: Path, region: str):
-    from assets.resources import ContactsSettings
+    from assets.resources import ContactsSettings, workspace_from_env
 
-    return ContactsSettings(exports_dir=str(exports), db_path=str(db), default_region=region)
+    return ContactsSettings(
+        exports_dir=str(exports),
+        db_path=str(db),
+        default_region=region,
+        **workspace_from_env(),  # type: ignore[arg-type]
+    )
 
 
 def _run(exports: Path, db: Path, region: str, retrain: bool = False):
@@ -106,7 +111,7 @@ def demo(
     days: Annotated[int, typer.Option(help="Export days; one nightly run per day.")] = 7,
 ) -> None:
     """Make a realistic sample exports folder and run the job on it, one night per export day."""
-    from contacts.generator import GeneratorConfig, generate_exports
+    from contacts.generator import DEMO_STAFF_DOMAIN, GeneratorConfig, generate_exports
 
     db = db or folder / "contacts.duckdb"
     if folder.exists():
@@ -115,15 +120,22 @@ def demo(
     exports = folder / "exports"
     # Sign the sample's identities with the caller's secret if there is one, so they verify.
     secret = os.environ.setdefault("ASKVAULT_IDENTITY_SECRET", GeneratorConfig.secret)
-    config = GeneratorConfig(persons=persons, days=days, secret=secret)
+    config = GeneratorConfig(persons=persons, days=days, secret=secret, native=True)
+    # The sample workspace's own people answer in mail and Slack threads; they are not contacts.
+    os.environ.setdefault("CONTACTS_STAFF_DOMAINS", DEMO_STAFF_DOMAIN)
     with err.status("generating sample exports…"):
         generated = generate_exports(incoming, config)
     summary = None
-    for day_dir in sorted((incoming / "askvault").iterdir()):
-        target = exports / "askvault" / day_dir.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        day_dir.rename(target)
-        err.print(f"night of {day_dir.name}")
+    # Every source's day folder lands on its night, as a provider's daily export would.
+    sources = [d.name for d in sorted(incoming.iterdir()) if not d.name.startswith("_")]
+    for day in sorted({d.name for s in sources for d in (incoming / s).iterdir()}):
+        for source in sources:
+            day_dir = incoming / source / day
+            if day_dir.is_dir():
+                target = exports / source / day
+                target.parent.mkdir(parents=True, exist_ok=True)
+                day_dir.rename(target)
+        err.print(f"night of {day}")
         summary = _run(exports, db, "US")
     assert summary is not None
     out.print(

@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from assets.ingest import INGEST_ASSET_BY_SOURCE
 from assets.names import PROPOSALS
 from assets.partitions import export_days
 from assets.resources import ContactsSettings
@@ -104,16 +105,24 @@ def run_pipeline(
         for folder in orphaned_staging(exports, layout.staging_root):
             progress(f"export day {folder.parent.name}/{folder.name} is gone; dropping its staging")
             shutil.rmtree(folder)
-        days = sorted({day for _source, day in stale_days(exports, layout.staging_root)})
+        stale: dict[str, list[str]] = {}
+        for source, day in stale_days(exports, layout.staging_root):
+            stale.setdefault(day, []).append(source)
+        days = sorted(stale)
         ingest = defs.resolve_job_def(INGEST_JOB)
         for day in days:
             if day not in valid_days:
                 raise PipelineError(
                     f"export day {day} is outside the partitions (set CONTACTS_PARTITIONS_START)"
                 )
-            progress(f"ingest {day}")
+            progress(f"ingest {day} ({', '.join(sorted(stale[day]))})")
+            # Only the sources whose files of that day changed: one partition of one asset each.
             result = ingest.execute_in_process(
-                partition_key=day, instance=instance, raise_on_error=False, run_config=QUIET
+                partition_key=day,
+                instance=instance,
+                raise_on_error=False,
+                run_config=QUIET,
+                asset_selection=[INGEST_ASSET_BY_SOURCE[s].key for s in sorted(stale[day])],
             )
             if not result.success:
                 raise PipelineError(f"ingest of {day}: {_failure(result)}")

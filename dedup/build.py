@@ -46,6 +46,9 @@ class SnapshotInputs:
     notes: pl.DataFrame  # dedup.notes.NOTES_SCHEMA
     identity_failures: pl.DataFrame  # dedup.identity.FAILURES_SCHEMA
     erasures: pl.DataFrame  # dedup.privacy.ERASURES_SCHEMA
+    # Issue "native exports": CRM links and plan/CRM tier mismatches (dedup.crm); None = not built.
+    crm_links: pl.DataFrame | None = None
+    tier_mismatches: pl.DataFrame | None = None
 
 
 # Safe merging: a session gets only the audience its own evidence supports. A session that typed
@@ -146,6 +149,10 @@ def build_snapshot(path: Path, inputs: SnapshotInputs, config: EngineConfig) -> 
         write_table(con, "out.contact_notes", inputs.notes, "contact_id, created_at, note_id")
         write_table(con, "out.identity_failures", inputs.identity_failures, "session_id, reason")
         write_table(con, "out.erasures", inputs.erasures, "requested_at, request_id")
+        if inputs.crm_links is not None:
+            write_table(con, "out.crm_links", inputs.crm_links, "contact_id, system, record_id")
+        if inputs.tier_mismatches is not None:
+            write_table(con, "out.tier_mismatches", inputs.tier_mismatches, "contact_id, system")
         con.execute(SESSION_AUDIENCE_SQL.format(default=config.default_audience))
         con.execute("DETACH out")
     finally:

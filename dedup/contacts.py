@@ -149,7 +149,8 @@ def build_contacts(
                f.interaction_count, f.session_count,
                coalesce(t.tags_dropped, 0) AS tags_dropped,
                coalesce(d.attributes_dropped, 0) AS attributes_dropped,
-               f.unknown_plans
+               f.unknown_plans,
+               audience_pick AS plan_audience
         FROM facts f
 {pick_joins}
         LEFT JOIN tags t USING (contact_id)

@@ -2,21 +2,62 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
+from dedup.adapters.base import DEFAULT_CONFIG, SourceConfig
+from dedup.adapters.crm import CRM_RECORD_SCHEMA, empty_crm_records, read_hubspot, read_salesforce
+from dedup.adapters.mail import read_mail
+from dedup.adapters.slack import read_slack
+from dedup.adapters.sms import read_sms
+from dedup.adapters.whatsapp import read_whatsapp
 from dedup.readers import FileOrigin, ReadResult, read_export_file
 from dedup.schema import QUARANTINE_SCHEMA, RAW_SCHEMA, empty_quarantine, empty_raw
 from dedup.validate import validate
 
-# Source name → reader of one file. Issue "native exports" adds an adapter per source here;
-# the engine after staging never changes for a new source.
-READERS = {"askvault": read_export_file}
-SOURCES: tuple[str, ...] = tuple(READERS)
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """How one source's day folder is read.
+
+    Args:
+        read: reader of one file (or one export folder): `(path, origin[, config]) -> ReadResult`.
+        kind: `interactions` (canonical records, validated and fed to identity) or `crm`
+            (CRM records, staged apart and only linked to contacts by `dedup.crm`).
+        folders: a sub-folder of the day folder is one export, read as a unit (Slack).
+        configured: the reader takes `config: SourceConfig` (staff domains, own addresses).
+    """
+
+    read: Callable[..., ReadResult]
+    kind: str = "interactions"
+    folders: bool = False
+    configured: bool = False
+
+
+# Source name → how to read it. Adding a source is one adapter module and one line here; the
+# engine after staging never changes for a new source.
+SOURCE_SPECS: dict[str, SourceSpec] = {
+    "askvault": SourceSpec(read_export_file),
+    "whatsapp": SourceSpec(read_whatsapp, configured=True),
+    "slack": SourceSpec(read_slack, folders=True, configured=True),
+    "email": SourceSpec(read_mail, configured=True),
+    "sms": SourceSpec(read_sms, configured=True),
+    "hubspot": SourceSpec(read_hubspot, kind="crm"),
+    "salesforce": SourceSpec(read_salesforce, kind="crm"),
+}
+READERS = {name: spec.read for name, spec in SOURCE_SPECS.items()}
+SOURCES: tuple[str, ...] = tuple(SOURCE_SPECS)
+INTERACTION_SOURCES: tuple[str, ...] = tuple(
+    s for s, spec in SOURCE_SPECS.items() if spec.kind == "interactions"
+)
+CRM_SOURCES: tuple[str, ...] = tuple(s for s, spec in SOURCE_SPECS.items() if spec.kind == "crm")
 
 
 @dataclass
@@ -26,21 +67,40 @@ class DayIngest:
     files: list[str]
     accepted: pl.DataFrame
     quarantine: pl.DataFrame
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 def day_files(exports_root: Path, source: str, day: str) -> list[Path]:
+    """The day's inputs in name order: files, and for folder sources (Slack) export folders."""
     folder = exports_root / source / day
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.is_file())
+    spec = SOURCE_SPECS.get(source)
+    folders = spec is not None and spec.folders
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if not p.name.startswith(".") and (p.is_file() or (folders and p.is_dir()))
+    )
 
 
 def fingerprint(files: list[Path]) -> str:
-    """Changes when a file of the day is added, removed, rewritten or touched."""
+    """Changes when a file of the day is added, removed, rewritten or touched.
+
+    An export folder counts with every file inside it: a folder's own mtime does not change
+    when a file deep inside it is rewritten.
+    """
     h = hashlib.sha256()
     for p in files:
-        st = p.stat()
-        h.update(f"{p.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        members = (
+            [p]
+            if not p.is_dir()
+            else sorted(m for m in p.rglob("*") if m.is_file() and not m.name.startswith("."))
+        )
+        for m in members:
+            st = m.stat()
+            name = p.name if m == p else f"{p.name}/{m.relative_to(p).as_posix()}"
+            h.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
@@ -62,22 +122,43 @@ def _is_day(name: str) -> bool:
     return len(name) == 10
 
 
-def ingest_day(exports_root: Path, source: str, day: str) -> DayIngest:
-    """Read and validate every file of `<exports_root>/<source>/<day>/`."""
-    read = READERS[source]
+def reader_for(source: str, config: SourceConfig = DEFAULT_CONFIG) -> Callable[..., ReadResult]:
+    spec = SOURCE_SPECS[source]
+    return functools.partial(spec.read, config=config) if spec.configured else spec.read
+
+
+def ingest_day(
+    exports_root: Path, source: str, day: str, config: SourceConfig = DEFAULT_CONFIG
+) -> DayIngest:
+    """Read and validate every file of `<exports_root>/<source>/<day>/`.
+
+    Interaction sources yield validated canonical records; CRM sources yield CRM records
+    (`dedup.adapters.crm.CRM_RECORD_SCHEMA`), checked by their adapter.
+    """
+    read = reader_for(source, config)
+    crm = SOURCE_SPECS[source].kind == "crm"
     results: list[ReadResult] = []
     files = day_files(exports_root, source, day)
     for path in files:
         origin = FileOrigin(source=source, export_day=day, file=str(path.relative_to(exports_root)))
         results.append(read(path, origin))
-    raw = pl.concat([r.records for r in results]) if results else empty_raw()
-    accepted, rejected = validate(raw)
+    skipped: Counter[str] = Counter()
+    for r in results:
+        skipped.update(r.skipped)
+    if crm:
+        accepted = pl.concat([r.records for r in results]) if results else empty_crm_records()
+        rejected = empty_quarantine()
+    else:
+        raw = pl.concat([r.records for r in results]) if results else empty_raw()
+        accepted, rejected = validate(raw)
     quarantine = (
         pl.concat([*(r.quarantine for r in results), rejected], how="vertical")
         if results
         else empty_quarantine()
     )
-    return DayIngest(source, day, [p.name for p in files], accepted, quarantine)
+    return DayIngest(
+        source, day, [p.name for p in files], accepted, quarantine, dict(sorted(skipped.items()))
+    )
 
 
 def write_staging(result: DayIngest, folder: Path, print_: str) -> None:
@@ -92,6 +173,7 @@ def write_staging(result: DayIngest, folder: Path, print_: str) -> None:
         "files": result.files,
         "accepted": result.accepted.height,
         "quarantined": result.quarantine.height,
+        "skipped": result.skipped,
     }
     tmp = folder / ".manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=1))
@@ -105,10 +187,20 @@ def staged_fingerprint(folder: Path) -> str | None:
         return None
 
 
-def read_staged(staging_root: Path, kind: str) -> pl.DataFrame:
-    """All committed staging files of one kind (`accepted` or `quarantine`) across sources/days."""
+def read_staged(
+    staging_root: Path, kind: str, sources: tuple[str, ...] | None = None
+) -> pl.DataFrame:
+    """All committed staging files of one kind (`accepted` or `quarantine`) across sources/days.
+
+    `accepted` reads the interaction sources only (CRM records have their own schema: see
+    `read_staged_crm`); `quarantine` reads every source unless `sources` narrows it.
+    """
+    if sources is None:
+        sources = INTERACTION_SOURCES if kind == "accepted" else SOURCES
     paths = sorted(
-        str(p.parent / f"{kind}.parquet") for p in staging_root.glob("*/*/manifest.json")
+        str(p.parent / f"{kind}.parquet")
+        for p in staging_root.glob("*/*/manifest.json")
+        if p.parent.parent.name in sources
     )
     schema = RAW_SCHEMA if kind == "accepted" else QUARANTINE_SCHEMA
     if not paths:
@@ -117,6 +209,21 @@ def read_staged(staging_root: Path, kind: str) -> pl.DataFrame:
             frame = frame.with_columns(pl.col("occurred_at").cast(pl.Datetime("us", "UTC")))
         return frame
     return pl.read_parquet(paths)
+
+
+def read_staged_crm(staging_root: Path) -> pl.DataFrame:
+    """Every staged CRM record, the latest delivery of each (system, record id) only."""
+    paths = sorted(
+        str(p.parent / "accepted.parquet")
+        for p in staging_root.glob("*/*/manifest.json")
+        if p.parent.parent.name in CRM_SOURCES
+    )
+    if not paths:
+        return empty_crm_records()
+    frame = pl.read_parquet(paths).cast(CRM_RECORD_SCHEMA)  # type: ignore[arg-type]
+    return frame.sort("system", "record_id", "export_day", "file", "row").unique(
+        ["system", "record_id"], keep="last", maintain_order=True
+    )
 
 
 def stale_days(exports_root: Path, staging_root: Path) -> list[tuple[str, str]]:

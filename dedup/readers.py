@@ -13,7 +13,7 @@ import csv
 import gzip
 import io
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -51,6 +51,9 @@ class FileOrigin:
 class ReadResult:
     records: pl.DataFrame
     quarantine: pl.DataFrame
+    # Input read and deliberately left out (not an error, so not quarantined), by reason:
+    # e.g. WhatsApp status updates, Slack bots, auto-replies. Reported per day in Dagster.
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 class _Rejects:

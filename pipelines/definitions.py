@@ -4,12 +4,13 @@ import os
 
 import dagster as dg
 
+from assets.crm import crm_links
 from assets.identity import admin_decisions, contact_ids, identity_clusters, interactions
 from assets.ingest import INGEST_ASSETS
 from assets.matching import MATCHING_ASSETS
 from assets.publish import PUBLISH_ASSETS, SNAPSHOT_CHECKS
 from assets.quality import EXPORT_ASSETS, QUALITY_CHECKS
-from assets.resources import ContactsSettings
+from assets.resources import ContactsSettings, workspace_from_env
 from pipelines.jobs import build_job, ingest_job, purge_job
 from pipelines.sensors import new_export_days, nightly_build, weekly_purge
 
@@ -20,6 +21,7 @@ ASSETS = [
     admin_decisions,
     contact_ids,
     *MATCHING_ASSETS,
+    crm_links,
     *PUBLISH_ASSETS,
     *EXPORT_ASSETS,
 ]
@@ -44,5 +46,6 @@ defs = make_definitions(
         exports_dir=os.environ.get("CONTACTS_EXPORTS_DIR", "exports"),
         db_path=os.environ.get("CONTACTS_DB", "contacts.duckdb"),
         default_region=os.environ.get("CONTACTS_DEFAULT_REGION", "US"),
+        **workspace_from_env(),  # type: ignore[arg-type]
     )
 )

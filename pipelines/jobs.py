@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.names import GROUP_IDENTITY, GROUP_INGEST, GROUP_MATCHING, GROUP_PUBLISH
+from assets.names import GROUP_CRM, GROUP_IDENTITY, GROUP_INGEST, GROUP_MATCHING, GROUP_PUBLISH
 from assets.resources import ContactsSettings
 from dedup.retention import RetentionPolicy, purge
 
@@ -17,9 +17,10 @@ ingest_job = dg.define_asset_job(
 
 build_job = dg.define_asset_job(
     BUILD_JOB,
-    selection=dg.AssetSelection.groups(GROUP_IDENTITY, GROUP_MATCHING, GROUP_PUBLISH),
+    selection=dg.AssetSelection.groups(GROUP_IDENTITY, GROUP_MATCHING, GROUP_CRM, GROUP_PUBLISH),
     description=(
-        "Normalize, auto-merge, assign stable ids, propose merges, check and publish the DuckDB file."
+        "Normalize, auto-merge, assign stable ids, propose merges, link CRM records, "
+        "check and publish the DuckDB file."
     ),
 )
 

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.ingest import INGEST_ASSET_BY_SOURCE
 from assets.partitions import export_days
 from assets.resources import ContactsSettings
 from dedup.ingest import day_files, fingerprint, stale_days
@@ -12,14 +13,19 @@ from pipelines.jobs import build_job, ingest_job, purge_job
     job=ingest_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED
 )
 def new_export_days(context: dg.SensorEvaluationContext, settings: ContactsSettings):
-    """Request an ingest run for every export day whose files are new or changed."""
+    """Request an ingest run of one source's partition for every export day whose files are new
+    or changed; the other sources' partitions of that day are not re-run."""
     partition_keys = set(export_days.get_partition_keys())
     for source, day in stale_days(settings.exports, settings.layout.staging_root):
         if day not in partition_keys:
             context.log.warning(f"{source}/{day} is outside the export-day partitions; skipped")
             continue
         print_ = fingerprint(day_files(settings.exports, source, day))
-        yield dg.RunRequest(partition_key=day, run_key=f"{source}:{day}:{print_}")
+        yield dg.RunRequest(
+            partition_key=day,
+            run_key=f"{source}:{day}:{print_}",
+            asset_selection=[INGEST_ASSET_BY_SOURCE[source].key],
+        )
 
 
 nightly_build = dg.ScheduleDefinition(

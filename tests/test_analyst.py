@@ -143,7 +143,9 @@ def found(con, **kwargs) -> set[str]:
         # audience equals
         ({"audience": "enterprise"}, {"ann"}),
         # CRM sync state: no CRM adapter yet, so every contact has none
-        ({"crm_sync_status": "none"}, {"ann", "bob", "cat", "dan"}),
+        # No CRM export in this sample: every lead is `pending` (docs/sources.md).
+        ({"crm_sync_status": "pending"}, {"ann", "bob", "cat", "dan"}),
+        ({"crm_sync_status": "none"}, set()),
         ({"crm_sync_status": "synced"}, set()),
         # filters combine with AND
         ({"text": "ann", "engaged": ("whatsapp",), "audience": "enterprise"}, {"ann"}),
@@ -296,21 +298,21 @@ def test_search_frame_types(con) -> None:
     assert frame.schema["tags"] == pl.List(pl.String)
 
 
-def test_contact_detail_joins_crm_links_when_the_table_exists(db: Path, tmp_path: Path) -> None:
+def test_contact_detail_joins_crm_links(db: Path, tmp_path: Path) -> None:
     from dedup.analyst import finish_analyst_layer
 
     copy = tmp_path / "copy.duckdb"
     copy.write_bytes(db.read_bytes())
     con = duckdb.connect(str(copy))
     con.execute(
-        "CREATE TABLE crm_links AS SELECT contact_id, 'hubspot' AS crm, '42' AS crm_id "
+        "INSERT INTO crm_links (contact_id, system, record_id) SELECT contact_id, 'hubspot', '42' "
         "FROM contacts WHERE name = 'Bob Builder'"
     )
     con.close()
     finish_analyst_layer(copy)
     links = query(copy, "SELECT name, crm_links FROM contact_detail WHERE len(crm_links) > 0")
     assert links.get_column("name").to_list() == ["Bob Builder"]
-    assert links.item(0, "crm_links")[0]["crm"] == "hubspot"
+    assert links.item(0, "crm_links")[0]["system"] == "hubspot"
 
 
 def test_search_on_a_file_without_views_says_what_to_do(tmp_path: Path) -> None:

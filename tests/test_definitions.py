@@ -28,12 +28,20 @@ def test_asset_graph_snapshot() -> None:
         ("admin_decisions", "interactions"),
         ("askvault_interactions", "interactions"),
         ("contact_ids", "contact_profiles"),
+        ("contact_profiles", "crm_links"),
         ("contact_profiles", "merge_proposals"),
         ("contacts_snapshot", "published_contacts"),
+        ("crm_links", "contacts_snapshot"),
+        ("email_interactions", "interactions"),
+        ("hubspot_records", "crm_links"),
         ("identity_clusters", "contact_ids"),
         ("interactions", "identity_clusters"),
         ("merge_proposals", "contacts_snapshot"),
         ("published_contacts", "nightly_exports"),
+        ("salesforce_records", "crm_links"),
+        ("slack_interactions", "interactions"),
+        ("sms_interactions", "interactions"),
+        ("whatsapp_interactions", "interactions"),
     ]
     checks = sorted(k.name for k in graph.asset_check_keys)
     assert checks == [
@@ -44,7 +52,20 @@ def test_asset_graph_snapshot() -> None:
         "publish_gates",
         "redirects_point_to_live_contacts",
     ]
-    assert graph.get(dg.AssetKey("askvault_interactions")).partitions_def is not None
+    ingest = sorted(
+        k.to_user_string()
+        for k in graph.get_all_asset_keys()
+        if graph.get(k).partitions_def is not None
+    )
+    assert ingest == [
+        "askvault_interactions",
+        "email_interactions",
+        "hubspot_records",
+        "salesforce_records",
+        "slack_interactions",
+        "sms_interactions",
+        "whatsapp_interactions",
+    ]
     assert sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")) == [
         "build_contacts",
         "ingest_exports",
@@ -65,6 +86,10 @@ def test_sensor_requests_only_new_or_changed_days(tmp_path: Path) -> None:
     context = dg.build_sensor_context(resources={"settings": settings})
     requests = list(new_export_days(context))
     assert [r.partition_key for r in requests] == ["2026-11-02"]
+    # A run request names only the source whose day changed, not every ingest asset.
+    assert [[k.to_user_string() for k in r.asset_selection or []] for r in requests] == [
+        ["askvault_interactions"]
+    ]
 
 
 def test_code_location_loads_from_workspace_and_dg() -> None:

@@ -28,7 +28,7 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "contacts.duckdb"
 
 
-IDS = ["multichannel", "history", "quarantine", "list", "detail", "engagement", "fulltext"]
+IDS = ["multichannel", "history", "crm", "quarantine", "list", "detail", "engagement", "fulltext"]
 
 
 def test_examples_are_documented() -> None:

@@ -111,7 +111,7 @@ def test_contacts_table_end_to_end(exports: Path, db: Path, run) -> None:
         "size": "10",
     }  # latest value wins
     assert jane["is_lead"] is True
-    assert jane["crm_sync_status"] is None
+    assert jane["crm_sync_status"] == "pending"  # a lead; no CRM export knows her (docs/sources.md)
 
     bob = query(db, f"SELECT * FROM contacts WHERE contact_id = '{by_iid['b1']}'").row(
         0, named=True
