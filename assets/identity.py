@@ -25,7 +25,7 @@ from dedup.automerge import KEY_COLUMNS, auto_merge, cluster_sizes
 from dedup.constraints import MERGE_SIDES_SCHEMA, apply_constraints, constraints_from_decisions
 from dedup.decisions import read_all, read_suppression
 from dedup.identity import identity_failures, revocations, revoke
-from dedup.ingest import read_staged, scrub_staging
+from dedup.ingest import read_staged, scrub_crm_staging, scrub_staging
 from dedup.interactions import prepare_interactions
 from dedup.merge_history import (
     MERGES_SCHEMA,
@@ -34,7 +34,7 @@ from dedup.merge_history import (
     side_profiles,
     update_history,
 )
-from dedup.privacy import salt, suppressed_interactions
+from dedup.privacy import crm_records_without_erased, salt, suppressed_interactions
 from dedup.snapshot import load_previous_ids, previous_rows, previous_table
 from dedup.stable_ids import assign_ids
 
@@ -83,6 +83,16 @@ def interactions(
     )
     frame = frame.join(suppressed.select("interaction_id"), on="interaction_id", how="anti")
     scrubbed = scrub_staging(layout.staging_root, suppressed.get_column("interaction_id"))
+    suppression = pl.read_parquet(layout.work_file(SUPPRESSION_FILE))
+    if suppression.height:
+        # CRM exports hold the person too: their staged records go as well.
+        salt_hex = salt(layout.state_dir)
+        scrubbed += scrub_crm_staging(
+            layout.staging_root,
+            lambda records: crm_records_without_erased(
+                records, suppression, salt_hex, config.default_region
+            ),
+        )
     suppressed.group_by("decision_id").agg(pl.len().alias("interactions")).write_parquet(
         layout.work_file(SUPPRESSED_FILE)
     )

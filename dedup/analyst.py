@@ -65,13 +65,21 @@ VIEWS_SQL: dict[str, str] = {
 }
 
 
-def _contact_detail_sql(has_crm_links: bool) -> str:
+def _contact_detail_sql(has_crm_links: bool, has_notes: bool = False) -> str:
     # `crm_links` is added by the CRM adapters; until a file has it the column is an empty list.
     crm = (
         "coalesce((SELECT list(l ORDER BY l) FROM crm_links l "
         "WHERE l.contact_id = c.contact_id), []) AS crm_links"
         if has_crm_links
         else "[]::JSON[] AS crm_links"
+    )
+    # Agent-only notes (`contact_notes`, from the admin decision log) on the contact they live on.
+    notes = (
+        "coalesce((SELECT list({'note': n.note, 'author': n.author, 'created_at': n.created_at} "
+        "ORDER BY n.created_at, n.note_id) FROM contact_notes n "
+        "WHERE n.contact_id = c.contact_id), []) AS notes"
+        if has_notes
+        else "[]::STRUCT(note VARCHAR, author VARCHAR, created_at TIMESTAMPTZ)[] AS notes"
     )
     return f"""
         SELECT c.contact_id, c.name, c.email, c.phone, c.company, c.user_id,
@@ -86,7 +94,8 @@ def _contact_detail_sql(has_crm_links: bool) -> str:
                                      ORDER BY v.started_at, v.conversation_id)
                          FROM contact_conversations v WHERE v.contact_id = c.contact_id), [])
                    AS conversations,
-               {crm}
+               {crm},
+               {notes}
         FROM contacts c
     """
 
@@ -139,7 +148,10 @@ def finish_analyst_layer(path: Path) -> None:
         for name, sql in VIEWS_SQL.items():
             con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
         has_crm = "crm_links" in _tables(con)
-        con.execute(f"CREATE OR REPLACE VIEW contact_detail AS {_contact_detail_sql(has_crm)}")
+        has_notes = "contact_notes" in _tables(con)
+        con.execute(
+            f"CREATE OR REPLACE VIEW contact_detail AS {_contact_detail_sql(has_crm, has_notes)}"
+        )
         con.execute(
             f"""
             CREATE OR REPLACE TABLE {SEARCH_TABLE} AS

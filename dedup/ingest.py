@@ -263,6 +263,8 @@ def scrub_staging(staging_root: Path, interaction_ids: pl.Series) -> int:
             if not path.exists():
                 continue
             frame = pl.read_parquet(path)
+            if "interaction_id" not in frame.columns:  # CRM records: `scrub_crm_staging`
+                continue
             kept = frame.filter(
                 pl.col("interaction_id").is_null() | ~pl.col("interaction_id").is_in(gone)
             )
@@ -272,4 +274,24 @@ def scrub_staging(staging_root: Path, interaction_ids: pl.Series) -> int:
             tmp = path.with_name(f".{path.name}.tmp")
             kept.write_parquet(tmp)
             tmp.replace(path)
+    return removed
+
+
+def scrub_crm_staging(staging_root: Path, keep) -> int:
+    """Rewrite every staged CRM day through `keep(records) -> records`; rows removed."""
+    removed = 0
+    for manifest in sorted(staging_root.glob("*/*/manifest.json")):
+        if manifest.parent.parent.name not in CRM_SOURCES:
+            continue
+        path = manifest.parent / "accepted.parquet"
+        if not path.exists():
+            continue
+        frame = pl.read_parquet(path)
+        kept = keep(frame)
+        if kept.height == frame.height:
+            continue
+        removed += frame.height - kept.height
+        tmp = path.with_name(f".{path.name}.tmp")
+        kept.write_parquet(tmp)
+        tmp.replace(path)
     return removed

@@ -201,15 +201,48 @@ def quarantine_without_erased(
             ),
         ]
     ).filter(pl.col("value").is_not_null())
+    return indexed.join(_hits(tokens, suppression, salt_hex), on="_row", how="anti").drop("_row")
+
+
+def _hits(tokens: pl.DataFrame, suppression: pl.DataFrame, salt_hex: str) -> pl.DataFrame:
+    """`_row`s whose (kind, value) tokens hash into the suppression list."""
     con = duckdb.connect()
     try:
         con.register("t", tokens.to_arrow())
         con.register("s", suppression.to_arrow())
-        hit = con.execute(
+        return con.execute(
             "SELECT DISTINCT t._row FROM t JOIN s ON s.identifier_kind = t.kind "
             "AND s.identifier_hash = sha256($salt || t.kind || ':' || t.value)",
             {"salt": salt_hex},
         ).pl()
     finally:
         con.close()
-    return indexed.join(hit, on="_row", how="anti").drop("_row")
+
+
+def crm_records_without_erased(
+    records: pl.DataFrame, suppression: pl.DataFrame, salt_hex: str, region: str
+) -> pl.DataFrame:
+    """CRM records minus those whose email or phone belongs to an erased person."""
+    from dedup.normalize import email_norm, phone_e164
+
+    if suppression.height == 0 or records.height == 0:
+        return records
+    indexed = records.with_row_index("_row")
+    phones = [
+        indexed.select(
+            "_row",
+            pl.lit("phone").alias("kind"),
+            phone_e164(indexed.get_column(column), region).alias("value"),
+        )
+        for column in ("phone", "mobile_phone")
+        if column in indexed.columns
+    ]
+    tokens = pl.concat(
+        [
+            indexed.select(
+                "_row", pl.lit("email").alias("kind"), email_norm(pl.col("email")).alias("value")
+            ),
+            *phones,
+        ]
+    ).filter(pl.col("value").is_not_null())
+    return indexed.join(_hits(tokens, suppression, salt_hex), on="_row", how="anti").drop("_row")

@@ -151,6 +151,8 @@ def test_unmerge_restores_both_contacts_and_keeps_them_apart(exports: Path, db: 
     owner = dict(query(db, "SELECT interaction_id, contact_id FROM interactions").iter_rows())
     assert owner["s1-x"] == ada and owner["s2-x"] == bea
     assert query(db, "SELECT contact_id FROM contact_notes").item() == bea
+    detail = query(db, f"SELECT notes FROM contact_detail WHERE contact_id = '{bea}'").item()
+    assert [n["note"] for n in detail] == ["asked for a refund <b>twice</b>"]
     assert query(db, "SELECT count(*) FROM contact_redirects").item() == 0
     rows = query(db, "SELECT kind, undone_at IS NOT NULL AS undone FROM merges ORDER BY decided_at")
     assert rows.rows() == [("auto", True), ("unmerge", False)]

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from contacts.cli import app
 from dedup.decisions import NOTE, read_all
 from dedup.identity import expected_hash, verified_user_ids
-from dedup.ingest import read_staged
+from dedup.ingest import read_staged, read_staged_crm
 from dedup.retention import RetentionPolicy, purge
 from dedup.review import add_note, revoke_verification
 from dedup.snapshot import StateLayout
@@ -57,7 +57,14 @@ def zed_and_friend(exports: Path, day: str = "2026-11-01", suffix: str = "") -> 
             ),
         ],
     )
-    # A broken record of Zed's: quarantined, with his address in its raw text.
+    # His CRM record, and a broken record of his: quarantined, with his address in its raw text.
+    crm = exports / "hubspot" / day
+    crm.mkdir(parents=True, exist_ok=True)
+    (crm / f"contacts{suffix}.csv").write_text(
+        "Record ID,First Name,Last Name,Email,Phone Number,Company Name,Lifecycle Stage\n"
+        f"9{len(suffix)},Zebulon,Quartz,{ZED_EMAIL},(415) 555-0199,Quartz Mining,Customer\n"
+        f"8{len(suffix)},Frieda,Friend,frieda@friends.test,,Friends Inc,Lead\n"
+    )
     folder = exports / "askvault" / day
     (folder / f"broken{suffix}.jsonl").write_text(
         f'{{"interaction_id": "zbad{suffix}", "channel": "widget", "occurred_at": "not a time", '
@@ -98,6 +105,7 @@ def test_erase_removes_every_trace_and_old_exports_do_not_bring_it_back(
     zed = contact_of(db)["z1"]
     assert contact_of(db)["z2"] == zed
     assert traces(every_text(db)), "the fixture must put Zed in the published file"
+    assert query(db, "SELECT count(*) FROM crm_links").item() == 2
     add_note(db, zed, "Zebulon called about quartz", who="ann")
     runner = CliRunner()
     wrong = runner.invoke(app, ["erase", zed, "--confirm", "frieda@friends.test", "--db", str(db)])
@@ -118,6 +126,8 @@ def test_erase_removes_every_trace_and_old_exports_do_not_bring_it_back(
     # The pipeline's own copy of the exports is scrubbed too.
     staged = read_staged(StateLayout(db).staging_root, "accepted")
     assert "z1" not in staged.get_column("interaction_id").to_list()
+    crm_staged = read_staged_crm(StateLayout(db).staging_root)
+    assert crm_staged.get_column("email").to_list() == ["frieda@friends.test"]
 
     # Re-read every old export from scratch, and add a new day where Zed writes again.
     shutil.rmtree(StateLayout(db).staging_root)
