@@ -89,6 +89,18 @@ def create_app(db: Path, admin: str | None = None, requests_per_minute: int = 12
         following = review.next_pending(db, proposal_id)
         return go(f"/proposals/{following}" if following else "/proposals", msg)
 
+    def act(request: Request, csrf_token: str, action, done) -> Response:
+        """Every state change: the page's token first, then the action, then where to go."""
+        if not csrf_ok(request, csrf_token):
+            return failed(
+                request, "missing or wrong form token; reload the page and try again", 403
+            )
+        try:
+            action()
+        except review.ReviewError as exc:
+            return failed(request, str(exc))
+        return done()
+
     @app.post("/proposals/{proposal_id}/accept", include_in_schema=False)
     def accept(
         request: Request,
@@ -97,31 +109,25 @@ def create_app(db: Path, admin: str | None = None, requests_per_minute: int = 12
         note: str = Form(""),
         csrf_token: str = Form(""),
     ) -> Response:
-        if not csrf_ok(request, csrf_token):
-            return failed(
-                request, "missing or wrong form token; reload the page and try again", 403
-            )
-        try:
-            review.accept_proposal(db, proposal_id, survivor, note or None, who)
-        except review.ReviewError as exc:
-            return failed(request, str(exc))
-        return after_decision(
-            proposal_id, f"accepted {proposal_id}: {survivor} survives (next run)"
+        return act(
+            request,
+            csrf_token,
+            lambda: review.accept_proposal(db, proposal_id, survivor, note or None, who),
+            lambda: after_decision(
+                proposal_id, f"accepted {proposal_id}: {survivor} survives (next run)"
+            ),
         )
 
     @app.post("/proposals/{proposal_id}/reject", include_in_schema=False)
     def reject(
         request: Request, proposal_id: str, note: str = Form(""), csrf_token: str = Form("")
     ) -> Response:
-        if not csrf_ok(request, csrf_token):
-            return failed(
-                request, "missing or wrong form token; reload the page and try again", 403
-            )
-        try:
-            review.reject_proposal(db, proposal_id, note or None, who)
-        except review.ReviewError as exc:
-            return failed(request, str(exc))
-        return after_decision(proposal_id, f"rejected {proposal_id} (next run)")
+        return act(
+            request,
+            csrf_token,
+            lambda: review.reject_proposal(db, proposal_id, note or None, who),
+            lambda: after_decision(proposal_id, f"rejected {proposal_id} (next run)"),
+        )
 
     @app.get("/contacts/{contact_id}", response_class=HTMLResponse, include_in_schema=False)
     def contact(request: Request, contact_id: str) -> Response:
@@ -135,33 +141,25 @@ def create_app(db: Path, admin: str | None = None, requests_per_minute: int = 12
     def note(
         request: Request, contact_id: str, text: str = Form(""), csrf_token: str = Form("")
     ) -> Response:
-        if not csrf_ok(request, csrf_token):
-            return failed(
-                request, "missing or wrong form token; reload the page and try again", 403
-            )
-        try:
-            review.add_note(db, contact_id, text, who)
-        except review.ReviewError as exc:
-            return failed(request, str(exc))
-        return go(f"/contacts/{contact_id}", "note added")
+        return act(
+            request,
+            csrf_token,
+            lambda: review.add_note(db, contact_id, text, who),
+            lambda: go(f"/contacts/{contact_id}", "note added"),
+        )
 
     @app.post("/merges/{merge_id}/unmerge", include_in_schema=False)
     def undo(
-        request: Request,
-        merge_id: str,
-        contact_id: str = Form(...),
-        csrf_token: str = Form(""),
+        request: Request, merge_id: str, contact_id: str = Form(...), csrf_token: str = Form("")
     ) -> Response:
-        if not csrf_ok(request, csrf_token):
-            return failed(
-                request, "missing or wrong form token; reload the page and try again", 403
-            )
-        try:
-            review.unmerge(db, merge_id, None, who)
-        except review.ReviewError as exc:
-            return failed(request, str(exc))
-        return go(
-            f"/contacts/{contact_id}", f"undoing {merge_id}: both contacts return at the next run"
+        return act(
+            request,
+            csrf_token,
+            lambda: review.unmerge(db, merge_id, None, who),
+            lambda: go(
+                f"/contacts/{contact_id}",
+                f"undoing {merge_id}: both contacts return at the next run",
+            ),
         )
 
     return app

@@ -247,6 +247,20 @@ def orphaned_staging(exports_root: Path, staging_root: Path) -> list[Path]:
     return out
 
 
+def _rewrite(path: Path, keep) -> int:
+    """Rewrite one staged file through `keep(frame) -> frame` atomically; rows removed."""
+    if not path.exists():
+        return 0
+    frame = pl.read_parquet(path)
+    kept = keep(frame)
+    if kept.height == frame.height:
+        return 0
+    tmp = path.with_name(f".{path.name}.tmp")
+    kept.write_parquet(tmp)
+    tmp.replace(path)
+    return frame.height - kept.height
+
+
 def scrub_staging(staging_root: Path, interaction_ids: pl.Series) -> int:
     """Remove records of these interactions from every staged day (an erasure); rows removed.
 
@@ -256,42 +270,25 @@ def scrub_staging(staging_root: Path, interaction_ids: pl.Series) -> int:
     if interaction_ids.len() == 0:
         return 0
     gone = interaction_ids.implode()
-    removed = 0
-    for manifest in sorted(staging_root.glob("*/*/manifest.json")):
-        for name in ("accepted", "quarantine"):
-            path = manifest.parent / f"{name}.parquet"
-            if not path.exists():
-                continue
-            frame = pl.read_parquet(path)
-            if "interaction_id" not in frame.columns:  # CRM records: `scrub_crm_staging`
-                continue
-            kept = frame.filter(
-                pl.col("interaction_id").is_null() | ~pl.col("interaction_id").is_in(gone)
-            )
-            if kept.height == frame.height:
-                continue
-            removed += frame.height - kept.height
-            tmp = path.with_name(f".{path.name}.tmp")
-            kept.write_parquet(tmp)
-            tmp.replace(path)
-    return removed
+
+    def keep(frame: pl.DataFrame) -> pl.DataFrame:
+        if "interaction_id" not in frame.columns:  # CRM records: `scrub_crm_staging`
+            return frame
+        return frame.filter(
+            pl.col("interaction_id").is_null() | ~pl.col("interaction_id").is_in(gone)
+        )
+
+    return sum(
+        _rewrite(manifest.parent / f"{name}.parquet", keep)
+        for manifest in sorted(staging_root.glob("*/*/manifest.json"))
+        for name in ("accepted", "quarantine")
+    )
 
 
 def scrub_crm_staging(staging_root: Path, keep) -> int:
     """Rewrite every staged CRM day through `keep(records) -> records`; rows removed."""
-    removed = 0
-    for manifest in sorted(staging_root.glob("*/*/manifest.json")):
-        if manifest.parent.parent.name not in CRM_SOURCES:
-            continue
-        path = manifest.parent / "accepted.parquet"
-        if not path.exists():
-            continue
-        frame = pl.read_parquet(path)
-        kept = keep(frame)
-        if kept.height == frame.height:
-            continue
-        removed += frame.height - kept.height
-        tmp = path.with_name(f".{path.name}.tmp")
-        kept.write_parquet(tmp)
-        tmp.replace(path)
-    return removed
+    return sum(
+        _rewrite(manifest.parent / "accepted.parquet", keep)
+        for manifest in sorted(staging_root.glob("*/*/manifest.json"))
+        if manifest.parent.parent.name in CRM_SOURCES
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import polars as pl
@@ -15,6 +16,7 @@ from contacts.runner import RunSummary, run_pipeline
 from dedup.identity import expected_hash
 
 SECRET = "test-identity-secret"
+T = TypeVar("T")
 
 
 @pytest.fixture(autouse=True)
@@ -76,3 +78,36 @@ def query(db: Path, sql: str) -> pl.DataFrame:
 
 def contact_of(db: Path) -> dict[str, str]:
     return dict(query(db, "SELECT interaction_id, contact_id FROM interactions").iter_rows())
+
+
+def during_a_run(exports: Path, db: Path, decide: Callable[[], T]) -> T:
+    """Run `contacts run` in a second process; call `decide()` in this one while it builds.
+
+    `decide` runs right after that run took its snapshot of the decision log (the work file's
+    mtime changes), so the run cannot see it. Returns what `decide` returned, once the run
+    has finished successfully.
+    """
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from dedup.snapshot import StateLayout
+
+    snapshot = StateLayout(db).work_file("decisions.parquet")
+    seen = snapshot.stat().st_mtime_ns
+    job = subprocess.Popen(
+        [sys.executable, "-m", "contacts.cli", "run", "--exports", str(exports), "--db", str(db)],
+        env={**os.environ, "ASKVAULT_IDENTITY_SECRET": SECRET},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while snapshot.stat().st_mtime_ns == seen and job.poll() is None:
+        assert time.monotonic() < deadline, "the run never snapshotted the decision log"
+        time.sleep(0.02)
+    result = decide()
+    output, _ = job.communicate(timeout=300)
+    assert job.returncode == 0, output
+    return result

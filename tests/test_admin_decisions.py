@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +13,7 @@ from contacts.cli import app
 from dedup.decisions import REJECT_PROPOSAL, Decision, append, read_all
 from dedup.review import ReviewError, add_note, contact_detail, merge_contacts, unmerge
 from dedup.snapshot import StateLayout
-from tests.conftest import SECRET, contact_of, query, rec, write_jsonl
+from tests.conftest import contact_of, during_a_run, query, rec, write_jsonl
 
 NO_MATCHING = {"min_contacts_to_match": 10**9}
 
@@ -232,24 +228,10 @@ def test_decision_taken_while_a_run_builds_is_applied_by_the_next_run(
     two_people(exports)
     run(**NO_MATCHING)
     ada, bea = contact_with(db, "ada@engines.test"), contact_with(db, "bea@home.test")
-    snapshot = StateLayout(db).work_file("decisions.parquet")
-    seen = snapshot.stat().st_mtime_ns
-    env = {**os.environ, "ASKVAULT_IDENTITY_SECRET": SECRET}
     # A second process runs the job; this one decides while it builds.
-    job = subprocess.Popen(
-        [sys.executable, "-m", "contacts.cli", "run", "--exports", str(exports), "--db", str(db)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    decision = during_a_run(
+        exports, db, lambda: merge_contacts(db, ada, bea, survivor=ada, who="ann")
     )
-    deadline = time.monotonic() + 120
-    while snapshot.stat().st_mtime_ns == seen and job.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    decision = merge_contacts(db, ada, bea, survivor=ada, who="ann")
-    output, _ = job.communicate(timeout=300)
-    assert job.returncode == 0, output
     # That run read the log before the decision: nothing of it is applied, nothing half-applied.
     assert query(db, "SELECT count(*) FROM contacts").item() == 2
     assert query(db, "SELECT count(*) FROM admin_decisions").item() == 0

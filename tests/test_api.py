@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from contacts.web import create_app
 from dedup.apikeys import create_key, list_keys, revoke_key
 from dedup.review import merge_contacts
 from dedup.snapshot import StateLayout
-from tests.conftest import SECRET, query, rec, write_jsonl
+from tests.conftest import SECRET, during_a_run, query, rec, write_jsonl
 
 NO_MATCHING = {"min_contacts_to_match": 10**9}
 
@@ -139,41 +138,21 @@ def test_merged_id_answers_with_survivor_and_unknown_is_404(api) -> None:
 def test_patch_is_visible_at_once_and_kept_by_runs_even_during_one(api, world: Path) -> None:
     client, db, read, write, run = api
     target = ids(db)[0]
-    # A second process runs the job; the PATCH lands right after it read the decision log.
-    snapshot = StateLayout(db).work_file("decisions.parquet")
-    seen = snapshot.stat().st_mtime_ns
-    job = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "contacts.cli",
-            "run",
-            "--exports",
-            str(world / "exports"),
-            "--db",
-            str(db),
-        ],
-        env={**os.environ, "ASKVAULT_IDENTITY_SECRET": SECRET},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while snapshot.stat().st_mtime_ns == seen and job.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
     body = {
         "tags": ["vip", "even"],
         "audience": "enterprise",
         "attributes": {"plan_seats": 12, "gone": None},
     }
-    patched = client.patch(f"/v1/contacts/{target}", headers=write, json=body)
+    # A second process runs the job; the PATCH lands right after it read the decision log.
+    patched = during_a_run(
+        world / "exports",
+        db,
+        lambda: client.patch(f"/v1/contacts/{target}", headers=write, json=body),
+    )
     assert patched.status_code == 200, patched.text
     shown = client.get(f"/v1/contacts/{target}", headers=read).json()
     assert shown["tags"] == ["even", "vip"] and shown["audience"] == "enterprise"
     assert shown["attributes"]["plan_seats"] == 12 and shown["pending"]
-    output, _ = job.communicate(timeout=300)
-    assert job.returncode == 0, output
     # That run read the log before the PATCH; reads still show it, and the next run applies it.
     assert client.get(f"/v1/contacts/{target}", headers=read).json()["tags"] == ["even", "vip"]
     run()
