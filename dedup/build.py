@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 from dedup.analyst import finish_analyst_layer
 from dedup.config import EngineConfig
+from dedup.constraints import MERGE_SIDES_SCHEMA
 from dedup.contacts import build_contacts, register_audience_map
+from dedup.decisions import DECISIONS_SCHEMA
 from dedup.duck import session
+from dedup.identity import FAILURES_SCHEMA
+from dedup.merge_history import OUTCOME_SCHEMA, SIDE_PROFILE_SCHEMA
+from dedup.notes import NOTES_SCHEMA
+from dedup.privacy import ERASURES_SCHEMA
 from dedup.schema import CANONICAL_FIELDS
 from dedup.snapshot import PROPOSALS_DDL, connect_build, write_table
 
@@ -30,6 +36,10 @@ PUBLISHED_INTERACTION_COLUMNS: tuple[str, ...] = (
 )
 
 
+def _empty(schema: dict) -> pl.DataFrame:
+    return pl.DataFrame(schema=schema)
+
+
 @dataclass
 class SnapshotInputs:
     interactions: str  # SQL over prepared interactions with contact_id (see `interactions_sql`)
@@ -40,12 +50,16 @@ class SnapshotInputs:
     quarantine: pl.DataFrame
     ambiguous_keys: pl.DataFrame
     runs: pl.DataFrame
-    merge_sides: pl.DataFrame  # dedup.constraints.MERGE_SIDES_SCHEMA
-    merge_side_profiles: pl.DataFrame  # dedup.merge_history.SIDE_PROFILE_SCHEMA
-    decisions: pl.DataFrame  # the decision log as this run read it, with each one's outcome
-    notes: pl.DataFrame  # dedup.notes.NOTES_SCHEMA
-    identity_failures: pl.DataFrame  # dedup.identity.FAILURES_SCHEMA
-    erasures: pl.DataFrame  # dedup.privacy.ERASURES_SCHEMA
+    # Admin decisions and privacy (empty when a caller has none, e.g. the benchmark).
+    merge_sides: pl.DataFrame = field(default_factory=lambda: _empty(MERGE_SIDES_SCHEMA))
+    merge_side_profiles: pl.DataFrame = field(default_factory=lambda: _empty(SIDE_PROFILE_SCHEMA))
+    # The decision log as this run read it, with each decision's outcome.
+    decisions: pl.DataFrame = field(
+        default_factory=lambda: _empty({**DECISIONS_SCHEMA, **OUTCOME_SCHEMA})
+    )
+    notes: pl.DataFrame = field(default_factory=lambda: _empty(NOTES_SCHEMA))
+    identity_failures: pl.DataFrame = field(default_factory=lambda: _empty(FAILURES_SCHEMA))
+    erasures: pl.DataFrame = field(default_factory=lambda: _empty(ERASURES_SCHEMA))
     # Issue "native exports": CRM links and plan/CRM tier mismatches (dedup.crm); None = not built.
     crm_links: pl.DataFrame | None = None
     tier_mismatches: pl.DataFrame | None = None

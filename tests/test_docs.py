@@ -38,3 +38,15 @@ def test_examples_are_documented() -> None:
 @pytest.mark.parametrize("sql", EXAMPLES, ids=IDS)
 def test_example_query_runs_and_returns_rows(demo_db: Path, sql: str) -> None:
     assert query(demo_db, sql).height > 0
+
+
+def test_every_published_table_and_view_is_documented(demo_db: Path) -> None:
+    doc = (ROOT / "docs" / "schema.md").read_text()
+    names = query(
+        demo_db,
+        "SELECT table_name AS name FROM duckdb_tables() WHERE schema_name = 'main' "
+        "UNION SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND NOT internal",
+    ).get_column("name")
+    assert names.len() > 15
+    missing = [n for n in names.to_list() if f"`{n}`" not in doc]
+    assert missing == []
