@@ -53,6 +53,7 @@ from dedup.privacy import (
 )
 from dedup.snapshot import RUNS_SCHEMA, previous_table, publish
 from dedup.stable_ids import REDIRECT_SCHEMA
+from dedup.tasks import contact_tasks
 from quality.snapshot_checks import (
     contacts_over_hub_limit,
     duplicate_interaction_ids,
@@ -143,6 +144,9 @@ def contacts_snapshot(
             pl.read_parquet(layout.work_file(OUTCOMES_FILE)), on="decision_id", how="left"
         ),
         notes=contact_notes(decisions, redirects).filter(pl.col("contact_id").is_in(live)),
+        tasks=contact_tasks(decisions, redirects, datetime.fromisoformat(run["decided_at"])).filter(
+            pl.col("contact_id").is_in(live)
+        ),
         identity_failures=pl.read_parquet(layout.work_file(FAILURES_FILE)),
         erasures=erasure_audit(
             decisions,

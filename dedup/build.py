@@ -19,6 +19,7 @@ from dedup.notes import NOTES_SCHEMA
 from dedup.privacy import ERASURES_SCHEMA
 from dedup.schema import CANONICAL_FIELDS
 from dedup.snapshot import PROPOSALS_DDL, connect_build, write_table
+from dedup.tasks import TASKS_SCHEMA
 
 # Columns of the published `interactions` table: SPEC's canonical columns, the normalized forms
 # beside the raw ones, the live contact, and where the record came from.
@@ -60,6 +61,7 @@ class SnapshotInputs:
     notes: pl.DataFrame = field(default_factory=lambda: _empty(NOTES_SCHEMA))
     identity_failures: pl.DataFrame = field(default_factory=lambda: _empty(FAILURES_SCHEMA))
     erasures: pl.DataFrame = field(default_factory=lambda: _empty(ERASURES_SCHEMA))
+    tasks: pl.DataFrame = field(default_factory=lambda: _empty(TASKS_SCHEMA))
     # Issue "native exports": CRM links and plan/CRM tier mismatches (dedup.crm); None = not built.
     crm_links: pl.DataFrame | None = None
     tier_mismatches: pl.DataFrame | None = None
@@ -163,6 +165,7 @@ def build_snapshot(path: Path, inputs: SnapshotInputs, config: EngineConfig) -> 
         write_table(con, "out.contact_notes", inputs.notes, "contact_id, created_at, note_id")
         write_table(con, "out.identity_failures", inputs.identity_failures, "session_id, reason")
         write_table(con, "out.erasures", inputs.erasures, "requested_at, request_id")
+        write_table(con, "out.contact_tasks", inputs.tasks, "contact_id, created_at, task_id")
         if inputs.crm_links is not None:
             write_table(con, "out.crm_links", inputs.crm_links, "contact_id, system, record_id")
         if inputs.tier_mismatches is not None:

@@ -90,6 +90,7 @@ SET_AUDIENCE = "set_audience"  # contact_id_l's audience is `subject` from now o
 CRM_RESYNC = "crm_resync"  # contact_id_l is marked for a CRM re-sync (`pending`)
 SET_ATTRIBUTE = "set_attribute"  # attribute `subject` of contact_id_l := JSON `note` (null: unset)
 EDIT_KINDS = (TAG_ADD, TAG_REMOVE, SET_AUDIENCE, CRM_RESYNC, SET_ATTRIBUTE)
+TASK_KINDS = ("task_add", "task_done")  # dedup.tasks
 MERGE_KINDS = (ACCEPT_PROPOSAL, MANUAL_MERGE)
 KINDS = (
     REJECT_PROPOSAL,
@@ -100,6 +101,7 @@ KINDS = (
     ERASE,
     REVOKE_VERIFICATION,
     *EDIT_KINDS,
+    *TASK_KINDS,
 )
 
 T = TypeVar("T")

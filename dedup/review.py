@@ -503,6 +503,74 @@ def bulk_edit(
     )
 
 
+def _redirects(db: Path) -> pl.DataFrame:
+    with published(db) as con:
+        return con.execute("SELECT from_contact_id, to_contact_id FROM contact_redirects").pl()
+
+
+def add_task(
+    db: Path,
+    contact_id: str,
+    title: str,
+    due: str | None = None,
+    assignee: str | None = None,
+    who: str | None = None,
+) -> str:
+    """A task on a contact; it follows the contact through merges and unmerges."""
+    from datetime import UTC, datetime
+
+    from dedup.tasks import TASK_ADD, parse_due, task_payload
+
+    title = title.strip()
+    if not title or len(title) > 500:
+        raise ReviewError("a task needs a title of 1 to 500 characters")
+    try:
+        due_at = parse_due(due, datetime.now(UTC)) if due else None
+    except ValueError as exc:
+        raise ReviewError(str(exc)) from None
+    with published(db) as con:
+        live = live_contact(con, contact_id)
+    return append(
+        StateLayout(db).decisions_path,
+        Decision(
+            kind=TASK_ADD,
+            contact_id_l=live,
+            note=title,
+            subject=task_payload(assignee, due_at),
+            decided_by=who,
+        ),
+    )
+
+
+def tasks(db: Path, contact_id: str | None = None) -> pl.DataFrame:
+    """Tasks as of now, straight from the decision log (what the next run will publish)."""
+    from datetime import UTC, datetime
+
+    from dedup.tasks import contact_tasks
+
+    frame = contact_tasks(
+        read_all(StateLayout(db).decisions_path), _redirects(db), datetime.now(UTC)
+    )
+    if contact_id is not None:
+        with published(db) as con:
+            live = live_contact(con, contact_id)
+        frame = frame.filter(pl.col("contact_id") == live)
+    return frame
+
+
+def complete_task(db: Path, task_id: str, who: str | None = None) -> str:
+    from dedup.tasks import TASK_DONE
+
+    found = tasks(db).filter(pl.col("task_id") == task_id)
+    if found.height == 0:
+        raise ReviewError(f"no task {task_id}")
+    if found.item(0, "status") == "done":
+        raise ReviewError(f"task {task_id} is already done")
+    return append(
+        StateLayout(db).decisions_path, Decision(kind=TASK_DONE, subject=task_id, decided_by=who)
+    )
+
+
 PROFILE_FIELDS = (
     "contact_id",
     "name",
@@ -580,6 +648,7 @@ def contact_detail(db: Path, contact_id: str, history_limit: int = 500) -> dict:
             )
     return {
         "requested": contact_id,
+        "tasks": tasks(db, live).to_dicts(),
         "contact": profile,
         "history": history,
         "notes": notes,

@@ -92,3 +92,48 @@ def test_bulk_edits_are_capped_durable_and_follow_merges(exports: Path, db: Path
     unmerge(db, merge_id)
     run(**NO_MATCHING)
     assert row(db, ada)["tags"] == ["vip"] and row(db, cy)["tags"] == []
+
+
+def test_tasks_follow_merges_and_unmerges(exports: Path, db: Path, run) -> None:
+    crowd(exports)
+    run(**NO_MATCHING)
+    ada, bea = cid(db, "ada@x.test"), cid(db, "bea@x.test")
+    runner = CliRunner(env={"COLUMNS": "250"})
+    added = runner.invoke(
+        app,
+        [
+            "task",
+            "add",
+            bea,
+            "call back about pricing",
+            "--due",
+            "2d",
+            "--assignee",
+            "sam",
+            "--db",
+            str(db),
+        ],
+    )
+    assert added.exit_code == 0, added.output
+    late = runner.invoke(
+        app, ["task", "add", bea, "send contract", "--due", "2020-01-01", "--db", str(db)]
+    )
+    assert late.exit_code == 0
+    bad = runner.invoke(app, ["task", "add", bea, "x", "--due", "soonish", "--db", str(db)])
+    assert bad.exit_code == 1 and "due must be like" in bad.output
+    # Visible at once, before any run.
+    listed = runner.invoke(app, ["task", "list", "--db", str(db)])
+    assert "call back about pricing" in listed.output and "overdue" in listed.output
+    merge_contacts(db, ada, bea, survivor=ada)
+    run(**NO_MATCHING)
+    moved = query(
+        db, "SELECT contact_id, written_on, status FROM contact_tasks ORDER BY title"
+    ).rows()
+    assert moved == [(ada, bea, "open"), (ada, bea, "overdue")]
+    merge_id = query(db, "SELECT merge_id FROM merges WHERE kind = 'manual'").item()
+    unmerge(db, merge_id)
+    task_id = query(db, "SELECT task_id FROM contact_tasks WHERE title = 'send contract'").item()
+    assert runner.invoke(app, ["task", "done", task_id, "--db", str(db)]).exit_code == 0
+    run(**NO_MATCHING)
+    back = query(db, "SELECT contact_id, status FROM contact_tasks ORDER BY title").rows()
+    assert back == [(bea, "open"), (bea, "done")]
