@@ -20,8 +20,13 @@ from fastapi.templating import Jinja2Templates
 
 from contacts.api import build_router, install_error_handlers
 from dedup import review
+from dedup.analyst import CONTACT_LIST_COLUMNS
 
 CSRF_COOKIE = "contacts_csrf"
+PAGE_SIZE = 50
+# Columns people may show on the Contacts page, and the default set (the seed's list columns).
+LIST_COLUMNS = (*CONTACT_LIST_COLUMNS, "phone", "company", "first_seen", "is_lead")
+DEFAULT_COLUMNS = CONTACT_LIST_COLUMNS
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -127,6 +132,51 @@ def create_app(db: Path, admin: str | None = None, requests_per_minute: int = 12
             csrf_token,
             lambda: review.reject_proposal(db, proposal_id, note or None, who),
             lambda: after_decision(proposal_id, f"rejected {proposal_id} (next run)"),
+        )
+
+    @app.get("/contacts", response_class=HTMLResponse, include_in_schema=False)
+    def contact_list(
+        request: Request,
+        q: str = "",
+        tag: str = "",
+        channel: str = "",
+        audience: str = "",
+        cols: str = "",
+        page: int = 1,
+    ) -> Response:
+        """The Contacts page: search and filters (dedup.search) with chosen, ordered columns."""
+        from dedup.search import ContactFilter, FilterError, count, search
+
+        columns = [c for c in cols.split(",") if c in LIST_COLUMNS] or list(DEFAULT_COLUMNS)
+        if "contact_id" not in columns:
+            columns.insert(0, "contact_id")
+        page = max(page, 1)
+        try:
+            flt = ContactFilter(
+                text=q or None,
+                has_tags=(tag,) if tag else (),
+                engaged=(channel,) if channel else (),
+                audience=audience or None,
+            )
+            with review.published(db) as con:
+                total = count(con, flt)
+                rows = search(con, flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE).to_dicts()
+        except (FilterError, review.ReviewError) as exc:
+            return failed(request, str(exc))
+        return render(
+            request,
+            "contacts.html",
+            rows=rows,
+            columns=columns,
+            all_columns=[*columns, *(c for c in LIST_COLUMNS if c not in columns)],
+            total=total,
+            page=page,
+            pages=max(1, -(-total // PAGE_SIZE)),
+            q=q,
+            tag=tag,
+            channel=channel,
+            audience=audience,
+            cols=",".join(columns),
         )
 
     @app.get("/contacts/{contact_id}", response_class=HTMLResponse, include_in_schema=False)

@@ -265,3 +265,36 @@ def test_browser_accept_reject_and_undo(server, tmp_path: Path) -> None:
         f"contact_id_l = '{min(survivor, merged)}' AND contact_id_r = '{max(survivor, merged)}'",
     )
     assert again.item() == 0
+
+
+def test_browser_contacts_page_searches_and_remembers_columns(server) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base, db, _run = server
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_context().new_page()
+        page.goto(f"{base}/contacts")
+        headers = page.locator("#contacts thead th")
+        expect(headers.first).to_have_text("contact_id")
+        assert "phone" not in headers.all_inner_texts()
+        # Show phone, move it to the front, hide tags.
+        page.locator("#column-options summary").click()
+        page.locator('#column-order li[data-col="phone"] input').check()
+        page.locator('#column-order li[data-col="tags"] input').uncheck()
+        for _ in range(len(headers.all_inner_texts())):
+            page.locator('#column-order li[data-col="phone"] .up').click()
+        page.locator("#apply-columns").click()
+        expect(page).to_have_url(re.compile(r"cols="))
+        chosen = page.locator("#contacts thead th").all_inner_texts()
+        assert chosen[:2] == ["phone", "contact_id"] and "tags" not in chosen
+        # Remembered by this browser: a bare /contacts comes back with the same columns.
+        page.goto(f"{base}/contacts")
+        expect(page).to_have_url(re.compile(r"cols="))
+        assert page.locator("#contacts thead th").all_inner_texts() == chosen
+        # Search narrows the list (full text through the fts index).
+        page.fill('input[name="q"]', "Priyanka")
+        page.locator('#filters button[type="submit"]').click()
+        rows = page.locator("#contacts tbody tr")
+        expect(rows).to_have_count(2)
+        browser.close()
