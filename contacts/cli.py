@@ -24,7 +24,8 @@ app = typer.Typer(
     add_completion=False,
 )
 err = Console(stderr=True)
-out = Console()
+# Piped or captured output gets wide tables: a script reading ids must not get them cut.
+out = Console() if sys.stdout.isatty() else Console(width=240)
 
 DbOption = Annotated[
     Path, typer.Option("--db", help="The published DuckDB file (its state folder sits beside it).")
