@@ -140,8 +140,9 @@ def demo(
         summary = _run(exports, db, "US")
     assert summary is not None
     out.print(
-        f"Generated {generated.interactions:,} interactions of {generated.persons:,} people "
-        f"({generated.bad_records} malformed on purpose) under {exports}."
+        f"Generated {generated.interactions:,} product-export interactions of "
+        f"{generated.persons:,} people, plus their native WhatsApp, Slack, email, SMS and CRM "
+        f"exports ({generated.bad_records} malformed records on purpose), under {exports}."
     )
     _print_summary(summary, "contacts demo: last night's run")
     out.print(
