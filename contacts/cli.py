@@ -474,6 +474,44 @@ def task_done(task_id: str, db: DbOption = Path("contacts.duckdb")) -> None:
     out.print(f"task {task_id} done")
 
 
+@app.command("import")
+def import_csv(
+    file: Annotated[Path, typer.Argument(help="A CSV contact list (header row required).")],
+    exports: Annotated[
+        Path, typer.Option("--exports", help="The EXPORTS folder `contacts run` reads.")
+    ],
+    db: DbOption = Path("contacts.duckdb"),
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="FIELD=COLUMN, overriding the detected mapping (repeatable)."),
+    ] = None,
+    run_now: Annotated[
+        bool, typer.Option("--run/--no-run", help="Run the nightly job right after.")
+    ] = True,
+) -> None:
+    """Import a CSV contact list through the same validation, normalization and auto-merge."""
+    from dedup.csv_import import ImportError_, plan_import, write_import
+
+    overrides = {}
+    for item in map_ or []:
+        field, sep, column = item.partition("=")
+        if not sep:
+            fail(f"--map takes FIELD=COLUMN, not {item!r}")
+        overrides[field.strip()] = column.strip()
+    try:
+        plan, canonical = plan_import(file, exports, overrides)
+    except ImportError_ as exc:
+        fail(str(exc))
+    mapping = ", ".join(f"{k}←{v}" for k, v in sorted(plan.mapping.items()))
+    if plan.already_imported:
+        out.print(f"{file} was already imported ({plan.target.name}); nothing to do")
+        return
+    write_import(plan, canonical)
+    out.print(f"{plan.rows:,} row(s) mapped ({mapping}) → {plan.target}")
+    if run_now:
+        _print_summary(_run(exports, db, "US"), "contacts import: run")
+
+
 @app.command()
 def serve(
     db: DbOption = Path("contacts.duckdb"),
