@@ -11,6 +11,7 @@ from dedup.automerge import HubLimits
 from dedup.config import EngineConfig
 from dedup.crm import DEFAULT_CRM_AUDIENCE_RULES, CrmAudienceRule, CrmConfig
 from dedup.privacy import AFTER_ERASURE_POLICIES
+from dedup.properties import load_schema
 from dedup.snapshot import StateLayout
 from quality.gates import GateLimits
 
@@ -23,6 +24,7 @@ WORKSPACE_ENV = {
     "business_phone_numbers": "CONTACTS_BUSINESS_NUMBERS",
     "hubspot_portal_id": "CONTACTS_HUBSPOT_PORTAL_ID",
     "salesforce_instance": "CONTACTS_SALESFORCE_INSTANCE",
+    "properties_file": "CONTACTS_PROPERTIES_FILE",
 }
 
 
@@ -33,7 +35,7 @@ def workspace_from_env() -> dict[str, object]:
         value = os.environ.get(var, "").strip()
         if not value:
             continue
-        if name.endswith("_id") or name == "salesforce_instance":
+        if name.endswith("_id") or name in ("salesforce_instance", "properties_file"):
             out[name] = value
         else:
             out[name] = [v.strip() for v in value.split(",") if v.strip()]
@@ -75,6 +77,8 @@ class ContactsSettings(dg.ConfigurableResource):
     # What a new interaction from an erased person does: `suppress` (default) drops it like the
     # old ones; `allow_new` lets it start a new contact (docs/privacy.md).
     after_erasure: str = "suppress"
+    # Typed custom properties (dedup.properties): a TOML file declaring attribute types; empty = none.
+    properties_file: str = ""
     # Publish gates (quality.gates.GateLimits): how far one night may move the published file.
     gate_max_contact_change: float = 0.5
     gate_max_merge_share: float = 0.05
@@ -166,6 +170,7 @@ class ContactsSettings(dg.ConfigurableResource):
             identity_secrets=secrets,
             previous_secret_until=until,
             after_erasure=self.after_erasure,
+            properties=load_schema(Path(self.properties_file) if self.properties_file else None),
             default_region=self.default_region,
             hub_limits=HubLimits(
                 phone_max_identities=self.phone_max_identities,

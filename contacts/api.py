@@ -31,6 +31,7 @@ from dedup.decisions import (
     Decision,
     append_many,
 )
+from dedup.properties import Property, validate
 from dedup.schema import CHANNELS, MAX_ATTRIBUTE_KEYS, MAX_TAGS
 from dedup.search import ContactFilter, FilterError, search_sql
 from dedup.snapshot import StateLayout
@@ -174,7 +175,9 @@ def _as_contacts(frame: pl.DataFrame, pending: pl.DataFrame) -> list[dict]:
     return out
 
 
-def build_router(db: Path, requests_per_minute: int = 120) -> APIRouter:
+def build_router(
+    db: Path, requests_per_minute: int = 120, properties: dict[str, Property] | None = None
+) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["contacts"])
     limiter = RateLimiter(requests_per_minute)
     keys_path = StateLayout(db).api_keys_path
@@ -305,6 +308,9 @@ def build_router(db: Path, requests_per_minute: int = 120) -> APIRouter:
                 Decision(SET_AUDIENCE, contact_id_l=live, subject=patch.audience, decided_by=who)
             )
         if patch.attributes is not None:
+            problems = validate(properties or {}, patch.attributes)
+            if problems:
+                raise ApiError(400, "; ".join(problems))
             merged = {**row["attributes"], **{k: v for k, v in patch.attributes.items()}}
             if len({k for k, v in merged.items() if v is not None}) > MAX_ATTRIBUTE_KEYS:
                 raise ApiError(400, f"a contact has at most {MAX_ATTRIBUTE_KEYS} attributes")

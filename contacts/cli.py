@@ -532,7 +532,13 @@ def serve(
         fail(f"no published file at {db}; run `contacts run` or `contacts demo` first")
     err.print(f"review page on http://{host}:{port}/ (Ctrl+C to stop)")
     uvicorn.run(
-        create_app(db, requests_per_minute=requests_per_minute),
+        create_app(
+            db,
+            requests_per_minute=requests_per_minute,
+            properties_file=Path(os.environ["CONTACTS_PROPERTIES_FILE"])
+            if os.environ.get("CONTACTS_PROPERTIES_FILE")
+            else None,
+        ),
         host=host,
         port=port,
         log_level="warning",

@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from contacts.api import build_router, install_error_handlers
 from dedup import review
 from dedup.analyst import CONTACT_LIST_COLUMNS
+from dedup.properties import load_schema
 
 CSRF_COOKIE = "contacts_csrf"
 PAGE_SIZE = 50
@@ -30,7 +31,12 @@ DEFAULT_COLUMNS = CONTACT_LIST_COLUMNS
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-def create_app(db: Path, admin: str | None = None, requests_per_minute: int = 120) -> FastAPI:
+def create_app(
+    db: Path,
+    admin: str | None = None,
+    requests_per_minute: int = 120,
+    properties_file: Path | None = None,
+) -> FastAPI:
     """The review app over one published file (its decision log sits beside it)."""
     app = FastAPI(
         title="Contacts",
@@ -39,7 +45,7 @@ def create_app(db: Path, admin: str | None = None, requests_per_minute: int = 12
         docs_url=None,
         redoc_url=None,
     )
-    app.include_router(build_router(db, requests_per_minute))
+    app.include_router(build_router(db, requests_per_minute, load_schema(properties_file)))
     install_error_handlers(app)
     templates = Jinja2Templates(directory=str(TEMPLATES))
     who = admin or f"{getpass.getuser()} (web)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from dedup.analyst import finish_analyst_layer
@@ -17,6 +18,7 @@ from dedup.identity import FAILURES_SCHEMA
 from dedup.merge_history import OUTCOME_SCHEMA, SIDE_PROFILE_SCHEMA
 from dedup.notes import NOTES_SCHEMA
 from dedup.privacy import ERASURES_SCHEMA
+from dedup.properties import property_errors_sql, typed_view_sql
 from dedup.schema import CANONICAL_FIELDS
 from dedup.snapshot import PROPOSALS_DDL, connect_build, write_table
 from dedup.tasks import TASKS_SCHEMA
@@ -171,7 +173,19 @@ def build_snapshot(path: Path, inputs: SnapshotInputs, config: EngineConfig) -> 
         if inputs.tier_mismatches is not None:
             write_table(con, "out.tier_mismatches", inputs.tier_mismatches, "contact_id, system")
         con.execute(SESSION_AUDIENCE_SQL.format(default=config.default_audience))
+        con.execute(
+            "CREATE TABLE out.property_errors AS "
+            + property_errors_sql(config.properties, "_interactions_full")
+        )
         con.execute("DETACH out")
     finally:
         con.close()
     finish_analyst_layer(path)
+    # Typed custom properties: one typed column per declared attribute.
+    out = duckdb.connect(str(path))
+    try:
+        out.execute(
+            f"CREATE OR REPLACE VIEW contact_properties AS {typed_view_sql(config.properties)}"
+        )
+    finally:
+        out.close()

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from dedup.automerge import HubLimits
+from dedup.properties import Property
 
 # SPEC: audience from `plan`. Keys are lower-cased plan names as `identify()` sends them.
 DEFAULT_AUDIENCE_BY_PLAN: dict[str, str] = {
@@ -36,6 +37,7 @@ class EngineConfig:
     identity_secrets: tuple[str, ...] = ()
     previous_secret_until: datetime | None = None
     after_erasure: str = "suppress"
+    properties: dict[str, Property] = field(default_factory=dict)  # typed custom properties
     default_region: str = "US"
     hub_limits: HubLimits = field(default_factory=HubLimits)
     audience_by_plan: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_AUDIENCE_BY_PLAN))

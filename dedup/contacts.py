@@ -14,6 +14,7 @@ import duckdb
 import polars as pl
 
 from dedup.config import EngineConfig
+from dedup.properties import invalid_sql
 from dedup.schema import MAX_ATTRIBUTE_KEYS, MAX_TAGS
 
 
@@ -115,7 +116,8 @@ def build_contacts(
         attr_rows AS (
           SELECT i.contact_id, j.key, j.value, i.occurred_at, i.interaction_id
           FROM {source} i, json_each(i.attributes::JSON) j
-          WHERE i.attributes IS NOT NULL
+          -- A value that breaks its declared type is not stored (published in property_errors).
+          WHERE i.attributes IS NOT NULL AND NOT ({invalid_sql(config.properties)})
         ),
         attr_latest AS (
           SELECT contact_id, key,
