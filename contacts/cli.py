@@ -357,6 +357,13 @@ def show(
         for n in d["notes"]:
             notes.add_row(_cell(n["created_at"]), _cell(n["author"]), n["note"])
         out.print(notes)
+    if d["tasks"]:
+        tasks = Table("task", "title", "assignee", "due", "status", title="tasks")
+        for t in d["tasks"]:
+            tasks.add_row(
+                *map(_cell, (t["task_id"], t["title"], t["assignee"], t["due_at"], t["status"]))
+            )
+        out.print(tasks)
     if d["merges"]:
         merges = Table(
             "merge", "kind", "survivor", "merged", "when", "undo until", "undone", title="merges"

@@ -124,6 +124,8 @@ def test_tasks_follow_merges_and_unmerges(exports: Path, db: Path, run) -> None:
     # Visible at once, before any run.
     listed = runner.invoke(app, ["task", "list", "--db", str(db)])
     assert "call back about pricing" in listed.output and "overdue" in listed.output
+    shown = runner.invoke(app, ["show", bea, "--db", str(db)])
+    assert "send contract" in shown.output and "tasks" in shown.output
     merge_contacts(db, ada, bea, survivor=ada)
     run(**NO_MATCHING)
     moved = query(

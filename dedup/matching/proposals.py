@@ -116,26 +116,31 @@ def update_proposals(
         .sort("decided_at")
         .unique("proposal_id", keep="last")
     )
-    accepted_rows = (
-        accepted.select(
-            "proposal_id", "contact_id_l", "contact_id_r", "decided_by", "decided_at", "note"
+
+    def decided_rows(decided: pl.DataFrame, status: str) -> pl.DataFrame:
+        """Published rows of decided proposals: the last known score, the decision's stamp."""
+        return (
+            decided.select(
+                "proposal_id", "contact_id_l", "contact_id_r", "decided_by", "decided_at", "note"
+            )
+            .join(last_scores, on="proposal_id", how="left")
+            .join(first_seen, on="proposal_id", how="left")
+            .select(
+                "proposal_id",
+                "contact_id_l",
+                "contact_id_r",
+                "match_probability",
+                "match_weight",
+                pl.lit(status).alias("status"),
+                pl.coalesce("created_at", "decided_at").alias("created_at"),
+                "explanation",
+                pl.col("decided_at").alias("status_at"),
+                "decided_by",
+                "note",
+            )
         )
-        .join(last_scores, on="proposal_id", how="left")
-        .join(first_seen, on="proposal_id", how="left")
-        .select(
-            "proposal_id",
-            "contact_id_l",
-            "contact_id_r",
-            "match_probability",
-            "match_weight",
-            pl.lit("accepted").alias("status"),
-            pl.coalesce("created_at", "decided_at").alias("created_at"),
-            "explanation",
-            pl.col("decided_at").alias("status_at"),
-            "decided_by",
-            "note",
-        )
-    )
+
+    accepted_rows = decided_rows(accepted, "accepted")
     blocked = pl.concat(
         [
             rejected.select("proposal_id"),
@@ -146,23 +151,7 @@ def update_proposals(
         ]
     )
 
-    rejected_rows = (
-        rejected.join(last_scores, on="proposal_id", how="left")
-        .join(first_seen, on="proposal_id", how="left")
-        .select(
-            "proposal_id",
-            "contact_id_l",
-            "contact_id_r",
-            "match_probability",
-            "match_weight",
-            pl.lit("rejected").alias("status"),
-            pl.coalesce("created_at", "decided_at").alias("created_at"),
-            "explanation",
-            pl.col("decided_at").alias("status_at"),
-            "decided_by",
-            "note",
-        )
-    )
+    rejected_rows = decided_rows(rejected, "rejected")
     was_pending = prev.filter(pl.col("status") == "pending") if prev.height else prev
     pending = (
         scored.filter(pl.col("contact_id_l") != pl.col("contact_id_r"))
