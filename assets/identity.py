@@ -34,7 +34,12 @@ from dedup.merge_history import (
     side_profiles,
     update_history,
 )
-from dedup.privacy import crm_records_without_erased, salt, suppressed_interactions
+from dedup.privacy import (
+    crm_records_without_erased,
+    erased_contact_ids,
+    salt,
+    suppressed_interactions,
+)
 from dedup.snapshot import load_previous_ids, previous_rows, previous_table
 from dedup.stable_ids import assign_ids
 
@@ -54,6 +59,7 @@ OUTCOMES_FILE = "decision_outcomes.parquet"
 SUPPRESSION_FILE = "suppression.parquet"
 SUPPRESSED_FILE = "suppressed.parquet"
 FAILURES_FILE = "identity_failures.parquet"
+ERASED_FILE = "erased_contact_ids.parquet"
 INTERACTION_STATS_FILE = "interactions_stats.json"
 
 
@@ -212,13 +218,9 @@ def contact_ids(
     ambiguous = pl.read_parquet(layout.work_file(AMBIGUOUS_FILE))
     previous = load_previous_ids(db_path)
     previous_merges = previous_table(db_path, "merges", MERGES_SCHEMA)
+    previous_sides = previous_table(db_path, "merge_sides", MERGE_SIDES_SCHEMA)
     decisions = pl.read_parquet(layout.work_file(DECISIONS_FILE))
-    constraints = constraints_from_decisions(
-        decisions,
-        previous,
-        previous_merges,
-        previous_table(db_path, "merge_sides", MERGE_SIDES_SCHEMA),
-    )
+    constraints = constraints_from_decisions(decisions, previous, previous_merges, previous_sides)
     constrained = apply_constraints(
         clusters,
         pl.read_parquet(
@@ -237,7 +239,7 @@ def contact_ids(
     ids.redirects.write_parquet(layout.work_file(REDIRECTS_FILE))
     history = update_history(
         previous_merges,
-        previous_table(db_path, "merge_sides", MERGE_SIDES_SCHEMA),
+        previous_sides,
         previous,
         ids,
         constraints,
@@ -266,6 +268,10 @@ def contact_ids(
     side_profiles(profiles, history).write_parquet(layout.work_file(SIDE_PROFILES_FILE))
     constrained.bridging_keys.write_parquet(layout.work_file(BRIDGING_FILE))
     constraints.separated_pairs.write_parquet(layout.work_file(SEPARATED_FILE))
+    # Erased ids (and ids that redirected to them), for the assets that must leave them out.
+    erased_contact_ids(decisions, previous.redirects).to_frame("contact_id").write_parquet(
+        layout.work_file(ERASED_FILE)
+    )
     outcomes = decision_outcomes(decisions, constraints, constrained)
     outcomes.write_parquet(layout.work_file(OUTCOMES_FILE))
     tonight = history.merges.filter(pl.col("merge_id").is_in(history.new_merge_ids))

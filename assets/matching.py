@@ -10,6 +10,7 @@ from assets.identity import (
     AMBIGUOUS_FILE,
     ASSIGNMENT_FILE,
     DECISIONS_FILE,
+    ERASED_FILE,
     INTERACTIONS_FILE,
     REDIRECTS_FILE,
     RUN_FILE,
@@ -28,9 +29,7 @@ from dedup.matching.proposals import (
     update_proposals,
 )
 from dedup.matching.records import contact_records
-from dedup.privacy import erased_contact_ids
 from dedup.snapshot import previous_table
-from dedup.stable_ids import REDIRECT_SCHEMA
 
 CONTACTS_FILE = "contacts.parquet"
 PROPOSALS_FILE = "proposals.parquet"
@@ -145,10 +144,7 @@ def merge_proposals(
         separated=pl.read_parquet(layout.work_file(SEPARATED_FILE)),
     )
     # An erased contact leaves no proposal behind, pending or decided.
-    erased = erased_contact_ids(
-        pl.read_parquet(layout.work_file(DECISIONS_FILE)),
-        previous_table(layout.db_path, "contact_redirects", REDIRECT_SCHEMA),
-    ).implode()
+    erased = pl.read_parquet(layout.work_file(ERASED_FILE)).get_column("contact_id").implode()
     proposals = proposals.filter(
         ~pl.col("contact_id_l").is_in(erased) & ~pl.col("contact_id_r").is_in(erased)
     )

@@ -13,6 +13,7 @@ from assets.identity import (
     ASSIGNMENT_FILE,
     BRIDGING_FILE,
     DECISIONS_FILE,
+    ERASED_FILE,
     FAILURES_FILE,
     INTERACTION_STATS_FILE,
     INTERACTIONS_FILE,
@@ -46,13 +47,11 @@ from dedup.ingest import read_staged
 from dedup.notes import contact_notes
 from dedup.privacy import (
     ERASURES_SCHEMA,
-    erased_contact_ids,
     erasure_audit,
     quarantine_without_erased,
     salt,
 )
 from dedup.snapshot import RUNS_SCHEMA, previous_table, publish
-from dedup.stable_ids import REDIRECT_SCHEMA
 from dedup.tasks import contact_tasks
 from quality.snapshot_checks import (
     contacts_over_hub_limit,
@@ -99,9 +98,7 @@ def contacts_snapshot(
     decisions = pl.read_parquet(layout.work_file(DECISIONS_FILE))
     redirects = pl.read_parquet(layout.work_file(REDIRECTS_FILE))
     live = contacts.get_column("contact_id").implode()
-    erased = erased_contact_ids(
-        decisions, previous_table(layout.db_path, "contact_redirects", REDIRECT_SCHEMA)
-    )
+    erased = pl.read_parquet(layout.work_file(ERASED_FILE)).get_column("contact_id")
     previous_runs = previous_table(layout.db_path, "pipeline_runs", RUNS_SCHEMA)
     this_run = pl.DataFrame(
         [

@@ -39,8 +39,9 @@ from dedup.config import EngineConfig  # noqa: E402
 from dedup.ingest import SOURCES, export_days, ingest_day  # noqa: E402
 from dedup.interactions import prepare_interactions  # noqa: E402
 from dedup.matching.proposals import PROPOSALS_SCHEMA  # noqa: E402
+from dedup.merge_history import MERGES_SCHEMA  # noqa: E402
 from dedup.schema import QUARANTINE_SCHEMA  # noqa: E402
-from dedup.snapshot import MERGES_SCHEMA, RUNS_SCHEMA, publish  # noqa: E402
+from dedup.snapshot import RUNS_SCHEMA, publish  # noqa: E402
 from dedup.stable_ids import PreviousState, assign_ids  # noqa: E402
 
 SECRET = "bench-secret"

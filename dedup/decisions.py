@@ -90,7 +90,9 @@ SET_AUDIENCE = "set_audience"  # contact_id_l's audience is `subject` from now o
 CRM_RESYNC = "crm_resync"  # contact_id_l is marked for a CRM re-sync (`pending`)
 SET_ATTRIBUTE = "set_attribute"  # attribute `subject` of contact_id_l := JSON `note` (null: unset)
 EDIT_KINDS = (TAG_ADD, TAG_REMOVE, SET_AUDIENCE, CRM_RESYNC, SET_ATTRIBUTE)
-TASK_KINDS = ("task_add", "task_done")  # dedup.tasks
+TASK_ADD = "task_add"  # contact_id_l gets task `note` (title); `subject` JSON: assignee, due_at
+TASK_DONE = "task_done"  # `subject` is the task id (the task_add decision id)
+TASK_KINDS = (TASK_ADD, TASK_DONE)
 MERGE_KINDS = (ACCEPT_PROPOSAL, MANUAL_MERGE)
 KINDS = (
     REJECT_PROPOSAL,
@@ -151,11 +153,26 @@ def append(
     `also(con, decision_id)` runs in the same transaction (an erasure's suppression rows and
     redactions land together with the decision or not at all).
     """
+    return append_many(path, [decision], now, also)[0]
+
+
+def append_many(
+    path: Path,
+    decisions: list[Decision],
+    now: datetime | None = None,
+    also: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None,
+) -> list[str]:
+    """Append decisions in one transaction (a bulk action: all or nothing); returns their ids.
+
+    `also(con, first_decision_id)` runs inside that transaction too.
+    """
+    if not decisions:
+        return []
     decided_at = now or datetime.now(UTC)
-    who = decision.decided_by or getpass.getuser()
-    if decision.kind not in KINDS:
-        raise ValueError(f"unknown decision kind {decision.kind!r}")
-    decision_id = _decision_id(decision, decided_at)
+    for d in decisions:
+        if d.kind not in KINDS:
+            raise ValueError(f"unknown decision kind {d.kind!r}")
+    ids = [_decision_id(d, decided_at, n) for n, d in enumerate(decisions)]
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def write() -> None:
@@ -166,113 +183,65 @@ def append(
             for statement in MIGRATIONS:
                 con.execute(statement)
             con.execute("BEGIN")
-            con.execute(
+            con.executemany(
                 f"INSERT INTO decisions ({', '.join(DECISIONS_SCHEMA)}) "
                 f"VALUES ({', '.join('?' * len(DECISIONS_SCHEMA))})",
                 [
-                    decision_id,
-                    decision.kind,
-                    decision.proposal_id,
-                    decision.contact_id_l,
-                    decision.contact_id_r,
-                    decision.survivor_id,
-                    who,
-                    decided_at,
-                    decision.note,
-                    decision.merge_id,
-                    decision.subject,
+                    [
+                        decision_id,
+                        d.kind,
+                        d.proposal_id,
+                        d.contact_id_l,
+                        d.contact_id_r,
+                        d.survivor_id,
+                        d.decided_by or getpass.getuser(),
+                        decided_at,
+                        d.note,
+                        d.merge_id,
+                        d.subject,
+                    ]
+                    for decision_id, d in zip(ids, decisions, strict=True)
                 ],
             )
             if also is not None:
-                also(con, decision_id)
+                also(con, ids[0])
             con.execute("COMMIT")
         finally:
             con.close()
 
     _retry(write)
-    return decision_id
+    return ids
+
+
+def _read_table(path: Path, table: str, schema: dict[str, pl.DataType], order: str) -> pl.DataFrame:
+    """`schema`'s columns of `table` in the log (a column the log predates reads as null)."""
+    if not path.exists():
+        return pl.DataFrame(schema=schema)
+
+    def read() -> pl.DataFrame:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            present = {
+                r[0]
+                for r in con.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [table]
+                ).fetchall()
+            }
+            if not present:
+                return pl.DataFrame(schema=schema)
+            columns = ", ".join(c if c in present else f"NULL AS {c}" for c in schema)
+            return con.sql(f"SELECT {columns} FROM {table} ORDER BY {order}").pl()
+        finally:
+            con.close()
+
+    return _retry(read).cast(schema)  # type: ignore[arg-type]
 
 
 def read_all(path: Path) -> pl.DataFrame:
     """Every decision, oldest first; empty when none was ever taken."""
-    if not path.exists():
-        return pl.DataFrame(schema=DECISIONS_SCHEMA)
-
-    def read() -> pl.DataFrame:
-        con = duckdb.connect(str(path), read_only=True)
-        try:
-            tables = {
-                r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
-            }
-            if "decisions" not in tables:
-                return pl.DataFrame(schema=DECISIONS_SCHEMA)
-            present = {
-                r[0]
-                for r in con.execute(
-                    "SELECT column_name FROM duckdb_columns() WHERE table_name = 'decisions'"
-                ).fetchall()
-            }
-            columns = ", ".join(c if c in present else f"NULL AS {c}" for c in DECISIONS_SCHEMA)
-            return con.sql(f"SELECT {columns} FROM decisions ORDER BY decided_at, decision_id").pl()
-        finally:
-            con.close()
-
-    return _retry(read).cast(DECISIONS_SCHEMA)  # type: ignore[arg-type]
+    return _read_table(path, "decisions", DECISIONS_SCHEMA, "decided_at, decision_id")
 
 
 def read_suppression(path: Path) -> pl.DataFrame:
     """Every suppressed identifier hash (empty when nobody was ever erased)."""
-    if not path.exists():
-        return pl.DataFrame(schema=SUPPRESSION_SCHEMA)
-
-    def read() -> pl.DataFrame:
-        con = duckdb.connect(str(path), read_only=True)
-        try:
-            tables = {
-                r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
-            }
-            if "suppression" not in tables:
-                return pl.DataFrame(schema=SUPPRESSION_SCHEMA)
-            return con.sql(
-                f"SELECT {', '.join(SUPPRESSION_SCHEMA)} FROM suppression ORDER BY ALL"
-            ).pl()
-        finally:
-            con.close()
-
-    return _retry(read).cast(SUPPRESSION_SCHEMA)  # type: ignore[arg-type]
-
-
-def append_many(path: Path, decisions: list[Decision], now: datetime | None = None) -> list[str]:
-    """Append several decisions in one transaction (a bulk action: all or nothing)."""
-    if not decisions:
-        return []
-    ids: list[str] = []
-    first, *rest = decisions
-
-    def the_rest(con: duckdb.DuckDBPyConnection, _first_id: str) -> None:
-        at = now or datetime.now(UTC)
-        for n, d in enumerate(rest, start=1):
-            if d.kind not in KINDS:
-                raise ValueError(f"unknown decision kind {d.kind!r}")
-            decision_id = _decision_id(d, at, n)
-            ids.append(decision_id)
-            con.execute(
-                f"INSERT INTO decisions ({', '.join(DECISIONS_SCHEMA)}) "
-                f"VALUES ({', '.join('?' * len(DECISIONS_SCHEMA))})",
-                [
-                    decision_id,
-                    d.kind,
-                    d.proposal_id,
-                    d.contact_id_l,
-                    d.contact_id_r,
-                    d.survivor_id,
-                    d.decided_by or getpass.getuser(),
-                    at,
-                    d.note,
-                    d.merge_id,
-                    d.subject,
-                ],
-            )
-
-    first_id = append(path, first, now=now, also=the_rest)
-    return [first_id, *ids]
+    return _read_table(path, "suppression", SUPPRESSION_SCHEMA, "ALL")

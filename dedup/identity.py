@@ -13,6 +13,8 @@ from datetime import datetime
 
 import polars as pl
 
+from dedup.decisions import REVOKE_VERIFICATION
+
 
 def expected_hash(user_id: str, secret: str) -> str:
     return hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
@@ -146,9 +148,7 @@ def revoke(frame: pl.DataFrame, revocations: pl.DataFrame) -> pl.DataFrame:
 def revocations(decisions: pl.DataFrame) -> pl.DataFrame:
     """`user_id`, `revoked_at` from `revoke_verification` decisions (the latest per user id)."""
     return (
-        decisions.filter(
-            (pl.col("kind") == "revoke_verification") & pl.col("subject").is_not_null()
-        )
+        decisions.filter((pl.col("kind") == REVOKE_VERIFICATION) & pl.col("subject").is_not_null())
         .group_by("subject")
         .agg(pl.col("decided_at").max().alias("revoked_at"))
         .rename({"subject": "user_id"})

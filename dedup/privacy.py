@@ -19,6 +19,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from dedup.decisions import ERASE
+
 # Suppression kind → the interaction column its hash is computed from.
 SUPPRESSED_COLUMNS: dict[str, str] = {
     "email": "email_norm",
@@ -111,7 +113,7 @@ def erasure_rows(
 
 def erased_contact_ids(decisions: pl.DataFrame, redirects: pl.DataFrame) -> pl.Series:
     """Ids erased by decisions, and every id that redirected to one of them."""
-    erased = decisions.filter(pl.col("kind") == "erase").get_column("contact_id_l").drop_nulls()
+    erased = decisions.filter(pl.col("kind") == ERASE).get_column("contact_id_l").drop_nulls()
     via = redirects.filter(pl.col("to_contact_id").is_in(erased.implode())).get_column(
         "from_contact_id"
     )
@@ -139,7 +141,7 @@ def erasure_audit(
 
     The first run that applies a request records its counts; later runs carry them forward.
     """
-    requests = decisions.filter(pl.col("kind") == "erase").select(
+    requests = decisions.filter(pl.col("kind") == ERASE).select(
         pl.col("decision_id").alias("request_id"),
         pl.col("decided_at").alias("requested_at"),
         pl.col("decided_by").alias("requested_by"),

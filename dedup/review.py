@@ -34,11 +34,22 @@ from dedup.decisions import (
     append_many,
     read_all,
 )
+from dedup.export import BULK_ACTION_LIMIT, ExportError, enforce_bulk_limit
 from dedup.normalize import email_norm
 from dedup.privacy import erasure_rows, salt
 from dedup.snapshot import StateLayout
 
-MAX_BULK = 200  # contacts or proposals one admin action may touch
+MAX_BULK = BULK_ACTION_LIMIT  # contacts or proposals one admin action may touch
+
+
+def _within_bulk_limit(n: int) -> None:
+    """The one bulk cap (dedup.export.enforce_bulk_limit), as a ReviewError."""
+    try:
+        enforce_bulk_limit(n, MAX_BULK)
+    except ExportError as exc:
+        raise ReviewError(str(exc)) from None
+
+
 MAX_NOTE_CHARS = 10_000
 
 
@@ -186,7 +197,7 @@ def accept_all_above(
         picks = _rows(
             con,
             """
-            SELECT p.proposal_id,
+            SELECT p.proposal_id, p.contact_id_l, p.contact_id_r,
                    CASE WHEN (l.first_seen, l.contact_id) <= (r.first_seen, r.contact_id)
                         THEN p.contact_id_l ELSE p.contact_id_r END AS survivor
             FROM merge_proposals p
@@ -198,7 +209,22 @@ def accept_all_above(
             [min_probability],
         )
     picks = [p for p in picks if p["proposal_id"] not in waiting][:limit]
-    return [accept_proposal(db, p["proposal_id"], p["survivor"], note, who) for p in picks]
+    # The query already chose pending, undecided proposals: append them all in one transaction.
+    return append_many(
+        StateLayout(db).decisions_path,
+        [
+            Decision(
+                kind=ACCEPT_PROPOSAL,
+                proposal_id=p["proposal_id"],
+                contact_id_l=p["contact_id_l"],
+                contact_id_r=p["contact_id_r"],
+                survivor_id=p["survivor"],
+                note=note,
+                decided_by=who,
+            )
+            for p in picks
+        ],
+    )
 
 
 def merge_contacts(
@@ -448,21 +474,13 @@ def select_contacts(db: Path, contact_ids: list[str] | None = None, flt=None) ->
             chosen = sorted({live_contact(con, c) for c in contact_ids})
         elif flt is not None:
             try:
-                n = count(con, flt)
-                if n > MAX_BULK:
-                    raise ReviewError(
-                        f"{n:,} contacts selected; a bulk action handles at most {MAX_BULK}. "
-                        "Narrow the filter or the saved view"
-                    )
+                _within_bulk_limit(count(con, flt))
                 chosen = search(con, flt).get_column("contact_id").to_list()
             except FilterError as exc:
                 raise ReviewError(str(exc)) from None
         else:
             raise ReviewError("choose contacts: give contact ids or a filter")
-    if len(chosen) > MAX_BULK:
-        raise ReviewError(
-            f"{len(chosen):,} contacts selected; a bulk action handles at most {MAX_BULK}"
-        )
+    _within_bulk_limit(len(chosen))
     return chosen
 
 
@@ -483,10 +501,7 @@ def bulk_edit(
     kind = BULK_ACTIONS.get(action)
     if kind is None:
         raise ReviewError(f"unknown bulk action {action!r} ({', '.join(BULK_ACTIONS)})")
-    if len(contact_ids) > MAX_BULK:
-        raise ReviewError(
-            f"{len(contact_ids):,} contacts selected; a bulk action handles at most {MAX_BULK}"
-        )
+    _within_bulk_limit(len(contact_ids))
     if not contact_ids:
         raise ReviewError("no contact matches; nothing to do")
     if kind in (TAG_ADD, TAG_REMOVE):

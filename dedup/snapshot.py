@@ -22,7 +22,6 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from dedup.merge_history import MERGES_SCHEMA, UNMERGE_WINDOW  # noqa: F401 - re-exported
 from dedup.stable_ids import (
     PREVIOUS_ASSIGNMENT_SCHEMA,
     PREVIOUS_CONTACTS_SCHEMA,

@@ -14,8 +14,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-TASK_ADD = "task_add"  # contact_id_l gets task `note` (title); `subject` JSON: assignee, due_at
-TASK_DONE = "task_done"  # `subject` is the task id (the task_add decision id)
+from dedup.decisions import TASK_ADD, TASK_DONE
 
 TASKS_SCHEMA: dict[str, pl.DataType] = {
     "task_id": pl.String(),
