@@ -170,6 +170,21 @@ def candidate_pairs(records: pl.DataFrame) -> list[int]:
     return counts
 
 
+def prediction_rules(
+    records: pl.DataFrame, settings: dict[str, Any], max_pairs_per_rule: int
+) -> tuple[list[Any], dict[str, int]]:
+    """The saved model's blocking rules that stay within `max_pairs_per_rule` candidate pairs on
+    `records`, and the candidate-pair count of every rule (what the run reports)."""
+    counts = candidate_pairs(records)
+    rules = settings["blocking_rules_to_generate_predictions"]
+    kept = [rule for rule, n in zip(rules, counts, strict=True) if n <= max_pairs_per_rule]
+    report = {
+        (rule["blocking_rule"] if isinstance(rule, dict) else str(rule)): n
+        for rule, n in zip(rules, counts, strict=True)
+    }
+    return kept, report
+
+
 def predict(
     records: pl.DataFrame,
     model: TrainedModel,
@@ -183,13 +198,7 @@ def predict(
     data (a very common name, a huge company) is left out of tonight's prediction instead of
     exhausting memory; the returned counts say which rules ran and how many pairs each made.
     """
-    counts = candidate_pairs(records)
-    rules = model.settings["blocking_rules_to_generate_predictions"]
-    kept = [rule for rule, n in zip(rules, counts, strict=True) if n <= max_pairs_per_rule]
-    report = {
-        (rule["blocking_rule"] if isinstance(rule, dict) else str(rule)): n
-        for rule, n in zip(rules, counts, strict=True)
-    }
+    kept, report = prediction_rules(records, model.settings, max_pairs_per_rule)
     if not kept:
         return pl.DataFrame(), report
     settings = {**model.settings, "blocking_rules_to_generate_predictions": kept}

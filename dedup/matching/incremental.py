@@ -1,0 +1,387 @@
+"""Nightly prediction that rescores only what changed, with the same result as a full predict.
+
+A night's candidate pairs split in two:
+- pairs with at least one *changed* contact (id new tonight, or a different fingerprint of the
+  fields the matcher reads): blocked and scored by Splink — `predict_between(changed, unchanged)`
+  plus `predict_within(changed)`, which together make exactly the candidate pairs a full
+  `predict` makes that touch a changed contact;
+- pairs of two unchanged contacts: the same records under the same blocking rules give the same
+  candidate pair and the same comparison levels as last night, so they carry over from last
+  night's scored pairs. Only their term-frequency adjustment can move (a name or company became
+  more or less common in the whole table), and it is recomputed from tonight's tf tables with
+  Splink's formula (`ComparisonLevel._tf_adjustment_sql`: `w * (log2(u_exact) - log2(tf))`).
+
+Term-frequency tables always come from the full table (Splink's `compute_tf_table` on the
+linker's input), so a changed contact's pairs score exactly as in a full run.
+
+Why a floor: last night's pairs are kept down to `floor_bits` of match weight below the
+threshold, because an unchanged pair can only rise through tf shifts, and the rise is bounded:
+tonight's largest tf drop per column, summed. The bound is spent from a budget (`headroom_bits`,
+`floor_bits` after a full run); when a night would overspend it, the run predicts in full. A pair
+not in the store was last scored below the floor, so it cannot reach the threshold while the
+budget lasts; proposals equal a full run's.
+
+A full predict also runs when there is no state, when the model, threshold, kept blocking
+rules, record columns or library versions changed (a retrain changes the model), or when more
+than `max_changed_share` of the contacts changed (a full run is then cheaper).
+
+State (`state_dir`): `state.json` (key, token, headroom) written last and atomically; the
+token names tonight's Parquet files (pairs ≥ floor, fingerprints, tf tables), so a killed run
+leaves last night's consistent state or none. No Dagster here; the database API is a parameter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import splink
+from splink.internals.misc import prob_to_match_weight
+
+from dedup.matching.model import TrainedModel, _linker, explain, prediction_rules
+
+STATE_FILE = "state.json"
+# Splink's predict output as stored: these identify a pair.
+ID_L, ID_R = "unique_id_l", "unique_id_r"
+
+
+@dataclass(frozen=True)
+class IncrementalConfig:
+    """Knobs of the incremental predict.
+
+    Args:
+        floor_bits: pairs are stored down to this many bits of match weight below the threshold
+            (10 bits: 0.8 → 0.004). More bits keep more pairs and allow more tf drift between
+            full runs.
+        max_changed_share: above this share of changed contacts, predict in full.
+    """
+
+    floor_bits: float = 10.0
+    max_changed_share: float = 0.5
+
+
+@dataclass
+class PredictionRun:
+    """What one night's predict did. `scored`: Splink's pairs at or above the threshold, with
+    `explanation` (as `model.predict` returns them)."""
+
+    scored: pl.DataFrame
+    pairs_per_rule: dict[str, int]
+    mode: str  # "full" or "incremental"
+    reason: str
+    contacts: int
+    changed: int = 0
+    carried_pairs: int = 0
+    stored_pairs: int = 0
+    headroom_bits: float = 0.0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def fingerprints(records: pl.DataFrame) -> pl.DataFrame:
+    """unique_id → a 64-bit hash of every other record column (what the matcher reads).
+
+    A hash-function change between library versions only makes contacts look changed (more
+    work, same result); the versions are also part of the state key.
+    """
+    fields = [c for c in records.columns if c != "unique_id"]
+    return records.select("unique_id", pl.struct(fields).hash(seed=0).alias("fingerprint"))
+
+
+def _tf_levels(settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """Levels with a term-frequency adjustment: comparison, gamma value, column, weight, min."""
+    levels = []
+    for comparison in settings["comparisons"]:
+        non_null = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        for i, level in enumerate(non_null):
+            column = level.get("tf_adjustment_column")
+            weight = float(level.get("tf_adjustment_weight", 1.0))
+            if column and weight:
+                levels.append(
+                    {
+                        "comparison": comparison["output_column_name"],
+                        "gamma": len(non_null) - 1 - i,  # Splink numbers levels bottom-up
+                        "column": column,
+                        "weight": weight,
+                        "minimum": float(level.get("tf_minimum_u_value", 0.0)),
+                    }
+                )
+    return levels
+
+
+def _state_key(
+    records: pl.DataFrame, model: TrainedModel, threshold: float, rules: list, floor_bits: float
+) -> str:
+    payload = {
+        "settings": model.settings,
+        "threshold": threshold,
+        "floor_bits": floor_bits,
+        "rules": [r if isinstance(r, (str, dict)) else str(r) for r in rules],
+        "columns": {c: str(t) for c, t in records.schema.items()},
+        "versions": [splink.__version__, pl.__version__],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _to_polars(frame: Any) -> pl.DataFrame:
+    # DuckDB hands Arrow over without a copy through pandas; other backends go through pandas.
+    if hasattr(frame, "as_duckdbpyrelation"):
+        return frame.as_duckdbpyrelation().pl()
+    return pl.from_pandas(frame.as_pandas_dataframe())
+
+
+def _tf_tables(linker: Any, levels: list[dict[str, Any]]) -> pl.DataFrame:
+    """column, value, tf — from the linker's whole input, registered on the linker for scoring."""
+    frames = []
+    for column in sorted({lv["column"] for lv in levels}):
+        table = _to_polars(linker.table_management.compute_tf_table(column))
+        frames.append(
+            table.select(
+                pl.lit(column).alias("column"),
+                pl.col(column).cast(pl.String).alias("value"),
+                pl.col(f"tf_{column}").cast(pl.Float64).alias("tf"),
+            )
+        )
+    if not frames:
+        return pl.DataFrame(schema={"column": pl.String, "value": pl.String, "tf": pl.Float64})
+    return pl.concat(frames)
+
+
+def _tf_rise(old: pl.DataFrame, new: pl.DataFrame, levels: list[dict[str, Any]]) -> float:
+    """The most an unchanged pair's match weight can rise tonight through tf shifts: per tf level,
+    weight × the largest log2 drop of a value's tf (a value present both nights), summed."""
+    joined = old.join(new, on=["column", "value"], suffix="_new")
+    rise = 0.0
+    for level in levels:
+        floor = level["minimum"]
+        drop = (
+            joined.filter(pl.col("column") == level["column"])
+            .select(
+                (
+                    pl.max_horizontal("tf", pl.lit(floor)).log(2)
+                    - pl.max_horizontal("tf_new", pl.lit(floor)).log(2)
+                ).max()
+            )
+            .item()
+        )
+        rise += level["weight"] * max(drop or 0.0, 0.0)
+    return rise
+
+
+def _pair_tf(left: str, right: str, minimum: float) -> pl.Expr:
+    """log2 of Splink's tf of a pair: greatest(coalesce(l, r), coalesce(r, l), minimum)."""
+    return pl.max_horizontal(
+        pl.coalesce(left, right), pl.coalesce(right, left), pl.lit(minimum)
+    ).log(2)
+
+
+def rescore_carried(
+    pairs: pl.DataFrame, tf_now: pl.DataFrame, levels: list[dict[str, Any]]
+) -> pl.DataFrame:
+    """Last night's scored pairs with tonight's term frequencies.
+
+    Per tf level reached, the adjustment moves by `w * (log2 tf_old - log2 tf_new)` (Splink's
+    `w * (log2 u - log2 tf)`, the u term unchanged), with Splink's tf of a pair:
+    `greatest(coalesce(tf_l, tf_r), coalesce(tf_r, tf_l), minimum)`. Match weight, probability
+    and the tf columns follow.
+    """
+    if not levels or pairs.is_empty():
+        return pairs
+    delta_total = pl.lit(0.0)
+    updates: dict[str, pl.Expr] = {}
+    for column in sorted({lv["column"] for lv in levels}):
+        lookup = tf_now.filter(pl.col("column") == column).select("value", "tf")
+        for side in ("l", "r"):
+            pairs = pairs.join(
+                lookup.rename({"value": f"{column}_{side}", "tf": f"_tf_{column}_{side}"}),
+                on=f"{column}_{side}",
+                how="left",
+            )
+    for level in levels:
+        column, comparison = level["column"], level["comparison"]
+        old = _pair_tf(f"tf_{column}_l", f"tf_{column}_r", level["minimum"])
+        new = _pair_tf(f"_tf_{column}_l", f"_tf_{column}_r", level["minimum"])
+        reached = (pl.col(f"gamma_{comparison}") == level["gamma"]) & pl.coalesce(
+            f"tf_{column}_l", f"tf_{column}_r"
+        ).is_not_null()
+        delta = pl.when(reached).then(level["weight"] * (old - new)).otherwise(0.0)
+        adj = f"mw_tf_adj_{comparison}"
+        if adj in pairs.columns:
+            updates[adj] = updates.get(adj, pl.col(adj)) + delta
+        delta_total = delta_total + delta
+    weight = pl.col("match_weight") + delta_total
+    pairs = pairs.with_columns(**updates, match_weight=weight)
+    for comparison in {lv["comparison"] for lv in levels}:
+        if f"bf_tf_adj_{comparison}" in pairs.columns:
+            pairs = pairs.with_columns(
+                pl.lit(2.0).pow(pl.col(f"mw_tf_adj_{comparison}")).alias(f"bf_tf_adj_{comparison}")
+            )
+    # Splink: p = 1 / (1 + 2^-w) for w >= 0, 2^w / (1 + 2^w) otherwise (no overflow either way).
+    w = pl.col("match_weight")
+    pairs = pairs.with_columns(
+        match_probability=pl.when(w >= 0)
+        .then(1 / (1 + pl.lit(2.0).pow(-w)))
+        .otherwise(pl.lit(2.0).pow(w) / (1 + pl.lit(2.0).pow(w)))
+    )
+    new_tf = {
+        f"tf_{c}_{s}": pl.coalesce(f"_tf_{c}_{s}", f"tf_{c}_{s}")
+        for c in {lv["column"] for lv in levels}
+        for s in ("l", "r")
+        if f"tf_{c}_{s}" in pairs.columns
+    }
+    return pairs.with_columns(**new_tf).drop([c for c in pairs.columns if c.startswith("_tf_")])
+
+
+def _write_state(
+    state_dir: Path,
+    key: str,
+    pairs: pl.DataFrame,
+    prints: pl.DataFrame,
+    tf: pl.DataFrame,
+    headroom: float,
+) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(6)
+    pairs.write_parquet(state_dir / f"pairs-{token}.parquet")
+    prints.write_parquet(state_dir / f"fingerprints-{token}.parquet")
+    tf.write_parquet(state_dir / f"tf-{token}.parquet")
+    tmp = state_dir / (STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps({"key": key, "token": token, "headroom_bits": headroom}))
+    tmp.replace(state_dir / STATE_FILE)  # the switch to tonight's files is this one rename
+    for old in state_dir.glob("*.parquet"):
+        if token not in old.name:
+            old.unlink(missing_ok=True)
+
+
+def _read_state(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        state = json.loads((state_dir / STATE_FILE).read_text())
+        token = state["token"]
+        return {
+            **state,
+            "pairs": pl.read_parquet(state_dir / f"pairs-{token}.parquet"),
+            "fingerprints": pl.read_parquet(state_dir / f"fingerprints-{token}.parquet"),
+            "tf": pl.read_parquet(state_dir / f"tf-{token}.parquet"),
+        }
+    except (OSError, ValueError, KeyError, pl.exceptions.PolarsError):
+        return None
+
+
+def predict_nightly(
+    records: pl.DataFrame,
+    model: TrainedModel,
+    threshold: float,
+    state_dir: Path,
+    db_api: Any | None = None,
+    max_pairs_per_rule: int = 30_000_000,
+    config: IncrementalConfig = IncrementalConfig(),
+    force_full: bool = False,
+) -> PredictionRun:
+    """Tonight's scored pairs at or above `threshold`, incrementally when last night's state
+    allows it (module docstring), and tonight's state for the next night."""
+    clock: dict[str, float] = {}
+    started = time.perf_counter()
+    kept, report = prediction_rules(records, model.settings, max_pairs_per_rule)
+    run = PredictionRun(pl.DataFrame(), report, "full", "", records.height)
+    if not kept:
+        run.reason = "no blocking rule within max_pairs_per_rule"
+        return run
+    key = _state_key(records, model, threshold, kept, config.floor_bits)
+    # Splink filters on the weight of the threshold; the same number here.
+    threshold_weight = prob_to_match_weight(threshold)
+    floor_weight = threshold_weight - config.floor_bits
+    floor_probability = 1 / (1 + 2 ** (-floor_weight))
+    levels = _tf_levels(model.settings)
+
+    settings = {**model.settings, "blocking_rules_to_generate_predictions": kept}
+    linker = _linker(records, settings, db_api)
+    tf_now = _tf_tables(linker, levels)
+    prints = fingerprints(records)
+    clock["prepare"] = time.perf_counter() - started
+
+    state = None if force_full else _read_state(state_dir)
+    reason = "forced" if force_full else ("no saved state" if state is None else "")
+    changed_ids = None
+    if state is not None:
+        if state["key"] != key:
+            reason = "model, threshold, blocking rules or record columns changed"
+        else:
+            changed_ids = (
+                prints.join(state["fingerprints"], on=["unique_id", "fingerprint"], how="anti")
+                .get_column("unique_id")
+                .implode()
+            )
+            rise = _tf_rise(state["tf"], tf_now, levels)
+            share = changed_ids.list.len().item() / max(records.height, 1)
+            if share > config.max_changed_share:
+                reason = f"{share:.0%} of contacts changed"
+            elif rise > state["headroom_bits"]:
+                reason = (
+                    f"term frequencies moved {rise:.2f} bits, more than the "
+                    f"{state['headroom_bits']:.2f} left since the last full run"
+                )
+            else:
+                run.headroom_bits = state["headroom_bits"] - rise
+
+    t = predict_started = time.perf_counter()
+    if reason:
+        run.reason = reason
+        scored = linker.inference.predict(
+            threshold_match_probability=floor_probability, warning_mode="never"
+        )
+        stored = _to_polars(scored)
+        run.headroom_bits = config.floor_bits
+    else:
+        assert state is not None and changed_ids is not None
+        run.mode, run.reason = "incremental", "last night's state fits"
+        is_changed = pl.col("unique_id").is_in(changed_ids)
+        changed = records.filter(is_changed)
+        unchanged = records.filter(~is_changed)
+        run.changed = changed.height
+        frames = []
+        if changed.height:
+            api = linker._db_api
+            changed_sdf = api.register(changed.to_arrow())
+            if unchanged.height:
+                between = linker.inference.predict_between(
+                    changed_sdf,
+                    api.register(unchanged.to_arrow()),
+                    threshold_match_probability=floor_probability,
+                    warning_mode="never",
+                )
+                frames.append(_to_polars(between))
+            within = linker.inference.predict_within(
+                changed_sdf, threshold_match_probability=floor_probability, warning_mode="never"
+            )
+            frames.append(_to_polars(within))
+        clock["predict_changed"] = time.perf_counter() - t
+        t = time.perf_counter()
+        unchanged_ids = unchanged.get_column("unique_id").implode()
+        carried = rescore_carried(
+            state["pairs"].filter(
+                pl.col(ID_L).is_in(unchanged_ids) & pl.col(ID_R).is_in(unchanged_ids)
+            ),
+            tf_now,
+            levels,
+        ).filter(pl.col("match_weight") >= floor_weight)
+        run.carried_pairs = carried.height
+        clock["carry_over"] = time.perf_counter() - t
+        frames.append(carried)
+        stored = pl.concat([f for f in frames if f.width], how="diagonal_relaxed")
+        # The store and the output have one schema whatever produced the rows.
+        stored = stored.select(state["pairs"].columns) if state["pairs"].width else stored
+    clock["predict"] = time.perf_counter() - predict_started
+    t = time.perf_counter()
+    _write_state(state_dir, key, stored, prints, tf_now, run.headroom_bits)
+    run.stored_pairs = stored.height
+    above = stored.filter(pl.col("match_weight") >= threshold_weight)
+    run.scored = explain(above, model.settings) if above.height else pl.DataFrame()
+    clock["store"] = time.perf_counter() - t
+    clock["total"] = time.perf_counter() - started
+    run.seconds = {k: round(v, 3) for k, v in clock.items()}
+    return run
