@@ -21,7 +21,8 @@ from assets.reporting import md_table
 from assets.resources import ContactsSettings
 from dedup.build import build_contacts_frame, interactions_sql
 from dedup.contact_edits import apply_contact_edits
-from dedup.matching.model import TrainedModel, TrainingConfig, predict, train
+from dedup.matching.incremental import predict_nightly
+from dedup.matching.model import TrainedModel, TrainingConfig, train
 from dedup.matching.proposals import (
     PREDICTION_SCHEMA,
     PROPOSALS_SCHEMA,
@@ -39,6 +40,8 @@ class MatchingConfig(dg.Config):
     """Run config of the matching step."""
 
     retrain: bool = False  # retrain the Splink model even if the saved one still fits the data
+    # Score every candidate pair tonight instead of only those of new or changed contacts.
+    full_predict: bool = False
 
 
 @dg.asset(
@@ -105,6 +108,7 @@ def merge_proposals(
     else:
         training = TrainingConfig()
         model = TrainedModel.load(settings.model_path)
+        trained_tonight = False
         if config.retrain or model is None or model.needs_retrain(records.height, training):
             reason = (
                 "--retrain"
@@ -113,18 +117,31 @@ def merge_proposals(
             )
             model = train(records, training)
             model.save(settings.model_path)
+            trained_tonight = True
             metadata["model"] = f"trained ({reason})"
         else:
             metadata["model"] = f"reused (trained on {model.trained_on_contacts:,} contacts)"
-        scored, pairs_per_rule = predict(
+        # Only new or changed contacts are scored when last night's state allows it; a model
+        # trained tonight (even on the same data) scores everything.
+        run = predict_nightly(
             records,
             model,
             settings.proposal_threshold,
+            settings.matching_state_dir,
             max_pairs_per_rule=settings.max_pairs_per_rule,
+            force_full=config.full_predict or trained_tonight,
         )
+        scored, pairs_per_rule = run.scored, run.pairs_per_rule
         predictions = (
             predictions_frame(scored) if scored.height else pl.DataFrame(schema=PREDICTION_SCHEMA)
         )
+        metadata["predict_mode"] = run.mode
+        metadata["predict_reason"] = run.reason
+        metadata["changed_contacts"] = run.changed
+        metadata["carried_pairs"] = run.carried_pairs
+        metadata["stored_pairs"] = run.stored_pairs
+        metadata["tf_headroom_bits"] = round(run.headroom_bits, 3)
+        metadata["predict_seconds"] = dg.MetadataValue.json(run.seconds)
         metadata["candidate_pairs_per_rule"] = dg.MetadataValue.json(pairs_per_rule)
         skipped = [r for r, n in pairs_per_rule.items() if n > settings.max_pairs_per_rule]
         if skipped:

@@ -107,6 +107,11 @@ class ContactsSettings(dg.ConfigurableResource):
         return self.layout.state_dir / "model" / "splink_model.json"
 
     @property
+    def matching_state_dir(self) -> Path:
+        """Last night's scored pairs, fingerprints and tf tables (incremental predict)."""
+        return self.layout.state_dir / "matching"
+
+    @property
     def layout(self) -> StateLayout:
         return StateLayout(Path(self.db_path)).ensure()
 

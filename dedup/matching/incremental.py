@@ -244,6 +244,7 @@ def _write_state(
     prints: pl.DataFrame,
     tf: pl.DataFrame,
     headroom: float,
+    summary: dict[str, Any],
 ) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(6)
@@ -251,7 +252,9 @@ def _write_state(
     prints.write_parquet(state_dir / f"fingerprints-{token}.parquet")
     tf.write_parquet(state_dir / f"tf-{token}.parquet")
     tmp = state_dir / (STATE_FILE + ".tmp")
-    tmp.write_text(json.dumps({"key": key, "token": token, "headroom_bits": headroom}))
+    tmp.write_text(
+        json.dumps({"key": key, "token": token, "headroom_bits": headroom, "last_run": summary})
+    )
     tmp.replace(state_dir / STATE_FILE)  # the switch to tonight's files is this one rename
     for old in state_dir.glob("*.parquet"):
         if token not in old.name:
@@ -377,8 +380,16 @@ def predict_nightly(
         stored = stored.select(state["pairs"].columns) if state["pairs"].width else stored
     clock["predict"] = time.perf_counter() - predict_started
     t = time.perf_counter()
-    _write_state(state_dir, key, stored, prints, tf_now, run.headroom_bits)
     run.stored_pairs = stored.height
+    summary = {
+        "mode": run.mode,
+        "reason": run.reason,
+        "contacts": run.contacts,
+        "changed": run.changed,
+        "carried_pairs": run.carried_pairs,
+        "stored_pairs": run.stored_pairs,
+    }
+    _write_state(state_dir, key, stored, prints, tf_now, run.headroom_bits, summary)
     above = stored.filter(pl.col("match_weight") >= threshold_weight)
     run.scored = explain(above, model.settings) if above.height else pl.DataFrame()
     clock["store"] = time.perf_counter() - t

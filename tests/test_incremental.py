@@ -1,0 +1,136 @@
+"""Incremental predict: a night that scores only new or changed contacts gives the proposals a
+full predict gives (real Splink runs on small data)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from assets.identity import AMBIGUOUS_FILE
+from assets.matching import CONTACTS_FILE
+from assets.resources import ContactsSettings
+from contacts.generator import GeneratorConfig, generate_exports
+from contacts.runner import run_pipeline
+from dedup.matching.incremental import STATE_FILE, IncrementalConfig, predict_nightly
+from dedup.matching.model import TrainedModel, predict
+from dedup.matching.proposals import predictions_frame
+from dedup.matching.records import contact_records
+from tests.conftest import SECRET, query
+
+TOLERANCE = 1e-9
+
+
+def _compare(incremental: pl.DataFrame, full: pl.DataFrame) -> None:
+    """Same pairs, same probabilities and weights (to 1e-9), same explanations."""
+    keys = ["contact_id_l", "contact_id_r"]
+    joined = incremental.join(full, on=keys, how="full", coalesce=True, suffix="_full")
+    assert joined.filter(pl.col("match_probability_full").is_null()).height == 0, "extra pairs"
+    assert joined.filter(pl.col("match_probability").is_null()).height == 0, "missing pairs"
+    for column in ("match_probability", "match_weight"):
+        diff = joined.select((pl.col(column) - pl.col(f"{column}_full")).abs().max()).item()
+        assert (diff or 0.0) <= TOLERANCE, f"{column} differs by {diff}"
+    assert (joined["explanation"] == joined["explanation_full"]).all()
+
+
+@pytest.fixture(scope="module")
+def nights(tmp_path_factory: pytest.TempPathFactory):
+    """Night 1 on four export days (full predict), night 2 with a fifth day (incremental)."""
+    root = tmp_path_factory.mktemp("incremental")
+    generated = root / "generated"
+    generate_exports(generated, GeneratorConfig(persons=400, days=5, seed=11, secret=SECRET))
+    days = sorted(p.name for p in (generated / "askvault").iterdir())
+    exports = root / "exports"
+    for day in days[:-1]:
+        shutil.copytree(generated / "askvault" / day, exports / "askvault" / day)
+    settings = ContactsSettings(exports_dir=str(exports), db_path=str(root / "contacts.duckdb"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ASKVAULT_IDENTITY_SECRET", SECRET)
+        run_pipeline(settings)
+        night1_state = root / "night1-matching"
+        shutil.copytree(settings.matching_state_dir, night1_state)
+        shutil.copytree(generated / "askvault" / days[-1], exports / "askvault" / days[-1])
+        run_pipeline(settings)
+    return settings, night1_state
+
+
+def _tonight(settings: ContactsSettings) -> tuple[pl.DataFrame, TrainedModel]:
+    work = settings.layout.work_dir
+    records = contact_records(
+        pl.read_parquet(work / CONTACTS_FILE), pl.read_parquet(work / AMBIGUOUS_FILE)
+    )
+    model = TrainedModel.load(settings.model_path)
+    assert model is not None
+    return records, model
+
+
+def test_night_two_is_incremental_and_equals_a_full_run(nights) -> None:
+    settings, night1_state = nights
+    state = json.loads((settings.matching_state_dir / STATE_FILE).read_text())
+    assert state["last_run"]["mode"] == "incremental", state["last_run"]
+    assert 0 < state["last_run"]["changed"] < state["last_run"]["contacts"]
+    records, model = _tonight(settings)
+    full, _ = predict(records, model, settings.proposal_threshold)
+    assert full.height > 0
+    published = query(
+        settings.layout.db_path,
+        "SELECT contact_id_l, contact_id_r, match_probability, match_weight, explanation "
+        "FROM merge_proposals WHERE status = 'pending'",
+    )
+    _compare(published, predictions_frame(full))
+
+
+def test_same_night_from_last_nights_state_equals_full(nights, tmp_path: Path) -> None:
+    """The function itself, replayed from night 1's state: incremental, and equal to full."""
+    settings, night1_state = nights
+    records, model = _tonight(settings)
+    state = tmp_path / "state"
+    shutil.copytree(night1_state, state)
+    run = predict_nightly(records, model, settings.proposal_threshold, state)
+    assert run.mode == "incremental" and run.changed < records.height and run.carried_pairs > 0
+    full, _ = predict(records, model, settings.proposal_threshold)
+    _compare(predictions_frame(run.scored), predictions_frame(full))
+
+
+def test_removed_renamed_and_new_contacts(nights, tmp_path: Path) -> None:
+    """Contacts leave (tf of their values falls, so unchanged pairs rise), change company and
+    arrive; each night equals a full predict over that night's records."""
+    settings, _ = nights
+    records, model = _tonight(settings)
+    threshold = settings.proposal_threshold
+    state = tmp_path / "state"
+    night1 = records.filter(pl.int_range(pl.len()) % 10 != 0)  # a tenth arrives on night 2
+    first = predict_nightly(night1, model, threshold, state)
+    assert first.mode == "full"
+    night2 = records.filter(pl.int_range(pl.len()) % 7 != 0).with_columns(
+        pl.when(pl.int_range(pl.len()) % 31 == 0)
+        .then(pl.lit("globex"))
+        .otherwise(pl.col("company"))
+        .alias("company")
+    )
+    second = predict_nightly(night2, model, threshold, state)
+    assert second.mode == "incremental" and second.headroom_bits < first.headroom_bits
+    full, _ = predict(night2, model, threshold)
+    _compare(predictions_frame(second.scored), predictions_frame(full))
+
+
+def test_full_predict_when_settings_change_or_tf_budget_is_spent(nights, tmp_path: Path) -> None:
+    settings, _ = nights
+    records, model = _tonight(settings)
+    state = tmp_path / "state"
+    predict_nightly(records, model, 0.8, state)
+    assert predict_nightly(records, model, 0.8, state).mode == "incremental"
+    # A new threshold (or a retrained model) rescores everything.
+    changed_threshold = predict_nightly(records, model, 0.9, state)
+    assert changed_threshold.mode == "full" and "threshold" in changed_threshold.reason
+    # With no floor below the threshold, any tf rise (contacts leaving) forces a full predict.
+    tight = IncrementalConfig(floor_bits=0.0)
+    predict_nightly(records, model, 0.9, state, config=tight)
+    fewer = records.filter(pl.int_range(pl.len()) % 5 != 0)
+    run = predict_nightly(fewer, model, 0.9, state, config=tight)
+    assert run.mode == "full" and "term frequencies" in run.reason
+    full, _ = predict(fewer, model, 0.9)
+    _compare(predictions_frame(run.scored), predictions_frame(full))
