@@ -16,7 +16,15 @@ from assets.identity import (
     RUN_FILE,
     SEPARATED_FILE,
 )
-from assets.names import CONTACT_IDS, GROUP_MATCHING, PROFILES, PROPOSALS, WRITER_POOL
+from assets.names import (
+    CONTACT_IDS,
+    GROUP_MATCHING,
+    MATCHING_REPORTS,
+    PROFILES,
+    PROPOSALS,
+    PUBLISHED,
+    WRITER_POOL,
+)
 from assets.reporting import md_table
 from assets.resources import ContactsSettings
 from dedup.build import build_contacts_frame, interactions_sql
@@ -30,10 +38,13 @@ from dedup.matching.proposals import (
     update_proposals,
 )
 from dedup.matching.records import contact_records
+from dedup.matching.reports import write_reports
 from dedup.snapshot import previous_table
 
 CONTACTS_FILE = "contacts.parquet"
 PROPOSALS_FILE = "proposals.parquet"
+# Splink's scored pairs at or above the threshold (every column), for the reports after publish.
+SCORES_FILE = "proposal_scores.parquet"
 
 
 class MatchingConfig(dg.Config):
@@ -101,6 +112,7 @@ def merge_proposals(
     contacts = pl.read_parquet(layout.work_file(CONTACTS_FILE))
     records = contact_records(contacts, pl.read_parquet(layout.work_file(AMBIGUOUS_FILE)))
     metadata: dict[str, object] = {}
+    layout.work_file(SCORES_FILE).unlink(missing_ok=True)  # never last night's scores
     if records.height < settings.min_contacts_to_match:
         context.log.info(f"{records.height} contacts: too few to train a matching model")
         predictions = pl.DataFrame(schema=PREDICTION_SCHEMA)
@@ -142,6 +154,7 @@ def merge_proposals(
         metadata["stored_pairs"] = run.stored_pairs
         metadata["tf_headroom_bits"] = round(run.headroom_bits, 3)
         metadata["predict_seconds"] = dg.MetadataValue.json(run.seconds)
+        scored.write_parquet(layout.work_file(SCORES_FILE))
         metadata["candidate_pairs_per_rule"] = dg.MetadataValue.json(pairs_per_rule)
         skipped = [r for r, n in pairs_per_rule.items() if n > settings.max_pairs_per_rule]
         if skipped:
@@ -185,6 +198,69 @@ def merge_proposals(
     )
 
 
+@dg.asset(
+    name=MATCHING_REPORTS,
+    deps=[PUBLISHED],
+    group_name=GROUP_MATCHING,
+    pool=WRITER_POOL,
+    kinds={"splink", "html"},
+    description=(
+        "Splink's comparison viewer and cluster studio over the published pending proposals, "
+        "and the model's match-weight and m/u charts: standalone HTML under "
+        "<output>/matching/, replaced as a whole after each publish."
+    ),
+)
+def matching_reports(
+    context: dg.AssetExecutionContext, settings: ContactsSettings
+) -> dg.MaterializeResult:
+    layout = settings.layout
+    model = TrainedModel.load(settings.model_path)
+    scores = layout.work_file(SCORES_FILE)
+    if model is None or not scores.exists():
+        return dg.MaterializeResult(metadata={"reports": "none (no model scored tonight)"})
+    pending = previous_table(layout.db_path, "merge_proposals", PROPOSALS_SCHEMA).filter(
+        pl.col("status") == "pending"
+    )
+    # The proposals admins see now: tonight's scored pairs that were published as pending.
+    scored = (
+        pl.read_parquet(scores)
+        .with_columns(
+            pl.min_horizontal("unique_id_l", "unique_id_r").alias("_low"),
+            pl.max_horizontal("unique_id_l", "unique_id_r").alias("_high"),
+        )
+        .join(
+            pending.select(
+                pl.col("contact_id_l").alias("_low"), pl.col("contact_id_r").alias("_high")
+            ),
+            on=["_low", "_high"],
+            how="semi",
+        )
+        .drop("_low", "_high")
+    )
+    contacts = pl.read_parquet(layout.work_file(CONTACTS_FILE))
+    records = contact_records(contacts, pl.read_parquet(layout.work_file(AMBIGUOUS_FILE)))
+    report = write_reports(
+        records,
+        model.settings,
+        scored,
+        settings.output / "matching",
+        settings.proposal_threshold,
+        max_pairs=settings.report_max_pairs,
+    )
+    context.log.info(f"Splink reports for {report.pairs_shown:,} proposals in {report.folder}")
+    return dg.MaterializeResult(
+        metadata={
+            "folder": dg.MetadataValue.path(str(report.folder)),
+            **{
+                name.removesuffix(".html"): dg.MetadataValue.url(path.resolve().as_uri())
+                for name, path in report.files.items()
+            },
+            "pending_proposals": report.pairs_total,
+            "proposals_shown": report.pairs_shown,
+        }
+    )
+
+
 def _m_u_table(settings: dict) -> pl.DataFrame:
     rows = []
     for comparison in settings["comparisons"]:
@@ -204,4 +280,4 @@ def _m_u_table(settings: dict) -> pl.DataFrame:
     )
 
 
-MATCHING_ASSETS = [contact_profiles, merge_proposals]
+MATCHING_ASSETS = [contact_profiles, merge_proposals, matching_reports]

@@ -31,4 +31,5 @@ WRITER_POOL = "contacts_writer"
 
 PROFILES = "contact_profiles"
 PROPOSALS = "merge_proposals"
+MATCHING_REPORTS = "matching_reports"
 GROUP_MATCHING = "matching"

@@ -86,7 +86,9 @@ class ContactsSettings(dg.ConfigurableResource):
     gate_min_baseline_contacts: int = 1000
     # Rows of interactions / contacts the GX format suites sample (whole-table facts use SQL).
     quality_sample_rows: int = 200_000
-    # Nightly exports and GX data docs; empty means `<db>.state/output`.
+    # Splink dashboards (comparison viewer, cluster studio) show at most this many proposals.
+    report_max_pairs: int = 2_000
+    # Nightly exports, GX data docs and Splink reports; empty means `<db>.state/output`.
     output_dir: str = ""
     # Native exports (docs/sources.md): the workspace's own people, addresses and numbers are
     # never contacts. Changing them applies to export days ingested afterwards.

@@ -37,6 +37,7 @@ def test_asset_graph_snapshot() -> None:
         ("identity_clusters", "contact_ids"),
         ("interactions", "identity_clusters"),
         ("merge_proposals", "contacts_snapshot"),
+        ("published_contacts", "matching_reports"),
         ("published_contacts", "nightly_exports"),
         ("salesforce_records", "crm_links"),
         ("slack_interactions", "interactions"),

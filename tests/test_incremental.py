@@ -4,6 +4,7 @@ full predict gives (real Splink runs on small data)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -134,3 +135,29 @@ def test_full_predict_when_settings_change_or_tf_budget_is_spent(nights, tmp_pat
     assert run.mode == "full" and "term frequencies" in run.reason
     full, _ = predict(fewer, model, 0.9)
     _compare(predictions_frame(run.scored), predictions_frame(full))
+
+
+def test_splink_reports_are_published_and_work_offline(nights) -> None:
+    settings, _ = nights
+    folder = settings.output / "matching"
+    names = {p.name for p in folder.iterdir()}
+    assert {
+        "index.html",
+        "comparison_viewer.html",
+        "cluster_studio.html",
+        "match_weights.html",
+        "m_u_parameters.html",
+    } <= names
+    pending = query(
+        settings.layout.db_path,
+        "SELECT contact_id_l FROM merge_proposals WHERE status = 'pending' LIMIT 1",
+    ).item()
+    viewer = (folder / "comparison_viewer.html").read_text()
+    assert pending in viewer, "the viewer shows the published proposals"
+    for name in names:
+        page = (folder / name).read_text()
+        # Scripts are inlined from Splink's package: nothing is fetched from a CDN.
+        # (The inlined Observable stdlib names a CDN as a default it never loads here.)
+        assert not re.search(r"<script[^>]+src=[\"']https?:", page), name
+        assert not re.search(r"<link[^>]+href=[\"']https?:", page), name
+    assert not list(folder.parent.glob(".matching*")), "no half-built folder left behind"
