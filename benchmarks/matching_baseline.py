@@ -216,6 +216,12 @@ def bare(cache: Path, night: int) -> dict[str, Any]:
 
 
 def _child(queue: Any, fn: Any, args: tuple) -> None:
+    # Imports a nightly process has already paid (pandas and pyarrow.dataset, ~2 s, come with
+    # the first DuckDB registration of an Arrow table): paid here, before any timing, for both.
+    import pandas  # noqa: F401
+    import pyarrow.dataset  # noqa: F401
+    import splink  # noqa: F401
+
     queue.put(fn(*args))
 
 
