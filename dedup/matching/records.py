@@ -64,7 +64,10 @@ def hub_values(ambiguous_keys: pl.DataFrame, key_type: str) -> pl.Series:
 
 
 def _without(column: str, values: pl.Series) -> pl.Expr:
-    kept = pl.col(column).list.eval(pl.element().filter(~pl.element().is_in(values.implode())))
+    # when/then + drop_nulls, not `list.eval(filter(...))`: same lists, but the filter took 31 s
+    # for 308k contacts and 3,321 hub phones (1M interactions), this 0.12 s.
+    hidden = pl.element().is_in(values.implode())
+    kept = pl.col(column).list.eval(pl.when(~hidden).then(pl.element())).list.drop_nulls()
     return pl.when(kept.list.len() > 0).then(kept)
 
 
