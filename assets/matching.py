@@ -45,6 +45,8 @@ CONTACTS_FILE = "contacts.parquet"
 PROPOSALS_FILE = "proposals.parquet"
 # Splink's scored pairs at or above the threshold (every column), for the reports after publish.
 SCORES_FILE = "proposal_scores.parquet"
+# Tonight's matcher records, so the reports do not rebuild them.
+RECORDS_FILE = "match_records.parquet"
 
 
 class MatchingConfig(dg.Config):
@@ -112,7 +114,8 @@ def merge_proposals(
     contacts = pl.read_parquet(layout.work_file(CONTACTS_FILE))
     records = contact_records(contacts, pl.read_parquet(layout.work_file(AMBIGUOUS_FILE)))
     metadata: dict[str, object] = {}
-    layout.work_file(SCORES_FILE).unlink(missing_ok=True)  # never last night's scores
+    for stale in (SCORES_FILE, RECORDS_FILE):  # never last night's
+        layout.work_file(stale).unlink(missing_ok=True)
     if records.height < settings.min_contacts_to_match:
         context.log.info(f"{records.height} contacts: too few to train a matching model")
         predictions = pl.DataFrame(schema=PREDICTION_SCHEMA)
@@ -155,6 +158,7 @@ def merge_proposals(
         metadata["tf_headroom_bits"] = round(run.headroom_bits, 3)
         metadata["predict_seconds"] = dg.MetadataValue.json(run.seconds)
         scored.write_parquet(layout.work_file(SCORES_FILE))
+        records.write_parquet(layout.work_file(RECORDS_FILE))
         metadata["candidate_pairs_per_rule"] = dg.MetadataValue.json(pairs_per_rule)
         skipped = [r for r, n in pairs_per_rule.items() if n > settings.max_pairs_per_rule]
         if skipped:
@@ -216,15 +220,15 @@ def matching_reports(
     layout = settings.layout
     model = TrainedModel.load(settings.model_path)
     scores = layout.work_file(SCORES_FILE)
-    if model is None or not scores.exists():
+    if model is None or not scores.exists() or not layout.work_file(RECORDS_FILE).exists():
         return dg.MaterializeResult(metadata={"reports": "none (no model scored tonight)"})
     pending = previous_table(layout.db_path, "merge_proposals", PROPOSALS_SCHEMA).filter(
         pl.col("status") == "pending"
     )
     # The proposals admins see now: tonight's scored pairs that were published as pending.
+    scored = pl.read_parquet(scores)
     scored = (
-        pl.read_parquet(scores)
-        .with_columns(
+        scored.with_columns(
             pl.min_horizontal("unique_id_l", "unique_id_r").alias("_low"),
             pl.max_horizontal("unique_id_l", "unique_id_r").alias("_high"),
         )
@@ -236,11 +240,11 @@ def matching_reports(
             how="semi",
         )
         .drop("_low", "_high")
+        if "unique_id_l" in scored.columns  # no pair scored tonight: an empty frame
+        else scored
     )
-    contacts = pl.read_parquet(layout.work_file(CONTACTS_FILE))
-    records = contact_records(contacts, pl.read_parquet(layout.work_file(AMBIGUOUS_FILE)))
     report = write_reports(
-        records,
+        pl.read_parquet(layout.work_file(RECORDS_FILE)),
         model.settings,
         scored,
         settings.output / "matching",

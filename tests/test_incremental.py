@@ -20,6 +20,7 @@ from dedup.matching.incremental import STATE_FILE, IncrementalConfig, predict_ni
 from dedup.matching.model import TrainedModel, predict
 from dedup.matching.proposals import predictions_frame
 from dedup.matching.records import contact_records
+from dedup.matching.reports import write_reports
 from tests.conftest import SECRET, query
 
 TOLERANCE = 1e-9
@@ -161,3 +162,18 @@ def test_splink_reports_are_published_and_work_offline(nights) -> None:
         assert not re.search(r"<script[^>]+src=[\"']https?:", page), name
         assert not re.search(r"<link[^>]+href=[\"']https?:", page), name
     assert not list(folder.parent.glob(".matching*")), "no half-built folder left behind"
+
+
+def test_reports_sample_the_proposals_and_survive_a_night_without_any(
+    nights, tmp_path: Path
+) -> None:
+    settings, _ = nights
+    records, model = _tonight(settings)
+    scored, _ = predict(records, model, settings.proposal_threshold)
+    assert scored.height > 3
+    sampled = write_reports(records, model.settings, scored, tmp_path / "a", 0.8, max_pairs=3)
+    assert (sampled.pairs_total, sampled.pairs_shown) == (scored.height, 3)
+    assert "3 of" in (tmp_path / "a" / "index.html").read_text()
+    empty = write_reports(records, model.settings, pl.DataFrame(), tmp_path / "b", 0.8)
+    assert set(empty.files) == {"match_weights.html", "m_u_parameters.html", "index.html"}
+    assert {p.name for p in (tmp_path / "b").iterdir()} == set(empty.files)

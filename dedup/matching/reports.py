@@ -76,9 +76,13 @@ def write_reports(
             a reader never sees half of tonight's files.
         threshold: the proposal threshold (clusters join pairs at or above it).
     """
-    shown = sample_pairs(scored, max_pairs)
-    ids = pl.concat([shown.get_column("unique_id_l"), shown.get_column("unique_id_r")]).unique()
-    subset = records.filter(pl.col("unique_id").is_in(ids.implode()))
+    if scored.is_empty() or "unique_id_l" not in scored.columns:
+        # No proposal tonight: only the model's charts, over a token input.
+        shown, subset = pl.DataFrame(), records.head(2)
+    else:
+        shown = sample_pairs(scored, max_pairs)
+        ids = pl.concat([shown.get_column("unique_id_l"), shown.get_column("unique_id_r")])
+        subset = records.filter(pl.col("unique_id").is_in(ids.unique().implode()))
     api = (
         db_api
         if db_api is not None
