@@ -298,7 +298,6 @@ def predict_nightly(
     # Splink filters on the weight of the threshold; the same number here.
     threshold_weight = prob_to_match_weight(threshold)
     floor_weight = threshold_weight - config.floor_bits
-    floor_probability = 1 / (1 + 2 ** (-floor_weight))
     levels = _tf_levels(model.settings)
 
     settings = {**model.settings, "blocking_rules_to_generate_predictions": kept}
@@ -334,9 +333,7 @@ def predict_nightly(
     t = predict_started = time.perf_counter()
     if reason:
         run.reason = reason
-        scored = linker.inference.predict(
-            threshold_match_probability=floor_probability, warning_mode="never"
-        )
+        scored = linker.inference.predict(threshold_match_weight=floor_weight, warning_mode="never")
         stored = _to_polars(scored)
         run.headroom_bits = config.floor_bits
     else:
@@ -348,18 +345,20 @@ def predict_nightly(
         run.changed = changed.height
         frames = []
         if changed.height:
+            # The linker's own database API (the one given, or the default DuckDB session), so
+            # the registered tables and the full-table tf tables live in one database.
             api = linker._db_api
             changed_sdf = api.register(changed.to_arrow())
             if unchanged.height:
                 between = linker.inference.predict_between(
                     changed_sdf,
                     api.register(unchanged.to_arrow()),
-                    threshold_match_probability=floor_probability,
+                    threshold_match_weight=floor_weight,
                     warning_mode="never",
                 )
                 frames.append(_to_polars(between))
             within = linker.inference.predict_within(
-                changed_sdf, threshold_match_probability=floor_probability, warning_mode="never"
+                changed_sdf, threshold_match_weight=floor_weight, warning_mode="never"
             )
             frames.append(_to_polars(within))
         clock["predict_changed"] = time.perf_counter() - t

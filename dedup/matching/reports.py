@@ -92,6 +92,8 @@ def write_reports(
     linker = Linker(api.register(subset.to_arrow()), settings, log_level=logging.WARNING)
 
     folder.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in folder.parent.glob(f".{folder.name}-*"):  # from a killed run (one at a time)
+        shutil.rmtree(leftover, ignore_errors=True)
     building = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     building.chmod(0o755)  # mkdtemp makes it private; the reports are for people to open
     files: dict[str, Path] = {}
