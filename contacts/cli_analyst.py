@@ -133,12 +133,14 @@ def _show(frame, limit: int) -> None:
 
 
 def _run_search(db: Path, flt, limit: int) -> None:
+    from dedup.review import hidden_ids
     from dedup.search import FilterError, count, search
 
+    hidden = hidden_ids(db)
     con = _published(db)
     try:
-        total = count(con, flt)
-        frame = search(con, flt, limit=limit)
+        total = count(con, flt, hidden=hidden)
+        frame = search(con, flt, limit=limit, hidden=hidden)
     except FilterError as exc:
         fail(str(exc))
     finally:
@@ -232,9 +234,14 @@ def export_command(
             flt = get_view(StateLayout(db).views_path, view).filter
         except ViewError as exc:
             fail(str(exc))
+    from dedup.review import hidden_ids
+
+    hidden = hidden_ids(db)
     con = _published(db)
     try:
-        result = export_contacts(con, flt, out_file, check_export_file(), max_rows=max_rows)
+        result = export_contacts(
+            con, flt, out_file, check_export_file(), max_rows=max_rows, hidden=hidden
+        )
     except (ExportError, FilterError) as exc:
         fail(str(exc))
     except OSError as exc:
@@ -423,6 +430,7 @@ def _bulk_command(action: str, takes_value: bool):
         "tag-remove": "Remove a tag from the selected contacts (≤ 200).",
         "audience": "Set the audience of the selected contacts (≤ 200).",
         "crm-resync": "Force a CRM re-sync of the selected contacts (≤ 200).",
+        "delete": "Delete the selected contacts (≤ 200); `contacts restore` within 30 days.",
     }[action]
     return command
 
@@ -432,6 +440,7 @@ for _action, _takes in (
     ("tag-remove", True),
     ("audience", True),
     ("crm-resync", False),
+    ("delete", False),
 ):
     bulk_app.command(_action)(_bulk_command(_action, _takes))
 
