@@ -354,7 +354,7 @@ def build_router(
                 targets = review.select_contacts(db, contact_ids=body.contact_ids)
                 review.bulk_edit(db, body.action, targets, body.value, who=who)
         except review.ReviewError as exc:
-            raise ApiError(404 if "no contact" in str(exc) else 400, str(exc)) from None
+            raise ApiError(404 if isinstance(exc, review.NotFound) else 400, str(exc)) from None
         return BulkResult(action=body.action, contacts=len(targets))
 
     return router

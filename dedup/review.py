@@ -61,6 +61,10 @@ class ReviewError(Exception):
     """An action that cannot be taken; the message is one line a person can act on."""
 
 
+class NotFound(ReviewError):
+    """The contact (or deleted contact) named does not exist."""
+
+
 @contextmanager
 def published(db: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     if not db.exists():
@@ -116,7 +120,7 @@ def live_contact(con: duckdb.DuckDBPyConnection, contact_id: str) -> str:
         ).fetchone()
         if held:
             raise ReviewError(_deleted_message(target, held[0]))
-    raise ReviewError(f"no contact {contact_id}")
+    raise NotFound(f"no contact {contact_id}")
 
 
 def _deleted_message(contact_id: str, until: datetime) -> str:
@@ -231,7 +235,7 @@ def restore_contacts(
     for contact_id in sorted(set(contact_ids)):
         latest = known.filter(pl.col("contact_id") == contact_id).tail(1).to_dicts()
         if not latest:
-            raise ReviewError(f"{contact_id} is not deleted; nothing to restore")
+            raise NotFound(f"no deleted contact {contact_id}; nothing to restore")
         row = latest[0]
         if row["status"] == PURGED:
             raise ReviewError(
