@@ -54,6 +54,11 @@ NAME = cl.CustomComparison(
             "AND jaro_winkler_similarity(surname_l, surname_r) >= 0.9",
             "both names similar (Jaro-Winkler >= 0.9)",
         ).configure(m_probability=0.10),
+        cll.CustomLevel(
+            "first_name_canonical_l = first_name_canonical_r "
+            "AND (surname_l IS NULL OR surname_r IS NULL)",
+            "same first name, one side gave no surname",
+        ).configure(m_probability=0.05),
         cll.CustomLevel("surname_l = surname_r", "same surname only").configure(m_probability=0.04),
         cll.ElseLevel().configure(m_probability=0.06),
     ],
@@ -101,6 +106,48 @@ COMPANY = cl.CustomComparison(
     ],
 )
 
+# Custom attributes as `key=value` arrays (records.attribute_arrays). A shared key with different
+# values (another city, another signup source) is the strongest sign of two people; each further
+# agreeing value lowers the chance that a stranger of the same name matches by coincidence.
+# Written in Spark SQL and translated by Splink (sqlglot) for DuckDB: array_intersect/size.
+_SHARED_KEYS = "size(array_intersect(attr_keys_l, attr_keys_r))"
+_SHARED_VALUES = "size(array_intersect(attr_values_l, attr_values_r))"
+ATTRIBUTES = cl.CustomComparison(
+    output_column_name="attributes",
+    comparison_description="Custom attributes (key=value)",
+    comparison_levels=[
+        cll.NullLevel("attr_values"),
+        cll.CustomLevel(
+            f"{_SHARED_KEYS} > {_SHARED_VALUES}",
+            "an attribute both have differs",
+            base_dialect_str="spark",
+        ).configure(m_probability=0.03),
+        cll.CustomLevel(
+            f"{_SHARED_VALUES} >= 3", "three or more attributes agree", base_dialect_str="spark"
+        ).configure(m_probability=0.25),
+        cll.CustomLevel(
+            f"{_SHARED_VALUES} = 2", "two attributes agree", base_dialect_str="spark"
+        ).configure(m_probability=0.25),
+        cll.CustomLevel(
+            f"{_SHARED_VALUES} = 1", "one attribute agrees", base_dialect_str="spark"
+        ).configure(m_probability=0.40),
+        cll.ElseLevel().configure(m_probability=0.07),
+    ],
+)
+
+# Contact tags (segments such as `vip`, `beta`): a shared set of two or more is rare between
+# strangers. Tags accumulate over time, so disjoint tags are only mild evidence against.
+TAGS = cl.CustomComparison(
+    output_column_name="tags",
+    comparison_description="Contact tags",
+    comparison_levels=[
+        cll.NullLevel("tags"),
+        cll.ArrayIntersectLevel("tags", min_intersection=2).configure(m_probability=0.30),
+        cll.ArrayIntersectLevel("tags", min_intersection=1).configure(m_probability=0.40),
+        cll.ElseLevel().configure(m_probability=0.30),
+    ],
+)
+
 # Candidate pairs: each rule is cheap (an equality) and catches one kind of duplicate that
 # auto-merge leaves behind. Counts per rule are measured in docs/matching.md.
 BLOCKING_RULES = [
@@ -110,6 +157,10 @@ BLOCKING_RULES = [
     block_on("surname", "company"),  # first-name typo at the same company
     block_on("first_name", "company"),  # surname typo at the same company
     CustomRule("l.first_name = r.surname AND l.surname = r.first_name"),  # swapped names
+    # A first name with no surname (a WhatsApp profile name) against that first name with any
+    # surname; written both ways because Splink keeps only pairs with l.unique_id < r.unique_id.
+    CustomRule("l.first_name_alone = r.first_name_canonical"),
+    CustomRule("l.first_name_canonical = r.first_name_alone"),
 ]
 
 # What each rule in BLOCKING_RULES joins on, to count its candidate pairs before running it:
@@ -121,6 +172,8 @@ BLOCKING_KEYS: list[tuple[tuple[str, str], ...]] = [
     (("surname", "surname"), ("company", "company")),
     (("first_name", "first_name"), ("company", "company")),
     (("first_name", "surname"), ("surname", "first_name")),
+    (("first_name_alone", "first_name_canonical"),),
+    (("first_name_canonical", "first_name_alone"),),
 ]
 
 # EM sessions block on these prediction rules (by position in BLOCKING_RULES / BLOCKING_KEYS),
@@ -140,7 +193,7 @@ def contact_settings(prior: float = 1e-4) -> SettingsCreator:
         probability_two_random_records_match=prior,
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
-        comparisons=[NAME, EMAIL, PHONE, COMPANY],
+        comparisons=[NAME, EMAIL, PHONE, COMPANY, ATTRIBUTES, TAGS],
         blocking_rules_to_generate_predictions=BLOCKING_RULES,
         retain_intermediate_calculation_columns=True,
         retain_matching_columns=True,
