@@ -23,7 +23,16 @@ from assets.reporting import md_table
 from assets.resources import ContactsSettings
 from dedup.automerge import KEY_COLUMNS, auto_merge, cluster_sizes
 from dedup.constraints import MERGE_SIDES_SCHEMA, apply_constraints, constraints_from_decisions
-from dedup.decisions import read_all, read_suppression
+from dedup.decisions import read_all, read_deletion_members, read_suppression
+from dedup.deletion import (
+    DELETED,
+    PURGED,
+    RESTORED,
+    deleted_members,
+    deletion_status,
+    held_ids,
+    with_restored,
+)
 from dedup.identity import identity_failures, revocations, revoke
 from dedup.ingest import read_staged, scrub_crm_staging, scrub_staging
 from dedup.interactions import prepare_interactions
@@ -61,6 +70,13 @@ SUPPRESSED_FILE = "suppressed.parquet"
 FAILURES_FILE = "identity_failures.parquet"
 ERASED_FILE = "erased_contact_ids.parquet"
 INTERACTION_STATS_FILE = "interactions_stats.json"
+DELETIONS_FILE = "deletions.parquet"
+DELETION_MEMBERS_FILE = "deletion_members.parquet"
+# Interactions of deleted, still restorable contacts (full rows, with their contact_id): kept out
+# of the engine, profiled for `deleted_contacts`.
+TRASH_FILE = "deleted_interactions.parquet"
+TRASH_ASSIGNMENT_FILE = "deleted_assignment.parquet"
+RESTORED_FILE = "restored_interactions.parquet"
 
 
 @dg.asset(
@@ -88,7 +104,39 @@ def interactions(
         config.after_erasure,
     )
     frame = frame.join(suppressed.select("interaction_id"), on="interaction_id", how="anti")
-    scrubbed = scrub_staging(layout.staging_root, suppressed.get_column("interaction_id"))
+    # Deletion: a deleted contact's interactions wait outside the engine until a restore; once
+    # purged they stay out and their staged copies go, like an erasure's.
+    members = deleted_members(
+        frame,
+        pl.read_parquet(layout.work_file(DELETION_MEMBERS_FILE)),
+        pl.read_parquet(layout.work_file(DELETIONS_FILE)),
+        salt(layout.state_dir),
+    )
+    held = members.filter(pl.col("status").is_in([DELETED, PURGED]))
+    trash = frame.join(
+        members.filter(pl.col("status") == DELETED).select("interaction_id", "contact_id"),
+        on="interaction_id",
+    )
+    trash.drop("contact_id", "identity_failure").write_parquet(layout.work_file(TRASH_FILE))
+    trash.select("interaction_id", "contact_id").write_parquet(
+        layout.work_file(TRASH_ASSIGNMENT_FILE)
+    )
+    frame.join(
+        members.filter(pl.col("status") == RESTORED).select("interaction_id", "contact_id"),
+        on="interaction_id",
+    ).select("interaction_id", "contact_id", "occurred_at").write_parquet(
+        layout.work_file(RESTORED_FILE)
+    )
+    frame = frame.join(held.select("interaction_id"), on="interaction_id", how="anti")
+    scrubbed = scrub_staging(
+        layout.staging_root,
+        pl.concat(
+            [
+                suppressed.get_column("interaction_id"),
+                members.filter(pl.col("status") == PURGED).get_column("interaction_id"),
+            ]
+        ),
+    )
     suppression = pl.read_parquet(layout.work_file(SUPPRESSION_FILE))
     if suppression.height:
         # CRM exports hold the person too: their staged records go as well.
@@ -123,6 +171,7 @@ def interactions(
             "updates": resolved.updates,
             "repeated_deliveries": resolved.repeats,
             "suppressed_by_erasure": suppressed.height,
+            "held_by_deletion": held.height,
             "staging_rows_scrubbed": scrubbed,
             "identity_failures": int(frame.get_column("identity_failure").is_not_null().sum()),
             "verified_interactions": int(frame.get_column("identity_verified").sum()),
@@ -188,10 +237,17 @@ def admin_decisions(
     log = read_all(layout.decisions_path)
     log.write_parquet(layout.work_file(DECISIONS_FILE))
     read_suppression(layout.decisions_path).write_parquet(layout.work_file(SUPPRESSION_FILE))
+    members = read_deletion_members(layout.decisions_path)
+    members.write_parquet(layout.work_file(DELETION_MEMBERS_FILE))
+    deletions = deletion_status(log, members, datetime.now(UTC))
+    deletions.write_parquet(layout.work_file(DELETIONS_FILE))
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": log.height,
             "by_kind": dg.MetadataValue.md(md_table(log.group_by("kind").len().sort("kind"))),
+            "deletions": dg.MetadataValue.md(
+                md_table(deletions.group_by("status").len().sort("status"))
+            ),
             "log": dg.MetadataValue.path(str(layout.decisions_path)),
         }
     )
@@ -216,7 +272,9 @@ def contact_ids(
     decided_at = datetime.now(UTC).replace(microsecond=0)
     clusters = pl.read_parquet(layout.work_file(CLUSTERS_FILE))
     ambiguous = pl.read_parquet(layout.work_file(AMBIGUOUS_FILE))
-    previous = load_previous_ids(db_path)
+    previous = with_restored(
+        load_previous_ids(db_path), pl.read_parquet(layout.work_file(RESTORED_FILE))
+    )
     previous_merges = previous_table(db_path, "merges", MERGES_SCHEMA)
     previous_sides = previous_table(db_path, "merge_sides", MERGE_SIDES_SCHEMA)
     decisions = pl.read_parquet(layout.work_file(DECISIONS_FILE))
@@ -231,7 +289,13 @@ def contact_ids(
         ambiguous,
         constraints,
     )
-    ids = assign_ids(constrained.clusters, previous, decided_at, constrained.forced_ids)
+    ids = assign_ids(
+        constrained.clusters,
+        previous,
+        decided_at,
+        constrained.forced_ids,
+        held=held_ids(pl.read_parquet(layout.work_file(DELETIONS_FILE))),
+    )
     assignment = constrained.clusters.join(ids.contact_of_cluster, on="cluster").select(
         "interaction_id", "contact_id"
     )

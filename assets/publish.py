@@ -13,6 +13,7 @@ from assets.identity import (
     ASSIGNMENT_FILE,
     BRIDGING_FILE,
     DECISIONS_FILE,
+    DELETIONS_FILE,
     ERASED_FILE,
     FAILURES_FILE,
     INTERACTION_STATS_FILE,
@@ -25,6 +26,8 @@ from assets.identity import (
     SIDE_PROFILES_FILE,
     SUPPRESSED_FILE,
     SUPPRESSION_FILE,
+    TRASH_ASSIGNMENT_FILE,
+    TRASH_FILE,
 )
 from assets.matching import CONTACTS_FILE, PROPOSALS_FILE
 from assets.names import (
@@ -41,8 +44,9 @@ from assets.names import (
 )
 from assets.reporting import md_table
 from assets.resources import ContactsSettings
-from dedup.build import SnapshotInputs, build_snapshot, interactions_sql
+from dedup.build import SnapshotInputs, build_contacts_frame, build_snapshot, interactions_sql
 from dedup.crm import with_crm_columns
+from dedup.deletion import deleted_contacts_table
 from dedup.ingest import read_staged
 from dedup.notes import contact_notes
 from dedup.privacy import (
@@ -117,6 +121,18 @@ def contacts_snapshot(
         schema=RUNS_SCHEMA,
     )
     runs = pl.concat([previous_runs, this_run])
+    deletions = pl.read_parquet(layout.work_file(DELETIONS_FILE))
+    trash = layout.work_file(TRASH_ASSIGNMENT_FILE)
+    held = pl.read_parquet(trash)
+    trash_profiles = (
+        build_contacts_frame(
+            interactions_sql(layout.work_file(TRASH_FILE), trash),
+            settings.engine_config(),
+            layout.work_file("duckdb_tmp"),
+        )
+        if held.height
+        else pl.DataFrame()
+    )
     inputs = SnapshotInputs(
         interactions=interactions_sql(
             layout.work_file(INTERACTIONS_FILE), layout.work_file(ASSIGNMENT_FILE)
@@ -128,9 +144,17 @@ def contacts_snapshot(
         quarantine=quarantine,
         ambiguous_keys=ambiguous,
         runs=runs,
-        # An erased person leaves no trace in merge history either.
+        # An erased person leaves no trace in merge history either; a deleted contact's sides
+        # wait with it for a restore.
         merge_sides=pl.read_parquet(layout.work_file(MERGE_SIDES_FILE)).join(
-            pl.scan_parquet(layout.work_file(ASSIGNMENT_FILE)).select("interaction_id").collect(),
+            pl.concat(
+                [
+                    pl.scan_parquet(layout.work_file(ASSIGNMENT_FILE))
+                    .select("interaction_id")
+                    .collect(),
+                    held.select("interaction_id"),
+                ]
+            ),
             on="interaction_id",
             how="semi",
         ),
@@ -158,6 +182,8 @@ def contacts_snapshot(
         tier_mismatches=pl.read_parquet(layout.work_file(TIER_MISMATCHES_FILE)).filter(
             pl.col("contact_id").is_in(live)
         ),
+        deletions=deletions,
+        deleted_contacts=deleted_contacts_table(trash_profiles, deletions),
     )
     build_snapshot(layout.build_path, inputs, settings.engine_config())
     con = duckdb.connect(str(layout.build_path), read_only=True)
@@ -217,7 +243,7 @@ SNAPSHOT_CHECKS = [
     ),
     _snapshot_check(
         CHECK_REDIRECTS_LIVE,
-        "Every redirect points at a live contact.",
+        "Every redirect points at a live contact (or a deleted one that may be restored).",
         redirects_not_live,
         "redirect(s) to a contact that does not live",
     ),

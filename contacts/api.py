@@ -94,7 +94,9 @@ class Erasure(BaseModel):
 
 
 class BulkRequest(BaseModel):
-    action: Literal["tag-add", "tag-remove", "audience", "crm-resync"]
+    action: Literal["tag-add", "tag-remove", "audience", "crm-resync", "delete", "restore"] = Field(
+        description="`delete` hides the contacts (restorable for 30 days); `restore` undoes it."
+    )
     value: str | None = None
     contact_ids: list[str] = Field(min_length=1, max_length=review.MAX_BULK)
 
@@ -207,6 +209,7 @@ def build_router(
                     f"SELECT {SELECT_CONTACT} FROM contacts WHERE contact_id = ?",
                     [live],
                 ).pl()
+            review.require_visible(db, live)
         except review.ReviewError as exc:
             raise ApiError(404, str(exc)) from None
         row = _as_contacts(frame, _pending_frame(db))[0]
@@ -244,7 +247,7 @@ def build_router(
                 audience=audience,
                 crm_sync_status=crm_sync_status,
             )
-            sql, params = search_sql(flt)
+            sql, params = search_sql(flt, hidden=review.hidden_ids(db))
         except FilterError as exc:
             raise ApiError(400, str(exc)) from None
         page_sql = (
@@ -342,11 +345,16 @@ def build_router(
     @router.post("/contacts/bulk", response_model=BulkResult, responses=ERRORS)
     def bulk(body: BulkRequest, key: Annotated[ApiKey, Depends(writer)]) -> BulkResult:
         """A bulk action on at most 200 contacts."""
+        who = f"api:{key.key_id}"
         try:
-            targets = review.select_contacts(db, contact_ids=body.contact_ids)
-            review.bulk_edit(db, body.action, targets, body.value, who=f"api:{key.key_id}")
+            if body.action == "restore":
+                targets = sorted(set(body.contact_ids))
+                review.restore_contacts(db, targets, who=who)
+            else:
+                targets = review.select_contacts(db, contact_ids=body.contact_ids)
+                review.bulk_edit(db, body.action, targets, body.value, who=who)
         except review.ReviewError as exc:
-            raise ApiError(404 if "no contact" in str(exc) else 400, str(exc)) from None
+            raise ApiError(404 if isinstance(exc, review.NotFound) else 400, str(exc)) from None
         return BulkResult(action=body.action, contacts=len(targets))
 
     return router

@@ -585,6 +585,55 @@ def erase(
     )
 
 
+@app.command()
+def delete(
+    contact_ids: Annotated[list[str], typer.Argument(help="Live contact ids (at most 200).")],
+    db: DbOption = Path("contacts.duckdb"),
+) -> None:
+    """Delete contacts: hidden everywhere at once, restorable for 30 days, then purged for good.
+
+    Not an erasure: nothing is suppressed, a person who writes again becomes a new contact. To
+    delete by filter or saved view, use `contacts bulk delete`.
+    """
+    from dedup.review import delete_contacts
+
+    done = _review(lambda: delete_contacts(db, contact_ids))
+    out.print(
+        f"deleted {len(done)} contact(s): hidden from the review page and the API now, from the "
+        f"published file at the next `contacts run`; `contacts restore` undoes it for 30 days"
+    )
+
+
+@app.command()
+def restore(
+    contact_ids: Annotated[
+        list[str] | None, typer.Argument(help="Deleted contact ids; none: list the restorable.")
+    ] = None,
+    db: DbOption = Path("contacts.duckdb"),
+) -> None:
+    """Bring deleted contacts back exactly as they were (within 30 days of the deletion)."""
+    import polars as pl
+
+    from dedup.deletion import DELETED
+    from dedup.review import deletions, restore_contacts
+
+    if not contact_ids:
+        waiting = _review(lambda: deletions(db)).filter(pl.col("status") == DELETED)
+        table = Table("contact", "deleted at", "by", "restorable until", "interactions")
+        for row in waiting.iter_rows(named=True):
+            table.add_row(
+                row["contact_id"],
+                _cell(row["deleted_at"]),
+                _cell(row["deleted_by"]),
+                _cell(row["restorable_until"]),
+                f"{row['interactions']:,}",
+            )
+        out.print(table if waiting.height else "no deleted contact can be restored")
+        return
+    done = _review(lambda: restore_contacts(db, contact_ids))
+    out.print(f"restoring {len(done)} contact(s) as they were; {NEXT_RUN}")
+
+
 verify_app = typer.Typer(help="Identity verification.", no_args_is_help=True)
 app.add_typer(verify_app, name="verify")
 

@@ -6,6 +6,8 @@ Registered on the main app by `register(app)`; every command calls the same func
 
 from __future__ import annotations
 
+import functools
+import inspect
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -114,6 +116,49 @@ def _filter(
         fail(str(exc))
 
 
+# The Contacts-page filters every selecting command takes, spliced into its signature by
+# `with_filters` (Typer reads a command's options from its signature).
+FILTER_OPTIONS = {
+    "tag": Tag,
+    "not_tag": NotTag,
+    "channel": Channel,
+    "not_channel": NotChannel,
+    "created_within": CreatedWithin,
+    "created_after": CreatedAfter,
+    "created_before": CreatedBefore,
+    "seen_after": SeenAfter,
+    "seen_before": SeenBefore,
+    "audience": Audience,
+    "crm_status": CrmStatus,
+}
+TextOption = Annotated[str | None, typer.Option("--text", help="Full-text words.")]
+
+
+def with_filters(command):
+    """Give `command` the filter options; it receives them as one `flt` (a ContactFilter).
+
+    The full text comes from the command's own `text` parameter when it has one (an argument for
+    `search`), else from a `--text` option added here.
+    """
+    own = inspect.signature(command, eval_str=True)
+    kept = [p for p in own.parameters.values() if p.name != "flt"]
+    has_text = "text" in own.parameters
+    extra = [] if has_text else [("text", TextOption)]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=kind)
+        for name, kind in [*extra, *FILTER_OPTIONS.items()]
+    ]
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        values = {name: kwargs.pop(name) for name in FILTER_OPTIONS}
+        text = kwargs.get("text") if has_text else kwargs.pop("text")
+        return command(*args, flt=_filter(text, **values), **kwargs)
+
+    wrapper.__signature__ = own.replace(parameters=[*kept, *added])  # type: ignore[attr-defined]
+    return wrapper
+
+
 def _show(frame, limit: int) -> None:
     table = Table(
         "contact", "name", "email", "channels", "audience", "conversations", "tags", "last seen"
@@ -133,12 +178,14 @@ def _show(frame, limit: int) -> None:
 
 
 def _run_search(db: Path, flt, limit: int) -> None:
+    from dedup.review import hidden_ids
     from dedup.search import FilterError, count, search
 
+    hidden = hidden_ids(db)
     con = _published(db)
     try:
-        total = count(con, flt)
-        frame = search(con, flt, limit=limit)
+        total = count(con, flt, hidden=hidden)
+        frame = search(con, flt, limit=limit, hidden=hidden)
     except FilterError as exc:
         fail(str(exc))
     finally:
@@ -147,62 +194,31 @@ def _run_search(db: Path, flt, limit: int) -> None:
     _print(f"{total:,} contact(s) match" + (f"; showing {limit}" if total > limit else ""))
 
 
+@with_filters
 def search_command(
     text: Text = None,
     db: DbOption = Path("contacts.duckdb"),
-    tag: Tag = None,
-    not_tag: NotTag = None,
-    channel: Channel = None,
-    not_channel: NotChannel = None,
-    created_within: CreatedWithin = None,
-    created_after: CreatedAfter = None,
-    created_before: CreatedBefore = None,
-    seen_after: SeenAfter = None,
-    seen_before: SeenBefore = None,
-    audience: Audience = None,
-    crm_status: CrmStatus = None,
     limit: Annotated[int, typer.Option(help="Rows to show at most.")] = 50,
+    *,
+    flt,
 ) -> None:
     """Find contacts: full text plus tag, channel, date, audience and CRM filters."""
-    flt = _filter(
-        text,
-        tag,
-        not_tag,
-        channel,
-        not_channel,
-        created_within,
-        created_after,
-        created_before,
-        seen_after,
-        seen_before,
-        audience,
-        crm_status,
-    )
     _run_search(db, flt, limit)
 
 
+@with_filters
 def export_command(
     out_file: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
     db: DbOption = Path("contacts.duckdb"),
     view: Annotated[str | None, typer.Option("--view", help="Export a saved view.")] = None,
-    text: Annotated[str | None, typer.Option("--text", help="Full-text words.")] = None,
-    tag: Tag = None,
-    not_tag: NotTag = None,
-    channel: Channel = None,
-    not_channel: NotChannel = None,
-    created_within: CreatedWithin = None,
-    created_after: CreatedAfter = None,
-    created_before: CreatedBefore = None,
-    seen_after: SeenAfter = None,
-    seen_before: SeenBefore = None,
-    audience: Audience = None,
-    crm_status: CrmStatus = None,
     max_rows: Annotated[
         int | None,
         typer.Option(
             "--max-rows", help="Refuse (write nothing) when more contacts match, e.g. 200."
         ),
     ] = None,
+    *,
+    flt,
 ) -> None:
     """Export every live contact, a saved view's or a filter's to CSV, checked before it is written."""
     from dedup.export import ExportError, export_contacts
@@ -211,20 +227,6 @@ def export_command(
     from dedup.snapshot import StateLayout
     from quality.export_checks import check_export_file
 
-    flt = _filter(
-        text,
-        tag,
-        not_tag,
-        channel,
-        not_channel,
-        created_within,
-        created_after,
-        created_before,
-        seen_after,
-        seen_before,
-        audience,
-        crm_status,
-    )
     if view is not None:
         if not flt.is_empty():
             fail("give either --view or filters, not both")
@@ -232,9 +234,14 @@ def export_command(
             flt = get_view(StateLayout(db).views_path, view).filter
         except ViewError as exc:
             fail(str(exc))
+    from dedup.review import hidden_ids
+
+    hidden = hidden_ids(db)
     con = _published(db)
     try:
-        result = export_contacts(con, flt, out_file, check_export_file(), max_rows=max_rows)
+        result = export_contacts(
+            con, flt, out_file, check_export_file(), max_rows=max_rows, hidden=hidden
+        )
     except (ExportError, FilterError) as exc:
         fail(str(exc))
     except OSError as exc:
@@ -245,43 +252,20 @@ def export_command(
 
 
 @views_app.command("save")
+@with_filters
 def views_save(
     name: Annotated[str, typer.Argument(help="Name of the view.")],
     db: DbOption = Path("contacts.duckdb"),
-    text: Annotated[str | None, typer.Option("--text", help="Full-text words.")] = None,
-    tag: Tag = None,
-    not_tag: NotTag = None,
-    channel: Channel = None,
-    not_channel: NotChannel = None,
-    created_within: CreatedWithin = None,
-    created_after: CreatedAfter = None,
-    created_before: CreatedBefore = None,
-    seen_after: SeenAfter = None,
-    seen_before: SeenBefore = None,
-    audience: Audience = None,
-    crm_status: CrmStatus = None,
     replace: Annotated[
         bool, typer.Option("--replace", help="Overwrite a view of that name.")
     ] = False,
+    *,
+    flt,
 ) -> None:
     """Save a filter under a name (kept in the state folder; never lost to a run)."""
     from dedup.saved_views import ViewError, save_view
     from dedup.snapshot import StateLayout
 
-    flt = _filter(
-        text,
-        tag,
-        not_tag,
-        channel,
-        not_channel,
-        created_within,
-        created_after,
-        created_before,
-        seen_after,
-        seen_before,
-        audience,
-        crm_status,
-    )
     try:
         save_view(StateLayout(db).views_path, name, flt, replace=replace)
     except ViewError as exc:
@@ -382,40 +366,17 @@ def _bulk(action: str, value: str | None, db: Path, ids, view, flt) -> None:
 
 
 def _bulk_command(action: str, takes_value: bool):
+    @with_filters
     def command(
         value: Annotated[str, typer.Argument(help="The tag or audience.")] = "",
         db: DbOption = Path("contacts.duckdb"),
         id: Ids = None,
         view: View = None,
-        text: Annotated[str | None, typer.Option("--text", help="Full-text words.")] = None,
-        tag: Tag = None,
-        not_tag: NotTag = None,
-        channel: Channel = None,
-        not_channel: NotChannel = None,
-        created_within: CreatedWithin = None,
-        created_after: CreatedAfter = None,
-        created_before: CreatedBefore = None,
-        seen_after: SeenAfter = None,
-        seen_before: SeenBefore = None,
-        audience: Audience = None,
-        crm_status: CrmStatus = None,
+        *,
+        flt,
     ) -> None:
         if takes_value and not value:
             fail(f"`bulk {action}` needs a value")
-        flt = _filter(
-            text,
-            tag,
-            not_tag,
-            channel,
-            not_channel,
-            created_within,
-            created_after,
-            created_before,
-            seen_after,
-            seen_before,
-            audience,
-            crm_status,
-        )
         _bulk(action, value or None, db, id, view, flt)
 
     command.__doc__ = {
@@ -423,6 +384,7 @@ def _bulk_command(action: str, takes_value: bool):
         "tag-remove": "Remove a tag from the selected contacts (≤ 200).",
         "audience": "Set the audience of the selected contacts (≤ 200).",
         "crm-resync": "Force a CRM re-sync of the selected contacts (≤ 200).",
+        "delete": "Delete the selected contacts (≤ 200); `contacts restore` within 30 days.",
     }[action]
     return command
 
@@ -432,6 +394,7 @@ for _action, _takes in (
     ("tag-remove", True),
     ("audience", True),
     ("crm-resync", False),
+    ("delete", False),
 ):
     bulk_app.command(_action)(_bulk_command(_action, _takes))
 

@@ -164,9 +164,12 @@ def create_app(
                 engaged=(channel,) if channel else (),
                 audience=audience or None,
             )
+            hidden = review.hidden_ids(db)
             with review.published(db) as con:
-                total = count(con, flt)
-                rows = search(con, flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE).to_dicts()
+                total = count(con, flt, hidden=hidden)
+                rows = search(
+                    con, flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, hidden=hidden
+                ).to_dicts()
         except (FilterError, review.ReviewError) as exc:
             return failed(request, str(exc))
         return render(
@@ -202,6 +205,47 @@ def create_app(
             csrf_token,
             lambda: review.add_note(db, contact_id, text, who),
             lambda: go(f"/contacts/{contact_id}", "note added"),
+        )
+
+    @app.post("/contacts/delete", include_in_schema=False)
+    def delete(
+        request: Request,
+        contact_id: list[str] | None = Form(None),  # noqa: B008 - FastAPI's own idiom
+        csrf_token: str = Form(""),
+    ) -> Response:
+        """Delete the ticked contacts (or one, from its page): hidden now, restorable 30 days."""
+        return act(
+            request,
+            csrf_token,
+            lambda: review.delete_contacts(db, contact_id or [], who),
+            lambda: go(
+                "/contacts",
+                f"deleted {len(contact_id or [])} contact(s); restore them from Deleted within 30 days",
+            ),
+        )
+
+    @app.get("/deleted", response_class=HTMLResponse, include_in_schema=False)
+    def deleted(request: Request) -> Response:
+        try:
+            rows = review.trash(db)
+        except review.ReviewError as exc:
+            return failed(request, str(exc))
+        return render(request, "deleted.html", rows=rows)
+
+    @app.post("/deleted/restore", include_in_schema=False)
+    def restore(
+        request: Request,
+        contact_id: list[str] | None = Form(None),  # noqa: B008 - FastAPI's own idiom
+        csrf_token: str = Form(""),
+    ) -> Response:
+        return act(
+            request,
+            csrf_token,
+            lambda: review.restore_contacts(db, contact_id or [], who),
+            lambda: go(
+                "/deleted",
+                f"restoring {len(contact_id or [])} contact(s): they return as they were at the next run",
+            ),
         )
 
     @app.post("/merges/{merge_id}/unmerge", include_in_schema=False)

@@ -13,6 +13,7 @@ from dedup.config import EngineConfig
 from dedup.constraints import MERGE_SIDES_SCHEMA
 from dedup.contacts import build_contacts, register_audience_map
 from dedup.decisions import DECISIONS_SCHEMA
+from dedup.deletion import DELETED_CONTACTS_SCHEMA, DELETIONS_SCHEMA
 from dedup.duck import session
 from dedup.identity import FAILURES_SCHEMA
 from dedup.merge_history import OUTCOME_SCHEMA, SIDE_PROFILE_SCHEMA
@@ -67,6 +68,9 @@ class SnapshotInputs:
     # Issue "native exports": CRM links and plan/CRM tier mismatches (dedup.crm); None = not built.
     crm_links: pl.DataFrame | None = None
     tier_mismatches: pl.DataFrame | None = None
+    # Soft delete (dedup.deletion): every deletion's status, and the contacts still restorable.
+    deletions: pl.DataFrame = field(default_factory=lambda: _empty(DELETIONS_SCHEMA))
+    deleted_contacts: pl.DataFrame = field(default_factory=lambda: _empty(DELETED_CONTACTS_SCHEMA))
 
 
 # Safe merging: a session gets only the audience its own evidence supports. A session that typed
@@ -168,6 +172,8 @@ def build_snapshot(path: Path, inputs: SnapshotInputs, config: EngineConfig) -> 
         write_table(con, "out.identity_failures", inputs.identity_failures, "session_id, reason")
         write_table(con, "out.erasures", inputs.erasures, "requested_at, request_id")
         write_table(con, "out.contact_tasks", inputs.tasks, "contact_id, created_at, task_id")
+        write_table(con, "out.deletions", inputs.deletions, "deleted_at, deletion_id")
+        write_table(con, "out.deleted_contacts", inputs.deleted_contacts, "contact_id")
         if inputs.crm_links is not None:
             write_table(con, "out.crm_links", inputs.crm_links, "contact_id, system, record_id")
         if inputs.tier_mismatches is not None:

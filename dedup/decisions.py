@@ -54,6 +54,18 @@ CREATE TABLE IF NOT EXISTS suppression (
     added_at TIMESTAMPTZ NOT NULL
 )
 """
+# The interactions a soft delete hid, as salted hashes of their ids (`dedup.deletion`): a run
+# keeps them out of the engine while the deletion stands, and for good once it is purged.
+DELETION_MEMBERS_DDL = """
+CREATE TABLE IF NOT EXISTS deletion_members (
+    decision_id VARCHAR NOT NULL,
+    interaction_hash VARCHAR NOT NULL
+)
+"""
+DELETION_MEMBERS_SCHEMA: dict[str, pl.DataType] = {
+    "decision_id": pl.String(),
+    "interaction_hash": pl.String(),
+}
 SUPPRESSION_SCHEMA: dict[str, pl.DataType] = {
     "decision_id": pl.String(),
     "identifier_kind": pl.String(),
@@ -93,6 +105,8 @@ EDIT_KINDS = (TAG_ADD, TAG_REMOVE, SET_AUDIENCE, CRM_RESYNC, SET_ATTRIBUTE)
 TASK_ADD = "task_add"  # contact_id_l gets task `note` (title); `subject` JSON: assignee, due_at
 TASK_DONE = "task_done"  # `subject` is the task id (the task_add decision id)
 TASK_KINDS = (TASK_ADD, TASK_DONE)
+DELETE = "delete"  # contact_id_l is hidden, restorable for 30 days, then purged (not an erasure)
+RESTORE = "restore"  # undoes the deletion whose decision id is `subject`, within its 30 days
 MERGE_KINDS = (ACCEPT_PROPOSAL, MANUAL_MERGE)
 KINDS = (
     REJECT_PROPOSAL,
@@ -104,6 +118,8 @@ KINDS = (
     REVOKE_VERIFICATION,
     *EDIT_KINDS,
     *TASK_KINDS,
+    DELETE,
+    RESTORE,
 )
 
 T = TypeVar("T")
@@ -153,18 +169,19 @@ def append(
     `also(con, decision_id)` runs in the same transaction (an erasure's suppression rows and
     redactions land together with the decision or not at all).
     """
-    return append_many(path, [decision], now, also)[0]
+    each = None if also is None else (lambda con, ids: also(con, ids[0]))
+    return append_many(path, [decision], now, each)[0]
 
 
 def append_many(
     path: Path,
     decisions: list[Decision],
     now: datetime | None = None,
-    also: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None,
+    also: Callable[[duckdb.DuckDBPyConnection, list[str]], None] | None = None,
 ) -> list[str]:
     """Append decisions in one transaction (a bulk action: all or nothing); returns their ids.
 
-    `also(con, first_decision_id)` runs inside that transaction too.
+    `also(con, decision_ids)` runs inside that transaction too (ids in `decisions`' order).
     """
     if not decisions:
         return []
@@ -180,6 +197,7 @@ def append_many(
         try:
             con.execute(DECISIONS_DDL)
             con.execute(SUPPRESSION_DDL)
+            con.execute(DELETION_MEMBERS_DDL)
             for statement in MIGRATIONS:
                 con.execute(statement)
             con.execute("BEGIN")
@@ -204,7 +222,7 @@ def append_many(
                 ],
             )
             if also is not None:
-                also(con, ids[0])
+                also(con, ids)
             con.execute("COMMIT")
         finally:
             con.close()
@@ -245,3 +263,8 @@ def read_all(path: Path) -> pl.DataFrame:
 def read_suppression(path: Path) -> pl.DataFrame:
     """Every suppressed identifier hash (empty when nobody was ever erased)."""
     return _read_table(path, "suppression", SUPPRESSION_SCHEMA, "ALL")
+
+
+def read_deletion_members(path: Path) -> pl.DataFrame:
+    """Every deleted interaction's hash with its deletion's decision id."""
+    return _read_table(path, "deletion_members", DELETION_MEMBERS_SCHEMA, "ALL")

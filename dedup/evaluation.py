@@ -103,3 +103,49 @@ def auto_merge_scores(
         "visible_group",
     )
     return overall, seen
+
+
+def accept_proposals(
+    assignment: pl.DataFrame, proposals: pl.DataFrame, threshold: float
+) -> pl.DataFrame:
+    """The clustering an admin gets by accepting every proposal at or above `threshold`.
+
+    `assignment`: interaction_id → contact_id (after auto-merge); `proposals`: contact_id_l,
+    contact_id_r, match_probability. Returns interaction_id → cluster (an integer label).
+    """
+    ids = assignment.select(pl.col("contact_id").unique().sort()).with_row_index("node")
+    accepted = (
+        proposals.filter(pl.col("match_probability") >= threshold)
+        .join(ids.rename({"contact_id": "contact_id_l", "node": "a"}), on="contact_id_l")
+        .join(ids.rename({"contact_id": "contact_id_r", "node": "b"}), on="contact_id_r")
+    )
+    labels = connected_components(
+        ids.height, accepted.get_column("a").to_numpy(), accepted.get_column("b").to_numpy()
+    )
+    clusters = ids.with_columns(pl.Series("cluster", labels, dtype=pl.Int64))
+    return assignment.join(clusters, on="contact_id").select("interaction_id", "cluster")
+
+
+def recall_by(
+    clusters: pl.DataFrame, truth: pl.DataFrame, by: str, truth_col: str = "person_id"
+) -> pl.DataFrame:
+    """Pairwise recall per value of the truth column `by` (e.g. the planted case of a person):
+    true pairs of that group's people, and the share of them `clusters` puts together."""
+    joined = clusters.join(truth.select("interaction_id", truth_col, by), on="interaction_id")
+    true = (
+        joined.group_by(by, truth_col)
+        .len()
+        .with_columns(pairs=(pl.col("len").cast(pl.Int64) * (pl.col("len") - 1) // 2))
+    )
+    found = (
+        joined.group_by(by, truth_col, "cluster")
+        .len()
+        .with_columns(pairs=(pl.col("len").cast(pl.Int64) * (pl.col("len") - 1) // 2))
+    )
+    return (
+        true.group_by(by)
+        .agg(pl.col("pairs").sum().alias("true_pairs"))
+        .join(found.group_by(by).agg(pl.col("pairs").sum().alias("found_pairs")), on=by)
+        .with_columns(recall=pl.col("found_pairs") / pl.col("true_pairs"))
+        .sort("true_pairs", descending=True)
+    )

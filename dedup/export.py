@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,12 +129,16 @@ def write_checked_csv(frame: pl.DataFrame, out: Path, check: ExportCheck) -> Exp
 
 
 def contacts_for_export(
-    con: duckdb.DuckDBPyConnection, flt: ContactFilter, max_rows: int | None = None
+    con: duckdb.DuckDBPyConnection,
+    flt: ContactFilter,
+    max_rows: int | None = None,
+    hidden: Collection[str] = (),
 ) -> pl.DataFrame:
-    """The export columns of the contacts `flt` selects (all live contacts for an empty filter)."""
+    """The export columns of the contacts `flt` selects (all live contacts for an empty filter),
+    without the `hidden` ids (deleted since the published file was built)."""
     if max_rows is not None:
-        enforce_bulk_limit(count(con, flt), max_rows)
-    return search(con, flt).select(CONTACT_EXPORT_COLUMNS)
+        enforce_bulk_limit(count(con, flt, hidden=hidden), max_rows)
+    return search(con, flt, hidden=hidden).select(CONTACT_EXPORT_COLUMNS)
 
 
 def export_contacts(
@@ -143,9 +147,12 @@ def export_contacts(
     out: Path,
     check: ExportCheck,
     max_rows: int | None = None,
+    hidden: Collection[str] = (),
 ) -> ExportResult:
     """Export the contacts `flt` selects to `out`; refused when more than `max_rows` match."""
-    return write_checked_csv(to_csv_frame(contacts_for_export(con, flt, max_rows)), out, check)
+    return write_checked_csv(
+        to_csv_frame(contacts_for_export(con, flt, max_rows, hidden)), out, check
+    )
 
 
 def export_proposals(con: duckdb.DuckDBPyConnection, out: Path, check: ExportCheck) -> ExportResult:

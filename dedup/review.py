@@ -20,10 +20,12 @@ import polars as pl
 from dedup.decisions import (
     ACCEPT_PROPOSAL,
     CRM_RESYNC,
+    DELETE,
     ERASE,
     MANUAL_MERGE,
     NOTE,
     REJECT_PROPOSAL,
+    RESTORE,
     REVOKE_VERIFICATION,
     SET_AUDIENCE,
     TAG_ADD,
@@ -33,7 +35,9 @@ from dedup.decisions import (
     append,
     append_many,
     read_all,
+    read_deletion_members,
 )
+from dedup.deletion import DELETED, PURGED, RESTORED, deletion_status, member_hash_sql
 from dedup.export import BULK_ACTION_LIMIT, ExportError, enforce_bulk_limit
 from dedup.normalize import email_norm
 from dedup.privacy import erasure_rows, salt
@@ -55,6 +59,10 @@ MAX_NOTE_CHARS = 10_000
 
 class ReviewError(Exception):
     """An action that cannot be taken; the message is one line a person can act on."""
+
+
+class NotFound(ReviewError):
+    """The contact (or deleted contact) named does not exist."""
 
 
 @contextmanager
@@ -96,15 +104,152 @@ def pending_decisions(db: Path) -> list[dict]:
 
 
 def live_contact(con: duckdb.DuckDBPyConnection, contact_id: str) -> str:
-    """The live id for `contact_id`, following a redirect; ReviewError when unknown."""
+    """The live id for `contact_id`, following a redirect; ReviewError when unknown or deleted."""
     if con.execute("SELECT 1 FROM contacts WHERE contact_id = ?", [contact_id]).fetchone():
         return contact_id
     found = con.execute(
         "SELECT to_contact_id FROM contact_redirects WHERE from_contact_id = ?", [contact_id]
     ).fetchone()
-    if found:
-        return found[0]
-    raise ReviewError(f"no contact {contact_id}")
+    target = found[0] if found else contact_id
+    if found and con.execute("SELECT 1 FROM contacts WHERE contact_id = ?", [target]).fetchone():
+        return target
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "deleted_contacts" in tables:
+        held = con.execute(
+            "SELECT restorable_until FROM deleted_contacts WHERE contact_id = ?", [target]
+        ).fetchone()
+        if held:
+            raise ReviewError(_deleted_message(target, held[0]))
+    raise NotFound(f"no contact {contact_id}")
+
+
+def _deleted_message(contact_id: str, until: datetime) -> str:
+    return (
+        f"contact {contact_id} is deleted; `contacts restore {contact_id}` brings it back "
+        f"until {until:%Y-%m-%d %H:%M} UTC"
+    )
+
+
+def deletions(db: Path, now: datetime | None = None) -> pl.DataFrame:
+    """Every deletion in the decision log and where it stands (`dedup.deletion`), pending or not.
+
+    The log is the truth: a deletion hides its contact from the moment it is appended, before any
+    run has applied it.
+    """
+    path = StateLayout(db).decisions_path
+    return deletion_status(read_all(path), read_deletion_members(path), now or datetime.now(UTC))
+
+
+def hidden_ids(db: Path) -> set[str]:
+    """Contacts deleted (restorable or purged): every read path leaves them out at once."""
+    found = deletions(db).filter(pl.col("status").is_in([DELETED, PURGED]))
+    return set(found.get_column("contact_id").to_list())
+
+
+def require_visible(db: Path, contact_id: str) -> None:
+    """ReviewError when `contact_id` (a live id) was deleted after the published file was built."""
+    found = deletions(db).filter(
+        (pl.col("contact_id") == contact_id) & (pl.col("status") == DELETED)
+    )
+    if found.height:
+        raise ReviewError(_deleted_message(contact_id, found.get_column("restorable_until")[-1]))
+
+
+def delete_contacts(
+    db: Path, contact_ids: list[str], who: str | None = None, now: datetime | None = None
+) -> list[str]:
+    """Soft-delete live contacts (≤ MAX_BULK, all or nothing); returns the deletion ids.
+
+    Each deletion records the salted hashes of the interactions the contact holds in the
+    published file; the contact is hidden at once and restorable for 30 days.
+    """
+    _within_bulk_limit(len(contact_ids))
+    if not contact_ids:
+        raise ReviewError("no contact matches; nothing to delete")
+    hidden = hidden_ids(db)
+    layout = StateLayout(db)
+    with published(db) as con:
+        targets = sorted({live_contact(con, c) for c in contact_ids})
+        already = sorted(hidden.intersection(targets))
+        if already:
+            raise ReviewError(f"already deleted: {', '.join(already)}")
+        members = con.execute(
+            f"""
+            SELECT contact_id, {member_hash_sql("$salt", "interaction_id")} AS interaction_hash
+            FROM interactions WHERE contact_id IN (SELECT unnest($ids))
+            ORDER BY contact_id, interaction_hash
+            """,
+            {"salt": salt(layout.state_dir), "ids": targets},
+        ).fetchall()
+
+    def record_members(con: duckdb.DuckDBPyConnection, decision_ids: list[str]) -> None:
+        deletion_of = dict(zip(targets, decision_ids, strict=True))
+        con.executemany(
+            "INSERT INTO deletion_members VALUES (?, ?)",
+            [(deletion_of[contact], digest) for contact, digest in members],
+        )
+
+    return append_many(
+        layout.decisions_path,
+        [Decision(kind=DELETE, contact_id_l=c, decided_by=who) for c in targets],
+        now,
+        also=record_members,
+    )
+
+
+def trash(db: Path) -> list[dict]:
+    """Deleted contacts that may still be restored, newest deletion first, with name and email
+    (from `deleted_contacts`, or from `contacts` while the deletion waits for its run)."""
+    waiting = deletions(db).filter(pl.col("status") == DELETED).sort("deleted_at", descending=True)
+    rows = waiting.to_dicts()
+    if not rows or not db.exists():
+        return rows
+    with published(db) as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        sources = ["SELECT contact_id, name, email FROM contacts"]
+        if "deleted_contacts" in tables:
+            sources.append("SELECT contact_id, name, email FROM deleted_contacts")
+        found = {
+            r[0]: r[1:]
+            for r in con.execute(
+                f"SELECT * FROM ({' UNION ALL '.join(sources)}) "
+                "WHERE contact_id IN (SELECT unnest(?))",
+                [[r["contact_id"] for r in rows]],
+            ).fetchall()
+        }
+    for row in rows:
+        row["name"], row["email"] = found.get(row["contact_id"], (None, None))
+    return rows
+
+
+def restore_contacts(
+    db: Path, contact_ids: list[str], who: str | None = None, now: datetime | None = None
+) -> list[str]:
+    """Undo the deletion of these contacts (≤ MAX_BULK, each within 30 days of its deletion)."""
+    _within_bulk_limit(len(contact_ids))
+    if not contact_ids:
+        raise ReviewError("name the contacts to restore")
+    at = now or datetime.now(UTC)
+    known = deletions(db, at)
+    chosen: list[Decision] = []
+    for contact_id in sorted(set(contact_ids)):
+        latest = known.filter(pl.col("contact_id") == contact_id).tail(1).to_dicts()
+        if not latest:
+            raise NotFound(f"no deleted contact {contact_id}; nothing to restore")
+        row = latest[0]
+        if row["status"] == PURGED:
+            raise ReviewError(
+                f"{contact_id} was deleted on {row['deleted_at']:%Y-%m-%d} and purged for good "
+                f"on {row['restorable_until']:%Y-%m-%d}; it cannot be restored"
+            )
+        if row["status"] == RESTORED:
+            raise ReviewError(f"{contact_id} is already restored")
+        chosen.append(
+            Decision(
+                kind=RESTORE, contact_id_l=contact_id, subject=row["deletion_id"], decided_by=who
+            )
+        )
+    return append_many(StateLayout(db).decisions_path, chosen, at)
 
 
 def _require_live(con: duckdb.DuckDBPyConnection, contact_id: str) -> None:
@@ -458,6 +603,7 @@ BULK_ACTIONS = {
     "tag-remove": TAG_REMOVE,
     "audience": SET_AUDIENCE,
     "crm-resync": CRM_RESYNC,
+    "delete": DELETE,  # soft delete (`delete_contacts`): hidden, restorable for 30 days
 }
 MAX_TAG_CHARS = 100
 
@@ -469,13 +615,17 @@ def select_contacts(db: Path, contact_ids: list[str] | None = None, flt=None) ->
     """
     from dedup.search import FilterError, count, search
 
+    hidden = hidden_ids(db)
     with published(db) as con:
         if contact_ids:
             chosen = sorted({live_contact(con, c) for c in contact_ids})
+            gone = sorted(hidden.intersection(chosen))
+            if gone:
+                raise ReviewError(f"deleted, restore first: {', '.join(gone)}")
         elif flt is not None:
             try:
-                _within_bulk_limit(count(con, flt))
-                chosen = search(con, flt).get_column("contact_id").to_list()
+                _within_bulk_limit(count(con, flt, hidden=hidden))
+                chosen = search(con, flt, hidden=hidden).get_column("contact_id").to_list()
             except FilterError as exc:
                 raise ReviewError(str(exc)) from None
         else:
@@ -501,6 +651,8 @@ def bulk_edit(
     kind = BULK_ACTIONS.get(action)
     if kind is None:
         raise ReviewError(f"unknown bulk action {action!r} ({', '.join(BULK_ACTIONS)})")
+    if kind == DELETE:
+        return delete_contacts(db, contact_ids, who)
     _within_bulk_limit(len(contact_ids))
     if not contact_ids:
         raise ReviewError("no contact matches; nothing to do")
@@ -611,6 +763,8 @@ def contact_detail(db: Path, contact_id: str, history_limit: int = 500) -> dict:
     """Profile, conversation history (all channels, time order), notes and merge history."""
     with published(db) as con:
         live = live_contact(con, contact_id)
+    require_visible(db, live)
+    with published(db) as con:
         profile = _rows(
             con, f"SELECT {', '.join(PROFILE_FIELDS)} FROM contacts WHERE contact_id = ?", [live]
         )[0]

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -112,11 +113,20 @@ def parse_instant(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def search_sql(flt: ContactFilter, now: datetime | None = None) -> tuple[str, list[Any]]:
-    """SQL over `contact_list` selecting the contacts that match, best match (or latest) first."""
+def search_sql(
+    flt: ContactFilter, now: datetime | None = None, hidden: Collection[str] = ()
+) -> tuple[str, list[Any]]:
+    """SQL over `contact_list` selecting the contacts that match, best match (or latest) first.
+
+    `hidden`: ids to leave out although the published file still holds them (contacts deleted
+    since it was built, `dedup.review.hidden_ids`).
+    """
     now = now or datetime.now(UTC)
     where: list[str] = []
     params: list[Any] = []
+    if hidden:
+        where.append("NOT list_contains(?::VARCHAR[], c.contact_id)")
+        params.append(sorted(hidden))
     if flt.has_tags:
         where.append("list_has_all(c.tags, ?::VARCHAR[])")
         params.append(list(flt.has_tags))
@@ -185,12 +195,13 @@ def search(
     limit: int | None = None,
     now: datetime | None = None,
     offset: int = 0,
+    hidden: Collection[str] = (),
 ) -> pl.DataFrame:
     """Contacts matching `flt` with the `contact_list` view's columns, in a stable order.
 
     `limit` rows at most, after skipping `offset` (a page of the Contacts page).
     """
-    sql, params = search_sql(flt, now)
+    sql, params = search_sql(flt, now, hidden)
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     if offset:
@@ -198,9 +209,14 @@ def search(
     return _run(con, flt, sql, params).pl()
 
 
-def count(con: duckdb.DuckDBPyConnection, flt: ContactFilter, now: datetime | None = None) -> int:
+def count(
+    con: duckdb.DuckDBPyConnection,
+    flt: ContactFilter,
+    now: datetime | None = None,
+    hidden: Collection[str] = (),
+) -> int:
     """How many contacts match `flt` (without fetching them)."""
-    sql, params = search_sql(flt, now)
+    sql, params = search_sql(flt, now, hidden)
     row = _run(con, flt, f"SELECT count(*) FROM ({sql})", params).fetchone()
     assert row is not None
     return int(row[0])

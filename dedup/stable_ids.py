@@ -126,6 +126,7 @@ def assign_ids(
     previous: PreviousState,
     decided_at: datetime,
     forced: pl.DataFrame | None = None,
+    held: pl.Series | None = None,
 ) -> IdAssignment:
     """Give every cluster a contact id, reusing last night's where the data says so.
 
@@ -135,7 +136,10 @@ def assign_ids(
         decided_at: stamped into merge ids so a later re-merge of the same ids is a new event.
         forced: cluster, contact_id pairs fixed by admins' decisions (a chosen survivor, the
             sides of an unmerge); they are paired first and the rules apply to the rest.
+        held: ids of deleted contacts that may still be restored (dedup.deletion): no cluster
+            gets them, and redirects into them are kept.
     """
+    held = pl.Series("contact_id", [], dtype=pl.String) if held is None else held
     overlap = (
         clusters.join(previous.assignment, on="interaction_id", how="inner")
         .group_by("cluster", "contact_id")
@@ -156,6 +160,7 @@ def assign_ids(
     used = set(previous.contacts.get_column("contact_id").to_list())
     used |= set(previous.redirects.get_column("from_contact_id").to_list())
     used |= set(previous.assignment.get_column("contact_id").unique().to_list())
+    used |= set(held.to_list())
     fresh = unpaired.with_columns(
         pl.Series("contact_id", _fresh_ids(unpaired.get_column("cluster"), used), dtype=pl.String)
     )
@@ -170,7 +175,7 @@ def assign_ids(
         .select(pl.col("contact_id").alias("from_contact_id"), "to_contact_id")
     )
     live = contact_of_cluster.get_column("contact_id")
-    redirects = _flatten(pl.concat([previous.redirects, losers]), live)
+    redirects = _flatten(pl.concat([previous.redirects, losers]), pl.concat([live, held]))
 
     stamp = decided_at.isoformat()
     merges = (

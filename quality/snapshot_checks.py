@@ -46,7 +46,10 @@ def contacts_over_hub_limit(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 def redirects_not_live(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return con.sql(
         """
-        SELECT r.* FROM contact_redirects r ANTI JOIN contacts c ON c.contact_id = r.to_contact_id
+        SELECT r.* FROM contact_redirects r ANTI JOIN (
+            SELECT contact_id FROM contacts
+            UNION ALL SELECT contact_id FROM deleted_contacts  -- held for a restore
+        ) c ON c.contact_id = r.to_contact_id
         UNION ALL
         SELECT r.* FROM contact_redirects r SEMI JOIN contacts c ON c.contact_id = r.from_contact_id
         """

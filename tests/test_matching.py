@@ -113,6 +113,34 @@ def world(tmp_path_factory: pytest.TempPathFactory):
                 email="luis@garcia-home.test",
                 phone="+1 305 555 0121",
             ),
+            # One person's two channel faces that share no identifier: a widget visitor who
+            # left an email, and the same person on WhatsApp (phone, profile name). Only the name
+            # and the workspace's custom attributes tie them (issue 3: the most common miss).
+            rec(
+                "wa1",
+                "2026-11-03T08:00:00Z",
+                channel="widget",
+                name="Ingeborg Thorvaldsen",
+                email="ingeborg.thorvaldsen@fastmail.test",
+                attributes={"city": "Porto", "signup_source": "webinar", "seats": 40},
+            ),
+            rec(
+                "wa2",
+                "2026-11-03T13:00:00Z",
+                channel="whatsapp",
+                name="Ingeborg Thorvaldsen",
+                phone="351912345678",
+                attributes={"city": "Porto", "signup_source": "webinar", "seats": 40},
+            ),
+            # A stranger of the same name elsewhere: the attributes she has contradict.
+            rec(
+                "wa3",
+                "2026-11-03T14:00:00Z",
+                channel="whatsapp",
+                name="Ingeborg Thorvaldsen",
+                phone="4791234567",
+                attributes={"city": "Oslo", "signup_source": "referral"},
+            ),
         ],
     )
     db = root / "contacts.duckdb"
@@ -144,7 +172,7 @@ def test_second_email_pair_is_proposed_with_explanation(world) -> None:
     assert row.height == 1 and row.item(0, "status") == "pending"
     assert row.item(0, "match_probability") >= settings.proposal_threshold
     explanation = {e["field"]: e for e in json.loads(row.item(0, "explanation"))}
-    assert set(explanation) == {"name", "email", "phone", "company"}
+    assert set(explanation) == {"name", "email", "phone", "company", "attributes", "tags"}
     assert (
         explanation["name"]["level"] == "Exact match on full_name"
         and explanation["name"]["weight"] > 0
@@ -160,8 +188,24 @@ def test_second_email_pair_is_proposed_with_explanation(world) -> None:
 
 @pytest.mark.parametrize(
     ("a", "b", "proposed"),
-    [("nk1", "nk2", True), ("tp1", "tp2", True), ("st1", "st2", False), ("hh1", "hh2", False)],
-    ids=["nickname", "phone-typo", "same-name-strangers", "household"],
+    [
+        ("nk1", "nk2", True),
+        ("tp1", "tp2", True),
+        ("wa1", "wa2", True),
+        ("st1", "st2", False),
+        ("hh1", "hh2", False),
+        ("wa1", "wa3", False),
+        ("wa2", "wa3", False),
+    ],
+    ids=[
+        "nickname",
+        "phone-typo",
+        "widget-email-vs-whatsapp-phone",
+        "same-name-strangers",
+        "household",
+        "same-name-other-city",
+        "same-name-other-city-whatsapp",
+    ],
 )
 def test_planted_pairs(world, a: str, b: str, proposed: bool) -> None:
     settings, db = world

@@ -275,7 +275,7 @@ def test_browser_contacts_page_searches_and_remembers_columns(server) -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_context().new_page()
         page.goto(f"{base}/contacts")
-        headers = page.locator("#contacts thead th")
+        headers = page.locator("#contacts thead th[data-col]")
         expect(headers.first).to_have_text("contact_id")
         assert "phone" not in headers.all_inner_texts()
         # Show phone, move it to the front, hide tags.
@@ -286,15 +286,37 @@ def test_browser_contacts_page_searches_and_remembers_columns(server) -> None:
             page.locator('#column-order li[data-col="phone"] .up').click()
         page.locator("#apply-columns").click()
         expect(page).to_have_url(re.compile(r"cols="))
-        chosen = page.locator("#contacts thead th").all_inner_texts()
+        chosen = page.locator("#contacts thead th[data-col]").all_inner_texts()
         assert chosen[:2] == ["phone", "contact_id"] and "tags" not in chosen
         # Remembered by this browser: a bare /contacts comes back with the same columns.
         page.goto(f"{base}/contacts")
         expect(page).to_have_url(re.compile(r"cols="))
-        assert page.locator("#contacts thead th").all_inner_texts() == chosen
+        assert page.locator("#contacts thead th[data-col]").all_inner_texts() == chosen
         # Search narrows the list (full text through the fts index).
         page.fill('input[name="q"]', "Priyanka")
         page.locator('#filters button[type="submit"]').click()
         rows = page.locator("#contacts tbody tr")
         expect(rows).to_have_count(2)
+        # Bulk delete: tick both, confirm, gone from the list at once; restore from Deleted.
+        picked = [
+            page.locator('#contacts tbody input[name="contact_id"]').nth(i).get_attribute("value")
+            for i in range(2)
+        ]
+        page.on("dialog", lambda d: d.accept())
+        page.locator("#select-all").check()
+        page.locator("#delete-selected").click()
+        expect(page.locator(".msg")).to_contain_text("deleted 2 contact(s)")
+        page.fill('input[name="q"]', "Priyanka")
+        page.locator('#filters button[type="submit"]').click()
+        expect(page.locator("#contacts tbody")).to_contain_text("No contact matches.")
+        page.locator("header a", has_text="Deleted").click()
+        expect(page.locator("#deleted tbody tr")).to_have_count(2)
+        page.locator(f'#deleted input[value="{picked[0]}"]').check()
+        page.locator("#restore-selected").click()
+        expect(page.locator(".msg")).to_contain_text("restoring 1 contact(s)")
+        expect(page.locator("#deleted tbody tr")).to_have_count(1)
         browser.close()
+    _run()
+    live = set(query(db, "SELECT contact_id FROM contacts").get_column("contact_id"))
+    assert picked[0] in live and picked[1] not in live
+    assert query(db, "SELECT contact_id FROM deleted_contacts").rows() == [(picked[1],)]

@@ -44,7 +44,14 @@ import polars as pl
 import splink
 from splink.internals.misc import prob_to_match_weight
 
-from dedup.matching.model import TrainedModel, _linker, explain, prediction_rules
+from dedup.matching.model import (
+    TrainedModel,
+    _linker,
+    dialect_of,
+    explain,
+    portable_settings,
+    prediction_rules,
+)
 
 STATE_FILE = "state.json"
 # Splink's predict output as stored: these identify a pair.
@@ -115,10 +122,14 @@ def _tf_levels(settings: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _state_key(
-    records: pl.DataFrame, model: TrainedModel, threshold: float, rules: list, floor_bits: float
+    records: pl.DataFrame,
+    settings: dict[str, Any],
+    threshold: float,
+    rules: list,
+    floor_bits: float,
 ) -> str:
     payload = {
-        "settings": model.settings,
+        "settings": settings,
         "threshold": threshold,
         "floor_bits": floor_bits,
         "rules": [r if isinstance(r, (str, dict)) else str(r) for r in rules],
@@ -289,18 +300,20 @@ def predict_nightly(
     allows it (module docstring), and tonight's state for the next night."""
     clock: dict[str, float] = {}
     started = time.perf_counter()
-    kept, report = prediction_rules(records, model.settings, max_pairs_per_rule)
+    # The saved model's SQL in this backend's dialect (a DuckDB-trained model on Spark).
+    model_settings = portable_settings(model.settings, dialect_of(db_api))
+    kept, report = prediction_rules(records, model_settings, max_pairs_per_rule)
     run = PredictionRun(pl.DataFrame(), report, "full", "", records.height)
     if not kept:
         run.reason = "no blocking rule within max_pairs_per_rule"
         return run
-    key = _state_key(records, model, threshold, kept, config.floor_bits)
+    key = _state_key(records, model_settings, threshold, kept, config.floor_bits)
     # Splink filters on the weight of the threshold; the same number here.
     threshold_weight = prob_to_match_weight(threshold)
     floor_weight = threshold_weight - config.floor_bits
-    levels = _tf_levels(model.settings)
+    levels = _tf_levels(model_settings)
 
-    settings = {**model.settings, "blocking_rules_to_generate_predictions": kept}
+    settings = {**model_settings, "blocking_rules_to_generate_predictions": kept}
     linker = _linker(records, settings, db_api)
     tf_now = _tf_tables(linker, levels)
     prints = fingerprints(records)

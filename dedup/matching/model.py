@@ -83,6 +83,44 @@ class TrainedModel:
         return change > config.drift_tolerance
 
 
+def dialect_of(db_api: Any | None) -> str:
+    """Splink's SQL dialect name of a database API (`duckdb` for the default)."""
+    return "duckdb" if db_api is None else db_api.sql_dialect.sql_dialect_str
+
+
+def portable_settings(settings: dict[str, Any], dialect: str) -> dict[str, Any]:
+    """A saved model's settings with its SQL written for `dialect`.
+
+    Splink saves every level's SQL in the dialect it trained on and does not translate a loaded
+    model (DuckDB's `"name_l" = "name_r"` reads as two string literals in Spark, so even the exact
+    levels that term-frequency adjustments need go missing). The model is rebuilt from this
+    project's comparisons for `dialect`, and the trained prior and m/u probabilities are carried
+    over level by level; a model trained with other comparisons is refused (retrain it).
+    """
+    if settings.get("sql_dialect", dialect) == dialect:
+        return settings
+    fresh = contact_settings(settings["probability_two_random_records_match"]).create_settings_dict(
+        dialect
+    )
+    if [c["output_column_name"] for c in fresh["comparisons"]] != [
+        c["output_column_name"] for c in settings["comparisons"]
+    ]:
+        raise ValueError("the saved model compares other fields; retrain it (`--retrain`)")
+    for new, old in zip(fresh["comparisons"], settings["comparisons"], strict=True):
+        labels = [lv.get("label_for_charts") for lv in old["comparison_levels"]]
+        if [lv.get("label_for_charts") for lv in new["comparison_levels"]] != labels:
+            raise ValueError(
+                f"the saved model's {old['output_column_name']} levels differ; retrain it"
+            )
+        for new_level, old_level in zip(
+            new["comparison_levels"], old["comparison_levels"], strict=True
+        ):
+            for key in ("m_probability", "u_probability"):
+                if key in old_level:
+                    new_level[key] = old_level[key]
+    return fresh
+
+
 def _linker(records: pl.DataFrame, settings: Any, db_api: Any | None) -> Linker:
     # Default backend: DuckDB in memory, under the same memory limit as the build steps.
     api = (
@@ -198,10 +236,11 @@ def predict(
     data (a very common name, a huge company) is left out of tonight's prediction instead of
     exhausting memory; the returned counts say which rules ran and how many pairs each made.
     """
-    kept, report = prediction_rules(records, model.settings, max_pairs_per_rule)
+    model_settings = portable_settings(model.settings, dialect_of(db_api))
+    kept, report = prediction_rules(records, model_settings, max_pairs_per_rule)
     if not kept:
         return pl.DataFrame(), report
-    settings = {**model.settings, "blocking_rules_to_generate_predictions": kept}
+    settings = {**model_settings, "blocking_rules_to_generate_predictions": kept}
     linker = _linker(records, settings, db_api)
     # Levels a small workspace never observed (u not sampled) keep Splink's defaults; that is
     # expected here and reported in the model's m/u table, so the console warning is off.

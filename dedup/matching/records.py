@@ -5,12 +5,24 @@ too little for a pairwise model (the issue measured pairwise recall 0.30 on raw 
 auto-merge a contact holds every name, email and phone its interactions gave; Splink sees the
 survivorship-chosen name, email, phone and company as scalars (for fuzzy levels and term
 frequencies) and all emails and phones as arrays (so "shares any email/phone" is one level).
+
+Beyond identifiers, a contact carries what the workspace knows *about* the person: its custom
+attributes (city, signup source, seats, a date of birth...) and its contact tags. Two channel
+faces of one person that share no identifier (a widget visitor who left an email, the same
+person writing on WhatsApp with a phone) are often told apart from a same-name stranger only by
+those: the same city and signup source, or a *different* city. They reach Splink as arrays of
+`key=value` strings and of keys, so agreement and conflict are array intersections any backend
+evaluates, and no attribute name is hard-coded.
 """
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import polars as pl
 
+from dedup.duck import session
 from dedup.matching.nicknames import canonical_first_name
 from dedup.normalize import name_norm
 
@@ -34,6 +46,9 @@ RECORD_COLUMNS = (
     "phone_last7",
     "phones",
     "company",
+    "attr_values",
+    "attr_keys",
+    "tags",
 )
 
 
@@ -71,11 +86,50 @@ def _without(column: str, values: pl.Series) -> pl.Expr:
     return pl.when(kept.list.len() > 0).then(kept)
 
 
+def attribute_arrays(contacts: pl.DataFrame) -> pl.DataFrame:
+    """contact_id → `attr_values` (sorted `key=value` strings) and `attr_keys` of its JSON
+    `attributes` object.
+
+    Values keep their JSON spelling (a string quoted, a number bare), lower-cased and trimmed, so
+    `"Berlin"` and `"berlin "` agree. Booleans and nulls are left out: a yes/no flag such as a
+    newsletter opt-in is shared by half of all strangers and says nothing about who someone is.
+    An object with no comparable value gives nulls (Splink's null level: no evidence either way).
+    DuckDB reads the JSON as a map of any keys; Polars can only decode a fixed struct.
+    """
+    frame = contacts.select("contact_id", pl.col("attributes").cast(pl.String))
+    con = session(Path(tempfile.gettempdir()) / "contacts-records")
+    try:
+        con.register("frame", frame)
+        return con.sql(
+            """
+            WITH entries AS (
+                SELECT contact_id, list_filter(
+                    map_entries(
+                        json_transform(try_cast(attributes AS JSON), '"MAP(VARCHAR, JSON)"')
+                    ),
+                    e -> json_type(e.value) NOT IN ('BOOLEAN', 'NULL')
+                ) AS e
+                FROM frame
+            )
+            SELECT
+                contact_id,
+                CASE WHEN len(e) > 0 THEN list_sort(list_transform(
+                    e, x -> lower(trim(x.key)) || '=' || lower(trim(x.value::VARCHAR))
+                )) END AS attr_values,
+                CASE WHEN len(e) > 0 THEN list_sort(list_transform(e, x -> lower(trim(x.key))))
+                END AS attr_keys
+            FROM entries
+            """
+        ).pl()
+    finally:
+        con.close()
+
+
 def contact_records(
     contacts: pl.DataFrame, ambiguous_keys: pl.DataFrame | None = None
 ) -> pl.DataFrame:
     """Splink input from the contacts frame (contact_id, name, email_norm, emails, phone, phones,
-    company), without hub emails and phones."""
+    company, attributes, tags), without hub emails and phones."""
     if ambiguous_keys is not None and ambiguous_keys.height:
         hub_emails, hub_phones = (
             hub_values(ambiguous_keys, "email"),
@@ -96,7 +150,12 @@ def contact_records(
     first = tokens.list.first()
     last = pl.when(tokens.list.len() > 1).then(tokens.list.last())
     email = pl.col("email_norm")
-    return contacts.select(
+    tags = (
+        pl.col("tags").list.eval(pl.element().str.to_lowercase().str.strip_chars()).list.unique()
+        if "tags" in contacts.columns
+        else pl.lit(None, pl.List(pl.String))
+    )
+    records = contacts.select(
         pl.col("contact_id").alias("unique_id"),
         name.alias("full_name"),
         first.alias("first_name"),
@@ -110,4 +169,18 @@ def contact_records(
         pl.col("phone").str.slice(-7).alias("phone_last7"),
         pl.when(pl.col("phones").list.len() > 0).then(pl.col("phones")).alias("phones"),
         company_norm(pl.col("company")).alias("company"),
+        pl.when(tags.list.len() > 0).then(tags.list.sort()).alias("tags"),
     )
+    if "attributes" in contacts.columns:
+        records = records.join(
+            attribute_arrays(contacts).rename({"contact_id": "unique_id"}),
+            on="unique_id",
+            how="left",
+            maintain_order="left",
+        )
+    else:
+        records = records.with_columns(
+            pl.lit(None, pl.List(pl.String)).alias("attr_values"),
+            pl.lit(None, pl.List(pl.String)).alias("attr_keys"),
+        )
+    return records.select(RECORD_COLUMNS)

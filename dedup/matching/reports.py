@@ -32,6 +32,7 @@ from splink import DuckDBAPI, Linker
 from splink.internals.pipeline import CTEPipeline
 
 from dedup.duck import session
+from dedup.matching.model import dialect_of, portable_settings
 
 COMPARISON_VIEWER = "comparison_viewer.html"
 CLUSTER_STUDIO = "cluster_studio.html"
@@ -88,7 +89,9 @@ def write_reports(
         if db_api is not None
         else DuckDBAPI(session(Path(tempfile.gettempdir()) / "contacts-splink-reports"))
     )
-    # The model is fixed: only its settings and the sampled records are needed.
+    # The model is fixed: only its settings (in this backend's SQL dialect) and the sampled
+    # records are needed.
+    settings = portable_settings(settings, dialect_of(db_api))
     linker = Linker(api.register(subset.to_arrow()), settings, log_level=logging.WARNING)
 
     folder.parent.mkdir(parents=True, exist_ok=True)
