@@ -99,7 +99,7 @@ def _context(docs_dir: Path | None):
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
                 "store_backend": {
                     "class_name": "TupleFilesystemStoreBackend",
-                    "base_directory": str(docs_dir),
+                    "base_directory": str(docs_dir.resolve()),  # GX refuses a relative one
                 },
             },
         )

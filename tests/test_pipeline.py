@@ -267,3 +267,17 @@ def test_reader_keeps_working_while_a_run_publishes(exports: Path, db: Path, run
     finally:
         reader.close()
     assert query(db, "SELECT count(*) FROM contacts").item() == 2
+
+
+def test_relative_paths_work_like_the_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`contacts demo` and most people pass relative paths; every step must accept them (GX's
+    data docs refused a relative folder once, so the demo published nothing)."""
+    from assets.resources import ContactsSettings
+    from contacts.runner import run_pipeline
+    from dedup.snapshot import StateLayout
+
+    write_jsonl(tmp_path / "exports", "2026-11-01", "a.jsonl", [rec("r1", email="rel@path.test")])
+    monkeypatch.chdir(tmp_path)
+    run_pipeline(ContactsSettings(exports_dir="exports", db_path="out/c.duckdb"))
+    assert query(Path("out/c.duckdb"), "SELECT count(*) FROM contacts").item() == 1
+    assert any(StateLayout(Path("out/c.duckdb")).output_dir.rglob("index.html"))
