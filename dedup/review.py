@@ -21,6 +21,7 @@ from dedup.decisions import (
     ACCEPT_PROPOSAL,
     CRM_RESYNC,
     DELETE,
+    DELETION_MEMBERS_SCHEMA,
     ERASE,
     MANUAL_MERGE,
     NOTE,
@@ -130,25 +131,28 @@ def _deleted_message(contact_id: str, until: datetime) -> str:
     )
 
 
-def deletions(db: Path, now: datetime | None = None) -> pl.DataFrame:
+def deletions(db: Path, now: datetime | None = None, counts: bool = True) -> pl.DataFrame:
     """Every deletion in the decision log and where it stands (`dedup.deletion`), pending or not.
 
     The log is the truth: a deletion hides its contact from the moment it is appended, before any
-    run has applied it.
+    run has applied it. `counts=False` skips reading the member hashes (every read path asks).
     """
     path = StateLayout(db).decisions_path
-    return deletion_status(read_all(path), read_deletion_members(path), now or datetime.now(UTC))
+    members = (
+        read_deletion_members(path) if counts else pl.DataFrame(schema=DELETION_MEMBERS_SCHEMA)
+    )
+    return deletion_status(read_all(path), members, now or datetime.now(UTC))
 
 
 def hidden_ids(db: Path) -> set[str]:
     """Contacts deleted (restorable or purged): every read path leaves them out at once."""
-    found = deletions(db).filter(pl.col("status").is_in([DELETED, PURGED]))
+    found = deletions(db, counts=False).filter(pl.col("status").is_in([DELETED, PURGED]))
     return set(found.get_column("contact_id").to_list())
 
 
 def require_visible(db: Path, contact_id: str) -> None:
     """ReviewError when `contact_id` (a live id) was deleted after the published file was built."""
-    found = deletions(db).filter(
+    found = deletions(db, counts=False).filter(
         (pl.col("contact_id") == contact_id) & (pl.col("status") == DELETED)
     )
     if found.height:
