@@ -92,10 +92,10 @@ def interactions(
 ) -> dg.MaterializeResult:
     layout = settings.layout
     config = settings.engine_config()
-    staged = read_staged(layout.staging_root, "accepted")
-    resolved = prepare_interactions(staged, config)
+    resolved = prepare_interactions(read_staged(layout.staging_root, "accepted"), config)
     decisions = pl.read_parquet(layout.work_file(DECISIONS_FILE))
     frame = revoke(resolved.interactions, revocations(decisions))
+    resolved.interactions = pl.DataFrame()  # `frame` holds the rows now
     # Erasure: what the suppression list matches never reaches the engine, from any export day.
     suppressed = suppressed_interactions(
         frame,
@@ -103,7 +103,8 @@ def interactions(
         salt(layout.state_dir),
         config.after_erasure,
     )
-    frame = frame.join(suppressed.select("interaction_id"), on="interaction_id", how="anti")
+    if suppressed.height:  # an anti-join copies every row, even when it removes none
+        frame = frame.join(suppressed.select("interaction_id"), on="interaction_id", how="anti")
     # Deletion: a deleted contact's interactions wait outside the engine until a restore; once
     # purged they stay out and their staged copies go, like an erasure's.
     members = deleted_members(
@@ -127,7 +128,8 @@ def interactions(
     ).select("interaction_id", "contact_id", "occurred_at").write_parquet(
         layout.work_file(RESTORED_FILE)
     )
-    frame = frame.join(held.select("interaction_id"), on="interaction_id", how="anti")
+    if held.height:
+        frame = frame.join(held.select("interaction_id"), on="interaction_id", how="anti")
     scrubbed = scrub_staging(
         layout.staging_root,
         pl.concat(

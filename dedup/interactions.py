@@ -43,11 +43,16 @@ def resolve_redeliveries(staged: pl.DataFrame) -> ResolvedInteractions:
 
 
 def prepare_interactions(staged: pl.DataFrame, config: EngineConfig) -> ResolvedInteractions:
-    """Resolve re-deliveries, verify identities, normalize identifiers and display text."""
+    """Resolve re-deliveries, verify identities, normalize identifiers and display text.
+
+    Memory: pass the staged frame without keeping a reference (`prepare_interactions(read(...))`);
+    it is released once re-deliveries are resolved, and each step's input as soon as the next
+    exists, so at 10M interactions no more than two copies of the rows are alive at once.
+    """
     resolved = resolve_redeliveries(staged)
-    frame = verified_user_ids(
-        resolved.interactions, config.identity_secrets, config.previous_secret_until
-    )
+    del staged
+    frame, resolved.interactions = resolved.interactions, pl.DataFrame()
+    frame = verified_user_ids(frame, config.identity_secrets, config.previous_secret_until)
     frame = normalize_identifiers(frame, default_region=config.default_region)
     frame = frame.with_columns(
         display_text(pl.col("name")).alias("name_display"),
