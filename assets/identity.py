@@ -96,11 +96,12 @@ def interactions(
     decisions = pl.read_parquet(layout.work_file(DECISIONS_FILE))
     frame = revoke(resolved.interactions, revocations(decisions))
     resolved.interactions = pl.DataFrame()  # `frame` holds the rows now
+    salt_hex = salt(layout.state_dir)
     # Erasure: what the suppression list matches never reaches the engine, from any export day.
     suppressed = suppressed_interactions(
         frame,
         pl.read_parquet(layout.work_file(SUPPRESSION_FILE)),
-        salt(layout.state_dir),
+        salt_hex,
         config.after_erasure,
     )
     if suppressed.height:  # an anti-join copies every row, even when it removes none
@@ -111,7 +112,7 @@ def interactions(
         frame,
         pl.read_parquet(layout.work_file(DELETION_MEMBERS_FILE)),
         pl.read_parquet(layout.work_file(DELETIONS_FILE)),
-        salt(layout.state_dir),
+        salt_hex,
     )
     held = members.filter(pl.col("status").is_in([DELETED, PURGED]))
     trash = frame.join(
@@ -142,7 +143,6 @@ def interactions(
     suppression = pl.read_parquet(layout.work_file(SUPPRESSION_FILE))
     if suppression.height:
         # CRM exports hold the person too: their staged records go as well.
-        salt_hex = salt(layout.state_dir)
         scrubbed += scrub_crm_staging(
             layout.staging_root,
             lambda records: crm_records_without_erased(

@@ -42,7 +42,7 @@ from dedup.deletion import DELETED, PURGED, RESTORED, deletion_status, member_ha
 from dedup.export import BULK_ACTION_LIMIT, ExportError, enforce_bulk_limit
 from dedup.normalize import email_norm
 from dedup.privacy import erasure_rows, salt
-from dedup.snapshot import StateLayout
+from dedup.snapshot import StateLayout, table_names
 
 MAX_BULK = BULK_ACTION_LIMIT  # contacts or proposals one admin action may touch
 
@@ -94,10 +94,7 @@ def pending_decisions(db: Path) -> list[dict]:
     applied: set[str] = set()
     if db.exists():
         with published(db) as con:
-            tables = {
-                r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
-            }
-            if "admin_decisions" in tables:
+            if "admin_decisions" in table_names(con):
                 applied = {
                     r[0] for r in con.execute("SELECT decision_id FROM admin_decisions").fetchall()
                 }
@@ -114,8 +111,7 @@ def live_contact(con: duckdb.DuckDBPyConnection, contact_id: str) -> str:
     target = found[0] if found else contact_id
     if found and con.execute("SELECT 1 FROM contacts WHERE contact_id = ?", [target]).fetchone():
         return target
-    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    if "deleted_contacts" in tables:
+    if "deleted_contacts" in table_names(con):
         held = con.execute(
             "SELECT restorable_until FROM deleted_contacts WHERE contact_id = ?", [target]
         ).fetchone()
@@ -204,14 +200,17 @@ def delete_contacts(
 def trash(db: Path) -> list[dict]:
     """Deleted contacts that may still be restored, newest deletion first, with name and email
     (from `deleted_contacts`, or from `contacts` while the deletion waits for its run)."""
-    waiting = deletions(db).filter(pl.col("status") == DELETED).sort("deleted_at", descending=True)
+    waiting = (
+        deletions(db, counts=False)
+        .filter(pl.col("status") == DELETED)
+        .sort("deleted_at", descending=True)
+    )
     rows = waiting.to_dicts()
     if not rows or not db.exists():
         return rows
     with published(db) as con:
-        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         sources = ["SELECT contact_id, name, email FROM contacts"]
-        if "deleted_contacts" in tables:
+        if "deleted_contacts" in table_names(con):
             sources.append("SELECT contact_id, name, email FROM deleted_contacts")
         found = {
             r[0]: r[1:]
@@ -234,7 +233,7 @@ def restore_contacts(
     if not contact_ids:
         raise ReviewError("name the contacts to restore")
     at = now or datetime.now(UTC)
-    known = deletions(db, at)
+    known = deletions(db, at, counts=False)
     chosen: list[Decision] = []
     for contact_id in sorted(set(contact_ids)):
         latest = known.filter(pl.col("contact_id") == contact_id).tail(1).to_dicts()

@@ -110,7 +110,7 @@ class StateLayout:
         return self
 
 
-def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+def table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
 
 
@@ -123,7 +123,7 @@ def previous_table(db_path: Path, table: str, schema: dict[str, pl.DataType]) ->
     except duckdb.Error as exc:
         raise RuntimeError(f"cannot read the published file {db_path}: {exc}") from exc
     try:
-        if table not in _tables(con):
+        if table not in table_names(con):
             return pl.DataFrame(schema=schema)
         frame = con.sql(f'SELECT {", ".join(schema)} FROM "{table}"').pl()
     finally:
@@ -139,7 +139,7 @@ def previous_rows(
         return pl.DataFrame()
     con = duckdb.connect(str(db_path), read_only=True)
     try:
-        if table not in _tables(con):
+        if table not in table_names(con):
             return pl.DataFrame()
         return con.execute(
             f'SELECT {columns} FROM "{table}" WHERE {key} IN (SELECT unnest(?))', [values]
