@@ -15,7 +15,9 @@ process so each has its own peak RSS:
   Damerau-Levenshtein phone, Jaro-Winkler company with tf) on the same records, the same
   blocking rules (the same ones kept under `max_pairs_per_rule`), prior from the same
   deterministic rules, `estimate_u_using_random_sampling` (2M pairs), EM over the same three
-  blockings, `predict` at 0.8, result pulled into Polars;
+  blockings, `predict` at 0.8, result pulled into Polars; run twice, with Splink's default EM
+  and with EM iterating without term frequencies (the option ours uses); the ratio is taken
+  against the faster;
 - with `--incremental`: night 1 is the exports without their latest `--new-share` (1%) of
   interactions (by time), night 2 all of them with night 1's contact ids carried; ours predicts
   night 1 in full (state written), then night 2 twice from a copy of that state: incremental,
@@ -160,8 +162,9 @@ def ours(cache: Path, night: int, state: Path, mode: str, model_file: Path) -> d
     }
 
 
-def bare(cache: Path, night: int) -> dict[str, Any]:
-    """Bare Splink 5 on the same records: stock comparisons, same blocking, u + EM, predict."""
+def bare(cache: Path, night: int, em_term_frequencies: bool = True) -> dict[str, Any]:
+    """Bare Splink 5 on the same records: stock comparisons, same blocking, u + EM, predict.
+    `em_term_frequencies=False` gives it the EM option ours uses (no tf inside the iterations)."""
     import splink.comparison_library as cl
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
@@ -196,7 +199,9 @@ def bare(cache: Path, night: int) -> dict[str, Any]:
     sessions = 0
     for rule in TRAINING_BLOCKS:
         try:
-            linker.training.estimate_parameters_using_expectation_maximisation(rule)
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, estimate_without_term_frequencies=not em_term_frequencies
+            )
             sessions += 1
         except Exception as exc:  # noqa: BLE001 - report and go on, like our trainer
             print(f"bare EM session skipped: {exc}", file=sys.stderr)
@@ -275,7 +280,15 @@ def main() -> None:
         "ours: records + train + full predict", isolated(ours, cache, 2, state, "train", model_file)
     )
     if not args.skip_bare:
-        baseline = record("bare Splink 5: train (prior, u, EM) + predict", isolated(bare, cache, 2))
+        bares = [
+            record("bare Splink 5: train (prior, u, EM) + predict", isolated(bare, cache, 2)),
+            record(
+                "bare Splink 5, EM without tf (as ours): train + predict",
+                isolated(bare, cache, 2, False),
+            ),
+        ]
+        # The ratio is taken against the faster bare run: the stricter comparison.
+        baseline = min(bares, key=lambda r: r["seconds"])
     if args.incremental:
         shutil.rmtree(state, ignore_errors=True)
         record(
@@ -309,7 +322,9 @@ def main() -> None:
             f"{r['peak_mb']:,.0f} | {r['load']} |"
         )
     if not args.skip_bare:
-        print(f"\nours / bare: **{full['seconds'] / baseline['seconds']:.2f}×** (target ≤ 1.3×)")
+        print(
+            f"\nours / faster bare: **{full['seconds'] / baseline['seconds']:.2f}×** (target ≤ 1.3×)"
+        )
     if args.incremental:
         print(
             f"incremental / full predict (model reused): **{inc['seconds'] / full_reuse['seconds']:.0%}**; "

@@ -6,6 +6,7 @@ workspace that outgrows one machine; nothing else here depends on the backend.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import tempfile
@@ -40,7 +41,18 @@ class TrainingConfig:
             since the saved model was trained.
         em_min_contacts: below this many contacts the expert m probabilities in
             `settings.py` are kept and EM is not run (see that module's docstring).
-        max_em_pairs: an EM session whose blocking rule would make more pairs is skipped.
+        em_max_pairs: an EM session whose blocking rule makes more candidate pairs trains on a
+            seeded hash sample of about this many (Splink's `max_pairs`). m is a share of the
+            true pairs in a block, so a sample of pairs estimates it as well as all of them do;
+            measured at 308,647 contacts: the (first name, surname) session, 3.6M pairs, 7.3 s →
+            4.4 s, and 4,546 proposals at 0.8 instead of 4,550. At 3M contacts that session
+            (359M pairs) used to be skipped and now trains.
+        em_probe_share: share of records Splink blocks on first to size that sample.
+        em_term_frequencies: let term-frequency adjustments into the EM iterations. Off: each
+            iteration then works on counts of agreement patterns instead of rescanning every
+            candidate pair (measured at 1M interactions, 308,647 contacts: the (first name,
+            surname) session 22.1 s → 7.3 s, all three 29.9 s → 11.7 s; the proposals at 0.8 were
+            the same 4,550 pairs, probabilities within 0.0006). Predictions still apply them.
     """
 
     deterministic_recall: float = 0.6
@@ -48,7 +60,9 @@ class TrainingConfig:
     seed: int = 7
     drift_tolerance: float = 0.25
     em_min_contacts: int = 20_000
-    max_em_pairs: int = 30_000_000
+    em_max_pairs: int = 2_000_000
+    em_probe_share: float = 0.01
+    em_term_frequencies: bool = False
 
 
 @dataclass
@@ -150,17 +164,34 @@ def train(
     pair_counts = candidate_pairs(records)
     for index, rule in zip(TRAINING_RULES, TRAINING_BLOCKS, strict=True):
         name = rule.get_blocking_rule("duckdb").blocking_rule_sql
-        if pair_counts[index] > config.max_em_pairs:
-            sessions[name] = (
-                f"skipped: {pair_counts[index]:,} pairs (limit {config.max_em_pairs:,})"
-            )
-            continue
+        pairs = pair_counts[index]
+        sampled = pairs > config.em_max_pairs
+        # Splink replaces the linker's comparisons with the session's before it checks the new m
+        # values, so a session that fails there would leave the model without the comparisons its
+        # blocking rule fixed (a failed phone session dropped `phone` from the saved model).
+        before = copy.deepcopy(linker._settings_obj.core_model_settings)
+        sessions_before = len(linker._em_training_sessions)
         try:
-            linker.training.estimate_parameters_using_expectation_maximisation(rule)
-            sessions[name] = "converged"
+            session = linker.training.estimate_parameters_using_expectation_maximisation(
+                rule,
+                estimate_without_term_frequencies=not config.em_term_frequencies,
+                max_pairs=config.em_max_pairs if sampled else None,
+                record_sample_proportion=config.em_probe_share,
+            )
+            # Splink decides from its probe whether it sampled (it does not when the probe
+            # finds no pair); report what it did.
+            sample = getattr(session, "_sample_info", None) or {}
+            sessions[name] = (
+                f"converged on a sample of ~{sample['expected_pairs_after_sampling']:,.0f} "
+                f"of {pairs:,} pairs"
+                if sample.get("sampling_applied")
+                else f"converged on {pairs:,} pairs"
+            )
         except Exception as exc:  # noqa: BLE001 - Splink raises several types; each session is optional
             # EM can drive a level's m to 0 (Splink refuses it), or a blocking rule can find no
             # pairs on this data; the other sessions, or the expert starting values, remain.
+            linker._settings_obj.core_model_settings = before
+            del linker._em_training_sessions[sessions_before:]
             sessions[name] = f"skipped: {str(exc).splitlines()[0][:120]}"
     settings = linker.misc.save_model_to_json()
     return TrainedModel(

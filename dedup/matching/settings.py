@@ -115,7 +115,7 @@ COMPANY = cl.CustomComparison(
     ],
 )
 
-# Custom attributes as `key=value` arrays (records.attribute_arrays). A shared key with different
+# Custom attributes as `key=value` arrays (records.attribute_arrays_of). A shared key with different
 # values (another city, another signup source) is the strongest sign of two people; each further
 # agreeing value lowers the chance that a stranger of the same name matches by coincidence.
 # Written in Spark SQL and translated by Splink (sqlglot) for DuckDB: array_intersect/size.

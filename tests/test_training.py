@@ -1,0 +1,74 @@
+"""Unsupervised training on small real data: what a failed or sampled EM session leaves behind."""
+
+from __future__ import annotations
+
+import os
+
+import duckdb
+import polars as pl
+import pytest
+
+from assets.resources import ContactsSettings
+from contacts.generator import GeneratorConfig, generate_exports
+from contacts.runner import run_pipeline
+from dedup.matching.model import TrainingConfig, predict, train
+from dedup.matching.records import contact_records
+from dedup.matching.settings import contact_settings
+from tests.conftest import SECRET
+
+COMPARED = [
+    c["output_column_name"]
+    for c in contact_settings().create_settings_dict("duckdb")["comparisons"]
+]
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
+    root = tmp_path_factory.mktemp("training")
+    generate_exports(root / "exports", GeneratorConfig(persons=300, days=2, seed=9, secret=SECRET))
+    os.environ.setdefault("ASKVAULT_IDENTITY_SECRET", SECRET)
+    db = root / "c.duckdb"
+    run_pipeline(
+        ContactsSettings(
+            exports_dir=str(root / "exports"), db_path=str(db), min_contacts_to_match=10**9
+        )
+    )
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        contacts = con.sql(
+            "SELECT * REPLACE (attributes::VARCHAR AS attributes) FROM contacts"
+        ).pl()
+        ambiguous = con.sql("SELECT * FROM ambiguous_keys").pl()
+    finally:
+        con.close()
+    return contact_records(contacts, ambiguous)
+
+
+def compared(model) -> list[str]:
+    return [c["output_column_name"] for c in model.settings["comparisons"]]
+
+
+def test_a_failed_em_session_keeps_every_comparison(records: pl.DataFrame) -> None:
+    # EM forced onto a few hundred contacts: the phone session drives a level's m to 0 and
+    # Splink refuses it. The session is reported and skipped; the model keeps comparing phones.
+    model = train(records, TrainingConfig(u_max_pairs=2e5, em_min_contacts=0))
+    outcomes = model.diagnostics["em_sessions"]
+    assert any(o.startswith("skipped") for o in outcomes.values()), outcomes
+    assert any(o.startswith("converged") for o in outcomes.values()), outcomes
+    assert compared(model) == COMPARED
+    assert predict(records, model, 0.5)[0].height > 0
+
+
+def test_em_trains_on_a_sample_of_a_large_blocking(records: pl.DataFrame) -> None:
+    # Every session is "large" at this limit, so each trains on Splink's hash sample of its
+    # pairs: the path a 10M-interaction workspace takes.
+    full = train(records, TrainingConfig(u_max_pairs=2e5, em_min_contacts=0))
+    sampled = train(
+        records,
+        TrainingConfig(u_max_pairs=2e5, em_min_contacts=0, em_max_pairs=10, em_probe_share=1.0),
+    )
+    outcomes = sampled.diagnostics["em_sessions"].values()
+    assert any("on a sample of ~10 of" in o for o in outcomes), outcomes
+    assert compared(sampled) == COMPARED
+    # A sample of about 10 pairs is not all of them: the m values differ from the full session's.
+    assert sampled.settings["comparisons"] != full.settings["comparisons"]
