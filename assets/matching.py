@@ -124,12 +124,16 @@ def merge_proposals(
         training = TrainingConfig()
         model = TrainedModel.load(settings.model_path)
         trained_tonight = False
-        if config.retrain or model is None or model.needs_retrain(records.height, training):
-            reason = (
-                "--retrain"
-                if config.retrain
-                else ("no saved model" if model is None else "data drift")
+        reason = (
+            "--retrain"
+            if config.retrain
+            else (
+                "no saved model"
+                if model is None
+                else model.retrain_reason(records.height, training)
             )
+        )
+        if reason:
             model = train(records, training)
             model.save(settings.model_path)
             trained_tonight = True

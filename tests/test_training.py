@@ -11,7 +11,7 @@ import pytest
 from assets.resources import ContactsSettings
 from contacts.generator import GeneratorConfig, generate_exports
 from contacts.runner import run_pipeline
-from dedup.matching.model import TrainingConfig, predict, train
+from dedup.matching.model import TrainedModel, TrainingConfig, predict, train
 from dedup.matching.records import contact_records
 from dedup.matching.settings import contact_settings
 from tests.conftest import SECRET
@@ -72,3 +72,29 @@ def test_em_trains_on_a_sample_of_a_large_blocking(records: pl.DataFrame) -> Non
     assert compared(sampled) == COMPARED
     # A sample of about 10 pairs is not all of them: the m values differ from the full session's.
     assert sampled.settings["comparisons"] != full.settings["comparisons"]
+
+
+def test_a_model_saved_by_a_release_with_other_comparisons_is_retrained(
+    records: pl.DataFrame, tmp_path
+) -> None:
+    config = TrainingConfig(u_max_pairs=2e5)
+    model = train(records, config)
+    model.save(tmp_path / "model.json")
+    saved = TrainedModel.load(tmp_path / "model.json")
+    assert saved is not None
+    assert saved.retrain_reason(records.height, config) is None
+    # As a model saved before the "shares any email" level was dropped would look.
+    email = next(c for c in saved.settings["comparisons"] if c["output_column_name"] == "email")
+    email["comparison_levels"].insert(
+        1,
+        {
+            "sql_condition": 'array_length(list_intersect("emails_l", "emails_r")) >= 1',
+            "label_for_charts": "Array intersection size >= 1",
+            "m_probability": 0.05,
+            "u_probability": 1e-6,
+        },
+    )
+    assert saved.retrain_reason(records.height, config) == (
+        "the comparisons changed since it was trained"
+    )
+    assert "drift" in (model.retrain_reason(records.height * 2, config) or "")

@@ -89,12 +89,35 @@ class TrainedModel:
         except (OSError, ValueError, KeyError):
             return None
 
-    def needs_retrain(self, contacts: int, config: TrainingConfig) -> bool:
+    def retrain_reason(self, contacts: int, config: TrainingConfig) -> str | None:
+        """Why this saved model cannot be reused tonight, or None when it can."""
         prior = self.settings.get("probability_two_random_records_match", 0)
         if self.trained_on_contacts <= 0 or not 0 < prior < 1:
-            return True
+            return "the saved model is incomplete"
+        if comparison_levels(self.settings) != comparison_levels(current_settings()):
+            # A release that changed the comparisons: the saved SQL may read columns that the
+            # records no longer have, and its m/u belong to other levels.
+            return "the comparisons changed since it was trained"
         change = abs(contacts - self.trained_on_contacts) / self.trained_on_contacts
-        return change > config.drift_tolerance
+        if change > config.drift_tolerance:
+            return f"data drift ({change:.0%} more or fewer contacts)"
+        return None
+
+
+def current_settings() -> dict[str, Any]:
+    """This release's comparisons and rules as a Splink settings dict (DuckDB dialect)."""
+    return contact_settings().create_settings_dict("duckdb")
+
+
+def comparison_levels(settings: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """Each comparison's name and its levels' labels: what a model's m/u are attached to."""
+    return [
+        (
+            c["output_column_name"],
+            [lv.get("label_for_charts") or lv["sql_condition"] for lv in c["comparison_levels"]],
+        )
+        for c in settings["comparisons"]
+    ]
 
 
 def dialect_of(db_api: Any | None) -> str:

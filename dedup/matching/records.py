@@ -4,7 +4,8 @@ Why per contact, not per interaction: most interactions carry one identifier, so
 too little for a pairwise model (the issue measured pairwise recall 0.30 on raw rows). After
 auto-merge a contact holds every name, email and phone its interactions gave; Splink sees the
 survivorship-chosen name, email, phone and company as scalars (for fuzzy levels and term
-frequencies) and all emails and phones as arrays (so "shares any email/phone" is one level).
+frequencies) and all its phones as an array (so "shares any phone" is one level: a phone
+two identities typed stays visible, an email they share would have merged them).
 
 Beyond identifiers, a contact carries what the workspace knows *about* the person: its custom
 attributes (city, signup source, seats, a date of birth...) and its contact tags. Two channel
@@ -41,7 +42,6 @@ RECORD_COLUMNS = (
     "email",
     "email_local",
     "email_domain",
-    "emails",
     "phone",
     "phone_last7",
     "phones",
@@ -141,7 +141,7 @@ def name_fields(names: pl.Series) -> pl.DataFrame:
 def contact_records(
     contacts: pl.DataFrame, ambiguous_keys: pl.DataFrame | None = None
 ) -> pl.DataFrame:
-    """Splink input from the contacts frame (contact_id, name, email_norm, emails, phone, phones,
+    """Splink input from the contacts frame (contact_id, name, email_norm, phone, phones,
     company, attributes, tags), without hub emails and phones."""
     if ambiguous_keys is not None and ambiguous_keys.height:
         hub_emails, hub_phones = (
@@ -155,7 +155,6 @@ def contact_records(
             pl.when(~pl.col("phone").is_in(hub_phones.implode()))
             .then(pl.col("phone"))
             .alias("phone"),
-            _without("emails", hub_emails).alias("emails"),
             _without("phones", hub_phones).alias("phones"),
         )
     email = pl.col("email_norm")
@@ -171,7 +170,6 @@ def contact_records(
         email.alias("email"),
         email.str.extract(r"^([^@]+)@", 1).alias("email_local"),
         email.str.extract(r"@(.+)$", 1).alias("email_domain"),
-        pl.when(pl.col("emails").list.len() > 0).then(pl.col("emails")).alias("emails"),
         pl.col("phone").alias("phone"),
         pl.col("phone").str.slice(-7).alias("phone_last7"),
         pl.when(pl.col("phones").list.len() > 0).then(pl.col("phones")).alias("phones"),

@@ -6,7 +6,11 @@ the DuckDB and Spark dialects both provide), so the same settings run on `DuckDB
 `SparkAPI`.
 
 Design notes (docs/matching.md):
-- Email is compared exactly (any shared address) or for the two typos people make: a mistyped
+- No "shares an email" level: two contacts that share an address were merged by auto-merge,
+  unless the address is ambiguous, and ambiguous addresses are hidden from the matcher (measured
+  at 1M interactions: 0 of 5.0M candidate pairs shared one; carrying every contact's email list
+  through Splink's joins only cost time).
+- Email is compared for the two typos people make: a mistyped
   domain with the same local part (`gmial.com`), or two adjacent letters of the local part
   swapped (`jonh.smith@`). A general small edit distance is not used: addresses are built from
   names, so two people called Zoe Lopez own `zoe.lopez@`, `zoelopez@` and `zlopez@` at one
@@ -72,7 +76,6 @@ EMAIL = cl.CustomComparison(
     comparison_description="Email addresses",
     comparison_levels=[
         cll.NullLevel("email"),
-        cll.ArrayIntersectLevel("emails", min_intersection=1).configure(m_probability=0.05),
         cll.CustomLevel(
             "email_local_l = email_local_r AND levenshtein(email_domain_l, email_domain_r) <= 2",
             "same local part, domain one or two characters apart",
