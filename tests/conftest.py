@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -12,8 +13,10 @@ import polars as pl
 import pytest
 
 from assets.resources import ContactsSettings
+from contacts.generator import GeneratorConfig, generate_exports
 from contacts.runner import RunSummary, run_pipeline
 from dedup.identity import expected_hash
+from dedup.matching.records import contact_records
 
 SECRET = "test-identity-secret"
 T = TypeVar("T")
@@ -111,3 +114,20 @@ def during_a_run(exports: Path, db: Path, decide: Callable[[], T]) -> T:
     output, _ = job.communicate(timeout=300)
     assert job.returncode == 0, output
     return result
+
+
+def generated_records(root: Path, persons: int = 300, seed: int = 9) -> pl.DataFrame:
+    """Matcher records of a small generated workspace: the nightly job up to the contacts (no
+    matching), then `contact_records` over the published contacts."""
+    generate_exports(
+        root / "exports", GeneratorConfig(persons=persons, days=2, seed=seed, secret=SECRET)
+    )
+    os.environ.setdefault("ASKVAULT_IDENTITY_SECRET", SECRET)
+    db = root / "c.duckdb"
+    run_pipeline(
+        ContactsSettings(
+            exports_dir=str(root / "exports"), db_path=str(db), min_contacts_to_match=10**9
+        )
+    )
+    contacts = query(db, "SELECT * REPLACE (attributes::VARCHAR AS attributes) FROM contacts")
+    return contact_records(contacts, query(db, "SELECT * FROM ambiguous_keys"))

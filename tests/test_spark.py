@@ -7,19 +7,13 @@ trained on Spark scores on DuckDB.
 
 from __future__ import annotations
 
-import os
 import shutil
 
-import duckdb
 import polars as pl
 import pytest
 
-from assets.resources import ContactsSettings
-from contacts.generator import GeneratorConfig, generate_exports
-from contacts.runner import run_pipeline
 from dedup.matching.model import TrainingConfig, predict, train
-from dedup.matching.records import contact_records
-from tests.conftest import SECRET
+from tests.conftest import generated_records
 
 pytestmark = pytest.mark.skipif(
     shutil.which("java") is None, reason="Spark needs a Java runtime (bin/dev test installs one)"
@@ -30,24 +24,7 @@ PAIR = ["unique_id_l", "unique_id_r"]
 
 @pytest.fixture(scope="module")
 def records(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
-    root = tmp_path_factory.mktemp("spark")
-    generate_exports(root / "exports", GeneratorConfig(persons=300, days=2, seed=9, secret=SECRET))
-    os.environ.setdefault("ASKVAULT_IDENTITY_SECRET", SECRET)
-    db = root / "c.duckdb"
-    run_pipeline(
-        ContactsSettings(
-            exports_dir=str(root / "exports"), db_path=str(db), min_contacts_to_match=10**9
-        )
-    )
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        contacts = con.sql(
-            "SELECT * REPLACE (attributes::VARCHAR AS attributes) FROM contacts"
-        ).pl()
-        ambiguous = con.sql("SELECT * FROM ambiguous_keys").pl()
-    finally:
-        con.close()
-    return contact_records(contacts, ambiguous)
+    return generated_records(tmp_path_factory.mktemp("spark"))
 
 
 @pytest.fixture(scope="module")

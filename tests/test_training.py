@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
-import duckdb
 import polars as pl
 import pytest
 
-from assets.resources import ContactsSettings
-from contacts.generator import GeneratorConfig, generate_exports
-from contacts.runner import run_pipeline
 from dedup.matching.model import TrainedModel, TrainingConfig, predict, train
-from dedup.matching.records import contact_records
 from dedup.matching.settings import contact_settings
-from tests.conftest import SECRET
+from tests.conftest import generated_records
 
 COMPARED = [
     c["output_column_name"]
@@ -24,24 +17,7 @@ COMPARED = [
 
 @pytest.fixture(scope="module")
 def records(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
-    root = tmp_path_factory.mktemp("training")
-    generate_exports(root / "exports", GeneratorConfig(persons=300, days=2, seed=9, secret=SECRET))
-    os.environ.setdefault("ASKVAULT_IDENTITY_SECRET", SECRET)
-    db = root / "c.duckdb"
-    run_pipeline(
-        ContactsSettings(
-            exports_dir=str(root / "exports"), db_path=str(db), min_contacts_to_match=10**9
-        )
-    )
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        contacts = con.sql(
-            "SELECT * REPLACE (attributes::VARCHAR AS attributes) FROM contacts"
-        ).pl()
-        ambiguous = con.sql("SELECT * FROM ambiguous_keys").pl()
-    finally:
-        con.close()
-    return contact_records(contacts, ambiguous)
+    return generated_records(tmp_path_factory.mktemp("training"))
 
 
 def compared(model) -> list[str]:
