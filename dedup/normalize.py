@@ -36,7 +36,11 @@ def email_norm(expr: pl.Expr) -> pl.Expr:
     `Name <addr>` → addr; trim; lowercase; drop `+tag` on every domain; for gmail/googlemail
     drop dots in the local part and use gmail.com.
     """
-    addr = email_address(expr)
+    return email_norm_of_address(email_address(expr))
+
+
+def email_norm_of_address(addr: pl.Expr) -> pl.Expr:
+    """`email_norm` of an `email_address` (already extracted, trimmed and lower-cased)."""
     valid = addr.is_not_null()
     local = addr.str.extract(r"^([^@]*)@", 1).str.replace(r"\+.*$", "")
     domain = addr.str.extract(r"@(.*)$", 1)
@@ -132,12 +136,13 @@ def phone_e164(candidates: pl.Series, region: str) -> pl.Series:
     return keys.join(lookup, on="_key", how="left", maintain_order="left").get_column("_e164")
 
 
-def _on_distinct(frame: pl.DataFrame, column: str, outputs: dict[str, pl.Expr]) -> pl.DataFrame:
-    """Add `outputs` computed once per distinct value of `column` (regex work scales with
-    distinct values, not rows: a person repeats the same email and name in every interaction)."""
-    distinct = frame.select(pl.col(column).unique()).with_columns(
-        **{name: expr for name, expr in outputs.items()}
-    )
+def _on_distinct(frame: pl.DataFrame, column: str, *steps: dict[str, pl.Expr]) -> pl.DataFrame:
+    """Add the columns of `steps` (each may read the ones before) computed once per distinct
+    value of `column` (regex work scales with distinct values, not rows: a person repeats the
+    same email and name in every interaction)."""
+    distinct = frame.select(pl.col(column).unique())
+    for outputs in steps:
+        distinct = distinct.with_columns(**outputs)
     return frame.join(distinct, on=column, how="left", nulls_equal=True, maintain_order="left")
 
 
@@ -146,10 +151,8 @@ def normalize_identifiers(frame: pl.DataFrame, *, default_region: str = "US") ->
     frame = _on_distinct(
         frame,
         "email",
-        {
-            "email_address": email_address(pl.col("email")),
-            "email_norm": email_norm(pl.col("email")),
-        },
+        {"email_address": email_address(pl.col("email"))},
+        {"email_norm": email_norm_of_address(pl.col("email_address"))},
     )
     frame = _on_distinct(frame, "name", {"name_norm": name_norm(pl.col("name"))})
     candidates = frame.select(phone_candidate(pl.col("phone"), pl.col("channel"))).to_series()
