@@ -27,8 +27,9 @@ from dedup.matching.settings import (
 )
 
 # Splink warns on the console for every level a training session did not observe (swapped names
-# are rare); the saved model's m/u table, in the asset metadata, shows the same thing.
-logging.getLogger("splink").setLevel(logging.ERROR)
+# are rare); the saved model's m/u table, in the asset metadata, shows the same thing. Every
+# Linker sets the `splink` logger to the level it is given, so each one here is given this.
+SPLINK_LOG_LEVEL = logging.ERROR
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,7 @@ def _linker(records: pl.DataFrame, settings: Any, db_api: Any | None) -> Linker:
         if db_api is not None
         else DuckDBAPI(session(Path(tempfile.gettempdir()) / "contacts-splink"))
     )
-    return Linker(api.register(records.to_arrow()), settings, log_level=logging.WARNING)
+    return Linker(api.register(records.to_arrow()), settings, log_level=SPLINK_LOG_LEVEL)
 
 
 def train(

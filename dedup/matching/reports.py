@@ -19,7 +19,6 @@ No Dagster here; the database API is a parameter (`DuckDBAPI()` by default).
 from __future__ import annotations
 
 import html
-import logging
 import re
 import shutil
 import tempfile
@@ -32,7 +31,7 @@ from splink import DuckDBAPI, Linker
 from splink.internals.pipeline import CTEPipeline
 
 from dedup.duck import session
-from dedup.matching.model import dialect_of, portable_settings
+from dedup.matching.model import SPLINK_LOG_LEVEL, dialect_of, portable_settings
 
 COMPARISON_VIEWER = "comparison_viewer.html"
 CLUSTER_STUDIO = "cluster_studio.html"
@@ -92,7 +91,7 @@ def write_reports(
     # The model is fixed: only its settings (in this backend's SQL dialect) and the sampled
     # records are needed.
     settings = portable_settings(settings, dialect_of(db_api))
-    linker = Linker(api.register(subset.to_arrow()), settings, log_level=logging.WARNING)
+    linker = Linker(api.register(subset.to_arrow()), settings, log_level=SPLINK_LOG_LEVEL)
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     for leftover in folder.parent.glob(f".{folder.name}-*"):  # from a killed run (one at a time)
