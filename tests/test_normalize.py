@@ -5,7 +5,13 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from dedup.normalize import email_norm, name_norm, normalize_identifiers, parse_phone
+from dedup.normalize import (
+    email_norm,
+    name_norm,
+    normalize_identifiers,
+    parse_phone,
+    parse_phones,
+)
 
 EMAILS = [
     # SPEC: case and whitespace
@@ -85,3 +91,18 @@ NAMES = [
 @pytest.mark.parametrize(("raw", "expected"), NAMES)
 def test_name_norm(raw, expected) -> None:
     assert pl.select(name_norm(pl.lit(raw, dtype=pl.String))).item() == expected
+
+
+def test_phones_parse_alike_in_worker_processes() -> None:
+    # The path a 10M-interaction night takes (one process per core), forced on a short list.
+    values = ["(415) 555-2671", "+44 7911 123456", "12", "4155552671", "+1 202 555 0143", "x"]
+    in_process = parse_phones(values, "US", parallel_from=10**9)
+    assert in_process == [
+        "+14155552671",
+        "+447911123456",
+        None,
+        "+14155552671",
+        "+12025550143",
+        None,
+    ]
+    assert parse_phones(values, "US", parallel_from=1) == in_process
