@@ -170,7 +170,7 @@ def phone_e164(
     return keys.join(lookup, on="_key", how="left", maintain_order="left").get_column("_e164")
 
 
-def _on_distinct(frame: pl.DataFrame, column: str, *steps: dict[str, pl.Expr]) -> pl.DataFrame:
+def on_distinct(frame: pl.DataFrame, column: str, *steps: dict[str, pl.Expr]) -> pl.DataFrame:
     """Add the columns of `steps` (each may read the ones before) computed once per distinct
     value of `column` (regex work scales with distinct values, not rows: a person repeats the
     same email and name in every interaction)."""
@@ -182,12 +182,12 @@ def _on_distinct(frame: pl.DataFrame, column: str, *steps: dict[str, pl.Expr]) -
 
 def normalize_identifiers(frame: pl.DataFrame, *, default_region: str = "US") -> pl.DataFrame:
     """Add `email_address`, `email_norm`, `phone_e164` and `name_norm` beside the raw columns."""
-    frame = _on_distinct(
+    frame = on_distinct(
         frame,
         "email",
         {"email_address": email_address(pl.col("email"))},
         {"email_norm": email_norm_of_address(pl.col("email_address"))},
     )
-    frame = _on_distinct(frame, "name", {"name_norm": name_norm(pl.col("name"))})
+    frame = on_distinct(frame, "name", {"name_norm": name_norm(pl.col("name"))})
     candidates = frame.select(phone_candidate(pl.col("phone"), pl.col("channel"))).to_series()
     return frame.with_columns(phone_e164(candidates, default_region).alias("phone_e164"))

@@ -112,13 +112,11 @@ def current_settings() -> dict[str, Any]:
     return contact_settings().create_settings_dict("duckdb")
 
 
-def comparison_levels(settings: dict[str, Any]) -> list[tuple[str, list[str]]]:
-    """Each comparison's name and its levels' labels: what a model's m/u are attached to."""
+def comparison_levels(settings: dict[str, Any]) -> list[tuple[str, list[str | None]]]:
+    """Each comparison's name and its levels' labels: what a model's m/u are attached to. Labels,
+    not SQL: the same level reads differently in each dialect."""
     return [
-        (
-            c["output_column_name"],
-            [lv.get("label_for_charts") or lv["sql_condition"] for lv in c["comparison_levels"]],
-        )
+        (c["output_column_name"], [lv.get("label_for_charts") for lv in c["comparison_levels"]])
         for c in settings["comparisons"]
     ]
 
@@ -142,16 +140,13 @@ def portable_settings(settings: dict[str, Any], dialect: str) -> dict[str, Any]:
     fresh = contact_settings(settings["probability_two_random_records_match"]).create_settings_dict(
         dialect
     )
-    if [c["output_column_name"] for c in fresh["comparisons"]] != [
-        c["output_column_name"] for c in settings["comparisons"]
-    ]:
+    wanted, saved = comparison_levels(fresh), comparison_levels(settings)
+    if [name for name, _ in wanted] != [name for name, _ in saved]:
         raise ValueError("the saved model compares other fields; retrain it (`--retrain`)")
+    for (name, labels), (_, saved_labels) in zip(wanted, saved, strict=True):
+        if labels != saved_labels:
+            raise ValueError(f"the saved model's {name} levels differ; retrain it")
     for new, old in zip(fresh["comparisons"], settings["comparisons"], strict=True):
-        labels = [lv.get("label_for_charts") for lv in old["comparison_levels"]]
-        if [lv.get("label_for_charts") for lv in new["comparison_levels"]] != labels:
-            raise ValueError(
-                f"the saved model's {old['output_column_name']} levels differ; retrain it"
-            )
         for new_level, old_level in zip(
             new["comparison_levels"], old["comparison_levels"], strict=True
         ):

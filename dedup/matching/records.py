@@ -25,7 +25,7 @@ import polars as pl
 
 from dedup.duck import session
 from dedup.matching.nicknames import canonical_first_name
-from dedup.normalize import name_norm
+from dedup.normalize import name_norm, on_distinct
 
 # Legal suffixes that say nothing about which company it is.
 _COMPANY_SUFFIXES = (
@@ -125,17 +125,18 @@ def attribute_arrays_of(documents: pl.Series) -> pl.DataFrame:
         con.close()
 
 
-def name_fields(names: pl.Series) -> pl.DataFrame:
-    """`name` (each distinct name once) → `full_name`, `first_name`, `first_name_canonical`,
-    `surname` (first and last word of the matching form)."""
-    frame = (
-        names.rename("name").to_frame().with_columns(name_norm(pl.col("name")).alias("full_name"))
-    )
+def name_fields(name: pl.Expr) -> list[dict[str, pl.Expr]]:
+    """`full_name`, `first_name`, `surname` (first and last word of the matching form) and
+    `first_name_canonical`, as `normalize.on_distinct` steps over the `name` column."""
     tokens = pl.col("full_name").str.split(" ")
-    return frame.with_columns(
-        tokens.list.first().alias("first_name"),
-        pl.when(tokens.list.len() > 1).then(tokens.list.last()).alias("surname"),
-    ).with_columns(canonical_first_name(pl.col("first_name")).alias("first_name_canonical"))
+    return [
+        {"full_name": name_norm(name)},
+        {
+            "first_name": tokens.list.first(),
+            "surname": pl.when(tokens.list.len() > 1).then(tokens.list.last()),
+        },
+        {"first_name_canonical": canonical_first_name(pl.col("first_name"))},
+    ]
 
 
 def contact_records(
@@ -182,20 +183,13 @@ def contact_records(
     )
     # Names, companies and attribute objects repeat across contacts (308,647 contacts had
     # 18,642 names, 2,939 companies and 11,233 attribute objects): each is derived once.
-    distinct = {"nulls_equal": True, "maintain_order": "left", "how": "left"}
-    records = (
-        records.join(name_fields(records.get_column("name").unique()), on="name", **distinct)
-        .join(
-            records.select(pl.col("company_raw").unique()).with_columns(
-                company_norm(pl.col("company_raw")).alias("company")
-            ),
-            on="company_raw",
-            **distinct,
-        )
-        .join(
-            attribute_arrays_of(records.get_column("attributes").unique()),
-            on="attributes",
-            **distinct,
-        )
+    records = on_distinct(records, "name", *name_fields(pl.col("name")))
+    records = on_distinct(records, "company_raw", {"company": company_norm(pl.col("company_raw"))})
+    records = records.join(
+        attribute_arrays_of(records.get_column("attributes").unique()),
+        on="attributes",
+        how="left",
+        nulls_equal=True,
+        maintain_order="left",
     )
     return records.select(RECORD_COLUMNS)
