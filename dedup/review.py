@@ -766,8 +766,7 @@ def contact_detail(db: Path, contact_id: str, history_limit: int = 500) -> dict:
     """Profile, conversation history (all channels, time order), notes and merge history."""
     with published(db) as con:
         live = live_contact(con, contact_id)
-    require_visible(db, live)
-    with published(db) as con:
+        require_visible(db, live)  # reads the decision log, another file
         profile = _rows(
             con, f"SELECT {', '.join(PROFILE_FIELDS)} FROM contacts WHERE contact_id = ?", [live]
         )[0]
