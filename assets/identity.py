@@ -25,12 +25,10 @@ from dedup.automerge import KEY_COLUMNS, auto_merge, cluster_sizes
 from dedup.constraints import MERGE_SIDES_SCHEMA, apply_constraints, constraints_from_decisions
 from dedup.decisions import read_all, read_deletion_members, read_suppression
 from dedup.deletion import (
-    DELETED,
-    PURGED,
-    RESTORED,
     deleted_members,
     deletion_status,
     held_ids,
+    split_by_deletion,
     with_restored,
 )
 from dedup.identity import identity_failures, revocations, revoke
@@ -114,31 +112,16 @@ def interactions(
         pl.read_parquet(layout.work_file(DELETIONS_FILE)),
         salt_hex,
     )
-    held = members.filter(pl.col("status").is_in([DELETED, PURGED]))
-    trash = frame.join(
-        members.filter(pl.col("status") == DELETED).select("interaction_id", "contact_id"),
-        on="interaction_id",
-    )
-    trash.drop("contact_id", "identity_failure").write_parquet(layout.work_file(TRASH_FILE))
-    trash.select("interaction_id", "contact_id").write_parquet(
+    split = split_by_deletion(frame, members)
+    frame = split.kept
+    split.trash.drop("contact_id", "identity_failure").write_parquet(layout.work_file(TRASH_FILE))
+    split.trash.select("interaction_id", "contact_id").write_parquet(
         layout.work_file(TRASH_ASSIGNMENT_FILE)
     )
-    frame.join(
-        members.filter(pl.col("status") == RESTORED).select("interaction_id", "contact_id"),
-        on="interaction_id",
-    ).select("interaction_id", "contact_id", "occurred_at").write_parquet(
-        layout.work_file(RESTORED_FILE)
-    )
-    if held.height:
-        frame = frame.join(held.select("interaction_id"), on="interaction_id", how="anti")
+    split.restored.write_parquet(layout.work_file(RESTORED_FILE))
     scrubbed = scrub_staging(
         layout.staging_root,
-        pl.concat(
-            [
-                suppressed.get_column("interaction_id"),
-                members.filter(pl.col("status") == PURGED).get_column("interaction_id"),
-            ]
-        ),
+        pl.concat([suppressed.get_column("interaction_id"), split.purged]),
     )
     suppression = pl.read_parquet(layout.work_file(SUPPRESSION_FILE))
     if suppression.height:
@@ -173,7 +156,7 @@ def interactions(
             "updates": resolved.updates,
             "repeated_deliveries": resolved.repeats,
             "suppressed_by_erasure": suppressed.height,
-            "held_by_deletion": held.height,
+            "held_by_deletion": split.held,
             "staging_rows_scrubbed": scrubbed,
             "identity_failures": int(frame.get_column("identity_failure").is_not_null().sum()),
             "verified_interactions": int(frame.get_column("identity_verified").sum()),

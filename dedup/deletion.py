@@ -22,6 +22,7 @@ a lost or rebuilt published file loses no deletion and no restore.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import duckdb
@@ -162,6 +163,47 @@ def deleted_members(
     return found.join(
         deletions.select("deletion_id", "contact_id", "status"), on="deletion_id"
     ).select(list(MEMBERS_SCHEMA))
+
+
+@dataclass
+class DeletionSplit:
+    """Tonight's interactions as deletions divide them (`split_by_deletion`).
+
+    kept: what the engine sees (held interactions removed).
+    trash: full rows of deleted, still restorable contacts' interactions, with their
+        `contact_id` (profiled for `deleted_contacts`).
+    restored: interaction_id, contact_id, occurred_at of restored deletions' interactions.
+    purged: ids of purged deletions' interactions (their staged copies are scrubbed).
+    held: how many interactions were kept out.
+    """
+
+    kept: pl.DataFrame
+    trash: pl.DataFrame
+    restored: pl.DataFrame
+    purged: pl.Series
+    held: int
+
+
+def split_by_deletion(frame: pl.DataFrame, members: pl.DataFrame) -> DeletionSplit:
+    """Divide `frame` by where each interaction's deletion stands (`deleted_members` rows)."""
+
+    def of(status: str) -> pl.DataFrame:
+        return members.filter(pl.col("status") == status).select("interaction_id", "contact_id")
+
+    held = members.filter(pl.col("status").is_in([DELETED, PURGED]))
+    restored = frame.join(of(RESTORED), on="interaction_id").select(
+        "interaction_id", "contact_id", "occurred_at"
+    )
+    return DeletionSplit(
+        # An anti-join copies every row, even when it removes none.
+        kept=frame.join(held.select("interaction_id"), on="interaction_id", how="anti")
+        if held.height
+        else frame,
+        trash=frame.join(of(DELETED), on="interaction_id"),
+        restored=restored,
+        purged=of(PURGED).get_column("interaction_id"),
+        held=held.height,
+    )
 
 
 def held_ids(deletions: pl.DataFrame) -> pl.Series:
