@@ -7,12 +7,12 @@ import duckdb
 import polars as pl
 
 from assets.names import GROUP_PUBLISH, PUBLISHED, SNAPSHOT, WRITER_POOL
-from assets.resources import ContactsSettings
+from assets.resources import ContactsSettings, QualityRunner
 from dedup.export import ExportResult, export_contacts, export_proposals
 from dedup.search import ContactFilter
 from quality.export_checks import check_export_file, read_back
-from quality.gates import gate_failures, gate_metrics, gates_suite
-from quality.gx_suites import SuiteSettings, export_suite, validate, validate_snapshot
+from quality.gates import gate_failures, gate_metrics
+from quality.gx_suites import SuiteSettings, export_report, snapshot_frames, snapshot_report
 
 CHECK_PUBLISH_GATES = "publish_gates"
 CHECK_QUALITY_SUITES = "gx_quality_suites"
@@ -66,7 +66,7 @@ def publish_gates(settings: ContactsSettings) -> dg.AssetCheckResult:
         "tables and the publish gates; data docs under <output>/quality/snapshot."
     ),
 )
-def gx_quality_suites(settings: ContactsSettings) -> dg.AssetCheckResult:
+def gx_quality_suites(settings: ContactsSettings, quality: QualityRunner) -> dg.AssetCheckResult:
     config = settings.engine_config()
     suite_settings = SuiteSettings(
         audiences=tuple(sorted({*config.audience_by_plan.values(), config.default_audience})),
@@ -76,14 +76,13 @@ def gx_quality_suites(settings: ContactsSettings) -> dg.AssetCheckResult:
     con = duckdb.connect(str(settings.layout.build_path), read_only=True)
     try:
         metrics = gate_metrics(con)
-        report = validate_snapshot(
-            con,
-            suite_settings,
-            _docs_dir(settings, "snapshot"),
-            extra={"publish_gates": (metrics.frame(limits), gates_suite(limits))},
-        )
+        frames = snapshot_frames(con, suite_settings)
     finally:
         con.close()
+    frames["publish_gates"] = metrics.frame(limits)
+    report = quality.run(
+        snapshot_report, frames, suite_settings, _docs_dir(settings, "snapshot"), limits
+    )
     # Gate failures read best in the gate's own words; other failures name suite and column.
     reasons = gate_failures(metrics, limits) or [str(f) for f in report.failures[:3]]
     docs = str(report.docs_index) if report.docs_index else ""
@@ -99,7 +98,9 @@ def gx_quality_suites(settings: ContactsSettings) -> dg.AssetCheckResult:
     )
 
 
-def _gx_export_check(settings: ContactsSettings, key: str, e164: frozenset[str], name: str):
+def _gx_export_check(
+    settings: ContactsSettings, quality: QualityRunner, key: str, e164: frozenset[str], name: str
+):
     polars_check = check_export_file(key, e164)
 
     def _check(path: Path, expected: pl.DataFrame) -> list[str]:
@@ -110,11 +111,8 @@ def _gx_export_check(settings: ContactsSettings, key: str, e164: frozenset[str],
         # The Polars check above saw every row; GX gets a sample of big exports for its report.
         if written.height > settings.quality_sample_rows:
             written = written.sample(settings.quality_sample_rows, seed=42)
-        report = validate(
-            {name: written},
-            {name: export_suite(written, key, e164)},
-            _docs_dir(settings, "exports") / name,
-            prefix="export_",
+        report = quality.run(
+            export_report, written, key, e164, name, _docs_dir(settings, "exports") / name
         )
         return [str(f) for f in report.failures]
 
@@ -133,7 +131,7 @@ def _gx_export_check(settings: ContactsSettings, key: str, e164: frozenset[str],
         "last night's."
     ),
 )
-def nightly_exports(settings: ContactsSettings) -> dg.MaterializeResult:
+def nightly_exports(settings: ContactsSettings, quality: QualityRunner) -> dg.MaterializeResult:
     folder = settings.output / "exports"
     con = duckdb.connect(str(settings.layout.db_path), read_only=True)
     try:
@@ -141,13 +139,17 @@ def nightly_exports(settings: ContactsSettings) -> dg.MaterializeResult:
             con,
             ContactFilter(),
             folder / CONTACTS_EXPORT,
-            _gx_export_check(settings, "contact_id", frozenset({"phone"}), "contacts"),
+            _gx_export_check(settings, quality, "contact_id", frozenset({"phone"}), "contacts"),
         )
         proposals = export_proposals(
             con,
             folder / PROPOSALS_EXPORT,
             _gx_export_check(
-                settings, "proposal_id", frozenset({"phone_l", "phone_r"}), "merge_proposals"
+                settings,
+                quality,
+                "proposal_id",
+                frozenset({"phone_l", "phone_r"}),
+                "merge_proposals",
             ),
         )
     finally:

@@ -211,8 +211,8 @@ def main() -> None:
     from dedup.export import export_contacts, export_proposals
     from dedup.search import ContactFilter
     from quality.export_checks import check_export_file, read_back
-    from quality.gates import GateLimits, gate_failures, gate_metrics, gates_suite
-    from quality.gx_suites import SuiteSettings, export_suite, validate, validate_snapshot
+    from quality.gates import GateLimits, gate_failures, gate_metrics
+    from quality.gx_suites import SuiteSettings, export_report, validate_snapshot
 
     config = EngineConfig()
     settings = SuiteSettings(
@@ -227,10 +227,7 @@ def main() -> None:
             metrics = gate_metrics(con)
             gate_failures(metrics, limits)
             return validate_snapshot(
-                con,
-                settings,
-                docs / "snapshot",
-                extra={"publish_gates": (metrics.frame(limits), gates_suite(limits))},
+                con, settings, docs / "snapshot", (metrics.frame(limits), limits)
             )
         finally:
             con.close()
@@ -252,9 +249,7 @@ def main() -> None:
             written = read_back(p)
             if written.height > settings.sample_rows:
                 written = written.sample(settings.sample_rows, seed=42)
-            failures = validate(
-                {name: written}, {name: export_suite(written, key, e164)}, docs / "exports" / name
-            ).failures
+            failures = export_report(written, key, e164, name, docs / "exports" / name).failures
             gx_export_seconds[0] += time.perf_counter() - t
             return [str(f) for f in failures]
 

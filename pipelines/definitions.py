@@ -10,7 +10,7 @@ from assets.ingest import INGEST_ASSETS
 from assets.matching import MATCHING_ASSETS
 from assets.publish import PUBLISH_ASSETS, SNAPSHOT_CHECKS
 from assets.quality import EXPORT_ASSETS, QUALITY_CHECKS
-from assets.resources import ContactsSettings, workspace_from_env
+from assets.resources import ContactsSettings, QualityRunner, workspace_from_env
 from pipelines.jobs import build_job, ingest_job, purge_job
 from pipelines.sensors import new_export_days, nightly_build, weekly_purge
 
@@ -35,7 +35,7 @@ def make_definitions(settings: ContactsSettings) -> dg.Definitions:
         jobs=[ingest_job, build_job, purge_job],
         schedules=[nightly_build, weekly_purge],
         sensors=[new_export_days],
-        resources={"settings": settings},
+        resources={"settings": settings, "quality": QualityRunner()},
         # One process, one DuckDB writer: steps never race for the state files.
         executor=dg.in_process_executor,
     )

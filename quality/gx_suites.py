@@ -25,6 +25,7 @@ import duckdb
 import polars as pl
 
 from dedup.schema import CHANNELS, MAX_ATTRIBUTE_KEYS, MAX_TAGS
+from quality.gates import GateLimits, gates_suite
 
 E164_REGEX = r"^\+[1-9][0-9]{6,14}$"
 EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -288,16 +289,37 @@ def validate(
     )
 
 
+def snapshot_report(
+    frames: dict[str, pl.DataFrame],
+    settings: SuiteSettings,
+    docs_dir: Path | None,
+    limits: GateLimits | None = None,
+) -> QualityReport:
+    """The snapshot suites on `snapshot_frames` (plus the publish gates on `publish_gates`)."""
+    suites = snapshot_suites(settings)
+    if limits is not None:
+        suites["publish_gates"] = gates_suite(limits)
+    return validate(frames, suites, docs_dir)
+
+
+def export_report(
+    frame: pl.DataFrame, key: str, e164_columns: frozenset[str], name: str, docs_dir: Path | None
+) -> QualityReport:
+    """The export suite on one export read back as text."""
+    return validate(
+        {name: frame}, {name: export_suite(frame, key, e164_columns)}, docs_dir, prefix="export_"
+    )
+
+
 def validate_snapshot(
     con: duckdb.DuckDBPyConnection,
     settings: SuiteSettings,
     docs_dir: Path | None,
-    extra: dict[str, tuple[pl.DataFrame, list[Any]]] | None = None,
+    gates: tuple[pl.DataFrame, GateLimits] | None = None,
 ) -> QualityReport:
-    """The interactions, contacts, proposals and counts suites (plus `extra` ones) on a file."""
+    """The snapshot suites on a built file, and the publish gates on `gates` (metrics, limits)."""
     frames = snapshot_frames(con, settings)
-    suites = snapshot_suites(settings)
-    for name, (frame, expectations) in (extra or {}).items():
-        frames[name] = frame
-        suites[name] = expectations
-    return validate(frames, suites, docs_dir)
+    limits = None
+    if gates is not None:
+        frames["publish_gates"], limits = gates
+    return snapshot_report(frames, settings, docs_dir, limits)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from contacts.runner import PipelineError
 from dedup.saved_views import list_views, save_view
 from dedup.search import ContactFilter
 from dedup.snapshot import StateLayout
+from quality import gx_worker
 from quality.gates import GateLimits, GateMetrics, gate_failures
-from quality.gx_suites import SuiteSettings, snapshot_suites, validate
+from quality.gx_suites import SuiteSettings, export_report, snapshot_suites, validate
 from tests.conftest import rec, write_jsonl
 
 D1, D2 = "2026-11-01", "2026-11-02"
@@ -199,3 +201,32 @@ def test_gx_snapshot_suites_name_bad_values(tmp_path: Path) -> None:
         ("snapshot_counts", "expect_column_pair_values_to_be_equal", "interactions"),
     }
     assert (tmp_path / "docs" / "index.html").exists()
+
+
+def _exit_unless_in(pid: int) -> str:
+    if os.getpid() != pid:
+        os._exit(3)  # the worker dies mid-call, as when the OOM killer takes it
+    return "inline"
+
+
+def test_gx_worker_checks_in_its_own_process_where_the_caller_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    gx_worker.warm()
+    assert gx_worker.run(os.getpid) != os.getpid()
+    frame = pl.DataFrame({"contact_id": ["c1", "c2"], "phone": ["+14155552671", "555"]})
+    report = gx_worker.run(
+        export_report, frame, "contact_id", frozenset({"phone"}), "contacts", Path("docs")
+    )
+    assert [(f.suite, f.column, f.unexpected) for f in report.failures] == [
+        ("export_contacts", "phone", 1)
+    ]
+    # A relative folder means the caller's working directory, not the one the worker began in.
+    assert (tmp_path / "docs" / "index.html").is_file()
+
+
+def test_a_dead_gx_worker_leaves_the_check_to_the_caller() -> None:
+    gx_worker.warm()
+    assert gx_worker.run(_exit_unless_in, os.getpid()) == "inline"
+    assert not gx_worker.is_warm()
