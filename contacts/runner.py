@@ -22,6 +22,7 @@ from dedup.ingest import orphaned_staging, stale_days
 from dedup.snapshot import StateLayout
 from pipelines.definitions import make_definitions
 from pipelines.jobs import BUILD_JOB, INGEST_JOB
+from quality import gx_worker
 
 
 class PipelineError(RuntimeError):
@@ -86,6 +87,29 @@ def _failure(result: dg.ExecuteInProcessResult) -> str:
     return "run failed"
 
 
+@dataclass(frozen=True)
+class IngestBatch:
+    """Consecutive export days whose stale sources are the same: one ingest run."""
+
+    sources: tuple[str, ...]
+    first: str
+    last: str
+
+
+def ingest_batches(stale: dict[str, set[str]], partition_keys: list[str]) -> list[IngestBatch]:
+    """Group stale (day → sources) into runs over ranges of consecutive partitions."""
+    position = {key: i for i, key in enumerate(partition_keys)}
+    batches: list[IngestBatch] = []
+    for day in sorted(stale, key=position.__getitem__):
+        sources = tuple(sorted(stale[day]))
+        last = batches[-1] if batches else None
+        if last and last.sources == sources and position[last.last] + 1 == position[day]:
+            batches[-1] = IngestBatch(sources, last.first, day)
+        else:
+            batches.append(IngestBatch(sources, day, day))
+    return batches
+
+
 def run_pipeline(
     settings: ContactsSettings,
     progress: Callable[[str], None] = lambda _msg: None,
@@ -100,32 +124,41 @@ def run_pipeline(
     defs = make_definitions(settings)
     instance = _instance()
     summary = RunSummary(db_path=layout.db_path)
-    valid_days = set(export_days.get_partition_keys())
+    partition_keys = export_days.get_partition_keys()
+    valid_days = set(partition_keys)
+    # The build's quality checks need GX (~8 s to import): it loads in its worker process on the
+    # core that ingest leaves idle (the build job's resource would start it only after ingest).
+    gx_worker.warm()
     with run_lock(layout):
         for folder in orphaned_staging(exports, layout.staging_root):
             progress(f"export day {folder.parent.name}/{folder.name} is gone; dropping its staging")
             shutil.rmtree(folder)
-        stale: dict[str, list[str]] = {}
+        stale: dict[str, set[str]] = {}
         for source, day in stale_days(exports, layout.staging_root):
-            stale.setdefault(day, []).append(source)
+            stale.setdefault(day, set()).add(source)
         days = sorted(stale)
+        outside = [day for day in days if day not in valid_days]
+        if outside:
+            raise PipelineError(
+                f"export day {outside[0]} is outside the partitions (set CONTACTS_PARTITIONS_START)"
+            )
         ingest = defs.resolve_job_def(INGEST_JOB)
-        for day in days:
-            if day not in valid_days:
-                raise PipelineError(
-                    f"export day {day} is outside the partitions (set CONTACTS_PARTITIONS_START)"
-                )
-            progress(f"ingest {day} ({', '.join(sorted(stale[day]))})")
-            # Only the sources whose files of that day changed: one partition of one asset each.
+        for batch in ingest_batches(stale, partition_keys):
+            span = batch.first if batch.first == batch.last else f"{batch.first} … {batch.last}"
+            progress(f"ingest {span} ({', '.join(batch.sources)})")
+            # Only the sources whose files changed, over consecutive days: one run per batch.
             result = ingest.execute_in_process(
-                partition_key=day,
                 instance=instance,
                 raise_on_error=False,
                 run_config=QUIET,
-                asset_selection=[INGEST_ASSET_BY_SOURCE[s].key for s in sorted(stale[day])],
+                tags={
+                    "dagster/asset_partition_range_start": batch.first,
+                    "dagster/asset_partition_range_end": batch.last,
+                },
+                asset_selection=[INGEST_ASSET_BY_SOURCE[s].key for s in batch.sources],
             )
             if not result.success:
-                raise PipelineError(f"ingest of {day}: {_failure(result)}")
+                raise PipelineError(f"ingest of {span}: {_failure(result)}")
         summary.days_ingested = days
         progress("build, check and publish contacts")
         build_config = {**QUIET, "ops": {PROPOSALS: {"config": {"retrain": retrain}}}}

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from contacts.runner import PipelineError
+from contacts.runner import IngestBatch, PipelineError, ingest_batches
 from tests.conftest import contact_of, query, rec, signed, write_jsonl
 
 D1, D2 = "2026-11-01", "2026-11-02"
@@ -281,3 +281,19 @@ def test_relative_paths_work_like_the_demo(tmp_path: Path, monkeypatch: pytest.M
     run_pipeline(ContactsSettings(exports_dir="exports", db_path="out/c.duckdb"))
     assert query(Path("out/c.duckdb"), "SELECT count(*) FROM contacts").item() == 1
     assert any(StateLayout(Path("out/c.duckdb")).output_dir.rglob("index.html"))
+
+
+def test_consecutive_stale_days_of_the_same_sources_ingest_in_one_run() -> None:
+    keys = [f"2026-11-0{d}" for d in range(1, 8)]
+    stale = {
+        "2026-11-01": {"askvault"},
+        "2026-11-02": {"askvault"},
+        "2026-11-03": {"askvault", "sms"},
+        "2026-11-05": {"askvault"},
+        "2026-11-06": {"askvault"},
+    }
+    assert ingest_batches(stale, keys) == [
+        IngestBatch(("askvault",), "2026-11-01", "2026-11-02"),
+        IngestBatch(("askvault", "sms"), "2026-11-03", "2026-11-03"),
+        IngestBatch(("askvault",), "2026-11-05", "2026-11-06"),  # 11-04 is not stale
+    ]
