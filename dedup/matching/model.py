@@ -134,12 +134,19 @@ def portable_settings(settings: dict[str, Any], dialect: str) -> dict[str, Any]:
     levels that term-frequency adjustments need go missing). The model is rebuilt from this
     project's comparisons for `dialect`, and the trained prior and m/u probabilities are carried
     over level by level; a model trained with other comparisons is refused (retrain it).
+    Blocking rules are not trained: the result always carries this release's.
     """
-    if settings.get("sql_dialect", dialect) == dialect:
-        return settings
     fresh = contact_settings(settings["probability_two_random_records_match"]).create_settings_dict(
         dialect
     )
+    if settings.get("sql_dialect", dialect) == dialect:
+        # Blocking rules are not trained: candidate pairs come from this release's rules.
+        return {
+            **settings,
+            "blocking_rules_to_generate_predictions": fresh[
+                "blocking_rules_to_generate_predictions"
+            ],
+        }
     wanted, saved = comparison_levels(fresh), comparison_levels(settings)
     if [name for name, _ in wanted] != [name for name, _ in saved]:
         raise ValueError("the saved model compares other fields; retrain it (`--retrain`)")

@@ -169,7 +169,13 @@ TAGS = cl.CustomComparison(
 BLOCKING_RULES = [
     block_on("first_name_canonical", "surname"),  # second email, nickname
     block_on("phone_last7"),  # phone typo, number written differently
-    block_on("email_local"),  # email domain typo
+    # Email domain typo: the same local part at a domain one or two edits away, what the email
+    # comparison rewards. The equality alone also paired every `info@` or `john@` across all
+    # domains: at 1M interactions 1.41M of 5.2M candidate pairs, for the same proposals.
+    CustomRule(
+        "l.email_local = r.email_local AND levenshtein(l.email_domain, r.email_domain) <= 2",
+        "duckdb",
+    ),
     block_on("surname", "company"),  # first-name typo at the same company
     block_on("first_name", "company"),  # surname typo at the same company
     CustomRule("l.first_name = r.surname AND l.surname = r.first_name"),  # swapped names
@@ -180,7 +186,8 @@ BLOCKING_RULES = [
 # weak to propose on, and the rule grows with (contacts / distinct first names)².
 
 # What each rule in BLOCKING_RULES joins on, to count its candidate pairs before running it:
-# equal columns, or (left column, right column) pairs for the swapped-name rule.
+# equal columns, or (left column, right column) pairs for the swapped-name rule. (A rule's
+# further conditions only filter its join, so the count is the most it can make.)
 BLOCKING_KEYS: list[tuple[tuple[str, str], ...]] = [
     (("first_name_canonical", "first_name_canonical"), ("surname", "surname")),
     (("phone_last7", "phone_last7"),),
@@ -191,9 +198,11 @@ BLOCKING_KEYS: list[tuple[tuple[str, str], ...]] = [
 ]
 
 # EM sessions block on these prediction rules (by position in BLOCKING_RULES / BLOCKING_KEYS),
-# each session training the comparisons its rule does not fix.
+# each session training the comparisons its rule does not fix. The email session blocks on the
+# local part alone: EM needs the non-matches of a block as well as its matches, and the
+# domain-typo filter would leave it almost only matches.
 TRAINING_RULES: tuple[int, ...] = (0, 1, 2)
-TRAINING_BLOCKS = [BLOCKING_RULES[i] for i in TRAINING_RULES]
+TRAINING_BLOCKS = [BLOCKING_RULES[0], BLOCKING_RULES[1], block_on("email_local")]
 
 # Column sets whose exact agreement almost surely means one person: they size the prior.
 DETERMINISTIC_COLUMNS: list[tuple[str, ...]] = [
