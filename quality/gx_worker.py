@@ -33,9 +33,11 @@ _pool: ProcessPoolExecutor | None = None
 
 
 def _import_gx() -> bool:
-    # This process never runs Spark: with PySpark hidden, GX's probe for it (which imports it,
-    # ~1 s where the Spark extra is installed) finds nothing.
-    sys.modules.setdefault("pyspark", None)  # type: ignore[arg-type]
+    # GX probes for optional backends by importing them. This process checks pandas frames only:
+    # with PySpark and SQLAlchemy hidden (unless the program's own import already loaded them)
+    # the import costs ~2.5 s less CPU (measured 10.0 → 7.4 s).
+    for backend in ("pyspark", "sqlalchemy"):
+        sys.modules.setdefault(backend, None)  # type: ignore[arg-type]
     from quality.gx_suites import gx_module
 
     gx_module()
