@@ -8,12 +8,12 @@ Raw values are never modified; normalized forms sit beside them and are null whe
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 
 import phonenumbers
 import polars as pl
+
+from dedup.processes import spawn_pool
 
 GMAIL_DOMAINS = ("gmail.com", "googlemail.com")
 
@@ -123,11 +123,12 @@ def _phone_key(expr: pl.Expr) -> pl.Expr:
     )
 
 
-# From this many distinct phone keys, libphonenumber runs in one process per core. A worker
-# costs ~0.5-3.5 s to start (it imports the program's main module again), and a parse ~39 µs:
-# at 10M interactions (1.16M distinct keys, ~45 s of parsing) two workers pay for themselves,
-# at 1M (115k keys, 4.5 s) they would not.
-PARALLEL_PHONE_KEYS = 400_000
+# From this many distinct phone keys, libphonenumber runs on every core: the calling process
+# parses one share, spawned workers the others. A worker costs ~0.7-1.4 s to start (Python,
+# Polars and phonenumbers imports; it does not re-run the caller's script, dedup.processes) and
+# a parse 39-60 µs, so a split pays from ~40k keys. Measured on 115k keys (the 1M benchmark's
+# count) on 2 cores: 5.18 s in one process, 3.79 s shared with one worker.
+PARALLEL_PHONE_KEYS = 50_000
 
 
 def _parse_phones(values: list[str], region: str) -> list[str | None]:
@@ -137,18 +138,19 @@ def _parse_phones(values: list[str], region: str) -> list[str | None]:
 def parse_phones(
     values: list[str], region: str, parallel_from: int = PARALLEL_PHONE_KEYS
 ) -> list[str | None]:
-    """`parse_phone` of each value, in order; in several processes for a long list
-    (libphonenumber is pure Python, so threads would share one core)."""
+    """`parse_phone` of each value, in order; on every core for a long list (libphonenumber is
+    pure Python, so threads would share one)."""
     workers = min(os.cpu_count() or 1, 8)
-    if workers < 2 or len(values) < parallel_from:
+    if workers < 2 or len(values) < max(parallel_from, 2):
         return _parse_phones(values, region)
     size = -(-len(values) // workers)
-    chunks = [values[i : i + size] for i in range(0, len(values), size)]
-    # Spawned, not forked: a fork of a process whose Polars/DuckDB thread pools ran can deadlock.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=len(chunks), mp_context=context) as pool:
-        parts = pool.map(_parse_phones, chunks, [region] * len(chunks))
-        return [e164 for part in parts for e164 in part]
+    mine, *theirs = [values[i : i + size] for i in range(0, len(values), size)]
+    with spawn_pool(len(theirs)) as pool:
+        parts = pool.map(_parse_phones, theirs, [region] * len(theirs))
+        out = _parse_phones(mine, region)  # while the workers parse theirs
+        for part in parts:
+            out.extend(part)
+        return out
 
 
 def phone_e164(

@@ -15,7 +15,6 @@ warmed (tests, one-off scripts) run inline: a cold worker would import the progr
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import sys
 import threading
@@ -23,6 +22,8 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
+
+from dedup.processes import spawn_pool
 
 T = TypeVar("T")
 
@@ -56,9 +57,7 @@ def warm() -> None:
     global _pool
     with _lock:
         if _pool is None:
-            _pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn")
-            )
+            _pool = spawn_pool(1)
             # Its result is not awaited: a failed import fails again, with its error, in `run`.
             _pool.submit(_import_gx)
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import polars as pl
 import pytest
 
@@ -12,6 +16,8 @@ from dedup.normalize import (
     parse_phone,
     parse_phones,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 EMAILS = [
     # SPEC: case and whitespace
@@ -106,3 +112,22 @@ def test_phones_parse_alike_in_worker_processes() -> None:
         None,
     ]
     assert parse_phones(values, "US", parallel_from=1) == in_process
+
+
+def test_worker_processes_do_not_rerun_the_callers_script(tmp_path: Path) -> None:
+    # A script without an `if __name__ == "__main__":` guard: spawn would run it again in each
+    # worker (dedup.processes hides it while the workers start).
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+        "print('script ran', flush=True)\n"
+        "from dedup.normalize import parse_phones\n"
+        "print(parse_phones(['4155552671', 'x'] * 2, 'US', parallel_from=1))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.splitlines() == [
+        "script ran",
+        "['+14155552671', None, '+14155552671', None]",
+    ]
