@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from dedup.matching.model import TrainedModel, TrainingConfig, predict, train
+from dedup.matching.model import TrainedModel, TrainingConfig, estimate_prior, predict, train
 from dedup.matching.settings import contact_settings
 from tests.conftest import generated_records
 
@@ -74,3 +74,28 @@ def test_a_model_saved_by_a_release_with_other_comparisons_is_retrained(
         "the comparisons changed since it was trained"
     )
     assert "drift" in (model.retrain_reason(records.height * 2, config) or "")
+
+
+def test_prior_counts_same_name_same_attributes_where_there_is_no_company_or_phone() -> None:
+    # Splink's fake_1000 shape: names, dob and city, no company, no phone.
+    def contact(name: str, values: list[str]) -> dict:
+        return {"full_name": name, "company": None, "phone_last7": None, "attr_values": values}
+
+    frame = pl.DataFrame(
+        [
+            contact("ann lee", ["city=leeds", "dob=1990-01-02"]),
+            contact("ann lee", ["city=leeds", "dob=1990-01-02"]),
+            contact("ann lee", ["city=leeds", "dob=1990-01-02"]),  # 3 pairs counted
+            contact("bo ng", ["city=york"]),
+            contact("bo ng", ["city=york"]),  # one shared value is not enough
+            contact("cy ma", ["city=hull", "dob=1970-05-06"]),
+        ],
+        schema={
+            "full_name": pl.String,
+            "company": pl.String,
+            "phone_last7": pl.String,
+            "attr_values": pl.List(pl.String),
+        },
+    )
+    config = TrainingConfig(deterministic_recall=0.5)
+    assert estimate_prior(frame, config) == pytest.approx(3 / 0.5 / 15)  # 6 contacts: 15 pairs

@@ -230,8 +230,9 @@ def train(
 def estimate_prior(records: pl.DataFrame, config: TrainingConfig) -> float:
     """Probability that two random contacts are one person.
 
-    Pairs agreeing on a `DETERMINISTIC_COLUMNS` set are counted (n·(n-1)/2 per group), divided
-    by the assumed recall of those rules and by all pairs. Splink's own estimator does the same
+    Pairs agreeing on a `DETERMINISTIC_COLUMNS` set are counted (n·(n-1)/2 per group; a list
+    column agrees only with two values or more), divided by the assumed recall of those rules
+    and by all pairs. Splink's own estimator does the same
     in SQL but fails outright on a workspace with no such pair yet; here the count is floored at
     one pair, so a clean workspace gets a small prior instead of an error.
     """
@@ -241,7 +242,10 @@ def estimate_prior(records: pl.DataFrame, config: TrainingConfig) -> float:
         return 1e-4
     pairs = 0
     for columns in DETERMINISTIC_COLUMNS:
-        sizes = records.drop_nulls(list(columns)).group_by(list(columns)).len().get_column("len")
+        agreeing = records.drop_nulls(list(columns)).filter(
+            *(pl.col(c).list.len() >= 2 for c in columns if records.schema[c] == pl.List)
+        )
+        sizes = agreeing.group_by(list(columns)).len().get_column("len")
         pairs += int((sizes * (sizes - 1) // 2).sum() or 0)
     return min(max(pairs, 1) / config.deterministic_recall / total, 0.5)
 
