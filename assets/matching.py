@@ -37,8 +37,9 @@ from dedup.matching.proposals import (
     predictions_frame,
     update_proposals,
 )
-from dedup.matching.records import contact_records
+from dedup.matching.records import contact_records, matched_properties
 from dedup.matching.reports import write_reports
+from dedup.matching.settings import property_columns
 from dedup.snapshot import previous_table
 
 CONTACTS_FILE = "contacts.parquet"
@@ -112,7 +113,11 @@ def merge_proposals(
     run = json.loads(layout.work_file(RUN_FILE).read_text())
     now = datetime.fromisoformat(run["decided_at"])
     contacts = pl.read_parquet(layout.work_file(CONTACTS_FILE))
-    records = contact_records(contacts, pl.read_parquet(layout.work_file(AMBIGUOUS_FILE)))
+    records = contact_records(
+        contacts,
+        pl.read_parquet(layout.work_file(AMBIGUOUS_FILE)),
+        matched_properties(settings.engine_config().properties),
+    )
     metadata: dict[str, object] = {}
     for stale in (SCORES_FILE, RECORDS_FILE):  # never last night's
         layout.work_file(stale).unlink(missing_ok=True)
@@ -130,7 +135,9 @@ def merge_proposals(
             else (
                 "no saved model"
                 if model is None
-                else model.retrain_reason(records.height, training)
+                else model.retrain_reason(
+                    records.height, training, property_columns(records.columns)
+                )
             )
         )
         if reason:

@@ -47,20 +47,30 @@ def to_interactions(csv: Path) -> pl.DataFrame:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument(
-        "--csv", type=Path, default=ROOT.parent / "shared" / "data" / "fake_1000.csv"
-    )
-    args = parser.parse_args()
-    rows = to_interactions(args.csv)
-    os.environ.setdefault("ASKVAULT_IDENTITY_SECRET", "unused")
+# What a workspace that knows these fields would declare (docs/matching.md, "Custom properties").
+PROPERTIES = """
+[properties.dob]
+type = "date"
+match = true
+[properties.city]
+type = "string"
+match = true
+"""
+
+
+def score(rows: pl.DataFrame, declared: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         day = Path(tmp) / "exports" / "askvault" / "2026-11-01"
         day.mkdir(parents=True)
         rows.drop("cluster").write_csv(day / "fake_1000.csv")
         db = Path(tmp) / "contacts.duckdb"
-        settings = ContactsSettings(exports_dir=str(Path(tmp) / "exports"), db_path=str(db))
+        schema = Path(tmp) / "contact_properties.toml"
+        schema.write_text(PROPERTIES)
+        settings = ContactsSettings(
+            exports_dir=str(Path(tmp) / "exports"),
+            db_path=str(db),
+            properties_file=str(schema) if declared else "",
+        )
         run_pipeline(settings)
         con = duckdb.connect(str(db), read_only=True)
         assignment = con.sql("SELECT interaction_id, contact_id FROM interactions").pl()
@@ -70,7 +80,8 @@ def main() -> None:
         ).pl()
         con.close()
     truth = rows.select("interaction_id", pl.col("cluster").alias("person_id"))
-    print(f"{rows.height} records, {truth.get_column('person_id').n_unique()} people\n")
+    how = "dob and city declared `match = true`" if declared else "dob and city as plain attributes"
+    print(f"\n{how}: {rows.height} records, {truth.get_column('person_id').n_unique()} people\n")
     print("| stage | precision | recall | F1 |\n| --- | ---: | ---: | ---: |")
     s = pairwise_scores(assignment, truth)
     print(f"| auto-merge only | {s.precision:.3f} | {s.recall:.3f} | {s.f1:.3f} |")
@@ -89,6 +100,18 @@ def main() -> None:
             f"| + proposals ≥ {threshold} accepted | {s.precision:.3f} | {s.recall:.3f} | {s.f1:.3f} |"
         )
     print("\n" + json.dumps({"proposals": proposals.height}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--csv", type=Path, default=ROOT.parent / "shared" / "data" / "fake_1000.csv"
+    )
+    args = parser.parse_args()
+    rows = to_interactions(args.csv)
+    os.environ.setdefault("ASKVAULT_IDENTITY_SECRET", "unused")
+    for declared in (False, True):
+        score(rows, declared)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@ type = "number"
 [properties.tier]
 type = "enum"
 values = ["gold", "silver"]
+[properties.dob]
+type = "date"
+match = true   # the matcher compares it on its own (dedup.matching.settings)
 ```
 
 Types: string, number, boolean, date, enum (with `values`), email, phone (E.164). One rule per
@@ -48,6 +51,8 @@ class Property:
     name: str
     type: str
     values: tuple[str, ...] = ()
+    # Compared on its own by the matcher (dedup.matching.settings.property_comparison).
+    match: bool = False
 
     def problem(self, value: Any) -> str | None:
         """Why `value` is not a valid value of this property (None when it is)."""
@@ -120,7 +125,15 @@ def load_schema(path: Path | None) -> dict[str, Property]:
         values = tuple(spec.get("values") or ())
         if kind == "enum" and not values:
             raise PropertySchemaError(f"{path}: enum property {name!r} needs `values`")
-        out[name] = Property(name, kind, values)
+        match = spec.get("match", False)
+        if not isinstance(match, bool):
+            raise PropertySchemaError(f"{path}: `match` of property {name!r} is true or false")
+        if match and kind in ("number", "boolean"):
+            raise PropertySchemaError(
+                f"{path}: property {name!r} is a {kind}; only string, date, enum, email and "
+                "phone properties can be matched"
+            )
+        out[name] = Property(name, kind, values, match)
     return out
 
 

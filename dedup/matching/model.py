@@ -19,11 +19,12 @@ from splink import DuckDBAPI, Linker
 
 from dedup.duck import session
 from dedup.matching.settings import (
-    BLOCKING_KEYS,
-    DETERMINISTIC_COLUMNS,
     TRAINING_BLOCKS,
     TRAINING_RULES,
+    blocking_keys,
     contact_settings,
+    deterministic_columns,
+    property_columns,
 )
 
 # Splink warns on the console for every level a training session did not observe (swapped names
@@ -92,12 +93,15 @@ class TrainedModel:
         except (OSError, ValueError, KeyError):
             return None
 
-    def retrain_reason(self, contacts: int, config: TrainingConfig) -> str | None:
-        """Why this saved model cannot be reused tonight, or None when it can."""
+    def retrain_reason(
+        self, contacts: int, config: TrainingConfig, properties: tuple[str, ...] = ()
+    ) -> str | None:
+        """Why this saved model cannot be reused tonight on records with the matched-property
+        columns `properties`, or None when it can."""
         prior = self.settings.get("probability_two_random_records_match", 0)
         if self.trained_on_contacts <= 0 or not 0 < prior < 1:
             return "the saved model is incomplete"
-        if comparison_levels(self.settings) != comparison_levels(current_settings()):
+        if comparison_levels(self.settings) != comparison_levels(current_settings(properties)):
             # A release that changed the comparisons: the saved SQL may read columns that the
             # records no longer have, and its m/u belong to other levels.
             return "the comparisons changed since it was trained"
@@ -107,9 +111,9 @@ class TrainedModel:
         return None
 
 
-def current_settings() -> dict[str, Any]:
+def current_settings(properties: tuple[str, ...] = ()) -> dict[str, Any]:
     """This release's comparisons and rules as a Splink settings dict (DuckDB dialect)."""
-    return contact_settings().create_settings_dict("duckdb")
+    return contact_settings(properties=properties).create_settings_dict("duckdb")
 
 
 def comparison_levels(settings: dict[str, Any]) -> list[tuple[str, list[str | None]]]:
@@ -136,9 +140,10 @@ def portable_settings(settings: dict[str, Any], dialect: str) -> dict[str, Any]:
     over level by level; a model trained with other comparisons is refused (retrain it).
     Blocking rules are not trained: the result always carries this release's.
     """
-    fresh = contact_settings(settings["probability_two_random_records_match"]).create_settings_dict(
-        dialect
-    )
+    properties = property_columns([c["output_column_name"] for c in settings["comparisons"]])
+    fresh = contact_settings(
+        settings["probability_two_random_records_match"], properties
+    ).create_settings_dict(dialect)
     if settings.get("sql_dialect", dialect) == dialect:
         # Blocking rules are not trained: candidate pairs come from this release's rules.
         return {
@@ -177,7 +182,8 @@ def train(
     records: pl.DataFrame, config: TrainingConfig = TrainingConfig(), db_api: Any | None = None
 ) -> TrainedModel:
     """Estimate the prior, u (random sampling) and m (EM over several blockings) without labels."""
-    linker = _linker(records, contact_settings(estimate_prior(records, config)), db_api)
+    properties = property_columns(records.columns)
+    linker = _linker(records, contact_settings(estimate_prior(records, config), properties), db_api)
     linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
     sessions: dict[str, str] = {}
     if records.height < config.em_min_contacts:
@@ -241,7 +247,7 @@ def estimate_prior(records: pl.DataFrame, config: TrainingConfig) -> float:
     if total <= 0:
         return 1e-4
     pairs = 0
-    for columns in DETERMINISTIC_COLUMNS:
+    for columns in deterministic_columns(property_columns(records.columns)):
         agreeing = records.drop_nulls(list(columns)).filter(
             *(pl.col(c).list.len() >= 2 for c in columns if records.schema[c] == pl.List)
         )
@@ -255,7 +261,7 @@ def candidate_pairs(records: pl.DataFrame) -> list[int]:
     frequencies alone (no join is run): Σ n·(n-1)/2 per block, or Σ n_l·n_r / 2 for a rule that
     matches different columns on each side (swapped names)."""
     counts = []
-    for keys in BLOCKING_KEYS:
+    for keys in blocking_keys(property_columns(records.columns)):
         left = [lk for lk, _ in keys]
         right = [rk for _, rk in keys]
         lhs = records.drop_nulls(left).group_by(left).len().rename({"len": "n_l"})

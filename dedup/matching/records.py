@@ -19,13 +19,16 @@ evaluates, and no attribute name is hard-coded.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import polars as pl
 
 from dedup.duck import session
 from dedup.matching.nicknames import canonical_first_name
+from dedup.matching.settings import property_column, property_columns
 from dedup.normalize import name_norm, on_distinct
+from dedup.properties import Property
 
 # Legal suffixes that say nothing about which company it is.
 _COMPANY_SUFFIXES = (
@@ -86,28 +89,53 @@ def _without(column: str, values: pl.Series) -> pl.Expr:
     return pl.when(kept.list.len() > 0).then(kept)
 
 
-def attribute_arrays_of(documents: pl.Series) -> pl.DataFrame:
+def matched_properties(schema: Mapping[str, Property]) -> dict[str, str]:
+    """Attribute key → record column of each property the schema marks `match = true`."""
+    kinds = {"date": "date", "string": "string"}
+    return {
+        name: property_column(name, kinds.get(p.type, "exact"))
+        for name, p in schema.items()
+        if p.match
+    }
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def attribute_arrays_of(
+    documents: pl.Series, properties: Mapping[str, str] | None = None
+) -> pl.DataFrame:
     """`attributes` (JSON text, each distinct one once) → `attr_values` (sorted `key=value`
-    strings) and `attr_keys` of the object.
+    strings) and `attr_keys` of the object, and one column per matched property
+    (`matched_properties`: key → column) with its value as text.
 
     Values keep their JSON spelling (a string quoted, a number bare), lower-cased and trimmed, so
     `"Berlin"` and `"berlin "` agree. Booleans and nulls are left out: a yes/no flag such as a
     newsletter opt-in is shared by half of all strangers and says nothing about who someone is.
+    A matched property is left out of the arrays too: its own comparison weighs it, once.
     An object with no comparable value gives nulls (Splink's null level: no evidence either way).
     DuckDB reads the JSON as a map of any keys; Polars can only decode a fixed struct.
     """
+    properties = dict(properties or {})
     frame = documents.rename("attributes").to_frame()
+    own = ", ".join(_sql_text(key) for key in properties)
+    not_own = f" AND e.key NOT IN ({own})" if own else ""
+    columns = "".join(
+        f", nullif(lower(trim(try_cast(attributes AS JSON) ->> {_sql_text(key)})), '') AS {column}"
+        for key, column in properties.items()
+    )
     con = session(Path(tempfile.gettempdir()) / "contacts-records")
     try:
         con.register("frame", frame)
         return con.sql(
-            """
+            f"""
             WITH entries AS (
                 SELECT attributes, list_filter(
                     map_entries(
                         json_transform(try_cast(attributes AS JSON), '"MAP(VARCHAR, JSON)"')
                     ),
-                    e -> json_type(e.value) NOT IN ('BOOLEAN', 'NULL')
+                    e -> json_type(e.value) NOT IN ('BOOLEAN', 'NULL'){not_own}
                 ) AS e
                 FROM frame
             )
@@ -118,6 +146,7 @@ def attribute_arrays_of(documents: pl.Series) -> pl.DataFrame:
                 )) END AS attr_values,
                 CASE WHEN len(e) > 0 THEN list_sort(list_transform(e, x -> lower(trim(x.key))))
                 END AS attr_keys
+                {columns}
             FROM entries
             """
         ).pl()
@@ -140,10 +169,13 @@ def name_fields(name: pl.Expr) -> list[dict[str, pl.Expr]]:
 
 
 def contact_records(
-    contacts: pl.DataFrame, ambiguous_keys: pl.DataFrame | None = None
+    contacts: pl.DataFrame,
+    ambiguous_keys: pl.DataFrame | None = None,
+    properties: Mapping[str, str] | None = None,
 ) -> pl.DataFrame:
     """Splink input from the contacts frame (contact_id, name, email_norm, phone, phones,
-    company, attributes, tags), without hub emails and phones."""
+    company, attributes, tags), without hub emails and phones, with a column per matched
+    property (`matched_properties`)."""
     if ambiguous_keys is not None and ambiguous_keys.height:
         hub_emails, hub_phones = (
             hub_values(ambiguous_keys, "email"),
@@ -186,10 +218,10 @@ def contact_records(
     records = on_distinct(records, "name", *name_fields(pl.col("name")))
     records = on_distinct(records, "company_raw", {"company": company_norm(pl.col("company_raw"))})
     records = records.join(
-        attribute_arrays_of(records.get_column("attributes").unique()),
+        attribute_arrays_of(records.get_column("attributes").unique(), properties),
         on="attributes",
         how="left",
         nulls_equal=True,
         maintain_order="left",
     )
-    return records.select(RECORD_COLUMNS)
+    return records.select(*RECORD_COLUMNS, *property_columns(records.columns))

@@ -33,6 +33,8 @@ Design notes (docs/matching.md):
 
 from __future__ import annotations
 
+import re
+
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import SettingsCreator, block_on
@@ -215,13 +217,97 @@ DETERMINISTIC_COLUMNS: list[tuple[str, ...]] = [
 ]
 
 
-def contact_settings(prior: float = 1e-4) -> SettingsCreator:
+# Typed custom properties that the workspace marks `match = true` (dedup.properties) become
+# record columns `p_<type>_<key>` with a comparison of their own (a date one digit off is a typo,
+# not a conflict) and blocking rules that pair them with a first name or a surname. The type is
+# in the column name, so records and a saved model both say which comparisons they need.
+PROPERTY_COLUMN = re.compile(r"^p_(date|string|exact)_[a-z0-9_]+$")
+
+
+def property_column(key: str, kind: str) -> str:
+    """The record column of a matched property: `date`, `string`, or `exact` (enum, email,
+    phone), and its key lower-cased with every other character an underscore."""
+    return f"p_{kind}_{re.sub(r'[^a-z0-9]+', '_', key.lower()).strip('_') or 'x'}"
+
+
+def property_columns(columns: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The matched-property columns among `columns` (records or a model's comparisons), sorted."""
+    return tuple(sorted(c for c in columns if PROPERTY_COLUMN.match(c)))
+
+
+def property_comparison(column: str) -> cl.CustomComparison:
+    kind = column.split("_", 2)[1]
+    if kind == "date":
+        levels = [
+            cll.ExactMatchLevel(column, term_frequency_adjustments=True).configure(
+                m_probability=0.80
+            ),
+            # One digit typed wrong or two swapped (1987-03-12 / 1987-03-21): a typo of the
+            # same date far more often than another person's.
+            cll.DamerauLevenshteinLevel(column, 1).configure(m_probability=0.12),
+        ]
+    elif kind == "string":
+        levels = [
+            cll.ExactMatchLevel(column, term_frequency_adjustments=True).configure(
+                m_probability=0.80
+            ),
+            cll.JaroWinklerLevel(column, 0.9).configure(m_probability=0.12),
+        ]
+    else:
+        levels = [
+            cll.ExactMatchLevel(column, term_frequency_adjustments=True).configure(
+                m_probability=0.90
+            )
+        ]
+    return cl.CustomComparison(
+        output_column_name=column,
+        comparison_description=f"Custom property {column} ({kind})",
+        comparison_levels=[
+            cll.NullLevel(column),
+            *levels,
+            cll.ElseLevel().configure(m_probability=0.08 if kind != "exact" else 0.10),
+        ],
+    )
+
+
+def blocking_rules(properties: tuple[str, ...] = ()) -> list:
+    """BLOCKING_RULES, then (first name, property) and (surname, property) for each matched
+    property: a typo in one name part still meets its duplicate through the other."""
+    return BLOCKING_RULES + [
+        block_on(part, column) for column in properties for part in ("first_name", "surname")
+    ]
+
+
+def blocking_keys(properties: tuple[str, ...] = ()) -> list[tuple[tuple[str, str], ...]]:
+    """What each rule of `blocking_rules(properties)` joins on, in the same order."""
+    return BLOCKING_KEYS + [
+        ((part, part), (column, column))
+        for column in properties
+        for part in ("first_name", "surname")
+    ]
+
+
+def deterministic_columns(properties: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """DETERMINISTIC_COLUMNS and (full name, property) for each matched property."""
+    return DETERMINISTIC_COLUMNS + [("full_name", column) for column in properties]
+
+
+def contact_settings(prior: float = 1e-4, properties: tuple[str, ...] = ()) -> SettingsCreator:
+    """Settings for records with the matched-property columns `properties` (none by default)."""
     return SettingsCreator(
         probability_two_random_records_match=prior,
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
-        comparisons=[NAME, EMAIL, PHONE, COMPANY, ATTRIBUTES, TAGS],
-        blocking_rules_to_generate_predictions=BLOCKING_RULES,
+        comparisons=[
+            NAME,
+            EMAIL,
+            PHONE,
+            COMPANY,
+            *(property_comparison(c) for c in properties),
+            ATTRIBUTES,
+            TAGS,
+        ],
+        blocking_rules_to_generate_predictions=blocking_rules(properties),
         retain_intermediate_calculation_columns=True,
         retain_matching_columns=True,
     )
