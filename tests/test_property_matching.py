@@ -63,6 +63,13 @@ def test_only_text_and_date_like_properties_can_be_matched(tmp_path: Path) -> No
         "dob": "p_date_dob",
         "city": "p_string_city",
     }
+    clash = tmp_path / "clash.toml"
+    clash.write_text(
+        '[properties."Home City"]\ntype = "string"\nmatch = true\n'
+        '[properties.home_city]\ntype = "string"\nmatch = true\n'
+    )
+    with pytest.raises(ValueError, match="differ only in case or punctuation"):
+        matched_properties(load_schema(clash))
 
 
 def test_a_matched_property_is_a_column_and_leaves_the_attribute_arrays() -> None:

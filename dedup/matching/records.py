@@ -92,11 +92,16 @@ def _without(column: str, values: pl.Series) -> pl.Expr:
 def matched_properties(schema: Mapping[str, Property]) -> dict[str, str]:
     """Attribute key → record column of each property the schema marks `match = true`."""
     kinds = {"date": "date", "string": "string"}
-    return {
+    out = {
         name: property_column(name, kinds.get(p.type, "exact"))
         for name, p in schema.items()
         if p.match
     }
+    if len(set(out.values())) < len(out):
+        raise ValueError(
+            "two matched properties differ only in case or punctuation: " + ", ".join(sorted(out))
+        )
+    return out
 
 
 def _sql_text(value: str) -> str:
