@@ -29,9 +29,6 @@ T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
-_lock = threading.Lock()
-_pool: ProcessPoolExecutor | None = None
-
 
 def _import_gx() -> bool:
     # GX probes for optional backends by importing them. This process checks pandas frames only:
@@ -52,46 +49,63 @@ def _in_directory(cwd: str, fn: Callable[..., T], *args: object) -> T:
     return fn(*args)
 
 
+class Worker:
+    """One spawned process that runs functions over frames; `warm_up` runs in it first."""
+
+    def __init__(self, warm_up: Callable[[], object] | None = _import_gx) -> None:
+        self._warm_up = warm_up
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        """Start the process and its warm-up, once; returns at once."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = spawn_pool(1)
+                if self._warm_up is not None:
+                    # Not awaited: a failed warm-up fails again, with its error, in `run`.
+                    self._pool.submit(self._warm_up)
+
+    @property
+    def started(self) -> bool:
+        return self._pool is not None
+
+    def run(self, fn: Callable[..., T], *args: object) -> T:
+        """`fn(*args)` in the process, or inline when it was not started.
+
+        A process that died (killed, out of memory) is dropped and the call runs inline: a
+        quality check must give its verdict, never fail because its helper went away.
+        """
+        with self._lock:
+            pool = self._pool
+        if pool is None:
+            return fn(*args)
+        try:
+            return pool.submit(_in_directory, os.getcwd(), fn, *args).result()
+        except BrokenProcessPool:
+            log.warning("the Great Expectations worker process died; checking in this process")
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            return fn(*args)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+# The process's one GX worker: a run warms it, its checks use it.
+_worker = Worker()
+
+
 def warm() -> None:
-    """Start the worker and its GX import, once per process; returns at once."""
-    global _pool
-    with _lock:
-        if _pool is None:
-            _pool = spawn_pool(1)
-            # Its result is not awaited: a failed import fails again, with its error, in `run`.
-            _pool.submit(_import_gx)
-
-
-def is_warm() -> bool:
-    return _pool is not None
+    """Start this process's GX worker and its import, once; returns at once."""
+    _worker.start()
 
 
 def run(fn: Callable[..., T], *args: object) -> T:
-    """`fn(*args)` in the warmed worker, or inline when none was started.
-
-    A worker that died (killed, out of memory) is dropped and the call runs inline: a quality
-    check must give its verdict, never fail because its helper process went away.
-    """
-    global _pool
-    with _lock:
-        pool = _pool
-    if pool is None:
-        return fn(*args)
-    try:
-        return pool.submit(_in_directory, os.getcwd(), fn, *args).result()
-    except BrokenProcessPool:
-        log.warning("the Great Expectations worker process died; checking in this process")
-        with _lock:
-            if _pool is pool:
-                _pool = None
-        pool.shutdown(wait=False, cancel_futures=True)
-        return fn(*args)
-
-
-def shutdown() -> None:
-    """Stop the worker (tests; a long-lived process that is done checking)."""
-    global _pool
-    with _lock:
-        pool, _pool = _pool, None
-    if pool is not None:
-        pool.shutdown(wait=True, cancel_futures=True)
+    """`fn(*args)` in this process's GX worker, or inline when none was started."""
+    return _worker.run(fn, *args)
