@@ -76,16 +76,17 @@ def test_a_model_saved_by_a_release_with_other_comparisons_is_retrained(
     assert "drift" in (model.retrain_reason(records.height * 2, config) or "")
 
 
-def test_prior_counts_same_name_same_attributes_where_there_is_no_company_or_phone() -> None:
-    # Splink's fake_1000 shape: names, dob and city, no company, no phone.
-    def contact(name: str, values: list[str]) -> dict:
-        return {"full_name": name, "company": None, "phone_last7": None, "attr_values": values}
+def test_prior_counts_same_name_same_attributes_once() -> None:
+    # Splink's fake_1000 shape (names, dob and city) where most contacts have no company.
+    def contact(name: str, values: list[str], company: str | None = None) -> dict:
+        return {"full_name": name, "company": company, "phone_last7": None, "attr_values": values}
 
     frame = pl.DataFrame(
         [
-            contact("ann lee", ["city=leeds", "dob=1990-01-02"]),
-            contact("ann lee", ["city=leeds", "dob=1990-01-02"]),
-            contact("ann lee", ["city=leeds", "dob=1990-01-02"]),  # 3 pairs counted
+            contact("ann lee", ["city=leeds", "dob=1990-01-02"], "acme"),
+            contact("ann lee", ["city=leeds", "dob=1990-01-02"], "acme"),
+            # 3 pairs, counted once though they also share a company
+            contact("ann lee", ["city=leeds", "dob=1990-01-02"], "acme"),
             contact("bo ng", ["city=york"]),
             contact("bo ng", ["city=york"]),  # one shared value is not enough
             contact("cy ma", ["city=hull", "dob=1970-05-06"]),

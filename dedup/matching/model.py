@@ -7,6 +7,7 @@ workspace that outgrows one machine; nothing else here depends on the backend.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import logging
 import tempfile
@@ -236,9 +237,9 @@ def train(
 def estimate_prior(records: pl.DataFrame, config: TrainingConfig) -> float:
     """Probability that two random contacts are one person.
 
-    Pairs agreeing on a `DETERMINISTIC_COLUMNS` set are counted (n·(n-1)/2 per group; a list
-    column agrees only with two values or more), divided by the assumed recall of those rules
-    and by all pairs. Splink's own estimator does the same
+    Pairs agreeing on any `deterministic_columns` set are counted (a list column agrees only
+    with two values or more), divided by the assumed recall of those rules and by all pairs.
+    A pair agreeing on several sets counts once, as in Splink's estimator, which does the same
     in SQL but fails outright on a workspace with no such pair yet; here the count is floored at
     one pair, so a clean workspace gets a small prior instead of an error.
     """
@@ -246,14 +247,24 @@ def estimate_prior(records: pl.DataFrame, config: TrainingConfig) -> float:
     total = n * (n - 1) / 2
     if total <= 0:
         return 1e-4
+    rules = deterministic_columns(property_columns(records.columns))
+    # The union by inclusion-exclusion: pairs agreeing on sets A and B are the pairs agreeing
+    # on the columns of both, so every term is one group-by, and no pair is ever listed.
     pairs = 0
-    for columns in deterministic_columns(property_columns(records.columns)):
-        agreeing = records.drop_nulls(list(columns)).filter(
-            *(pl.col(c).list.len() >= 2 for c in columns if records.schema[c] == pl.List)
-        )
-        sizes = agreeing.group_by(list(columns)).len().get_column("len")
-        pairs += int((sizes * (sizes - 1) // 2).sum() or 0)
+    for k in range(1, len(rules) + 1):
+        for chosen in itertools.combinations(rules, k):
+            columns = sorted({c for rule in chosen for c in rule})
+            pairs += (-1) ** (k + 1) * _agreeing_pairs(records, columns)
     return min(max(pairs, 1) / config.deterministic_recall / total, 0.5)
+
+
+def _agreeing_pairs(records: pl.DataFrame, columns: list[str]) -> int:
+    """Pairs of records with equal, non-null values in every one of `columns`."""
+    agreeing = records.drop_nulls(columns).filter(
+        *(pl.col(c).list.len() >= 2 for c in columns if records.schema[c] == pl.List)
+    )
+    sizes = agreeing.group_by(columns).len().get_column("len")
+    return int((sizes * (sizes - 1) // 2).sum() or 0)
 
 
 def candidate_pairs(records: pl.DataFrame) -> list[int]:
