@@ -8,8 +8,9 @@ pickle as Arrow) and gets a `QualityReport` back; the worker never opens a DuckD
 never contends for a file lock.
 
 `warm()` is called by the Dagster resource that the quality checks use (assets.resources
-.QualityRunner), so every run that will check starts the import first thing. Callers that never
-warmed (tests, one-off scripts) run inline: a cold worker would import the program and GX anyway.
+.QualityRunner), so every run that will check starts the import first thing, and by
+`contacts run` before ingest. Callers that never warmed (one-off scripts) run inline: a cold
+worker would only add its start-up to the same import.
 """
 
 from __future__ import annotations
