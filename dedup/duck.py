@@ -20,6 +20,11 @@ def session(temp_dir: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def sql_text(value: str) -> str:
+    """`value` as a SQL string literal (quotes doubled), for names a workspace chose."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def _memory_limit_gb() -> int:
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return max(1, int(total * 0.4))

@@ -28,6 +28,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from dedup.duck import sql_text
+
 TYPES = ("string", "number", "boolean", "date", "enum", "email", "phone")
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 E164 = r"^\+[1-9][0-9]{6,14}$"
@@ -90,7 +92,7 @@ class Property:
         if t == "date":
             return f"{kind} = 'VARCHAR' AND TRY_CAST({text} AS DATE) IS NOT NULL"
         if t == "enum":
-            values = ", ".join("'" + v.replace("'", "''") + "'" for v in self.values)
+            values = ", ".join(sql_text(v) for v in self.values)
             return f"{kind} = 'VARCHAR' AND {text} IN ({values})"
         if t == "email":
             return f"{kind} = 'VARCHAR' AND regexp_matches({text}, '{EMAIL}')"
@@ -145,8 +147,7 @@ def validate(schema: dict[str, Property], attributes: dict[str, Any]) -> list[st
 def typed_view_sql(schema: dict[str, Property]) -> str:
     """`contact_properties`: one typed column per declared property."""
     columns = [
-        f"TRY_CAST(attributes ->> '{name.replace(chr(39), chr(39) * 2)}' AS {SQL_TYPES[p.type]}) "
-        f'AS "{name}"'
+        f'TRY_CAST(attributes ->> {sql_text(name)} AS {SQL_TYPES[p.type]}) AS "{name}"'
         for name, p in schema.items()
     ]
     return "SELECT contact_id" + "".join(f", {c}" for c in columns) + " FROM contacts"
@@ -157,7 +158,7 @@ def invalid_sql(schema: dict[str, Property], key: str = "j.key", value: str = "j
     if not schema:
         return "false"
     return " OR ".join(
-        f"({key} = '{name.replace(chr(39), chr(39) * 2)}' AND NOT coalesce({p.sql_valid(value)}, false))"
+        f"({key} = {sql_text(name)} AND NOT coalesce({p.sql_valid(value)}, false))"
         for name, p in schema.items()
     )
 
@@ -170,12 +171,11 @@ def property_errors_sql(schema: dict[str, Property], source: str) -> str:
             "NULL::VARCHAR AS key, NULL::VARCHAR AS value, NULL::VARCHAR AS reason WHERE false"
         )
     reasons = " ".join(
-        f"WHEN '{name.replace(chr(39), chr(39) * 2)}' THEN "
-        f"'{name.replace(chr(39), chr(39) * 2)} must be "
-        + (f"one of {', '.join(p.values)}" if p.type == "enum" else f"a {p.type}").replace(
-            "'", "''"
+        f"WHEN {sql_text(name)} THEN "
+        + sql_text(
+            f"{name} must be "
+            + (f"one of {', '.join(p.values)}" if p.type == "enum" else f"a {p.type}")
         )
-        + "'"
         for name, p in schema.items()
     )
     return f"""

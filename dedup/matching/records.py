@@ -24,7 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
-from dedup.duck import session
+from dedup.duck import session, sql_text
 from dedup.matching.nicknames import canonical_first_name
 from dedup.matching.settings import property_column, property_columns
 from dedup.normalize import name_norm, on_distinct
@@ -104,10 +104,6 @@ def matched_properties(schema: Mapping[str, Property]) -> dict[str, str]:
     return out
 
 
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def attribute_arrays_of(
     documents: pl.Series, properties: Mapping[str, str] | None = None
 ) -> pl.DataFrame:
@@ -124,10 +120,10 @@ def attribute_arrays_of(
     """
     properties = dict(properties or {})
     frame = documents.rename("attributes").to_frame()
-    own = ", ".join(_sql_text(key) for key in properties)
+    own = ", ".join(sql_text(key) for key in properties)
     not_own = f" AND e.key NOT IN ({own})" if own else ""
     columns = "".join(
-        f", nullif(lower(trim(try_cast(attributes AS JSON) ->> {_sql_text(key)})), '') AS {column}"
+        f", nullif(lower(trim(try_cast(attributes AS JSON) ->> {sql_text(key)})), '') AS {column}"
         for key, column in properties.items()
     )
     con = session(Path(tempfile.gettempdir()) / "contacts-records")
