@@ -12,7 +12,7 @@ from dedup.export import ExportResult, export_contacts, export_proposals
 from dedup.search import ContactFilter
 from quality.export_checks import check_export_file, read_back
 from quality.gates import gate_failures, gate_metrics
-from quality.gx_suites import SuiteSettings, export_report, snapshot_frames, snapshot_report
+from quality.gx_suites import SuiteSettings, export_report, validate_snapshot
 
 CHECK_PUBLISH_GATES = "publish_gates"
 CHECK_QUALITY_SUITES = "gx_quality_suites"
@@ -76,13 +76,15 @@ def gx_quality_suites(settings: ContactsSettings, quality: QualityRunner) -> dg.
     con = duckdb.connect(str(settings.layout.build_path), read_only=True)
     try:
         metrics = gate_metrics(con)
-        frames = snapshot_frames(con, suite_settings)
+        report = validate_snapshot(
+            con,
+            suite_settings,
+            _docs_dir(settings, "snapshot"),
+            (metrics.frame(limits), limits),
+            quality.run,
+        )
     finally:
         con.close()
-    frames["publish_gates"] = metrics.frame(limits)
-    report = quality.run(
-        snapshot_report, frames, suite_settings, _docs_dir(settings, "snapshot"), limits
-    )
     # Gate failures read best in the gate's own words; other failures name suite and column.
     reasons = gate_failures(metrics, limits) or [str(f) for f in report.failures[:3]]
     docs = str(report.docs_index) if report.docs_index else ""

@@ -17,6 +17,7 @@ import os
 import shutil
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -311,15 +312,23 @@ def export_report(
     )
 
 
+def _inline(fn: Callable[..., QualityReport], *args: Any) -> QualityReport:
+    return fn(*args)
+
+
 def validate_snapshot(
     con: duckdb.DuckDBPyConnection,
     settings: SuiteSettings,
     docs_dir: Path | None,
     gates: tuple[pl.DataFrame, GateLimits] | None = None,
+    run: Callable[..., QualityReport] = _inline,
 ) -> QualityReport:
-    """The snapshot suites on a built file, and the publish gates on `gates` (metrics, limits)."""
+    """The snapshot suites on a built file, and the publish gates on `gates` (metrics, limits).
+
+    DuckDB reads the frames here; `run` calls `snapshot_report` on them (the quality resource
+    passes its GX worker)."""
     frames = snapshot_frames(con, settings)
     limits = None
     if gates is not None:
         frames["publish_gates"], limits = gates
-    return snapshot_report(frames, settings, docs_dir, limits)
+    return run(snapshot_report, frames, settings, docs_dir, limits)

@@ -91,12 +91,6 @@ class Worker:
             pool.shutdown(wait=False, cancel_futures=True)
             return fn(*args)
 
-    def shutdown(self) -> None:
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-
 
 # The process's one GX worker: a run warms it, its checks use it.
 _worker = Worker()
