@@ -9,7 +9,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from assets.resources import ContactsSettings
 from contacts.generator import GeneratorConfig, generate_exports
+from contacts.runner import run_pipeline
 from dedup.matching.model import portable_settings
 from dedup.matching.records import contact_records, matched_properties
 from dedup.matching.settings import contact_settings
@@ -119,9 +121,6 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _pair_proposed(root: Path, declared: bool) -> bool:
-    from assets.resources import ContactsSettings
-    from contacts.runner import run_pipeline
-
     db = root / ("typed" if declared else "plain") / "contacts.duckdb"
     run_pipeline(
         ContactsSettings(
