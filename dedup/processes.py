@@ -12,8 +12,10 @@ started with the main script hidden.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -39,9 +41,33 @@ def main_script_hidden() -> Iterator[None]:
             main.__dict__.update(saved)
 
 
+# How often an idle worker checks that the process that started it is alive.
+PARENT_CHECK_SECONDS = 1.0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Pool initializer: end this worker once its parent is gone. A parent killed outright
+    (SIGKILL, the OOM killer) runs no clean-up, and its idle workers wait on their task queue
+    forever: measured, a killed `contacts run` left its GX worker (~290 MB) running."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_SECONDS)
+            if os.getppid() != parent:  # re-parented: the parent has died
+                os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def spawn_pool(workers: int) -> ProcessPoolExecutor:
-    """A pool of `workers` spawned processes, all started now (see `main_script_hidden`)."""
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    """A pool of `workers` spawned processes, all started now (see `main_script_hidden`); each
+    exits on its own if this process dies without shutting the pool down."""
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_exit_with_parent,
+        initargs=(os.getpid(),),
+    )
     with main_script_hidden():
         # A pool spawns a process per task that finds none idle, in `submit` itself (the child's
         # start-up data is taken then): no-op tasks start all of them while the script is hidden.
