@@ -41,6 +41,7 @@ from dedup.merge_history import (
     side_profiles,
     update_history,
 )
+from dedup.normalize import phone_lookup, read_phone_lookup, write_phone_lookup
 from dedup.privacy import (
     crm_records_without_erased,
     erased_contact_ids,
@@ -90,7 +91,11 @@ def interactions(
 ) -> dg.MaterializeResult:
     layout = settings.layout
     config = settings.engine_config()
-    resolved = prepare_interactions(read_staged(layout.staging_root, "accepted"), config)
+    region = config.default_region
+    known_phones = read_phone_lookup(layout.cache_dir, region)
+    resolved = prepare_interactions(
+        read_staged(layout.staging_root, "accepted"), config, known_phones
+    )
     decisions = pl.read_parquet(layout.work_file(DECISIONS_FILE))
     frame = revoke(resolved.interactions, revocations(decisions))
     resolved.interactions = pl.DataFrame()  # `frame` holds the rows now
@@ -119,6 +124,10 @@ def interactions(
         layout.work_file(TRASH_ASSIGNMENT_FILE)
     )
     split.restored.write_parquet(layout.work_file(RESTORED_FILE))
+    # Tomorrow parses only new phone texts. Written from what stays (live and held rows), so an
+    # erased person's numbers leave the lookup in the run that applies the erasure.
+    phones = pl.concat([phone_lookup(frame), phone_lookup(split.trash)]).unique("phone_key")
+    write_phone_lookup(layout.cache_dir, region, phones.sort("phone_key"))
     scrubbed = scrub_staging(
         layout.staging_root,
         pl.concat([suppressed.get_column("interaction_id"), split.purged]),
@@ -158,6 +167,8 @@ def interactions(
             "suppressed_by_erasure": suppressed.height,
             "held_by_deletion": split.held,
             "staging_rows_scrubbed": scrubbed,
+            "phone_lookup_loaded": known_phones.height if known_phones is not None else 0,
+            "phone_lookup_saved": phones.height,
             "identity_failures": int(frame.get_column("identity_failure").is_not_null().sum()),
             "verified_interactions": int(frame.get_column("identity_verified").sum()),
             "invalid_emails": int(

@@ -42,8 +42,11 @@ def resolve_redeliveries(staged: pl.DataFrame) -> ResolvedInteractions:
     )
 
 
-def prepare_interactions(staged: pl.DataFrame, config: EngineConfig) -> ResolvedInteractions:
-    """Resolve re-deliveries, verify identities, normalize identifiers and display text.
+def prepare_interactions(
+    staged: pl.DataFrame, config: EngineConfig, known_phones: pl.DataFrame | None = None
+) -> ResolvedInteractions:
+    """Resolve re-deliveries, verify identities, normalize identifiers and display text
+    (`known_phones`: see `normalize.phone_e164`).
 
     Memory: pass the staged frame without keeping a reference (`prepare_interactions(read(...))`);
     it is released once re-deliveries are resolved, and each step's input as soon as the next
@@ -53,7 +56,9 @@ def prepare_interactions(staged: pl.DataFrame, config: EngineConfig) -> Resolved
     del staged
     frame, resolved.interactions = resolved.interactions, pl.DataFrame()
     frame = verified_user_ids(frame, config.identity_secrets, config.previous_secret_until)
-    frame = normalize_identifiers(frame, default_region=config.default_region)
+    frame = normalize_identifiers(
+        frame, default_region=config.default_region, known_phones=known_phones
+    )
     frame = frame.with_columns(
         display_text(pl.col("name")).alias("name_display"),
         display_text(pl.col("company")).alias("company_display"),

@@ -9,6 +9,7 @@ Raw values are never modified; normalized forms sit beside them and are null whe
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import phonenumbers
 import polars as pl
@@ -153,23 +154,86 @@ def parse_phones(
         return out
 
 
+# A phone lookup: cleaned text (`_phone_key`) → its E.164 form (null when invalid), for one region
+# and one libphonenumber version (`phone_lookup_name`). What an earlier run parsed, handed to the
+# next so that a night parses only the phone texts it has not seen.
+PHONE_LOOKUP_SCHEMA = {"phone_key": pl.String(), "phone_e164": pl.String()}
+
+
+def phone_lookup_name(region: str) -> str:
+    """File name of the lookup for `region`: a new libphonenumber release starts a new one (its
+    metadata decides which numbers are valid)."""
+    return f"phone_e164-{region}-{phonenumbers.__version__}.parquet"
+
+
+def read_phone_lookup(folder: Path, region: str) -> pl.DataFrame | None:
+    """The saved lookup for `region` and this libphonenumber, or None (none yet, or unreadable:
+    a damaged cache costs the parses again, never the run)."""
+    path = folder / phone_lookup_name(region)
+    if not path.exists():
+        return None
+    try:
+        return pl.read_parquet(path).select(*PHONE_LOOKUP_SCHEMA).cast(PHONE_LOOKUP_SCHEMA)
+    except (pl.exceptions.PolarsError, OSError):
+        return None
+
+
+def write_phone_lookup(folder: Path, region: str, lookup: pl.DataFrame) -> None:
+    """Replace the saved lookup atomically; lookups of other regions or library versions go."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / phone_lookup_name(region)
+    tmp = path.with_name(f".{path.name}.tmp")
+    lookup.write_parquet(tmp)
+    tmp.replace(path)
+    for other in folder.glob("phone_e164-*.parquet"):
+        if other != path:
+            other.unlink(missing_ok=True)
+
+
 def phone_e164(
-    candidates: pl.Series, region: str, parallel_from: int = PARALLEL_PHONE_KEYS
+    candidates: pl.Series,
+    region: str,
+    parallel_from: int = PARALLEL_PHONE_KEYS,
+    known: pl.DataFrame | None = None,
 ) -> pl.Series:
-    """E.164 for each candidate text; libphonenumber runs once per distinct (cleaned) value."""
+    """E.164 for each candidate text; libphonenumber runs once per distinct (cleaned) value that
+    `known` (a `PHONE_LOOKUP_SCHEMA` frame for this region) does not already give."""
     keys = pl.DataFrame({"_candidate": candidates}).with_columns(
-        _phone_key(pl.col("_candidate")).alias("_key")
+        _phone_key(pl.col("_candidate")).alias("phone_key")
     )
-    distinct = keys.get_column("_key").drop_nulls().unique()
-    lookup = pl.DataFrame(
+    distinct = keys.get_column("phone_key").drop_nulls().unique()
+    reused = (
+        known.cast(PHONE_LOOKUP_SCHEMA).filter(pl.col("phone_key").is_in(distinct.implode()))
+        if known is not None
+        else pl.DataFrame(schema=PHONE_LOOKUP_SCHEMA)
+    )
+    todo = distinct.filter(~distinct.is_in(reused.get_column("phone_key").implode()))
+    parsed = pl.DataFrame(
         {
-            "_key": distinct,
-            "_e164": pl.Series(
-                parse_phones(distinct.to_list(), region, parallel_from), dtype=pl.String
+            "phone_key": todo,
+            "phone_e164": pl.Series(
+                parse_phones(todo.to_list(), region, parallel_from), dtype=pl.String
             ),
         }
     )
-    return keys.join(lookup, on="_key", how="left", maintain_order="left").get_column("_e164")
+    lookup = pl.concat([reused, parsed])
+    return keys.join(lookup, on="phone_key", how="left", maintain_order="left").get_column(
+        "phone_e164"
+    )
+
+
+def phone_lookup(frame: pl.DataFrame) -> pl.DataFrame:
+    """The phone lookup a normalized frame holds (`PHONE_LOOKUP_SCHEMA`): only what is still in
+    the data, so an erased person's numbers leave it with their interactions."""
+    return (
+        frame.select(
+            _phone_key(phone_candidate(pl.col("phone"), pl.col("channel"))).alias("phone_key"),
+            "phone_e164",
+        )
+        .drop_nulls("phone_key")
+        .unique("phone_key")
+        .sort("phone_key")
+    )
 
 
 def on_distinct(frame: pl.DataFrame, column: str, *steps: dict[str, pl.Expr]) -> pl.DataFrame:
@@ -182,8 +246,11 @@ def on_distinct(frame: pl.DataFrame, column: str, *steps: dict[str, pl.Expr]) ->
     return frame.join(distinct, on=column, how="left", nulls_equal=True, maintain_order="left")
 
 
-def normalize_identifiers(frame: pl.DataFrame, *, default_region: str = "US") -> pl.DataFrame:
-    """Add `email_address`, `email_norm`, `phone_e164` and `name_norm` beside the raw columns."""
+def normalize_identifiers(
+    frame: pl.DataFrame, *, default_region: str = "US", known_phones: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Add `email_address`, `email_norm`, `phone_e164` and `name_norm` beside the raw columns
+    (`known_phones`: an earlier run's `phone_lookup` for `default_region`)."""
     frame = on_distinct(
         frame,
         "email",
@@ -192,4 +259,6 @@ def normalize_identifiers(frame: pl.DataFrame, *, default_region: str = "US") ->
     )
     frame = on_distinct(frame, "name", {"name_norm": name_norm(pl.col("name"))})
     candidates = frame.select(phone_candidate(pl.col("phone"), pl.col("channel"))).to_series()
-    return frame.with_columns(phone_e164(candidates, default_region).alias("phone_e164"))
+    return frame.with_columns(
+        phone_e164(candidates, default_region, known=known_phones).alias("phone_e164")
+    )

@@ -83,6 +83,11 @@ class StateLayout:
         return self.work_dir / name
 
     @property
+    def cache_dir(self) -> Path:
+        """What a run reuses from the last one to save work (derived; safe to delete)."""
+        return self.state_dir / "cache"
+
+    @property
     def build_path(self) -> Path:
         return self.work_dir / "snapshot.building.duckdb"
 

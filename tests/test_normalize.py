@@ -15,6 +15,10 @@ from dedup.normalize import (
     normalize_identifiers,
     parse_phone,
     parse_phones,
+    phone_lookup,
+    phone_lookup_name,
+    read_phone_lookup,
+    write_phone_lookup,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +87,50 @@ def test_whatsapp_digits_carry_country_code_and_raw_is_kept() -> None:
     # On WhatsApp the digits are an international number; on SMS they are a (bad) US number.
     assert out.get_column("phone_e164").to_list() == ["+447911123456", None]
     assert out.get_column("phone").to_list() == ["447911123456", "447911123456"]
+
+
+def test_a_saved_phone_lookup_is_reused_and_covers_only_what_remains(tmp_path: Path) -> None:
+    frame = pl.DataFrame(
+        {
+            "email": [None] * 4,
+            "name": [None] * 4,
+            "phone": ["(415) 555-2671", "415.555.2671", "447911123456", "12"],
+            "channel": ["widget", "sms", "whatsapp", "widget"],
+        },
+        schema=dict.fromkeys(["email", "name", "phone", "channel"], pl.String),
+    )
+    first = normalize_identifiers(frame)
+    lookup = phone_lookup(first)
+    # One entry per cleaned text, the invalid one included (it is not parsed again either).
+    assert lookup.rows() == [
+        ("+447911123456", "+447911123456"),
+        ("12", None),
+        ("4155552671", "+14155552671"),
+    ]
+    write_phone_lookup(tmp_path, "US", lookup)
+    assert read_phone_lookup(tmp_path, "US").equals(lookup)
+    assert read_phone_lookup(tmp_path, "GB") is None  # another region has its own
+    # A known entry is taken as it is, not parsed again: a planted value shows it was used.
+    planted = lookup.with_columns(
+        pl.when(pl.col("phone_key") == "4155552671")
+        .then(pl.lit("+19999999999"))
+        .otherwise(pl.col("phone_e164"))
+        .alias("phone_e164")
+    )
+    again = normalize_identifiers(frame, known_phones=planted)
+    assert again.get_column("phone_e164").to_list() == [
+        "+19999999999",
+        "+19999999999",
+        "+447911123456",
+        None,
+    ]
+    # Texts the lookup lacks are parsed; entries of texts gone from the data are dropped.
+    fewer = normalize_identifiers(frame.tail(2), known_phones=lookup.head(1))
+    assert fewer.get_column("phone_e164").to_list() == ["+447911123456", None]
+    assert phone_lookup(fewer).get_column("phone_key").to_list() == ["+447911123456", "12"]
+    # A damaged file costs the parses again, never the run.
+    (tmp_path / phone_lookup_name("US")).write_bytes(b"not parquet")
+    assert read_phone_lookup(tmp_path, "US") is None
 
 
 NAMES = [

@@ -17,6 +17,7 @@ from contacts.cli import app
 from dedup.decisions import NOTE, read_all
 from dedup.identity import expected_hash, verified_user_ids
 from dedup.ingest import read_staged, read_staged_crm
+from dedup.normalize import read_phone_lookup
 from dedup.retention import RetentionPolicy, purge
 from dedup.review import add_note, revoke_verification
 from dedup.snapshot import StateLayout
@@ -92,6 +93,12 @@ def every_text(db: Path) -> str:
         con.close()
 
 
+def phone_lookup_text(db: Path) -> str:
+    lookup = read_phone_lookup(StateLayout(db).cache_dir, "US")
+    assert lookup is not None
+    return " ".join(str(v) for row in lookup.rows() for v in row).lower()
+
+
 def traces(text: str) -> list[str]:
     needles = [ZED_NORM, "zebulon", "quartz", "4155550199", ZED_EMAIL.lower(), "zsess"]
     return [n for n in needles if n in text]
@@ -105,6 +112,7 @@ def test_erase_removes_every_trace_and_old_exports_do_not_bring_it_back(
     zed = contact_of(db)["z1"]
     assert contact_of(db)["z2"] == zed
     assert traces(every_text(db)), "the fixture must put Zed in the published file"
+    assert "4155550199" in phone_lookup_text(db), "the fixture must put Zed's phone in the lookup"
     assert query(db, "SELECT count(*) FROM crm_links").item() == 2
     add_note(db, zed, "Zebulon called about quartz", who="ann")
     runner = CliRunner()
@@ -120,6 +128,7 @@ def test_erase_removes_every_trace_and_old_exports_do_not_bring_it_back(
 
     run(**NO_MATCHING)
     assert traces(every_text(db)) == []
+    assert traces(phone_lookup_text(db)) == []  # the phone lookup kept for the next run too
     assert query(db, "SELECT count(*) FROM contacts").item() == 1
     audit = query(db, "SELECT * FROM erasures").row(0, named=True)
     assert audit["interactions_removed"] == 2 and audit["identifiers_suppressed"] >= 5
