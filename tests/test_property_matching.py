@@ -12,7 +12,7 @@ import pytest
 from assets.resources import ContactsSettings
 from contacts.generator import GeneratorConfig, generate_exports
 from contacts.runner import run_pipeline
-from dedup.matching.model import portable_settings
+from dedup.matching.model import TrainedModel, portable_settings, predict
 from dedup.matching.records import contact_records, matched_properties
 from dedup.matching.settings import contact_settings
 from dedup.properties import PropertySchemaError, load_schema
@@ -110,6 +110,43 @@ def test_property_comparisons_survive_a_change_of_backend() -> None:
     assert {"p_date_dob", "p_string_city"} <= set(names)
     rules = [r["blocking_rule"] for r in spark["blocking_rules_to_generate_predictions"]]
     assert any("p_date_dob" in r and "surname" in r for r in rules)
+
+
+def test_a_date_months_off_and_a_heavier_city_typo_still_count_for_a_pair() -> None:
+    # Splink's fake_1000 duplicates: a dob with its month and day typed wrong, a scrambled city.
+    contacts = pl.DataFrame(
+        {
+            "contact_id": ["c1", "c2", "c3"],
+            "name": ["Ryan King", "Ryan King", "Ryan King"],
+            "attributes": [
+                '{"dob": "1982-06-22", "city": "london"}',
+                '{"dob": "1982-09-12", "city": "lndno"}',
+                '{"dob": "1961-01-30", "city": "leeds"}',
+            ],
+        }
+    ).with_columns(
+        pl.lit(None, pl.String).alias("email_norm"),
+        pl.lit(None, pl.String).alias("phone"),
+        pl.lit([], pl.List(pl.String)).alias("phones"),
+        pl.lit(None, pl.String).alias("company"),
+        pl.lit([], pl.List(pl.String)).alias("tags"),
+    )
+    records = contact_records(contacts, properties={"dob": "p_date_dob", "city": "p_string_city"})
+    settings = contact_settings(1e-3, ("p_date_dob", "p_string_city")).create_settings_dict(
+        "duckdb"
+    )
+    scored = predict(records, TrainedModel(settings=settings, trained_on_contacts=3), 0.0)[0]
+    levels = {
+        tuple(sorted((row["unique_id_l"], row["unique_id_r"]))): {
+            e["field"]: e["level"] for e in json.loads(row["explanation"])
+        }
+        for row in scored.iter_rows(named=True)
+    }
+    twins = levels[("c1", "c2")]
+    assert "1 year" in twins["p_date_dob"], twins  # not "All other comparisons"
+    assert "0.8" in twins["p_string_city"], twins
+    stranger = levels[("c1", "c3")]
+    assert stranger["p_date_dob"] == stranger["p_string_city"] == "All other comparisons"
 
 
 @pytest.fixture(scope="module")

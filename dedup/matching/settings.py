@@ -245,6 +245,11 @@ def property_comparison(column: str) -> cl.CustomComparison:
             # One digit typed wrong or two swapped (1987-03-12 / 1987-03-21): a typo of the
             # same date far more often than another person's.
             cll.DamerauLevenshteinLevel(column, 1).configure(m_probability=0.12),
+            # A day or month typed wrong (1982-06-22 / 1982-09-12): one person far more often
+            # than two, though weaker evidence than one digit off.
+            cll.AbsoluteDateDifferenceLevel(
+                column, input_is_string=True, threshold=1, metric="year"
+            ).configure(m_probability=0.06),
         ]
     elif kind == "string":
         levels = [
@@ -252,6 +257,7 @@ def property_comparison(column: str) -> cl.CustomComparison:
                 m_probability=0.80
             ),
             cll.JaroWinklerLevel(column, 0.9).configure(m_probability=0.12),
+            cll.JaroWinklerLevel(column, 0.8).configure(m_probability=0.04),
         ]
     else:
         levels = [
@@ -265,7 +271,7 @@ def property_comparison(column: str) -> cl.CustomComparison:
         comparison_levels=[
             cll.NullLevel(column),
             *levels,
-            cll.ElseLevel().configure(m_probability=0.08 if kind != "exact" else 0.10),
+            cll.ElseLevel().configure(m_probability={"date": 0.02, "string": 0.04}.get(kind, 0.10)),
         ],
     )
 
