@@ -126,8 +126,8 @@ def interactions(
     split.restored.write_parquet(layout.work_file(RESTORED_FILE))
     # Tomorrow parses only new phone texts. Written from what stays (live and held rows), so an
     # erased person's numbers leave the lookup in the run that applies the erasure.
-    phones = pl.concat([phone_lookup(frame), phone_lookup(split.trash)]).unique("phone_key")
-    write_phone_lookup(layout.cache_dir, region, phones.sort("phone_key"))
+    phones = phone_lookup(frame, split.trash)
+    write_phone_lookup(layout.cache_dir, region, phones)
     scrubbed = scrub_staging(
         layout.staging_root,
         pl.concat([suppressed.get_column("interaction_id"), split.purged]),

@@ -222,11 +222,15 @@ def phone_e164(
     )
 
 
-def phone_lookup(frame: pl.DataFrame) -> pl.DataFrame:
-    """The phone lookup a normalized frame holds (`PHONE_LOOKUP_SCHEMA`): only what is still in
+def phone_lookup(*frames: pl.DataFrame) -> pl.DataFrame:
+    """The phone lookup normalized frames hold (`PHONE_LOOKUP_SCHEMA`): only what is still in
     the data, so an erased person's numbers leave it with their interactions."""
+    columns = ("phone", "channel", "phone_e164")
     return (
-        frame.select(
+        pl.concat([frame.select(columns) for frame in frames])
+        .drop_nulls("phone")
+        .unique()  # the cleaning regex then runs once per distinct text, not per interaction
+        .select(
             _phone_key(phone_candidate(pl.col("phone"), pl.col("channel"))).alias("phone_key"),
             "phone_e164",
         )
