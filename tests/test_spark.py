@@ -1,19 +1,24 @@
 """The matching step on Splink's SparkAPI (Spark in local mode): one model, two backends.
 
 Workspaces that outgrow one machine run matching on Spark; these tests hold the settings to
-that promise on real data: a model trained on DuckDB scores identically on Spark, and a model
-trained on Spark scores on DuckDB.
+that promise on real data: a model trained on DuckDB scores identically on Spark, a model
+trained on Spark scores on DuckDB, and the incremental predict on Spark gives the proposals of a
+full DuckDB predict. One module, so the tests share one Spark session (a JVM costs ~20 s).
 """
 
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import polars as pl
 import pytest
 
+from dedup.matching.incremental import predict_nightly
 from dedup.matching.model import TrainingConfig, predict, train
+from dedup.matching.proposals import predictions_frame
 from tests.conftest import generated_records
+from tests.test_incremental import _compare
 
 pytestmark = pytest.mark.skipif(
     shutil.which("java") is None, reason="Spark needs a Java runtime (bin/dev test installs one)"
@@ -49,6 +54,11 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
     session.stop()
 
 
+@pytest.fixture(scope="module")
+def duckdb_model(records: pl.DataFrame):
+    return train(records)
+
+
 def spark_api(session):
     from splink import SparkAPI
 
@@ -59,8 +69,10 @@ def scored(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(*PAIR, "match_probability", "explanation").sort(PAIR)
 
 
-def test_duckdb_trained_model_scores_identically_on_spark(records: pl.DataFrame, spark) -> None:
-    model = train(records)
+def test_duckdb_trained_model_scores_identically_on_spark(
+    records: pl.DataFrame, spark, duckdb_model
+) -> None:
+    model = duckdb_model
     on_duckdb, _ = predict(records, model, 0.5)
     on_spark, _ = predict(records, model, 0.5, db_api=spark_api(spark))
     assert on_duckdb.height > 5
@@ -81,3 +93,18 @@ def test_spark_trained_model_scores_on_duckdb(records: pl.DataFrame, spark) -> N
     assert duckdb_pairs.height > 5
     both = spark_pairs.join(duckdb_pairs, on=PAIR).height
     assert both >= 0.9 * max(spark_pairs.height, duckdb_pairs.height)
+
+
+def test_incremental_night_on_spark_equals_full_on_duckdb(
+    records: pl.DataFrame, spark, duckdb_model, tmp_path: Path
+) -> None:
+    model = duckdb_model
+    night1 = records.filter(pl.int_range(pl.len()) % 10 != 0)
+    state = tmp_path / "state"
+    first = predict_nightly(night1, model, 0.5, state, db_api=spark_api(spark))
+    assert first.mode == "full"
+    second = predict_nightly(records, model, 0.5, state, db_api=spark_api(spark))
+    assert second.mode == "incremental" and 0 < second.changed < records.height
+    full, _ = predict(records, model, 0.5)
+    assert full.height > 0
+    _compare(predictions_frame(second.scored), predictions_frame(full))

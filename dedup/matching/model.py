@@ -58,6 +58,13 @@ class TrainingConfig:
             candidate pair (measured at 1M interactions, 308,647 contacts: the (first name,
             surname) session 22.1 s → 7.3 s, all three 29.9 s → 11.7 s; the proposals at 0.8 were
             the same 4,550 pairs, probabilities within 0.0006). Predictions still apply them.
+        u_chunks: Splink splits the u sample into this many chunks after a 1% probe, and stops
+            a comparison's sampling early once each level has been seen 100 times; 1 runs each
+            comparison once over the whole sample. One pass costs the same on DuckDB (4.3 →
+            3.8 s at 308,647 contacts) and every u comes from all `u_max_pairs` pairs instead of
+            the probe's 20,000 for most comparisons; on Spark, where each chunk is a job, training
+            on the test workspace went from 49 s to 14 s. Chunks only bound memory for samples
+            far larger than this one.
     """
 
     deterministic_recall: float = 0.6
@@ -68,6 +75,7 @@ class TrainingConfig:
     em_max_pairs: int = 2_000_000
     em_probe_share: float = 0.01
     em_term_frequencies: bool = False
+    u_chunks: int = 1
 
 
 @dataclass
@@ -185,7 +193,12 @@ def train(
     """Estimate the prior, u (random sampling) and m (EM over several blockings) without labels."""
     properties = property_columns(records.columns)
     linker = _linker(records, contact_settings(estimate_prior(records, config), properties), db_api)
-    linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
+    linker.training.estimate_u_using_random_sampling(
+        max_pairs=config.u_max_pairs,
+        seed=config.seed,
+        num_chunks=config.u_chunks,
+        min_count_per_level=None if config.u_chunks == 1 else 100,
+    )
     sessions: dict[str, str] = {}
     if records.height < config.em_min_contacts:
         settings = linker.misc.save_model_to_json()
