@@ -203,6 +203,19 @@ def test_gx_snapshot_suites_name_bad_values(tmp_path: Path) -> None:
     assert (tmp_path / "docs" / "index.html").exists()
 
 
+def test_data_docs_render_in_full_on_every_validation_of_a_process(tmp_path: Path) -> None:
+    # GX compiles its page templates once per process here (quality.gx_suites keeps the Jinja
+    # bytecode); a broken cache would not fail the validation, only leave pages unrendered.
+    frame = pl.DataFrame({"contact_id": ["c1", "c2"], "phone": ["+14155552671", "555"]})
+    for night in ("first", "second"):
+        docs = tmp_path / night
+        report = export_report(frame, "contact_id", frozenset({"phone"}), "contacts", docs)
+        assert [f.column for f in report.failures] == ["phone"]
+        assert "export_contacts" in (docs / "index.html").read_text()
+        (page,) = (docs / "validations").rglob("*.html")
+        assert "values must match this regular expression" in page.read_text()
+
+
 def _exit_unless_in(pid: int) -> str:
     if os.getpid() != pid:
         os._exit(3)  # the worker dies mid-call, as when the OOM killer takes it
