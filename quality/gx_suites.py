@@ -2,7 +2,7 @@
 
 GX is imported lazily (its import alone takes 8-14 s) and is handed pandas frames, because it
 reads neither Polars nor DuckDB. To keep the nightly cost low on large files, each suite sees:
-- for `interactions` and `contacts`, a deterministic sample of at most `sample_rows` rows of the
+- for `interactions` and `contacts`, a deterministic sample of about `sample_rows` rows of the
   columns it checks (formats, sets, limits), taken by DuckDB;
 - for whole-table facts (uniqueness and counts consistent across tables), one row of SQL
   aggregates over the full tables (`snapshot_counts`), which GX checks like any other frame;
@@ -230,9 +230,19 @@ SELECT
 """
 
 
-def _sample(table: str, n: int) -> str:
-    # Reservoir sampling with a fixed seed: the same file gives the same sample (repeatable runs).
-    return f"(SELECT * FROM {table} USING SAMPLE reservoir({int(n)} ROWS) REPEATABLE (42))"
+def _sample(
+    con: duckdb.DuckDBPyConnection, table: str, key: str, columns: str, n: int
+) -> pl.DataFrame:
+    """`columns` of about `n` rows of `table` (all of them up to `n`), chosen by the hash of `key`.
+
+    The same file gives the same sample (repeatable runs), and every row of a duplicated key is
+    in it or none is, so a sample still shows the duplicate. DuckDB's fixed-seed reservoir
+    sample measured 10x slower at 1M interactions (4.96 s against 0.35 s): it read every column
+    of every row, one thread, where this filter reads only `columns` in parallel. (The count is
+    a constant in the query: as a subquery it measured 1.68 s.)
+    """
+    total = max(con.sql(f"SELECT count(*) FROM {table}").fetchone()[0], 1)  # type: ignore[index]
+    return con.sql(f"SELECT {columns} FROM {table} WHERE hash({key}) % {total} < {int(n)}").pl()
 
 
 def snapshot_frames(
@@ -240,22 +250,24 @@ def snapshot_frames(
 ) -> dict[str, pl.DataFrame]:
     """The frames the snapshot suites check, read from a built file."""
     n = settings.sample_rows
+    attribute_keys = "coalesce(json_array_length(json_keys(attributes)), 0) AS attribute_keys"
     return {
-        "interactions": con.sql(
-            f"""
-            SELECT interaction_id, contact_id, occurred_at, channel, phone_e164, email_norm,
-                   coalesce(json_array_length(json_keys(attributes)), 0) AS attribute_keys
-            FROM {_sample("interactions", n)}
-            """
-        ).pl(),
-        "contacts": con.sql(
-            f"""
-            SELECT contact_id, phone, email_norm, audience, len(tags) AS tag_count,
-                   coalesce(json_array_length(json_keys(attributes)), 0) AS attribute_keys,
-                   interaction_count
-            FROM {_sample("contacts", n)}
-            """
-        ).pl(),
+        "interactions": _sample(
+            con,
+            "interactions",
+            "interaction_id",
+            "interaction_id, contact_id, occurred_at, channel, phone_e164, email_norm, "
+            + attribute_keys,
+            n,
+        ),
+        "contacts": _sample(
+            con,
+            "contacts",
+            "contact_id",
+            "contact_id, phone, email_norm, audience, len(tags) AS tag_count, "
+            f"{attribute_keys}, interaction_count",
+            n,
+        ),
         "merge_proposals": con.sql(
             "SELECT proposal_id, contact_id_l, contact_id_r, match_probability, status "
             "FROM merge_proposals"

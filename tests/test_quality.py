@@ -18,7 +18,13 @@ from dedup.search import ContactFilter
 from dedup.snapshot import StateLayout
 from quality import gx_worker
 from quality.gates import GateLimits, GateMetrics, gate_failures
-from quality.gx_suites import SuiteSettings, export_report, snapshot_suites, validate
+from quality.gx_suites import (
+    SuiteSettings,
+    export_report,
+    snapshot_frames,
+    snapshot_suites,
+    validate,
+)
 from tests.conftest import rec, write_jsonl
 
 D1, D2 = "2026-11-01", "2026-11-02"
@@ -214,6 +220,42 @@ def test_data_docs_render_in_full_on_every_validation_of_a_process(tmp_path: Pat
         assert "export_contacts" in (docs / "index.html").read_text()
         (page,) = (docs / "validations").rglob("*.html")
         assert "values must match this regular expression" in page.read_text()
+
+
+def test_snapshot_sample_is_repeatable_capped_and_keeps_duplicates_together(
+    tmp_path: Path,
+) -> None:
+    con = duckdb.connect(str(tmp_path / "s.duckdb"))
+    con.execute(
+        """
+        CREATE TABLE interactions AS
+        SELECT 'i' || (r % 500) AS interaction_id, 'c' || (r % 300) AS contact_id,
+               TIMESTAMP '2026-11-01' AS occurred_at, 'widget' AS channel,
+               NULL::VARCHAR AS phone_e164, NULL::VARCHAR AS email_norm,
+               '{"k": 1}'::JSON AS attributes
+        FROM range(1000) t(r);
+        CREATE TABLE contacts AS
+        SELECT 'c' || r AS contact_id, NULL::VARCHAR AS phone, NULL::VARCHAR AS email_norm,
+               'public' AS audience, ['vip'] AS tags, '{}'::JSON AS attributes,
+               1 AS interaction_count
+        FROM range(300) t(r);
+        CREATE TABLE merge_proposals (proposal_id VARCHAR, contact_id_l VARCHAR,
+            contact_id_r VARCHAR, match_probability DOUBLE, status VARCHAR);
+        CREATE TABLE pipeline_runs AS SELECT 1 AS run_number, 1000 AS interactions;
+        """
+    )
+    settings = SuiteSettings(audiences=("public",), sample_rows=100)
+    first = snapshot_frames(con, settings)
+    sample = first["interactions"]
+    assert 50 <= sample.height <= 150 and 50 <= first["contacts"].height <= 150
+    assert sample.equals(snapshot_frames(con, settings)["interactions"])
+    # Every id occurs twice in the table: a sampled one brings its twin, so GX sees duplicates.
+    table = con.sql("SELECT interaction_id, count(*) AS n FROM interactions GROUP BY 1").pl()
+    counted = sample.group_by("interaction_id").len().join(table, on="interaction_id")
+    assert (counted["len"] == counted["n"]).all()
+    everything = snapshot_frames(con, SuiteSettings(audiences=("public",), sample_rows=5000))
+    assert everything["interactions"].height == 1000 and everything["contacts"].height == 300
+    con.close()
 
 
 def _exit_unless_in(pid: int) -> str:
