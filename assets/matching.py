@@ -36,6 +36,7 @@ from dedup.matching.proposals import (
     PROPOSALS_SCHEMA,
     predictions_frame,
     update_proposals,
+    without_two_accounts,
 )
 from dedup.matching.records import contact_records, matched_properties
 from dedup.matching.reports import write_reports
@@ -158,8 +159,9 @@ def merge_proposals(
             force_full=config.full_predict or trained_tonight,
         )
         scored, pairs_per_rule = run.scored, run.pairs_per_rule
-        predictions = (
-            predictions_frame(scored) if scored.height else pl.DataFrame(schema=PREDICTION_SCHEMA)
+        predictions = without_two_accounts(
+            predictions_frame(scored) if scored.height else pl.DataFrame(schema=PREDICTION_SCHEMA),
+            contacts,
         )
         metadata["predict_mode"] = run.mode
         metadata["predict_reason"] = run.reason

@@ -441,6 +441,24 @@ def apply_constraints(
         )
         meta = constraints.join_meta.sort("decided_at", "join_id")
         label_of = dict(separated.iter_rows())
+        # Two verified user ids are two accounts: no contact may hold both (the blocking hub
+        # check), so a join that would make one is not applied, even when each side verified
+        # only after the admin merged them. Clusters joined by earlier decisions count as one.
+        accounts = {
+            cluster: set(ids)
+            for cluster, ids in keys.filter(pl.col(KEY_COLUMNS["user_id"]).is_not_null())
+            .join(clusters, on="interaction_id")
+            .group_by("cluster")
+            .agg(pl.col(KEY_COLUMNS["user_id"]).unique())
+            .iter_rows()
+        }
+        joined_into: dict[str, str] = {}
+
+        def root(cluster: str) -> str:
+            while cluster in joined_into:
+                cluster = joined_into[cluster]
+            return cluster
+
         allowed = []
         for row in meta.iter_rows(named=True):
             parts = joined.filter(pl.col("join_id") == row["join_id"]).get_column("cluster")
@@ -450,6 +468,17 @@ def apply_constraints(
                     (row["decision_id"], row["kind"], "would join contacts an admin separated")
                 )
                 continue
+            roots = sorted({root(c) for c in parts.to_list()})
+            ids = set().union(*(accounts.get(r, set()) for r in roots))
+            if len(ids) > 1:
+                conflicts.append(
+                    (row["decision_id"], row["kind"], "would join two verified accounts")
+                )
+                continue
+            for other in roots[1:]:
+                joined_into[other] = roots[0]
+            if roots:
+                accounts[roots[0]] = ids
             allowed.append(row["join_id"])
         joined = joined.filter(pl.col("join_id").is_in(allowed))
         if joined.height:

@@ -261,6 +261,17 @@ def _require_live(con: duckdb.DuckDBPyConnection, contact_id: str) -> None:
         raise ReviewError(f"{contact_id} was merged into {live}; use {live}")
 
 
+def _refuse_two_accounts(con: duckdb.DuckDBPyConnection, a: str, b: str) -> None:
+    # Two verified user ids are two accounts of the customer's product; a contact holding both
+    # fails the run's hub check, so the run would not apply the merge either (dedup.constraints).
+    accounts = {*_identifiers(con, a)["user_id"], *_identifiers(con, b)["user_id"]}
+    if len(accounts) > 1:
+        raise ReviewError(
+            f"{a} and {b} are two verified accounts ({len(accounts)} verified user ids); "
+            "they cannot be merged"
+        )
+
+
 def _proposal(con: duckdb.DuckDBPyConnection, proposal_id: str) -> dict:
     found = _rows(con, "SELECT * FROM merge_proposals WHERE proposal_id = ?", [proposal_id])
     if not found:
@@ -295,6 +306,8 @@ def accept_proposal(
     pair = (proposal["contact_id_l"], proposal["contact_id_r"])
     if survivor not in pair:
         raise ReviewError(f"survivor must be {pair[0]} or {pair[1]}, not {survivor}")
+    with published(db) as con:
+        _refuse_two_accounts(con, *pair)
     return append(
         StateLayout(db).decisions_path,
         Decision(
@@ -386,6 +399,7 @@ def merge_contacts(
     with published(db) as con:
         _require_live(con, a)
         _require_live(con, b)
+        _refuse_two_accounts(con, a, b)
     return append(
         StateLayout(db).decisions_path,
         Decision(

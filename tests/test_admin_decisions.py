@@ -242,3 +242,49 @@ def test_decision_taken_while_a_run_builds_is_applied_by_the_next_run(
         (decision, "applied")
     ]
     assert json.loads(query(db, "SELECT to_json(merged_ids) FROM merges").item()) == [bea]
+
+
+def test_two_verified_accounts_are_never_one_contact(exports: Path, db: Path, run) -> None:
+    from tests.conftest import signed
+
+    write_jsonl(
+        exports,
+        "2026-11-01",
+        "a.jsonl",
+        [
+            rec("a1", name="Ann Lee", email="ann@work.test", user_id="u1", user_hash=signed("u1")),
+            rec("b1", name="Ann Lee", email="ann@home.test", user_id="u2", user_hash=signed("u2")),
+            rec("c1", name="Ann Lee", email="ann@old.test"),
+        ],
+    )
+    run(**NO_MATCHING)
+    work, home, old = (
+        contact_with(db, e) for e in ("ann@work.test", "ann@home.test", "ann@old.test")
+    )
+    with pytest.raises(ReviewError, match="two verified accounts"):
+        merge_contacts(db, work, home, survivor=work)
+    # Merged while the third contact was not verified; it later verifies as the second account.
+    merge_contacts(db, work, old, survivor=work)
+    run(**NO_MATCHING)
+    assert contact_with(db, "ann@old.test") == work
+    write_jsonl(
+        exports,
+        "2026-11-02",
+        "a.jsonl",
+        [
+            rec(
+                "c2",
+                "2026-11-02T10:00:00Z",
+                email="ann@old.test",
+                user_id="u2",
+                user_hash=signed("u2"),
+            )
+        ],
+    )
+    # The run publishes (no contact over the hub limit) and says why the merge no longer holds.
+    run(**NO_MATCHING)
+    assert query(db, "SELECT outcome, detail FROM admin_decisions").rows() == [
+        ("not applied", "would join two verified accounts")
+    ]
+    assert contact_with(db, "ann@work.test") != contact_with(db, "ann@old.test")
+    assert contact_with(db, "ann@old.test") == contact_with(db, "ann@home.test")

@@ -156,3 +156,25 @@ def test_candidate_pair_counts_per_blocking_rule() -> None:
         *[pl.lit(None, pl.String).alias(c) for c in RECORD_COLUMNS if c not in rows[0]]
     )
     assert candidate_pairs(frame) == [3, 1, 0, 0, 0, 3]
+
+
+def test_two_verified_accounts_are_not_proposed() -> None:
+    from dedup.matching.proposals import without_two_accounts
+
+    contacts = pl.DataFrame(
+        {"contact_id": ["a", "b", "c", "d"], "user_id": ["u1", "u2", None, "u1"]}
+    )
+    scored = pl.DataFrame(
+        {
+            "contact_id_l": ["a", "a", "a", "b"],
+            "contact_id_r": ["b", "c", "d", "c"],
+            "match_probability": [0.99, 0.95, 0.9, 0.85],
+        }
+    )
+    kept = without_two_accounts(scored, contacts)
+    assert kept.columns == scored.columns
+    assert kept.select("contact_id_l", "contact_id_r").rows() == [
+        ("a", "c"),
+        ("a", "d"),
+        ("b", "c"),
+    ]

@@ -215,3 +215,32 @@ def predictions_frame(scored: pl.DataFrame) -> pl.DataFrame:
         pl.col("match_weight").cast(pl.Float64),
         pl.col("explanation"),
     )
+
+
+def without_two_accounts(predictions: pl.DataFrame, contacts: pl.DataFrame) -> pl.DataFrame:
+    """Scored pairs minus those whose contacts hold two different verified user ids.
+
+    Two verified accounts are two people to the customer's product; a contact holding both fails
+    the run's hub check, so no admin may merge them (dedup.review) and no run applies such a
+    merge (dedup.constraints). Proposing them would only ask for a decision that cannot be taken.
+    `contacts` needs `contact_id` and `user_id` (the verified user id, null when none).
+    """
+    accounts = contacts.select("contact_id", "user_id").filter(pl.col("user_id").is_not_null())
+    return (
+        predictions.join(
+            accounts.rename({"contact_id": "contact_id_l", "user_id": "_account_l"}),
+            on="contact_id_l",
+            how="left",
+        )
+        .join(
+            accounts.rename({"contact_id": "contact_id_r", "user_id": "_account_r"}),
+            on="contact_id_r",
+            how="left",
+        )
+        .filter(
+            pl.col("_account_l").is_null()
+            | pl.col("_account_r").is_null()
+            | (pl.col("_account_l") == pl.col("_account_r"))
+        )
+        .drop("_account_l", "_account_r")
+    )
