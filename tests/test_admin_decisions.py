@@ -13,7 +13,7 @@ from contacts.cli import app
 from dedup.decisions import REJECT_PROPOSAL, Decision, append, read_all
 from dedup.review import ReviewError, add_note, contact_detail, merge_contacts, unmerge
 from dedup.snapshot import StateLayout
-from tests.conftest import contact_of, during_a_run, query, rec, write_jsonl
+from tests.conftest import contact_of, during_a_run, query, rec, signed, write_jsonl
 
 NO_MATCHING = {"min_contacts_to_match": 10**9}
 
@@ -245,8 +245,6 @@ def test_decision_taken_while_a_run_builds_is_applied_by_the_next_run(
 
 
 def test_two_verified_accounts_are_never_one_contact(exports: Path, db: Path, run) -> None:
-    from tests.conftest import signed
-
     write_jsonl(
         exports,
         "2026-11-01",

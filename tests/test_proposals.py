@@ -12,6 +12,7 @@ from dedup.matching.proposals import (
     PROPOSALS_SCHEMA,
     proposal_id,
     update_proposals,
+    without_two_accounts,
 )
 
 NIGHT1 = datetime(2026, 11, 1, 3, tzinfo=UTC)
@@ -159,8 +160,6 @@ def test_candidate_pair_counts_per_blocking_rule() -> None:
 
 
 def test_two_verified_accounts_are_not_proposed() -> None:
-    from dedup.matching.proposals import without_two_accounts
-
     contacts = pl.DataFrame(
         {"contact_id": ["a", "b", "c", "d"], "user_id": ["u1", "u2", None, "u1"]}
     )

@@ -197,7 +197,6 @@ def train(
         max_pairs=config.u_max_pairs,
         seed=config.seed,
         num_chunks=config.u_chunks,
-        min_count_per_level=None if config.u_chunks == 1 else 100,
     )
     sessions: dict[str, str] = {}
     if records.height < config.em_min_contacts:
