@@ -35,6 +35,14 @@ def test_a_failed_em_session_keeps_every_comparison(records: pl.DataFrame) -> No
     assert predict(records, model, 0.5)[0].height > 0
 
 
+def test_the_em_sample_grows_with_the_contacts_between_its_bounds() -> None:
+    config = TrainingConfig()
+    assert config.em_sample_pairs(20_000) == config.em_min_pairs  # small: every pair
+    assert config.em_sample_pairs(1_000_000) == 1_600_000
+    assert config.em_sample_pairs(3_000_000) == config.em_max_pairs
+    assert TrainingConfig(em_max_pairs=10).em_sample_pairs(1_000_000) == 10
+
+
 def test_em_trains_on_a_sample_of_a_large_blocking(records: pl.DataFrame) -> None:
     # Every session is "large" at this limit, so each trains on Splink's hash sample of its
     # pairs: the path a 10M-interaction workspace takes.

@@ -46,12 +46,19 @@ class TrainingConfig:
             since the saved model was trained.
         em_min_contacts: below this many contacts the expert m probabilities in
             `settings.py` are kept and EM is not run (see that module's docstring).
-        em_max_pairs: an EM session whose blocking rule makes more candidate pairs trains on a
-            seeded hash sample of about this many (Splink's `max_pairs`). m is a share of the
-            true pairs in a block, so a sample of pairs estimates it as well as all of them do;
-            measured at 308,647 contacts: the (first name, surname) session, 3.6M pairs, 7.3 s →
-            4.4 s, and 4,546 proposals at 0.8 instead of 4,550. At 3M contacts that session
-            (359M pairs) used to be skipped and now trains.
+        em_pairs_per_contact, em_min_pairs, em_max_pairs: an EM session whose blocking rule
+            makes more candidate pairs than `em_sample_pairs(contacts)` trains on a seeded hash
+            sample of about that many (Splink's `max_pairs`). m is a share of the true pairs in
+            a block, so a sample of pairs estimates it as well as all of them do, given enough
+            true pairs in it. A block's true pairs grow with the contacts and its pairs with
+            their square, so a sample in proportion to the contacts holds about the same number
+            of true pairs at every size. Measured at 308,647 contacts (docs/matching.md): a 2M
+            sample 17.4–17.8 s of training, 1M 14.4–15.5 s, 500k 9.0–12.1 s, 250k 9.3 s (no
+            faster: Splink blocks every record first); proposals at 0.8: 5,516, 5,519, 5,517 and
+            5,523, 5,515 of them the same each time. The floor keeps smaller workspaces on all
+            their pairs; the ceiling is the sample a 10M-interaction workspace (3M contacts,
+            359M pairs in the name session) has trained on since that session stopped being
+            skipped.
         em_probe_share: share of records Splink blocks on first to size that sample.
         em_term_frequencies: let term-frequency adjustments into the EM iterations. Off: each
             iteration then works on counts of agreement patterns instead of rescanning every
@@ -72,10 +79,18 @@ class TrainingConfig:
     seed: int = 7
     drift_tolerance: float = 0.25
     em_min_contacts: int = 20_000
+    em_pairs_per_contact: float = 1.6
+    em_min_pairs: int = 500_000
     em_max_pairs: int = 2_000_000
     em_probe_share: float = 0.01
     em_term_frequencies: bool = False
     u_chunks: int = 1
+
+    def em_sample_pairs(self, contacts: int) -> int:
+        """The most candidate pairs an EM session trains on, for a workspace of `contacts`."""
+        return int(
+            min(self.em_max_pairs, max(self.em_min_pairs, self.em_pairs_per_contact * contacts))
+        )
 
 
 @dataclass
@@ -209,10 +224,11 @@ def train(
             },
         )
     pair_counts = candidate_pairs(records)
+    max_pairs = config.em_sample_pairs(records.height)
     for index, rule in zip(TRAINING_RULES, TRAINING_BLOCKS, strict=True):
         name = rule.get_blocking_rule("duckdb").blocking_rule_sql
         pairs = pair_counts[index]
-        sampled = pairs > config.em_max_pairs
+        sampled = pairs > max_pairs
         # Splink replaces the linker's comparisons with the session's before it checks the new m
         # values, so a session that fails there would leave the model without the comparisons its
         # blocking rule fixed (a failed phone session dropped `phone` from the saved model).
@@ -222,7 +238,7 @@ def train(
             session = linker.training.estimate_parameters_using_expectation_maximisation(
                 rule,
                 estimate_without_term_frequencies=not config.em_term_frequencies,
-                max_pairs=config.em_max_pairs if sampled else None,
+                max_pairs=max_pairs if sampled else None,
                 record_sample_proportion=config.em_probe_share,
             )
             # Splink decides from its probe whether it sampled (it does not when the probe
