@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from dedup.matching.model import TrainedModel, TrainingConfig, estimate_prior, predict, train
-from dedup.matching.settings import contact_settings
+from dedup.matching.records import attribute_arrays_of
+from dedup.matching.settings import ATTRIBUTES, contact_settings
 from tests.conftest import generated_records
 
 COMPARED = [
@@ -108,3 +110,60 @@ def test_prior_counts_same_name_same_attributes_once() -> None:
     )
     config = TrainingConfig(deterministic_recall=0.5)
     assert estimate_prior(frame, config) == pytest.approx(3 / 0.5 / 15)  # 6 contacts: 15 pairs
+
+
+def test_attribute_levels_count_shared_values_and_see_conflicts() -> None:
+    # Each pair is its own block; the level reached is Splink's gamma (4 = an attribute both
+    # have differs, 3/2/1 = that many values agree, 0 = nothing shared, -1 = missing).
+    left_right = [
+        (["city=leeds"], ["city=york"], 4),
+        (["city=leeds", "dob=1990"], ["city=leeds", "dob=1991"], 4),
+        (["a=1", "b=2", "c=3"], ["a=1", "b=2", "c=3", "d=4"], 3),
+        (["a=1", "b=2"], ["b=2", "a=1"], 2),
+        (["city=leeds", "src=ads"], ["city=leeds", "team=x"], 1),
+        (["city=leeds"], ["src=ads"], 0),
+        (["city=leeds"], None, -1),
+    ]
+    rows = []
+    for pair, (left, right, _) in enumerate(left_right):
+        for side, values in (("l", left), ("r", right)):
+            keys = None if values is None else sorted({v.split("=")[0] for v in values})
+            rows.append(
+                {
+                    "unique_id": f"{pair}{side}",
+                    "pair": pair,
+                    "attr_values": values,
+                    "attr_keys": keys,
+                }
+            )
+    records = pl.DataFrame(
+        rows,
+        schema={
+            "unique_id": pl.String,
+            "pair": pl.Int64,
+            "attr_values": pl.List(pl.String),
+            "attr_keys": pl.List(pl.String),
+        },
+    )
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[ATTRIBUTES],
+        blocking_rules_to_generate_predictions=[block_on("pair")],
+        retain_matching_columns=True,
+    )
+    linker = Linker(DuckDBAPI().register(records.to_arrow()), settings)
+    gamma = (
+        linker.inference.predict(warning_mode="never")
+        .as_duckdbpyrelation()
+        .pl()
+        .sort("pair_l")
+        .get_column("gamma_attributes")
+        .to_list()
+    )
+    assert gamma == [level for _, _, level in left_right]
+
+
+def test_attribute_arrays_hold_each_key_once() -> None:
+    arrays = attribute_arrays_of(pl.Series(['{"City": "Leeds", "city ": "leeds", "src": "ads"}']))
+    assert arrays.row(0, named=True)["attr_keys"] == ["city", "src"]
+    assert arrays.row(0, named=True)["attr_values"] == ['city="leeds"', 'src="ads"']

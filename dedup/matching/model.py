@@ -155,27 +155,21 @@ def dialect_of(db_api: Any | None) -> str:
 
 
 def portable_settings(settings: dict[str, Any], dialect: str) -> dict[str, Any]:
-    """A saved model's settings with its SQL written for `dialect`.
+    """A saved model's trained probabilities on this release's SQL, written for `dialect`.
 
     Splink saves every level's SQL in the dialect it trained on and does not translate a loaded
     model (DuckDB's `"name_l" = "name_r"` reads as two string literals in Spark, so even the exact
     levels that term-frequency adjustments need go missing). The model is rebuilt from this
     project's comparisons for `dialect`, and the trained prior and m/u probabilities are carried
-    over level by level; a model trained with other comparisons is refused (retrain it).
-    Blocking rules are not trained: the result always carries this release's.
+    over level by level; a model trained with other comparisons is refused (retrain it). The
+    same holds in the dialect it trained on: what a level means is its label, and how it is
+    computed is this release's (a faster but equivalent condition needs no retrain). Blocking
+    rules are not trained either: the result always carries this release's.
     """
     properties = property_columns([c["output_column_name"] for c in settings["comparisons"]])
     fresh = contact_settings(
         settings["probability_two_random_records_match"], properties
     ).create_settings_dict(dialect)
-    if settings.get("sql_dialect", dialect) == dialect:
-        # Blocking rules are not trained: candidate pairs come from this release's rules.
-        return {
-            **settings,
-            "blocking_rules_to_generate_predictions": fresh[
-                "blocking_rules_to_generate_predictions"
-            ],
-        }
     wanted, saved = comparison_levels(fresh), comparison_levels(settings)
     if [name for name, _ in wanted] != [name for name, _ in saved]:
         raise ValueError("the saved model compares other fields; retrain it (`--retrain`)")

@@ -107,8 +107,8 @@ def matched_properties(schema: Mapping[str, Property]) -> dict[str, str]:
 def attribute_arrays_of(
     documents: pl.Series, properties: Mapping[str, str] | None = None
 ) -> pl.DataFrame:
-    """`attributes` (JSON text, each distinct one once) → `attr_values` (sorted `key=value`
-    strings) and `attr_keys` of the object, and one column per matched property
+    """`attributes` (JSON text, each distinct one once) → `attr_values` (sorted, distinct
+    `key=value` strings) and `attr_keys` of the object (`"City"` and `"city"` are one key), and one column per matched property
     (`matched_properties`: key → column) with its value as text.
 
     Values keep their JSON spelling (a string quoted, a number bare), lower-cased and trimmed, so
@@ -142,11 +142,12 @@ def attribute_arrays_of(
             )
             SELECT
                 attributes,
-                CASE WHEN len(e) > 0 THEN list_sort(list_transform(
+                CASE WHEN len(e) > 0 THEN list_sort(list_distinct(list_transform(
                     e, x -> lower(trim(x.key)) || '=' || lower(trim(x.value::VARCHAR))
-                )) END AS attr_values,
-                CASE WHEN len(e) > 0 THEN list_sort(list_transform(e, x -> lower(trim(x.key))))
-                END AS attr_keys
+                ))) END AS attr_values,
+                CASE WHEN len(e) > 0 THEN list_sort(list_distinct(
+                    list_transform(e, x -> lower(trim(x.key)))
+                )) END AS attr_keys
                 {columns}
             FROM entries
             """

@@ -120,12 +120,21 @@ COMPANY = cl.CustomComparison(
     ],
 )
 
+
+def _shared(column: str) -> str:
+    """SQL: how many elements the two records' `column` lists share (a record's list holds
+    distinct values). Spark SQL, translated by Splink (sqlglot) for DuckDB. A filter of one list
+    by the other, not `array_intersect`: DuckDB's intersect builds a hash set per pair, and on
+    these short lists the filter was 5x faster (the attribute levels on the 1M benchmark's 3.6M
+    (first name, surname) pairs: 1.9-2.0 s → 0.38-0.39 s, every pair on the same level)."""
+    return f"size(filter({column}_l, x -> array_contains({column}_r, x)))"
+
+
 # Custom attributes as `key=value` arrays (records.attribute_arrays_of). A shared key with different
 # values (another city, another signup source) is the strongest sign of two people; each further
 # agreeing value lowers the chance that a stranger of the same name matches by coincidence.
-# Written in Spark SQL and translated by Splink (sqlglot) for DuckDB: array_intersect/size.
-_SHARED_KEYS = "size(array_intersect(attr_keys_l, attr_keys_r))"
-_SHARED_VALUES = "size(array_intersect(attr_values_l, attr_values_r))"
+_SHARED_KEYS = _shared("attr_keys")
+_SHARED_VALUES = _shared("attr_values")
 ATTRIBUTES = cl.CustomComparison(
     output_column_name="attributes",
     comparison_description="Custom attributes (key=value)",
