@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import polars as pl
 import pytest
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
@@ -167,3 +169,30 @@ def test_attribute_arrays_hold_each_key_once() -> None:
     arrays = attribute_arrays_of(pl.Series(['{"City": "Leeds", "city ": "leeds", "src": "ads"}']))
     assert arrays.row(0, named=True)["attr_keys"] == ["city", "src"]
     assert arrays.row(0, named=True)["attr_values"] == ['city="leeds"', 'src="ads"']
+
+
+def test_a_saved_model_scores_with_this_releases_level_sql(records: pl.DataFrame) -> None:
+    # A saved model keeps its trained m/u by level label; how a level is computed comes from
+    # the release, so a faster (equivalent) condition needs no retrain. Here the saved SQL of
+    # every attribute level is broken on purpose: the scores must not change.
+    model = train(records, TrainingConfig(u_max_pairs=2e5))
+    stale = copy.deepcopy(model.settings)
+    attributes = next(c for c in stale["comparisons"] if c["output_column_name"] == "attributes")
+    for level in attributes["comparison_levels"]:
+        if not level.get("is_null_level") and level["sql_condition"] != "ELSE":
+            level["sql_condition"] = "1 = 0"
+    fresh, _ = predict(records, model, 0.5)
+    saved, _ = predict(records, TrainedModel(stale, model.trained_on_contacts), 0.5)
+    assert fresh.height > 0
+    assert saved.sort("unique_id_l", "unique_id_r").equals(fresh.sort("unique_id_l", "unique_id_r"))
+
+
+def test_predictions_name_contacts_not_splink_row_numbers(records: pl.DataFrame) -> None:
+    model = train(records, TrainingConfig(u_max_pairs=2e5))
+    scored, _ = predict(records, model, 0.5)
+    ids = set(records.get_column("unique_id"))
+    assert scored.height > 0
+    assert set(scored.get_column("unique_id_l")) <= ids
+    assert set(scored.get_column("unique_id_r")) <= ids
+    # Left is the smaller contact id, as Splink orders string ids.
+    assert (scored.get_column("unique_id_l") < scored.get_column("unique_id_r")).all()

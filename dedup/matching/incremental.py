@@ -47,10 +47,12 @@ from splink.internals.misc import prob_to_match_weight
 from dedup.matching.model import (
     TrainedModel,
     _linker,
+    contact_ids_of,
     dialect_of,
     explain,
     portable_settings,
     prediction_rules,
+    splink_ids,
 )
 
 STATE_FILE = "state.json"
@@ -347,33 +349,35 @@ def predict_nightly(
     if reason:
         run.reason = reason
         scored = linker.inference.predict(threshold_match_weight=floor_weight, warning_mode="never")
-        stored = _to_polars(scored)
+        stored = contact_ids_of(_to_polars(scored), records)
         run.headroom_bits = config.floor_bits
     else:
         assert state is not None and changed_ids is not None
         run.mode, run.reason = "incremental", "last night's state fits"
-        is_changed = pl.col("unique_id").is_in(changed_ids)
+        is_changed = records.select(pl.col("unique_id").is_in(changed_ids)).to_series()
         changed = records.filter(is_changed)
         unchanged = records.filter(~is_changed)
         run.changed = changed.height
         frames = []
         if changed.height:
             # The linker's own database API (the one given, or the default DuckDB session), so
-            # the registered tables and the full-table tf tables live in one database.
+            # the registered tables and the full-table tf tables live in one database; with the
+            # linker's integer ids.
             api = linker._db_api
-            changed_sdf = api.register(changed.to_arrow())
+            as_splink = splink_ids(records)
+            changed_sdf = api.register(as_splink.filter(is_changed).to_arrow())
             if unchanged.height:
                 between = linker.inference.predict_between(
                     changed_sdf,
-                    api.register(unchanged.to_arrow()),
+                    api.register(as_splink.filter(~is_changed).to_arrow()),
                     threshold_match_weight=floor_weight,
                     warning_mode="never",
                 )
-                frames.append(_to_polars(between))
+                frames.append(contact_ids_of(_to_polars(between), records))
             within = linker.inference.predict_within(
                 changed_sdf, threshold_match_weight=floor_weight, warning_mode="never"
             )
-            frames.append(_to_polars(within))
+            frames.append(contact_ids_of(_to_polars(within), records))
         clock["predict_changed"] = time.perf_counter() - t
         t = time.perf_counter()
         unchanged_ids = unchanged.get_column("unique_id").implode()

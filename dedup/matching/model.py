@@ -186,14 +186,38 @@ def portable_settings(settings: dict[str, Any], dialect: str) -> dict[str, Any]:
     return fresh
 
 
+def splink_ids(records: pl.DataFrame) -> pl.DataFrame:
+    """`records` with each contact id replaced by its rank among them, what Splink joins on.
+
+    Every candidate pair fetches both records by id: on integers the full predict at 307,113
+    contacts took 8.8-10.6 s instead of 10.5-11.9 s (four runs each, alternating). Ranks keep
+    the order of the ids, so a pair's left side is the same contact either way.
+    """
+    return records.with_columns(pl.col("unique_id").rank("ordinal").cast(pl.Int64) - 1)
+
+
+def contact_ids_of(frame: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
+    """Splink's output over `splink_ids(records)` with the contact ids back in its id columns."""
+    ids = records.get_column("unique_id").sort()
+    return frame.with_columns(
+        ids.gather(frame.get_column(column)).alias(column)
+        for column in ("unique_id_l", "unique_id_r")
+        if column in frame.columns
+    )
+
+
 def _linker(records: pl.DataFrame, settings: Any, db_api: Any | None) -> Linker:
+    """A linker over `records` with integer ids (`splink_ids`): map its output back with
+    `contact_ids_of`."""
     # Default backend: DuckDB in memory, under the same memory limit as the build steps.
     api = (
         db_api
         if db_api is not None
         else DuckDBAPI(session(Path(tempfile.gettempdir()) / "contacts-splink"))
     )
-    return Linker(api.register(records.to_arrow()), settings, log_level=SPLINK_LOG_LEVEL)
+    return Linker(
+        api.register(splink_ids(records).to_arrow()), settings, log_level=SPLINK_LOG_LEVEL
+    )
 
 
 def train(
@@ -347,7 +371,7 @@ def predict(
     # Levels a small workspace never observed (u not sampled) keep Splink's defaults; that is
     # expected here and reported in the model's m/u table, so the console warning is off.
     scored = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
-    frame = scored.as_duckdbpyrelation().pl()
+    frame = contact_ids_of(scored.as_duckdbpyrelation().pl(), records)
     return explain(frame, model.settings), report
 
 
