@@ -16,6 +16,12 @@ import polars as pl
 
 from dedup.processes import spawn_pool
 
+# libphonenumber compiles its metadata patterns on every use and leans on the `re` module's small
+# cache; with its own cache on (bounded: the patterns come from its fixed metadata) a parse took
+# ~20% less CPU on 60,000 of the 1M benchmark's phone keys (2.64-2.94 s against 3.37-3.59 s,
+# alternating in one process), with identical results on all 149,184.
+phonenumbers.enable_pattern_cache()
+
 GMAIL_DOMAINS = ("gmail.com", "googlemail.com")
 
 # One '@', no whitespace anywhere, a dot inside the domain with something on both sides.
