@@ -16,7 +16,12 @@ from assets.matching import CONTACTS_FILE
 from assets.resources import ContactsSettings
 from contacts.generator import GeneratorConfig, generate_exports
 from contacts.runner import run_pipeline
-from dedup.matching.incremental import STATE_FILE, IncrementalConfig, predict_nightly
+from dedup.matching.incremental import (
+    STATE_FILE,
+    IncrementalConfig,
+    predict_nightly,
+    reachable_from,
+)
 from dedup.matching.model import TrainedModel, predict
 from dedup.matching.proposals import predictions_frame
 from dedup.matching.records import contact_records
@@ -177,3 +182,26 @@ def test_reports_sample_the_proposals_and_survive_a_night_without_any(
     empty = write_reports(records, model.settings, pl.DataFrame(), tmp_path / "b", 0.8)
     assert set(empty.files) == {"match_weights.html", "m_u_parameters.html", "index.html"}
     assert {p.name for p in (tmp_path / "b").iterdir()} == set(empty.files)
+
+
+def test_only_records_sharing_a_blocking_key_with_a_changed_one_are_reached() -> None:
+    columns = ["first_name", "first_name_canonical", "surname", "phone_last7", "email_local"]
+    columns += ["company"]
+
+    def record(first, surname, last7=None, local=None, company=None) -> dict:
+        return dict(zip(columns, [first, first, surname, last7, local, company], strict=True))
+
+    changed = pl.DataFrame([record("ann", "lee", "5550134", "ann.lee", "acme")])
+    others = pl.DataFrame(
+        [
+            record("ann", "lee"),  # same name
+            record("lee", "ann"),  # swapped names
+            record("bo", "ng", last7="5550134"),  # same last 7 digits
+            record("cy", "ma", local="ann.lee"),  # same email local part
+            record("ann", "ray", company="acme"),  # first name at the same company
+            record("ann", "ray"),  # a first name alone is no rule
+            record(None, None),  # nothing to join on
+        ],
+        schema={c: pl.String for c in columns},
+    )
+    assert reachable_from(changed, others).to_list() == [True] * 5 + [False] * 2

@@ -54,6 +54,7 @@ from dedup.matching.model import (
     prediction_rules,
     splink_ids,
 )
+from dedup.matching.settings import blocking_keys, property_columns
 
 STATE_FILE = "state.json"
 # Splink's predict output as stored: these identify a pair.
@@ -250,6 +251,34 @@ def rescore_carried(
     return pairs.with_columns(**new_tf).drop([c for c in pairs.columns if c.startswith("_tf_")])
 
 
+def reachable_from(changed: pl.DataFrame, others: pl.DataFrame) -> pl.Series:
+    """Which of `others` share a blocking key with some record of `changed` (a boolean per row).
+
+    Every prediction rule joins on equal key values (`settings.blocking_keys`; a rule's other
+    conditions only filter its join), so a record sharing no key with any changed record is in
+    no candidate pair with one, and Splink need not see it. Both orientations of a rule count
+    (the swapped-names rule pairs a first name with a surname). Measured at 1M interactions
+    (3,464 of 308,647 contacts changed): the changed contacts' pairs were scored against a small
+    share of the unchanged ones instead of all of them.
+    """
+    rows = others.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"), pl.all())
+    hits = []
+    for keys in blocking_keys(property_columns(changed.columns)):
+        for theirs, mine in ((0, 1), (1, 0)):
+            own = [pair[mine] for pair in keys]
+            probe = (
+                changed.select(
+                    pl.col(pair[theirs]).alias(column)
+                    for pair, column in zip(keys, own, strict=True)
+                )
+                .drop_nulls()
+                .unique()
+            )
+            hits.append(rows.join(probe, on=own, how="semi").get_column("_row"))
+    reached = pl.concat(hits).unique() if hits else pl.Series("_row", [], pl.Int64)
+    return rows.select(pl.col("_row").is_in(reached.implode())).to_series()
+
+
 def _write_state(
     state_dir: Path,
     key: str,
@@ -261,9 +290,11 @@ def _write_state(
 ) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(6)
-    pairs.write_parquet(state_dir / f"pairs-{token}.parquet")
-    prints.write_parquet(state_dir / f"fingerprints-{token}.parquet")
-    tf.write_parquet(state_dir / f"tf-{token}.parquet")
+    # lz4, not Polars' default zstd: a night writes and the next reads these once; at 1M
+    # interactions (166,342 stored pairs) writing took 0.26-0.30 s instead of 0.44-0.45 s and
+    # reading ~0.17 s instead of 0.19-0.30 s, for 21 MB instead of 14 MB.
+    for name, frame in (("pairs", pairs), ("fingerprints", prints), ("tf", tf)):
+        frame.write_parquet(state_dir / f"{name}-{token}.parquet", compression="lz4")
     tmp = state_dir / (STATE_FILE + ".tmp")
     tmp.write_text(
         json.dumps({"key": key, "token": token, "headroom_bits": headroom, "last_run": summary})
@@ -366,10 +397,12 @@ def predict_nightly(
             api = linker._db_api
             as_splink = splink_ids(records)
             changed_sdf = api.register(as_splink.filter(is_changed).to_arrow())
-            if unchanged.height:
+            reached = as_splink.filter(~is_changed)
+            reached = reached.filter(reachable_from(changed, unchanged))
+            if reached.height:
                 between = linker.inference.predict_between(
                     changed_sdf,
-                    api.register(as_splink.filter(~is_changed).to_arrow()),
+                    api.register(reached.to_arrow()),
                     threshold_match_weight=floor_weight,
                     warning_mode="never",
                 )

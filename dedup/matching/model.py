@@ -321,8 +321,9 @@ def candidate_pairs(records: pl.DataFrame) -> list[int]:
     for keys in blocking_keys(property_columns(records.columns)):
         left = [lk for lk, _ in keys]
         right = [rk for _, rk in keys]
-        lhs = records.drop_nulls(left).group_by(left).len().rename({"len": "n_l"})
-        rhs = records.drop_nulls(right).group_by(right).len().rename({"len": "n_r"})
+        # Only the key columns: dropping nulls on the whole frame copied every record column.
+        lhs = records.select(left).drop_nulls().group_by(left).len().rename({"len": "n_l"})
+        rhs = records.select(right).drop_nulls().group_by(right).len().rename({"len": "n_r"})
         rhs = rhs.rename(dict(zip(right, left, strict=True)))
         joined = lhs.join(rhs, on=left, how="inner")
         n_l = joined.get_column("n_l").cast(pl.Int64)
