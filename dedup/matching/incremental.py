@@ -277,7 +277,8 @@ def reachable_from(changed: pl.DataFrame, others: pl.DataFrame) -> pl.Series:
                 .unique()
             )
             hits.append(rows.join(probe, on=own, how="semi").get_column("_row"))
-    reached = pl.concat(hits).unique() if hits else pl.Series("_row", [], pl.Int64)
+    # `blocking_keys` always holds the release's own rules, so there is at least one hit list.
+    reached = pl.concat(hits).unique()
     return rows.select(pl.col("_row").is_in(reached.implode())).to_series()
 
 
