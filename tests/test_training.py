@@ -24,6 +24,12 @@ def records(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
     return generated_records(tmp_path_factory.mktemp("training"))
 
 
+@pytest.fixture(scope="module")
+def model(records: pl.DataFrame) -> TrainedModel:
+    # Read-only in the tests that share it: each changes a copy (deepcopy, or the saved file).
+    return train(records, TrainingConfig(u_max_pairs=2e5))
+
+
 def compared(model) -> list[str]:
     return [c["output_column_name"] for c in model.settings["comparisons"]]
 
@@ -63,10 +69,9 @@ def test_em_trains_on_a_sample_of_a_large_blocking(records: pl.DataFrame) -> Non
 
 
 def test_a_model_saved_by_a_release_with_other_comparisons_is_retrained(
-    records: pl.DataFrame, tmp_path
+    records: pl.DataFrame, model: TrainedModel, tmp_path
 ) -> None:
     config = TrainingConfig(u_max_pairs=2e5)
-    model = train(records, config)
     model.save(tmp_path / "model.json")
     saved = TrainedModel.load(tmp_path / "model.json")
     assert saved is not None
@@ -171,11 +176,12 @@ def test_attribute_arrays_hold_each_key_once() -> None:
     assert arrays.row(0, named=True)["attr_values"] == ['city="leeds"', 'src="ads"']
 
 
-def test_a_saved_model_scores_with_this_releases_level_sql(records: pl.DataFrame) -> None:
+def test_a_saved_model_scores_with_this_releases_level_sql(
+    records: pl.DataFrame, model: TrainedModel
+) -> None:
     # A saved model keeps its trained m/u by level label; how a level is computed comes from
     # the release, so a faster (equivalent) condition needs no retrain. Here the saved SQL of
     # every attribute level is broken on purpose: the scores must not change.
-    model = train(records, TrainingConfig(u_max_pairs=2e5))
     stale = copy.deepcopy(model.settings)
     attributes = next(c for c in stale["comparisons"] if c["output_column_name"] == "attributes")
     for level in attributes["comparison_levels"]:
@@ -187,8 +193,9 @@ def test_a_saved_model_scores_with_this_releases_level_sql(records: pl.DataFrame
     assert saved.sort("unique_id_l", "unique_id_r").equals(fresh.sort("unique_id_l", "unique_id_r"))
 
 
-def test_predictions_name_contacts_not_splink_row_numbers(records: pl.DataFrame) -> None:
-    model = train(records, TrainingConfig(u_max_pairs=2e5))
+def test_predictions_name_contacts_not_splink_row_numbers(
+    records: pl.DataFrame, model: TrainedModel
+) -> None:
     scored, _ = predict(records, model, 0.5)
     ids = set(records.get_column("unique_id"))
     assert scored.height > 0
