@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import random
 
+import duckdb
 import polars as pl
 import pytest
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
@@ -168,6 +170,59 @@ def test_attribute_levels_count_shared_values_and_see_conflicts() -> None:
         .to_list()
     )
     assert gamma == [level for _, _, level in left_right]
+
+
+def test_guarded_edit_distance_levels_equal_the_plain_ones() -> None:
+    """The phone and email-typo levels skip the edit distance where it cannot hold; on random
+    single edits (every position, 8-16 characters) and unrelated pairs, each level says exactly
+    what the plain condition says."""
+    rng = random.Random(3)
+
+    def number(n: int) -> str:
+        return "+" + "".join(rng.choice("0123456789") for _ in range(n - 1))
+
+    def edit(a: str) -> str:
+        p = rng.randrange(1, len(a) - 1)
+        return rng.choice(
+            [
+                a[:p] + rng.choice("0123456789") + a[p + 1 :],  # a digit replaced
+                a[:p] + rng.choice("0123456789") + a[p:],  # one added
+                a[:p] + a[p + 1 :],  # one dropped
+                a[:p] + a[p + 1] + a[p] + a[p + 2 :],  # two swapped
+            ]
+        )
+
+    pairs = []
+    for _ in range(4000):
+        a = number(rng.randint(8, 16))
+        pairs.append((a, edit(a) if rng.random() < 0.8 else number(rng.randint(8, 16))))
+    frame = pl.DataFrame(pairs, schema=["l", "r"], orient="row")
+    levels = {
+        c["output_column_name"]: c["comparison_levels"]
+        for c in contact_settings().create_settings_dict("duckdb")["comparisons"]
+    }
+    one_edit = next(
+        lv["sql_condition"] for lv in levels["phone"] if "Damerau" in lv["label_for_charts"]
+    )
+    swapped = next(
+        lv["sql_condition"] for lv in levels["email"] if "swapped" in lv["label_for_charts"]
+    )
+    as_phone = one_edit.replace("phone_l", "l").replace("phone_r", "r")
+    as_email = (
+        swapped.replace("email_local_l", "l")
+        .replace("email_local_r", "r")
+        .replace("email_domain_l", "'x.com'")
+        .replace("email_domain_r", "'x.com'")
+    )
+    con = duckdb.connect()
+    con.register("pairs", frame.to_arrow())
+    found = con.sql(
+        f"SELECT ({as_phone}) = (damerau_levenshtein(l, r) <= 1) AS phone, "
+        f"({as_email}) = (damerau_levenshtein(l, r) = 1 AND levenshtein(l, r) = 2) AS email, "
+        "damerau_levenshtein(l, r) <= 1 AS near FROM pairs"
+    ).pl()
+    assert found.get_column("phone").all() and found.get_column("email").all()
+    assert found.get_column("near").sum() > 3000  # the edits are there to be found
 
 
 def test_attribute_arrays_hold_each_key_once() -> None:

@@ -73,20 +73,36 @@ NAME = cl.CustomComparison(
     ],
 )
 
+
+def _only_if(cheap: str, costly: str) -> str:
+    """`cheap AND costly`, with `costly` evaluated only where `cheap` holds. DuckDB evaluates
+    every operand of an AND over the whole batch, but only the matching rows of a CASE branch:
+    an edit distance behind a cheap necessary condition cost 0.03 s instead of 0.27 s on the
+    276,000 pairs of two different phones among the 1M benchmark's (first name, surname)
+    candidates. Spark evaluates CASE lazily too."""
+    return f"CASE WHEN {cheap} THEN {costly} ELSE false END"
+
+
 EMAIL = cl.CustomComparison(
     output_column_name="email",
     comparison_description="Email addresses",
     comparison_levels=[
         cll.NullLevel("email"),
         cll.CustomLevel(
-            "email_local_l = email_local_r AND levenshtein(email_domain_l, email_domain_r) <= 2",
+            _only_if(
+                "email_local_l = email_local_r",
+                "levenshtein(email_domain_l, email_domain_r) <= 2",
+            ),
             "same local part, domain one or two characters apart",
             base_dialect_str="duckdb",
         ).configure(m_probability=0.10),
         cll.CustomLevel(
-            "email_domain_l = email_domain_r "
-            "AND damerau_levenshtein(email_local_l, email_local_r) = 1 "
-            "AND levenshtein(email_local_l, email_local_r) = 2",
+            # A swap of two letters keeps the length.
+            _only_if(
+                "email_domain_l = email_domain_r AND length(email_local_l) = length(email_local_r)",
+                "damerau_levenshtein(email_local_l, email_local_r) = 1 "
+                "AND levenshtein(email_local_l, email_local_r) = 2",
+            ),
             "same domain, two adjacent letters of the local part swapped",
             base_dialect_str="duckdb",
         ).configure(m_probability=0.05),
@@ -101,7 +117,20 @@ PHONE = cl.CustomComparison(
         cll.NullLevel("phone"),
         cll.ExactMatchLevel("phone").configure(m_probability=0.45),
         cll.ArrayIntersectLevel("phones", min_intersection=1).configure(m_probability=0.05),
-        cll.DamerauLevenshteinLevel("phone", 1).configure(m_probability=0.10),
+        # Splink's `DamerauLevenshteinLevel("phone", 1)`, its label included (a saved model's
+        # m/u follow the label), computed only where one edit is possible: an edit at position p
+        # leaves the first p characters equal, and everything after p + 1 equal counted from the
+        # end, so two numbers of 12 characters or more one edit apart share their first 6 or
+        # their last 5 (checked on 200,000 random single edits of 8-16 characters).
+        cll.CustomLevel(
+            _only_if(
+                "least(length(phone_l), length(phone_r)) < 12 "
+                "OR left(phone_l, 6) = left(phone_r, 6) OR right(phone_l, 5) = right(phone_r, 5)",
+                "damerau_levenshtein(phone_l, phone_r) <= 1",
+            ),
+            "Damerau-Levenshtein distance of phone <= 1",
+            base_dialect_str="duckdb",
+        ).configure(m_probability=0.10),
         cll.ExactMatchLevel("phone_last7").configure(m_probability=0.05),
         cll.ElseLevel().configure(m_probability=0.35),
     ],
