@@ -290,3 +290,36 @@ def test_jsonl_fast_and_careful_paths_agree(tmp_path: Path) -> None:
         (4, "field 'name' must be text, got dict"),
         (5, "field 'contact_tags' must be a list of strings"),
     ]
+
+
+def test_good_lines_of_a_damaged_jsonl_file_read_as_the_careful_reader_reads_them() -> None:
+    """A file the fast path refuses as a whole (a truncated record, a blank line, bad bytes, a
+    JSON array) still has its good lines read by it: same values, same rejects, same rows."""
+    from dedup.readers import (
+        FileOrigin,
+        _frame_from_columns,
+        _parse_jsonl,
+        _read_jsonl_lines,
+        _Rejects,
+    )
+
+    damaged = [b'{"interaction_id": "t-1", "chan', b"", b"[1, 2]", b'{"name": "\xff"}']
+    lines = [_line(r).rstrip(b"\n") for r in PARITY_RECORDS]
+    data = b"\n".join(lines[:2] + damaged[:2] + lines[2:4] + damaged[2:] + lines[4:]) + b"\n"
+    salvaged = _Rejects(FileOrigin("askvault", DAY, "a.jsonl"))
+    frame = _read_jsonl_lines(data, salvaged)
+    careful = _Rejects(FileOrigin("askvault", DAY, "a.jsonl"))
+    expected = _frame_from_columns(*_parse_jsonl(data, careful))
+    assert frame.select(expected.columns).to_dicts() == expected.to_dicts()
+    # The same rejects; a record's raw text is its line as the file has it (the fast path's),
+    # where the careful reader re-serializes the object it parsed.
+    assert [{**r, "raw": None} for r in salvaged.rows] == [{**r, "raw": None} for r in careful.rows]
+    assert salvaged.rows[3]["raw"] == lines[3].decode()
+    assert [(r["row"], r["reason"][:14]) for r in salvaged.rows] == [
+        (3, "invalid JSON: "),
+        (7, "record is a JS"),
+        (8, "not valid UTF-"),
+        (6, "field 'name' m"),
+        (9, "field 'contact"),
+    ]
+    assert frame.get_column("row").to_list() == [1, 2, 5, 10]
