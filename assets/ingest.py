@@ -10,7 +10,7 @@ from assets.names import GROUP_INGEST, WRITER_POOL, ingest_asset_name
 from assets.partitions import export_days
 from assets.reporting import md_table
 from assets.resources import ContactsSettings
-from dedup.ingest import SOURCE_SPECS, day_files, fingerprint, ingest_day, write_staging
+from dedup.ingest import SOURCE_SPECS, stage_days
 
 
 def build_ingest_asset(source: str, name: str) -> dg.AssetsDefinition:
@@ -24,10 +24,14 @@ def build_ingest_asset(source: str, name: str) -> dg.AssetsDefinition:
         quarantined: list[pl.DataFrame] = []
         files: dict[str, list[str]] = {}
         skipped: Counter[str] = Counter()
-        for day in context.partition_keys:
-            day_paths = day_files(settings.exports, source, day)
-            result = ingest_day(settings.exports, source, day, config)
-            write_staging(result, settings.layout.staging_dir(source, day), fingerprint(day_paths))
+        for result in stage_days(
+            settings.exports,
+            source,
+            list(context.partition_keys),
+            lambda day: settings.layout.staging_dir(source, day),
+            config,
+        ):
+            day = result.day
             if result.quarantine.height:
                 context.log.warning(
                     f"{result.quarantine.height} record(s) of {source}/{day} quarantined"

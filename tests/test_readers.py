@@ -323,3 +323,32 @@ def test_good_lines_of_a_damaged_jsonl_file_read_as_the_careful_reader_reads_the
         (9, "field 'contact"),
     ]
     assert frame.get_column("row").to_list() == [1, 2, 5, 10]
+
+
+def test_days_staged_side_by_side_equal_days_staged_one_at_a_time(tmp_path: Path) -> None:
+    from dedup.ingest import stage_days
+
+    exports = tmp_path / "exports"
+    days = ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]
+    for n, day in enumerate(days):
+        folder = exports / "askvault" / day
+        folder.mkdir(parents=True)
+        records = [{**GOOD, "interaction_id": f"{day}-{i}"} for i in range(50 + n)]
+        (folder / "a.jsonl").write_bytes(b"".join(_line(r) for r in records) + b'{"cut')
+        (folder / "b.csv").write_text("interaction_id,channel,occurred_at\nx,fax,2026\n")
+    staged = {}
+    for workers in (1, 2):
+        root = tmp_path / f"staging-{workers}"
+        results = list(
+            stage_days(exports, "askvault", days, lambda d, r=root: r / d, workers=workers)
+        )
+        assert [r.day for r in results] == days
+        staged[workers] = {
+            (day, name): pl.read_parquet(root / day / f"{name}.parquet")
+            for day in days
+            for name in ("accepted", "quarantine")
+        }
+    for key, frame in staged[1].items():
+        assert frame.equals(staged[2][key]), key
+    assert staged[2][(days[3], "accepted")].height == 53
+    assert staged[2][(days[3], "quarantine")].height == 2
