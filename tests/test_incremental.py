@@ -43,6 +43,16 @@ def _compare(incremental: pl.DataFrame, full: pl.DataFrame) -> None:
     assert (joined["explanation"] == joined["explanation_full"]).all()
 
 
+def _by_id(pairs: pl.DataFrame) -> pl.DataFrame:
+    """Each pair with its smaller id on the left, every `_l`/`_r` column swapped with it."""
+    swap = pl.col("unique_id_l") > pl.col("unique_id_r")
+    sides = [(c, c[:-2] + "_r") for c in pairs.columns if c.endswith("_l")]
+    return pairs.with_columns(
+        *(pl.when(swap).then(pl.col(r)).otherwise(pl.col(lc)).alias(lc) for lc, r in sides),
+        *(pl.when(swap).then(pl.col(lc)).otherwise(pl.col(r)).alias(r) for lc, r in sides),
+    ).sort("unique_id_l", "unique_id_r")
+
+
 @pytest.fixture(scope="module")
 def nights(tmp_path_factory: pytest.TempPathFactory):
     """Night 1 on four export days (full predict), night 2 with a fifth day (incremental)."""
@@ -144,6 +154,34 @@ def test_pairs_of_two_new_contacts_are_found_once(nights, tmp_path: Path) -> Non
     _compare(predictions_frame(scored), predictions_frame(full))
     pairs = predictions_frame(scored).select("contact_id_l", "contact_id_r")
     assert pairs.height == pairs.unique().height
+
+
+def test_state_pairs_hold_no_record_fields_and_an_older_state_means_a_full_night(
+    nights, tmp_path: Path
+) -> None:
+    """The store keeps Splink's scores, not its copies of the record fields (the output gets
+    them back from tonight's records); a state from before that change is not read."""
+    settings, night1_state = nights
+    records, model = _tonight(settings)
+    state = tmp_path / "state"
+    shutil.copytree(night1_state, state)
+    saved = json.loads((state / STATE_FILE).read_text())
+    pairs = pl.read_parquet(state / f"pairs-{saved['token']}.parquet")
+    assert "email_l" in saved["columns"] and "email_l" in saved["record_columns"]
+    assert "email_l" not in pairs.columns and "gamma_email" in pairs.columns
+    assert "full_name_l" in pairs.columns  # what term frequencies are looked up by
+    run = predict_nightly(records, model, settings.proposal_threshold, state)
+    full, _ = predict(records, model, settings.proposal_threshold)
+    assert run.mode == "incremental"
+    assert run.scored.columns == full.columns
+    # The record fields fetched back are Splink's own (a changed contact's pairs keep it on the
+    # left; a full predict orders each pair by id).
+    fields = ["unique_id_l", "unique_id_r", *saved["record_columns"]]
+    assert _by_id(run.scored.select(fields)).equals(_by_id(full.select(fields)))
+    del saved["columns"]
+    (state / STATE_FILE).write_text(json.dumps(saved))
+    again = predict_nightly(records, model, settings.proposal_threshold, state)
+    assert again.mode == "full" and again.reason == "no saved state"
 
 
 def test_full_predict_when_settings_change_or_tf_budget_is_spent(nights, tmp_path: Path) -> None:

@@ -25,9 +25,11 @@ A full predict also runs when there is no state, when the model, threshold, kept
 rules, record columns or library versions changed (a retrain changes the model), or when more
 than `max_changed_share` of the contacts changed (a full run is then cheaper).
 
-State (`state_dir`): `state.json` (key, token, headroom) written last and atomically; the
-token names tonight's Parquet files (pairs ≥ floor, fingerprints, tf tables), so a killed run
-leaves last night's consistent state or none. No Dagster here; the database API is a parameter.
+State (`state_dir`): `state.json` (key, token, headroom, Splink's output columns) written last
+and atomically; the token names tonight's Parquet files (pairs ≥ floor without Splink's copies
+of record fields, which `with_record_columns` fetches back for the pairs above the threshold;
+fingerprints; tf tables), so a killed run leaves last night's consistent state or none. No
+Dagster here; the database API is a parameter.
 """
 
 from __future__ import annotations
@@ -101,6 +103,33 @@ def fingerprints(records: pl.DataFrame) -> pl.DataFrame:
     """
     fields = [c for c in records.columns if c != "unique_id"]
     return records.select("unique_id", pl.struct(fields).hash(seed=0).alias("fingerprint"))
+
+
+def record_columns_of(
+    scored: pl.DataFrame, records: pl.DataFrame, levels: list[dict[str, Any]]
+) -> list[str]:
+    """Splink's copies of record fields in its output (`<field>_l`, `<field>_r`; its own
+    `tf_*` columns are not record fields), except the fields a term-frequency level reads:
+    `rescore_carried` looks tonight's tf up by their values."""
+    fields = {c for c in records.columns if c != "unique_id"} - {lv["column"] for lv in levels}
+    return [c for c in scored.columns if c[:-2] in fields and c[-2:] in ("_l", "_r")]
+
+
+def with_record_columns(
+    pairs: pl.DataFrame, records: pl.DataFrame, columns: list[str], order: list[str]
+) -> pl.DataFrame:
+    """`pairs` with the record fields `columns` (`record_columns_of`) fetched from `records`
+    by id, in Splink's column `order`: what its predict output holds."""
+    if not columns:
+        return pairs.select(order)
+    for side in ("l", "r"):
+        wanted = [c[:-2] for c in columns if c.endswith(f"_{side}")]
+        lookup = records.select(
+            pl.col("unique_id").alias(f"unique_id_{side}"),
+            *(pl.col(c).alias(f"{c}_{side}") for c in wanted),
+        )
+        pairs = pairs.join(lookup, on=f"unique_id_{side}", how="left", maintain_order="left")
+    return pairs.select(order)
 
 
 def _tf_levels(settings: dict[str, Any]) -> list[dict[str, Any]]:
@@ -290,6 +319,7 @@ def _write_state(
     tf: pl.DataFrame,
     headroom: float,
     summary: dict[str, Any],
+    columns: tuple[list[str], list[str]],
 ) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(6)
@@ -300,7 +330,16 @@ def _write_state(
         frame.write_parquet(state_dir / f"{name}-{token}.parquet", compression="lz4")
     tmp = state_dir / (STATE_FILE + ".tmp")
     tmp.write_text(
-        json.dumps({"key": key, "token": token, "headroom_bits": headroom, "last_run": summary})
+        json.dumps(
+            {
+                "key": key,
+                "token": token,
+                "headroom_bits": headroom,
+                "columns": columns[0],
+                "record_columns": columns[1],
+                "last_run": summary,
+            }
+        )
     )
     tmp.replace(state_dir / STATE_FILE)  # the switch to tonight's files is this one rename
     for old in state_dir.glob("*.parquet"):
@@ -312,6 +351,10 @@ def _read_state(state_dir: Path) -> dict[str, Any] | None:
     try:
         state = json.loads((state_dir / STATE_FILE).read_text())
         token = state["token"]
+        # A state written before pairs were stored without their record fields has neither
+        # list: that night predicts in full and writes a state of this form.
+        if not isinstance(state["columns"], list) or not isinstance(state["record_columns"], list):
+            return None
         return {
             **state,
             "pairs": pl.read_parquet(state_dir / f"pairs-{token}.parquet"),
@@ -383,7 +426,9 @@ def predict_nightly(
     if reason:
         run.reason = reason
         scored = linker.inference.predict(threshold_match_weight=floor_weight, warning_mode="never")
-        stored = contact_ids_of(_to_polars(scored), records)
+        scored = _to_polars(scored)
+        order, copied = scored.columns, record_columns_of(scored, records, levels)
+        stored = contact_ids_of(scored.drop(copied), records)
         run.headroom_bits = config.floor_bits
     else:
         assert state is not None and changed_ids is not None
@@ -416,7 +461,7 @@ def predict_nightly(
             changed_ints = changed.get_column("unique_id").implode()
             scored_changed = scored_changed.filter(
                 ~pl.col(ID_R).is_in(changed_ints) | (pl.col(ID_L) < pl.col(ID_R))
-            )
+            ).drop(record_columns_of(scored_changed, records, levels))
             frames.append(contact_ids_of(scored_changed, records))
         clock["predict_changed"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -434,6 +479,7 @@ def predict_nightly(
         stored = pl.concat([f for f in frames if f.width], how="diagonal_relaxed")
         # The store and the output have one schema whatever produced the rows.
         stored = stored.select(state["pairs"].columns) if state["pairs"].width else stored
+        order, copied = state["columns"], state["record_columns"]
     clock["predict"] = time.perf_counter() - predict_started
     t = time.perf_counter()
     run.stored_pairs = stored.height
@@ -445,9 +491,15 @@ def predict_nightly(
         "carried_pairs": run.carried_pairs,
         "stored_pairs": run.stored_pairs,
     }
-    _write_state(state_dir, key, stored, prints, tf_now, run.headroom_bits, summary)
+    _write_state(
+        state_dir, key, stored, prints, tf_now, run.headroom_bits, summary, (order, copied)
+    )
     above = stored.filter(pl.col("match_weight") >= threshold_weight)
-    run.scored = explain(above, model.settings) if above.height else pl.DataFrame()
+    run.scored = (
+        explain(with_record_columns(above, records, copied, order), model.settings)
+        if above.height
+        else pl.DataFrame()
+    )
     clock["store"] = time.perf_counter() - t
     clock["total"] = time.perf_counter() - started
     run.seconds = {k: round(v, 3) for k, v in clock.items()}
