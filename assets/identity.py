@@ -48,7 +48,7 @@ from dedup.privacy import (
     salt,
     suppressed_interactions,
 )
-from dedup.snapshot import load_previous_ids, previous_rows, previous_table
+from dedup.snapshot import WORK_COMPRESSION, load_previous_ids, previous_rows, previous_table
 from dedup.stable_ids import assign_ids
 
 INTERACTIONS_FILE = "interactions.parquet"
@@ -119,7 +119,9 @@ def interactions(
     )
     split = split_by_deletion(frame, members)
     frame = split.kept
-    split.trash.drop("contact_id", "identity_failure").write_parquet(layout.work_file(TRASH_FILE))
+    split.trash.drop("contact_id", "identity_failure").write_parquet(
+        layout.work_file(TRASH_FILE), compression=WORK_COMPRESSION
+    )
     split.trash.select("interaction_id", "contact_id").write_parquet(
         layout.work_file(TRASH_ASSIGNMENT_FILE)
     )
@@ -145,7 +147,9 @@ def interactions(
         layout.work_file(SUPPRESSED_FILE)
     )
     identity_failures(frame).write_parquet(layout.work_file(FAILURES_FILE))
-    frame.drop("identity_failure").write_parquet(layout.work_file(INTERACTIONS_FILE))
+    frame.drop("identity_failure").write_parquet(
+        layout.work_file(INTERACTIONS_FILE), compression=WORK_COMPRESSION
+    )
     layout.work_file(INTERACTION_STATS_FILE).write_text(
         json.dumps(
             {
@@ -197,7 +201,7 @@ def identity_clusters(
         layout.work_file(INTERACTIONS_FILE), columns=["interaction_id", *KEY_COLUMNS.values()]
     )
     result = auto_merge(frame, settings.engine_config().hub_limits)
-    result.clusters.write_parquet(layout.work_file(CLUSTERS_FILE))
+    result.clusters.write_parquet(layout.work_file(CLUSTERS_FILE), compression=WORK_COMPRESSION)
     result.ambiguous_keys.write_parquet(layout.work_file(AMBIGUOUS_FILE))
     sizes = cluster_sizes(result.clusters)
     by_type = result.ambiguous_keys.group_by("key_type").len().sort("key_type")
@@ -295,7 +299,7 @@ def contact_ids(
     assignment = constrained.clusters.join(ids.contact_of_cluster, on="cluster").select(
         "interaction_id", "contact_id"
     )
-    assignment.write_parquet(layout.work_file(ASSIGNMENT_FILE))
+    assignment.write_parquet(layout.work_file(ASSIGNMENT_FILE), compression=WORK_COMPRESSION)
     ids.redirects.write_parquet(layout.work_file(REDIRECTS_FILE))
     history = update_history(
         previous_merges,

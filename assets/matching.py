@@ -41,7 +41,7 @@ from dedup.matching.proposals import (
 from dedup.matching.records import contact_records, matched_properties
 from dedup.matching.reports import write_reports
 from dedup.matching.settings import property_columns
-from dedup.snapshot import previous_table
+from dedup.snapshot import WORK_COMPRESSION, previous_table
 
 CONTACTS_FILE = "contacts.parquet"
 PROPOSALS_FILE = "proposals.parquet"
@@ -89,7 +89,7 @@ def contact_profiles(
             "decision_id"
         ),
     )
-    contacts.write_parquet(layout.work_file(CONTACTS_FILE))
+    contacts.write_parquet(layout.work_file(CONTACTS_FILE), compression=WORK_COMPRESSION)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": contacts.height,

@@ -21,6 +21,7 @@ from dedup.adapters.sms import read_sms
 from dedup.adapters.whatsapp import read_whatsapp
 from dedup.readers import FileOrigin, ReadResult, read_export_file
 from dedup.schema import QUARANTINE_SCHEMA, RAW_SCHEMA, empty_quarantine, empty_raw
+from dedup.snapshot import WORK_COMPRESSION
 from dedup.validate import validate
 
 
@@ -167,7 +168,7 @@ def write_staging(result: DayIngest, folder: Path, print_: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, frame in (("accepted", result.accepted), ("quarantine", result.quarantine)):
         tmp = folder / f".{name}.parquet.tmp"
-        frame.write_parquet(tmp)
+        frame.write_parquet(tmp, compression=WORK_COMPRESSION)
         tmp.replace(folder / f"{name}.parquet")
     manifest = {
         "fingerprint": print_,

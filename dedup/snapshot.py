@@ -58,6 +58,14 @@ CREATE TABLE IF NOT EXISTS merge_proposals (
 """
 
 
+# Parquet compression of the large files a run writes for its next steps (and of the staged
+# days the next night reads again): lz4 writes and reads faster than Polars' default zstd, for
+# ~1.5x the bytes. The 1M benchmark's 1,004,795 prepared interactions: written in 1.07-1.13 s
+# instead of 1.55-1.96 s, read in 0.34-0.39 s instead of 0.46-0.52 s, 113 MB instead of 72 MB.
+# At 10M interactions the zstd write of that file alone took 28.4 s.
+WORK_COMPRESSION = "lz4"
+
+
 @dataclass(frozen=True)
 class StateLayout:
     """Files that belong to one published database."""
