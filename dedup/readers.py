@@ -14,6 +14,7 @@ import gzip
 import io
 import tempfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,8 +127,7 @@ def read_export_file(path: Path, origin: FileOrigin) -> ReadResult:
             frame, bad = fast
             if bad.height:
                 lines = data.split(b"\n")
-                for row, reason in bad.iter_rows():
-                    rejects.add(row, reason, lines[row - 1], _interaction_id_of(lines[row - 1]))
+                _reject_rows(rejects, bad, lines, range(1, len(lines) + 1))
     elif fmt == "csv":
         frame = _parse_csv(data, rejects)
     else:
@@ -176,11 +176,20 @@ def _read_jsonl_lines(data: bytes, rejects: _Rejects) -> pl.DataFrame:
         return _frame_from_columns(*_object_columns(objs, rows, rejects))
     frame, bad = fast
     # The fast path numbers the salvaged lines 1..n; the file's own line numbers replace them.
+    _reject_rows(rejects, bad, lines, rows)
     line_of = pl.Series("line", rows, dtype=pl.Int64)
-    for row, reason in bad.iter_rows():
-        line = lines[rows[row - 1] - 1]
-        rejects.add(rows[row - 1], reason, line, _interaction_id_of(line))
     return frame.with_columns(line_of.gather(frame.get_column("row") - 1).alias("row"))
+
+
+def _reject_rows(
+    rejects: _Rejects, bad: pl.DataFrame, lines: list[bytes], line_numbers: Sequence[int]
+) -> None:
+    """The fast path's rejected rows (`row`, `reason`; row n is the line `line_numbers[n - 1]`
+    of the file), each with its line as the file has it."""
+    for row, reason in bad.iter_rows():
+        number = line_numbers[row - 1]
+        line = lines[number - 1]
+        rejects.add(number, reason, line, _interaction_id_of(line))
 
 
 def _json_objects(data: bytes, rejects: _Rejects) -> tuple[list[bytes], list[dict], list[int]]:

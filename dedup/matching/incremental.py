@@ -57,6 +57,7 @@ from dedup.matching.model import (
     splink_ids,
 )
 from dedup.matching.settings import blocking_keys, property_columns
+from dedup.snapshot import WORK_COMPRESSION
 
 STATE_FILE = "state.json"
 # Splink's predict output as stored: these identify a pair.
@@ -323,11 +324,10 @@ def _write_state(
 ) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(6)
-    # lz4, not Polars' default zstd: a night writes and the next reads these once; at 1M
-    # interactions (166,342 stored pairs) writing took 0.26-0.30 s instead of 0.44-0.45 s and
-    # reading ~0.17 s instead of 0.19-0.30 s, for 21 MB instead of 14 MB.
+    # A night writes and the next reads these once (WORK_COMPRESSION): at 1M interactions
+    # (166,342 stored pairs) lz4 wrote them in 0.26-0.30 s instead of zstd's 0.44-0.45 s.
     for name, frame in (("pairs", pairs), ("fingerprints", prints), ("tf", tf)):
-        frame.write_parquet(state_dir / f"{name}-{token}.parquet", compression="lz4")
+        frame.write_parquet(state_dir / f"{name}-{token}.parquet", compression=WORK_COMPRESSION)
     tmp = state_dir / (STATE_FILE + ".tmp")
     tmp.write_text(
         json.dumps(
@@ -433,6 +433,8 @@ def predict_nightly(
     else:
         assert state is not None and changed_ids is not None
         run.mode, run.reason = "incremental", "last night's state fits"
+        # The same model, rules and record columns (the state key): last night's output form.
+        order, copied = state["columns"], state["record_columns"]
         is_changed = records.select(pl.col("unique_id").is_in(changed_ids)).to_series()
         # The linker's integer ids; Splink copies only the rows it is given, so nothing else
         # here copies a whole (wide) record frame.
@@ -461,7 +463,7 @@ def predict_nightly(
             changed_ints = changed.get_column("unique_id").implode()
             scored_changed = scored_changed.filter(
                 ~pl.col(ID_R).is_in(changed_ints) | (pl.col(ID_L) < pl.col(ID_R))
-            ).drop(record_columns_of(scored_changed, records, levels))
+            ).drop(copied)
             frames.append(contact_ids_of(scored_changed, records))
         clock["predict_changed"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -479,7 +481,6 @@ def predict_nightly(
         stored = pl.concat([f for f in frames if f.width], how="diagonal_relaxed")
         # The store and the output have one schema whatever produced the rows.
         stored = stored.select(state["pairs"].columns) if state["pairs"].width else stored
-        order, copied = state["columns"], state["record_columns"]
     clock["predict"] = time.perf_counter() - predict_started
     t = time.perf_counter()
     run.stored_pairs = stored.height
