@@ -61,6 +61,23 @@ def world(tmp_path_factory: pytest.TempPathFactory):
                 email="bobkowal@gmail.com",
                 company="Northwind Labs Inc.",
             ),
+            # A nickname, a personal address with the employer typed into the form, and the
+            # work address with no company: only the employer ties the two beyond the name.
+            rec(
+                "ke1",
+                "2026-11-03T09:00:00Z",
+                channel="email",
+                name="Katherine Brannigan",
+                email="kbrannigan@halcyon-robotics.test",
+            ),
+            rec(
+                "ke2",
+                "2026-11-03T11:00:00Z",
+                channel="widget",
+                name="Kathy Brannigan",
+                email="kathy.brannigan@gmail.com",
+                company="Halcyon Robotics GmbH",
+            ),
             # One mistyped phone digit.
             rec(
                 "tp1",
@@ -172,7 +189,15 @@ def test_second_email_pair_is_proposed_with_explanation(world) -> None:
     assert row.height == 1 and row.item(0, "status") == "pending"
     assert row.item(0, "match_probability") >= settings.proposal_threshold
     explanation = {e["field"]: e for e in json.loads(row.item(0, "explanation"))}
-    assert set(explanation) == {"name", "email", "phone", "company", "attributes", "tags"}
+    assert set(explanation) == {
+        "name",
+        "email",
+        "phone",
+        "company",
+        "employer",
+        "attributes",
+        "tags",
+    }
     assert (
         explanation["name"]["level"] == "Exact match on full_name"
         and explanation["name"]["weight"] > 0
@@ -190,6 +215,7 @@ def test_second_email_pair_is_proposed_with_explanation(world) -> None:
     ("a", "b", "proposed"),
     [
         ("nk1", "nk2", True),
+        ("ke1", "ke2", True),
         ("tp1", "tp2", True),
         ("wa1", "wa2", True),
         ("st1", "st2", False),
@@ -199,6 +225,7 @@ def test_second_email_pair_is_proposed_with_explanation(world) -> None:
     ],
     ids=[
         "nickname",
+        "nickname-work-email-vs-typed-company",
         "phone-typo",
         "widget-email-vs-whatsapp-phone",
         "same-name-strangers",
@@ -223,6 +250,24 @@ def test_planted_pairs(world, a: str, b: str, proposed: bool) -> None:
         f"AND contact_id_l = '{low}' AND contact_id_r = '{high}'",
     ).item()
     assert pending == (1 if proposed else 0)
+
+
+def test_a_work_email_domain_and_a_typed_company_are_one_employer(world) -> None:
+    _, db = world
+    row = query(
+        db,
+        "SELECT explanation FROM merge_proposals p JOIN interactions a "
+        "ON a.contact_id IN (p.contact_id_l, p.contact_id_r) AND a.interaction_id = 'ke1' "
+        "JOIN interactions b ON b.contact_id IN (p.contact_id_l, p.contact_id_r) "
+        "AND b.interaction_id = 'ke2'",
+    )
+    assert row.height == 1
+    explanation = {e["field"]: e for e in json.loads(row.item(0, "explanation"))}
+    assert explanation["employer"]["level"] == "same employer: company name or work email domain"
+    assert explanation["employer"]["weight"] > 0
+    # Only one side typed a company: the company comparison has nothing to say, so the
+    # employer's evidence is not counted twice.
+    assert explanation["company"]["level"] == "missing on one side"
 
 
 def test_rejection_is_durable_and_ids_are_stable(world, monkeypatch) -> None:

@@ -11,8 +11,8 @@ import pytest
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from dedup.matching.model import TrainedModel, TrainingConfig, estimate_prior, predict, train
-from dedup.matching.records import attribute_arrays_of
-from dedup.matching.settings import ATTRIBUTES, contact_settings
+from dedup.matching.records import attribute_arrays_of, contact_records
+from dedup.matching.settings import ATTRIBUTES, EMPLOYER, contact_settings
 from tests.conftest import generated_records
 
 COMPARED = [
@@ -223,6 +223,48 @@ def test_guarded_edit_distance_levels_equal_the_plain_ones() -> None:
     ).pl()
     assert found.get_column("phone").all() and found.get_column("email").all()
     assert found.get_column("near").sum() > 3000  # the edits are there to be found
+
+
+def test_employer_level_compares_a_typed_company_with_the_other_sides_work_domain() -> None:
+    # (left company, left email, right company, right email, Splink's gamma): 1 = the same
+    # employer, 0 = another one, -1 = nothing to compare (free mail, both typed a company,
+    # or two work addresses at one domain).
+    cases = [
+        ("Halcyon Robotics GmbH", "kathy@gmail.com", None, "kb@mail.halcyon-robotics.co.uk", 1),
+        ("Monarch Media", "m@monarchmedia.com", None, "mm@monarchmedia.com", 1),
+        ("Acme Widgets Inc", None, None, "m@globex.com", 0),
+        ("Acme", None, None, "x@gmail.com", -1),
+        ("Acme", None, "Acme Corp", "x@acme.com", -1),
+        (None, "ana@garcia-home.test", None, "luis@garcia-home.test", -1),
+    ]
+    rows = []
+    for pair, (company_l, email_l, company_r, email_r, _) in enumerate(cases):
+        for side, company, email in (("l", company_l, email_l), ("r", company_r, email_r)):
+            rows.append({"contact_id": f"{pair}{side}", "company": company, "email_norm": email})
+    contacts = pl.DataFrame(
+        rows, schema={"contact_id": pl.String, "company": pl.String, "email_norm": pl.String}
+    ).with_columns(
+        name=pl.lit(None, pl.String),
+        phone=pl.lit(None, pl.String),
+        phones=pl.lit(None, pl.List(pl.String)),
+    )
+    records = contact_records(contacts).with_columns(pair=pl.col("unique_id").str.head(1))
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[EMPLOYER],
+        blocking_rules_to_generate_predictions=[block_on("pair")],
+        retain_matching_columns=True,
+    )
+    linker = Linker(DuckDBAPI().register(records.to_arrow()), settings)
+    gamma = (
+        linker.inference.predict(warning_mode="never")
+        .as_duckdbpyrelation()
+        .pl()
+        .sort("pair_l")
+        .get_column("gamma_employer")
+        .to_list()
+    )
+    assert gamma == [level for *_, level in cases]
 
 
 def test_attribute_arrays_hold_each_key_once() -> None:

