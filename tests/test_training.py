@@ -121,6 +121,27 @@ def test_prior_counts_same_name_same_attributes_once() -> None:
     assert estimate_prior(frame, config) == pytest.approx(3 / 0.5 / 15)  # 6 contacts: 15 pairs
 
 
+def levels_reached(records: pl.DataFrame, comparison) -> list[int]:
+    """Splink's gamma of `comparison` for each pair of `records` that share a `pair` value, in
+    the order of the pairs (each pair is its own block)."""
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[comparison],
+        blocking_rules_to_generate_predictions=[block_on("pair")],
+        retain_matching_columns=True,
+    )
+    linker = Linker(DuckDBAPI().register(records.to_arrow()), settings)
+    name = comparison.create_comparison_dict("duckdb")["output_column_name"]
+    return (
+        linker.inference.predict(warning_mode="never")
+        .as_duckdbpyrelation()
+        .pl()
+        .sort("pair_l")
+        .get_column(f"gamma_{name}")
+        .to_list()
+    )
+
+
 def test_attribute_levels_count_shared_values_and_see_conflicts() -> None:
     # Each pair is its own block; the level reached is Splink's gamma (4 = an attribute both
     # have differs, 3/2/1 = that many values agree, 0 = nothing shared, -1 = missing).
@@ -154,22 +175,7 @@ def test_attribute_levels_count_shared_values_and_see_conflicts() -> None:
             "attr_keys": pl.List(pl.String),
         },
     )
-    settings = SettingsCreator(
-        link_type="dedupe_only",
-        comparisons=[ATTRIBUTES],
-        blocking_rules_to_generate_predictions=[block_on("pair")],
-        retain_matching_columns=True,
-    )
-    linker = Linker(DuckDBAPI().register(records.to_arrow()), settings)
-    gamma = (
-        linker.inference.predict(warning_mode="never")
-        .as_duckdbpyrelation()
-        .pl()
-        .sort("pair_l")
-        .get_column("gamma_attributes")
-        .to_list()
-    )
-    assert gamma == [level for _, _, level in left_right]
+    assert levels_reached(records, ATTRIBUTES) == [level for _, _, level in left_right]
 
 
 def test_guarded_edit_distance_levels_equal_the_plain_ones() -> None:
@@ -249,22 +255,7 @@ def test_employer_level_compares_a_typed_company_with_the_other_sides_work_domai
         phones=pl.lit(None, pl.List(pl.String)),
     )
     records = contact_records(contacts).with_columns(pair=pl.col("unique_id").str.head(1))
-    settings = SettingsCreator(
-        link_type="dedupe_only",
-        comparisons=[EMPLOYER],
-        blocking_rules_to_generate_predictions=[block_on("pair")],
-        retain_matching_columns=True,
-    )
-    linker = Linker(DuckDBAPI().register(records.to_arrow()), settings)
-    gamma = (
-        linker.inference.predict(warning_mode="never")
-        .as_duckdbpyrelation()
-        .pl()
-        .sort("pair_l")
-        .get_column("gamma_employer")
-        .to_list()
-    )
-    assert gamma == [level for *_, level in cases]
+    assert levels_reached(records, EMPLOYER) == [level for *_, level in cases]
 
 
 def test_attribute_arrays_hold_each_key_once() -> None:
