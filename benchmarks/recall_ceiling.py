@@ -4,6 +4,8 @@ Not a test. Usage:
 
     uv run python benchmarks/recall_ceiling.py --persons 5000 [--seed 11]
 
+At 20,000 people (258.9M pairs) it takes ~11 min and 17 GB on 2 cores; at 5,000, ~1 min.
+
 Runs the nightly job on a generated workspace (as `matching_accuracy.py` does), then scores
 **every** pair of contacts with the saved model's comparisons (no blocking: n·(n-1)/2 pairs) and
 groups the pairs by what a classifier could see of them: each field's comparison level, plus how
