@@ -238,6 +238,8 @@ def test_employer_level_compares_a_typed_company_with_the_other_sides_work_domai
     cases = [
         ("Halcyon Robotics GmbH", "kathy@gmail.com", None, "kb@mail.halcyon-robotics.co.uk", 1),
         ("Monarch Media", "m@monarchmedia.com", None, "mm@monarchmedia.com", 1),
+        ("Zürich Analytics AG", None, None, "z@zurich-analytics.ch", 1),
+        (None, "c@oresundsoftware.io", "Øresund Software", "c@gmail.com", 1),
         ("Acme Widgets Inc", None, None, "m@globex.com", 0),
         ("Acme", None, None, "x@gmail.com", -1),
         ("Acme", None, "Acme Corp", "x@acme.com", -1),

