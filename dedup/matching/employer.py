@@ -68,3 +68,17 @@ def company_employer(company: pl.Expr) -> pl.Expr:
         .str.replace_many(_NO_DECOMPOSITION)
     )
     return pl.when(key.str.len_chars() > 0).then(key)
+
+
+def employer_key(company_key: pl.Expr, domain_key: pl.Expr) -> pl.Expr:
+    """One column for the matcher: `c:<key>` when the contact typed a company, else `d:<key>`
+    when its email is at a company domain, else null. One column, not two, because Splink carries
+    every compared column through its joins into the output. The whole comparison costs ~0.5 s
+    of a 7–10 s predict at 308,647 contacts (median of five paired runs); one column against two
+    did not separate from noise."""
+    return (
+        pl.when(company_key.is_not_null())
+        .then(pl.lit("c:") + company_key)
+        .when(domain_key.is_not_null())
+        .then(pl.lit("d:") + domain_key)
+    )

@@ -25,7 +25,7 @@ from pathlib import Path
 import polars as pl
 
 from dedup.duck import session, sql_text
-from dedup.matching.employer import company_employer, domain_employer
+from dedup.matching.employer import company_employer, domain_employer, employer_key
 from dedup.matching.nicknames import canonical_first_name
 from dedup.matching.settings import property_column, property_columns
 from dedup.normalize import name_norm, on_distinct
@@ -50,8 +50,7 @@ RECORD_COLUMNS = (
     "phone_last7",
     "phones",
     "company",
-    "company_employer",
-    "email_employer",
+    "employer",
     "attr_values",
     "attr_keys",
     "tags",
@@ -229,7 +228,7 @@ def contact_records(
     )
     records = on_distinct(
         records, "email_domain", {"email_employer": domain_employer(pl.col("email_domain"))}
-    )
+    ).with_columns(employer=employer_key(pl.col("company_employer"), pl.col("email_employer")))
     records = records.join(
         attribute_arrays_of(records.get_column("attributes").unique(), properties),
         on="attributes",

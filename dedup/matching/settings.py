@@ -154,21 +154,22 @@ COMPANY = cl.CustomComparison(
 # address with none are one employer. Where both typed a company, the company comparison decides
 # and this one stays neutral, so no evidence counts twice; two work addresses at one domain are
 # not compared here (a family's own domain looks the same).
+# `employer` is `c:<key>` for a typed company, `d:<key>` for a work email domain alone
+# (employer.employer_key).
 _TYPED_VS_DOMAIN = (
-    "(company_employer_l IS NOT NULL AND company_employer_r IS NULL "
-    "AND email_employer_r IS NOT NULL) OR "
-    "(company_employer_r IS NOT NULL AND company_employer_l IS NULL "
-    "AND email_employer_l IS NOT NULL)"
+    "(left(employer_l, 2) = 'c:' AND left(employer_r, 2) = 'd:') OR "
+    "(left(employer_l, 2) = 'd:' AND left(employer_r, 2) = 'c:')"
 )
 EMPLOYER = cl.CustomComparison(
     output_column_name="employer",
     comparison_description="A company typed on one side, the other side's work email domain",
     comparison_levels=[
         cll.CustomLevel(
-            f"NOT ({_TYPED_VS_DOMAIN})", "no typed company against a work email domain"
+            f"employer_l IS NULL OR employer_r IS NULL OR NOT ({_TYPED_VS_DOMAIN})",
+            "no typed company against a work email domain",
         ).configure(is_null_level=True),
         cll.CustomLevel(
-            "company_employer_l = email_employer_r OR company_employer_r = email_employer_l",
+            "substr(employer_l, 3) = substr(employer_r, 3)",
             "same employer: company name or work email domain",
         ).configure(fix_m_probability=True, m_probability=0.8),
         cll.ElseLevel().configure(fix_m_probability=True, m_probability=0.2),
