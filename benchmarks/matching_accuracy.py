@@ -29,7 +29,12 @@ import polars as pl  # noqa: E402
 from assets.resources import ContactsSettings  # noqa: E402
 from contacts.generator import GeneratorConfig, generate_exports  # noqa: E402
 from contacts.runner import run_pipeline  # noqa: E402
-from dedup.evaluation import accept_proposals, pairwise_scores, recall_by  # noqa: E402
+from dedup.evaluation import (  # noqa: E402
+    accept_proposals,
+    contact_persons,
+    pairwise_scores,
+    recall_by,
+)
 from dedup.matching.records import contact_records  # noqa: E402
 
 THRESHOLDS = (0.5, 0.8, 0.9, 0.99)
@@ -147,14 +152,7 @@ def main() -> None:
     assignment, proposals, truth = data["assignment"], data["proposals"], data["truth"]
     truth_ids = truth.select("interaction_id", "person_id")
     # Which person each contact mostly holds, to judge proposals one by one.
-    owner = (
-        assignment.join(truth_ids, on="interaction_id")
-        .group_by("contact_id", "person_id")
-        .len()
-        .sort("len", descending=True)
-        .unique("contact_id", keep="first")
-        .select("contact_id", "person_id")
-    )
+    owner = contact_persons(assignment, truth_ids).drop("size")
     judged = proposals.join(owner, left_on="contact_id_l", right_on="contact_id").join(
         owner, left_on="contact_id_r", right_on="contact_id", suffix="_r"
     )

@@ -35,7 +35,7 @@ import duckdb  # noqa: E402
 import polars as pl  # noqa: E402
 
 from benchmarks.matching_accuracy import run  # noqa: E402
-from dedup.evaluation import accept_proposals, pairwise_scores  # noqa: E402
+from dedup.evaluation import accept_proposals, contact_persons, pairwise_scores  # noqa: E402
 from dedup.matching.model import TrainedModel, _linker, splink_ids  # noqa: E402
 
 PRECISION = 0.99
@@ -138,13 +138,8 @@ def main() -> None:
     truth_ids = truth.select("interaction_id", "person_id")
     # contact → its person (contacts are pure: auto-merge precision 0.9995) and its size
     owner = (
-        assignment.join(truth_ids, on="interaction_id")
-        .group_by("contact_id", "person_id")
-        .len()
-        .sort("len", descending=True)
-        .unique("contact_id", keep="first")
-        .join(assignment.group_by("contact_id").len("size"), on="contact_id")
-        .select(pl.col("contact_id").alias("unique_id"), "person_id", "size")
+        contact_persons(assignment, truth_ids)
+        .rename({"contact_id": "unique_id"})
         .join(rarity(records), on="unique_id")
     )
     started = time.perf_counter()

@@ -105,6 +105,21 @@ def auto_merge_scores(
     return overall, seen
 
 
+def contact_persons(assignment: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
+    """contact_id → person_id, the person most of the contact's interactions belong to, and
+    `size`, its interactions (`assignment`: interaction_id → contact_id; `truth`:
+    interaction_id → person_id). Judges a pair of contacts as one person or two."""
+    return (
+        assignment.join(truth.select("interaction_id", "person_id"), on="interaction_id")
+        .group_by("contact_id", "person_id")
+        .len()
+        .sort("len", descending=True)
+        .unique("contact_id", keep="first")
+        .join(assignment.group_by("contact_id").len("size"), on="contact_id")
+        .select("contact_id", "person_id", "size")
+    )
+
+
 def accept_proposals(
     assignment: pl.DataFrame, proposals: pl.DataFrame, threshold: float
 ) -> pl.DataFrame:

@@ -47,7 +47,6 @@ FREE_MAIL_DOMAINS = pl.Series("domain", sorted(whitelist.union(_ALSO_FREE)), dty
 # the common cases without the whole public-suffix list.
 _REGISTRABLE = r"([^.]+)\.(?:(?:co|com|org|net|ac|gov|edu|ne|or|ltd|plc)\.[a-z]{2}|[^.]+)$"
 
-
 # Letters NFKD leaves whole, spelled as domains spell them ("Øresund" is `oresund`).
 _NO_DECOMPOSITION = {"ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "ł": "l", "đ": "d", "þ": "th"}
 
