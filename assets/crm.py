@@ -8,8 +8,8 @@ from assets.matching import CONTACTS_FILE
 from assets.names import CRM_LINKS, GROUP_CRM, PROFILES, WRITER_POOL
 from assets.reporting import md_table
 from assets.resources import ContactsSettings
-from dedup.crm import link_crm
-from dedup.ingest import read_staged_crm
+from dedup.ingest.days import read_staged_crm
+from dedup.snapshot.crm_links import link_crm
 
 CRM_LINKS_FILE = "crm_links.parquet"
 CRM_STATUS_FILE = "crm_status.parquet"

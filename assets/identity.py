@@ -21,35 +21,40 @@ from assets.names import (
 )
 from assets.reporting import md_table
 from assets.resources import ContactsSettings
-from dedup.automerge import KEY_COLUMNS, auto_merge, cluster_sizes
-from dedup.constraints import MERGE_SIDES_SCHEMA, apply_constraints, constraints_from_decisions
-from dedup.decisions import read_all, read_deletion_members, read_suppression
-from dedup.deletion import (
+from dedup.admin.deletion import (
     deleted_members,
     deletion_status,
     held_ids,
     split_by_deletion,
     with_restored,
 )
-from dedup.identity import identity_failures, revocations, revoke
-from dedup.ingest import read_staged, scrub_crm_staging, scrub_staging
-from dedup.interactions import prepare_interactions
-from dedup.merge_history import (
+from dedup.admin.privacy import (
+    crm_records_without_erased,
+    erased_contact_ids,
+    salt,
+    suppressed_interactions,
+)
+from dedup.decisions import read_all, read_deletion_members, read_suppression
+from dedup.identity.automerge import KEY_COLUMNS, auto_merge, cluster_sizes
+from dedup.identity.constraints import (
+    MERGE_SIDES_SCHEMA,
+    apply_constraints,
+    constraints_from_decisions,
+)
+from dedup.identity.interactions import prepare_interactions
+from dedup.identity.merge_history import (
     MERGES_SCHEMA,
     SIDE_PROFILE_COLUMNS,
     decision_outcomes,
     side_profiles,
     update_history,
 )
-from dedup.normalize import phone_lookup, read_phone_lookup, write_phone_lookup
-from dedup.privacy import (
-    crm_records_without_erased,
-    erased_contact_ids,
-    salt,
-    suppressed_interactions,
-)
-from dedup.snapshot import WORK_COMPRESSION, load_previous_ids, previous_rows, previous_table
-from dedup.stable_ids import assign_ids
+from dedup.identity.normalize import phone_lookup, read_phone_lookup, write_phone_lookup
+from dedup.identity.stable_ids import assign_ids
+from dedup.identity.verify import identity_failures, revocations, revoke
+from dedup.ingest.days import read_staged, scrub_crm_staging, scrub_staging
+from dedup.layout import WORK_COMPRESSION
+from dedup.snapshot.files import load_previous_ids, previous_rows, previous_table
 
 INTERACTIONS_FILE = "interactions.parquet"
 CLUSTERS_FILE = "clusters.parquet"

@@ -10,7 +10,7 @@ from assets.names import GROUP_INGEST, WRITER_POOL, ingest_asset_name
 from assets.partitions import export_days
 from assets.reporting import md_table
 from assets.resources import ContactsSettings
-from dedup.ingest import SOURCE_SPECS, stage_days
+from dedup.ingest.days import SOURCE_SPECS, stage_days
 
 
 def build_ingest_asset(source: str, name: str) -> dg.AssetsDefinition:

@@ -27,8 +27,8 @@ from assets.names import (
 )
 from assets.reporting import md_table
 from assets.resources import ContactsSettings
-from dedup.build import build_contacts_frame, interactions_sql
-from dedup.contact_edits import apply_contact_edits
+from dedup.admin.contact_edits import apply_contact_edits
+from dedup.layout import WORK_COMPRESSION
 from dedup.matching.incremental import predict_nightly
 from dedup.matching.model import TrainedModel, TrainingConfig, train
 from dedup.matching.proposals import (
@@ -41,7 +41,8 @@ from dedup.matching.proposals import (
 from dedup.matching.records import contact_records, matched_properties
 from dedup.matching.reports import write_reports
 from dedup.matching.settings import property_columns
-from dedup.snapshot import WORK_COMPRESSION, previous_table
+from dedup.snapshot.build import build_contacts_frame, interactions_sql
+from dedup.snapshot.files import previous_table
 
 CONTACTS_FILE = "contacts.parquet"
 PROPOSALS_FILE = "proposals.parquet"

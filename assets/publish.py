@@ -44,19 +44,24 @@ from assets.names import (
 )
 from assets.reporting import md_table
 from assets.resources import ContactsSettings
-from dedup.build import SnapshotInputs, build_contacts_frame, build_snapshot, interactions_sql
-from dedup.crm import with_crm_columns
-from dedup.deletion import deleted_contacts_table
-from dedup.ingest import read_staged
-from dedup.notes import contact_notes
-from dedup.privacy import (
+from dedup.admin.deletion import deleted_contacts_table
+from dedup.admin.notes import contact_notes
+from dedup.admin.privacy import (
     ERASURES_SCHEMA,
     erasure_audit,
     quarantine_without_erased,
     salt,
 )
-from dedup.snapshot import RUNS_SCHEMA, previous_table, publish
-from dedup.tasks import contact_tasks
+from dedup.admin.tasks import contact_tasks
+from dedup.ingest.days import read_staged
+from dedup.snapshot.build import (
+    SnapshotInputs,
+    build_contacts_frame,
+    build_snapshot,
+    interactions_sql,
+)
+from dedup.snapshot.crm_links import with_crm_columns
+from dedup.snapshot.files import RUNS_SCHEMA, previous_table, publish
 from quality.snapshot_checks import (
     contacts_over_hub_limit,
     duplicate_interaction_ids,

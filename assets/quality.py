@@ -8,8 +8,8 @@ import polars as pl
 
 from assets.names import GROUP_PUBLISH, PUBLISHED, SNAPSHOT, WRITER_POOL
 from assets.resources import ContactsSettings, QualityRunner
-from dedup.export import ExportResult, export_contacts, export_proposals
-from dedup.search import ContactFilter
+from dedup.service.export import ExportResult, export_contacts, export_proposals
+from dedup.service.search import ContactFilter
 from quality.export_checks import check_export_file, read_back
 from quality.gates import gate_failures, gate_metrics
 from quality.gx_suites import SuiteSettings, export_report, validate_snapshot

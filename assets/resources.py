@@ -8,13 +8,12 @@ from typing import TypeVar
 
 import dagster as dg
 
-from dedup.adapters.base import SourceConfig
-from dedup.automerge import HubLimits
-from dedup.config import EngineConfig
-from dedup.crm import DEFAULT_CRM_AUDIENCE_RULES, CrmAudienceRule, CrmConfig
-from dedup.privacy import AFTER_ERASURE_POLICIES
+from dedup.admin.privacy import AFTER_ERASURE_POLICIES
+from dedup.config import EngineConfig, HubLimits
+from dedup.ingest.adapters.base import SourceConfig
+from dedup.layout import StateLayout
 from dedup.properties import load_schema
-from dedup.snapshot import StateLayout
+from dedup.snapshot.crm_links import DEFAULT_CRM_AUDIENCE_RULES, CrmAudienceRule, CrmConfig
 from quality import gx_worker
 from quality.gates import GateLimits
 

@@ -2,7 +2,7 @@
 
 Writes one export day per source with `--records` messages (WhatsApp JSONL webhooks with a
 status receipt every third payload, one Slack export folder, one mbox, one Twilio CSV, one HubSpot
-and one Salesforce CSV), then times `dedup.ingest.ingest_day` on each, best of `--repeat`.
+and one Salesforce CSV), then times `dedup.ingest.days.ingest_day` on each, best of `--repeat`.
 
     uv run python benchmarks/adapters.py [--records 20000] [--repeat 2]
 """
@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from contacts.generator import _mbox_chunk, _wa_payload  # noqa: E402
-from dedup.adapters.base import SourceConfig  # noqa: E402
-from dedup.ingest import ingest_day  # noqa: E402
+from dedup.ingest.adapters.base import SourceConfig  # noqa: E402
+from dedup.ingest.days import ingest_day  # noqa: E402
 
 DAY = "2026-11-01"
 T0 = int(datetime(2026, 11, 1, 8, tzinfo=UTC).timestamp())

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
 
-from dedup.analyst import SEARCH_TABLE, finish_analyst_layer, load_fts  # noqa: E402
+from dedup.snapshot.analyst import SEARCH_TABLE, finish_analyst_layer, load_fts  # noqa: E402
 
 FIRST = "['Ann','Bob','Carla','Dmitri','Emma','Farid','Grace','Hiro','Ingrid','Jane','Kofi','Liam','Mei','Noor','Oscar','Priya','Quinn','Rosa','Sven','Tariq','Uma','Victor','Wen','Ximena','Yusuf','Zoe']"
 LAST = "['Archer','Builder','Cohen','Doe','Eriksen','Fischer','Garcia','Haddad','Ito','Jones','Kim','Lopez','Müller','Nakamura','Okafor','Patel','Quist','Rossi','Satō','Taylor','Ueda','Varga','Wang','Xu','Young','Zhang']"
@@ -208,8 +208,8 @@ def main() -> None:
     rows.append(("GX import", time.perf_counter() - started))
 
     from dedup.config import EngineConfig
-    from dedup.export import export_contacts, export_proposals
-    from dedup.search import ContactFilter
+    from dedup.service.export import export_contacts, export_proposals
+    from dedup.service.search import ContactFilter
     from quality.export_checks import check_export_file, read_back
     from quality.gates import GateLimits, gate_failures, gate_metrics
     from quality.gx_suites import SuiteSettings, export_report, validate_snapshot

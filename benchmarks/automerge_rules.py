@@ -16,11 +16,11 @@ sys.path.insert(0, str(ROOT))
 import polars as pl  # noqa: E402
 
 from contacts.generator import GeneratorConfig, generate_exports  # noqa: E402
-from dedup.automerge import HubLimits, auto_merge  # noqa: E402
-from dedup.config import EngineConfig  # noqa: E402
-from dedup.evaluation import auto_merge_scores  # noqa: E402
-from dedup.ingest import export_days, ingest_day  # noqa: E402
-from dedup.interactions import prepare_interactions  # noqa: E402
+from dedup.config import EngineConfig, HubLimits  # noqa: E402
+from dedup.identity.automerge import auto_merge  # noqa: E402
+from dedup.identity.interactions import prepare_interactions  # noqa: E402
+from dedup.ingest.days import export_days, ingest_day  # noqa: E402
+from dedup.matching.evaluation import auto_merge_scores  # noqa: E402
 
 OFF = 10**9
 VARIANTS = {

@@ -22,7 +22,7 @@ import duckdb  # noqa: E402
 import polars as pl  # noqa: E402
 
 from dedup.config import EngineConfig  # noqa: E402
-from dedup.contacts import build_contacts  # noqa: E402
+from dedup.snapshot.profiles import build_contacts  # noqa: E402
 
 WORK = ROOT / "benchmarks" / "out" / "e2e" / "contacts.duckdb.state" / "work"
 

@@ -25,8 +25,8 @@ import polars as pl  # noqa: E402
 
 from assets.resources import ContactsSettings  # noqa: E402
 from contacts.runner import run_pipeline  # noqa: E402
-from dedup.evaluation import pairwise_scores  # noqa: E402
-from dedup.graph import connected_components  # noqa: E402
+from dedup.identity.graph import connected_components  # noqa: E402
+from dedup.matching.evaluation import pairwise_scores  # noqa: E402
 
 
 def to_interactions(csv: Path) -> pl.DataFrame:

@@ -60,12 +60,12 @@ def load() -> str:
 
 def build_nights(data: Path, cache: Path, new_share: float) -> dict[str, Any]:
     """Contacts and ambiguous keys of night 1 (without the newest interactions) and night 2."""
-    from dedup.automerge import auto_merge
-    from dedup.build import build_contacts_frame, interactions_sql
     from dedup.config import EngineConfig
-    from dedup.ingest import SOURCES, export_days, ingest_day
-    from dedup.interactions import prepare_interactions
-    from dedup.stable_ids import PreviousState, assign_ids
+    from dedup.identity.automerge import auto_merge
+    from dedup.identity.interactions import prepare_interactions
+    from dedup.identity.stable_ids import PreviousState, assign_ids
+    from dedup.ingest.days import SOURCES, export_days, ingest_day
+    from dedup.snapshot.build import build_contacts_frame, interactions_sql
 
     os.environ["ASKVAULT_IDENTITY_SECRET"] = SECRET
     config = EngineConfig(identity_secrets=(SECRET,))

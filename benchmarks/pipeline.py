@@ -28,21 +28,21 @@ sys.path.insert(0, str(ROOT))
 import polars as pl  # noqa: E402
 
 from contacts.generator import generate_benchmark_exports  # noqa: E402
-from dedup.automerge import auto_merge  # noqa: E402
-from dedup.build import (  # noqa: E402
+from dedup.config import EngineConfig  # noqa: E402
+from dedup.identity.automerge import auto_merge  # noqa: E402
+from dedup.identity.interactions import prepare_interactions  # noqa: E402
+from dedup.identity.merge_history import MERGES_SCHEMA  # noqa: E402
+from dedup.identity.stable_ids import PreviousState, assign_ids  # noqa: E402
+from dedup.ingest.days import SOURCES, export_days, ingest_day  # noqa: E402
+from dedup.matching.proposals import PROPOSALS_SCHEMA  # noqa: E402
+from dedup.schema import QUARANTINE_SCHEMA  # noqa: E402
+from dedup.snapshot.build import (  # noqa: E402
     SnapshotInputs,
     build_contacts_frame,
     build_snapshot,
     interactions_sql,
 )
-from dedup.config import EngineConfig  # noqa: E402
-from dedup.ingest import SOURCES, export_days, ingest_day  # noqa: E402
-from dedup.interactions import prepare_interactions  # noqa: E402
-from dedup.matching.proposals import PROPOSALS_SCHEMA  # noqa: E402
-from dedup.merge_history import MERGES_SCHEMA  # noqa: E402
-from dedup.schema import QUARANTINE_SCHEMA  # noqa: E402
-from dedup.snapshot import RUNS_SCHEMA, publish  # noqa: E402
-from dedup.stable_ids import PreviousState, assign_ids  # noqa: E402
+from dedup.snapshot.files import RUNS_SCHEMA, publish  # noqa: E402
 
 SECRET = "bench-secret"
 

@@ -35,7 +35,7 @@ import duckdb  # noqa: E402
 import polars as pl  # noqa: E402
 
 from benchmarks.matching_accuracy import run  # noqa: E402
-from dedup.evaluation import accept_proposals, contact_persons, pairwise_scores  # noqa: E402
+from dedup.matching.evaluation import accept_proposals, contact_persons, pairwise_scores  # noqa: E402
 from dedup.matching.model import TrainedModel, _linker, splink_ids  # noqa: E402
 
 PRECISION = 0.99

@@ -1,7 +1,7 @@
 """The Contact API (`/v1/contacts`), served by `contacts serve` beside the review page.
 
 Reads come from the published file with the decision log's pending edits laid on top (an edit is
-visible at once and kept by every later run); writes are decisions (`dedup.review`), the same
+visible at once and kept by every later run); writes are decisions (`dedup.service.review`), the same
 path the CLI takes. Auth is `Authorization: Bearer ak_...` (`contacts apikey create`), scoped
 read or write, rate-limited per key. Errors are JSON: `{"error": "..."}`.
 """
@@ -19,9 +19,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from dedup import review
-from dedup.apikeys import ApiKey, authenticate
-from dedup.contact_edits import apply_contact_edits
+from dedup.admin.contact_edits import apply_contact_edits
 from dedup.decisions import (
     DECISIONS_SCHEMA,
     SET_ATTRIBUTE,
@@ -31,10 +29,12 @@ from dedup.decisions import (
     Decision,
     append_many,
 )
+from dedup.layout import StateLayout
 from dedup.properties import Property, validate
 from dedup.schema import CHANNELS, MAX_ATTRIBUTE_KEYS, MAX_TAGS
-from dedup.search import ContactFilter, FilterError, search_sql
-from dedup.snapshot import StateLayout
+from dedup.service import review
+from dedup.service.apikeys import ApiKey, authenticate
+from dedup.service.search import ContactFilter, FilterError, search_sql
 
 Channel = Literal["widget", "whatsapp", "slack", "email", "sms", "api"]
 assert set(Channel.__args__) == set(CHANNELS)  # one list of channels: dedup.schema
@@ -257,7 +257,7 @@ def build_router(
         try:
             with review.published(db) as con:
                 if flt.text:
-                    from dedup.search import load_fts
+                    from dedup.service.search import load_fts
 
                     load_fts(con)
                 ids = [

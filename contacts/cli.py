@@ -158,8 +158,8 @@ app.add_typer(proposals_app, name="proposals")
 
 
 def _review(action):
-    """Run a dedup.review action; its ReviewError becomes the CLI's one-line error."""
-    from dedup.review import ReviewError
+    """Run a dedup.service.review action; its ReviewError becomes the CLI's one-line error."""
+    from dedup.service.review import ReviewError
 
     try:
         return action()
@@ -190,7 +190,7 @@ def proposals_list(
     limit: Annotated[int, typer.Option(help="Rows to show at most.")] = 50,
 ) -> None:
     """List merge proposals, most probable first (pending ones already decided are hidden)."""
-    from dedup.review import review_queue
+    from dedup.service.review import review_queue
 
     rows = _review(lambda: review_queue(db, status, min_probability, limit))
     # Ids never wrap: people copy them into the next command.
@@ -224,7 +224,7 @@ def proposals_list(
 @proposals_app.command("show")
 def proposals_show(proposal_id: str, db: DbOption = Path("contacts.duckdb")) -> None:
     """Both contacts side by side and the per-field explanation of the score."""
-    from dedup.review import proposal_card
+    from dedup.service.review import proposal_card
 
     card = _review(lambda: proposal_card(db, proposal_id))
     p = card["proposal"]
@@ -264,7 +264,7 @@ def proposals_accept(
     db: DbOption = Path("contacts.duckdb"),
 ) -> None:
     """Accept a proposal (choose the survivor), or in bulk with --all-above P --limit N."""
-    from dedup.review import accept_all_above, accept_proposal
+    from dedup.service.review import accept_all_above, accept_proposal
 
     if all_above is not None:
         if proposal_id:
@@ -285,7 +285,7 @@ def proposals_reject(
     note: NoteOption = None,
 ) -> None:
     """Reject a proposal: the pair is never proposed again and stays apart."""
-    from dedup.review import reject_proposal
+    from dedup.service.review import reject_proposal
 
     decision = _review(lambda: reject_proposal(db, proposal_id, note))
     out.print(f"rejected {proposal_id} ({decision}); {NEXT_RUN}")
@@ -300,7 +300,7 @@ def merge(
     db: DbOption = Path("contacts.duckdb"),
 ) -> None:
     """Merge two contacts by hand; the other id redirects to the survivor."""
-    from dedup.review import merge_contacts
+    from dedup.service.review import merge_contacts
 
     decision = _review(lambda: merge_contacts(db, a, b, survivor, note))
     out.print(f"merging {a} and {b} into {survivor} ({decision}); {NEXT_RUN}")
@@ -313,7 +313,7 @@ def unmerge(
     db: DbOption = Path("contacts.duckdb"),
 ) -> None:
     """Undo a merge (within 30 days): both contacts come back as they were and stay apart."""
-    from dedup.review import unmerge as undo
+    from dedup.service.review import unmerge as undo
 
     decision = _review(lambda: undo(db, merge_id, note))
     out.print(f"undoing {merge_id} ({decision}); {NEXT_RUN}")
@@ -326,7 +326,7 @@ def show(
     limit: Annotated[int, typer.Option(help="Conversation history rows at most.")] = 100,
 ) -> None:
     """A contact: profile, channels, tags, audience, history across channels, notes, merges."""
-    from dedup.review import contact_detail
+    from dedup.service.review import contact_detail
 
     d = _review(lambda: contact_detail(db, contact_id, limit))
     c = d["contact"]
@@ -401,7 +401,7 @@ def note_add(
     db: DbOption = Path("contacts.duckdb"),
 ) -> None:
     """Add a note to a contact (kept through merges and unmerges)."""
-    from dedup.review import add_note
+    from dedup.service.review import add_note
 
     decision = _review(lambda: add_note(db, contact_id, text))
     out.print(f"note added to {contact_id} ({decision}); shown at once by `contacts show`")
@@ -420,7 +420,7 @@ def task_add(
     db: DbOption = Path("contacts.duckdb"),
 ) -> None:
     """Add a task to a contact (it follows the contact through merges and unmerges)."""
-    from dedup.review import add_task
+    from dedup.service.review import add_task
 
     task_id = _review(lambda: add_task(db, contact_id, title, due, assignee))
     out.print(f"task {task_id} added to {contact_id}")
@@ -437,7 +437,7 @@ def task_list(
     """Tasks across contacts, due first."""
     import polars as pl
 
-    from dedup.review import tasks
+    from dedup.service.review import tasks
 
     if status not in {"open", "overdue", "done", "all"}:
         fail(f"unknown status '{status}' (open, overdue, done or all)")
@@ -475,7 +475,7 @@ def task_list(
 @task_app.command("done")
 def task_done(task_id: str, db: DbOption = Path("contacts.duckdb")) -> None:
     """Complete a task."""
-    from dedup.review import complete_task
+    from dedup.service.review import complete_task
 
     _review(lambda: complete_task(db, task_id))
     out.print(f"task {task_id} done")
@@ -497,7 +497,7 @@ def import_csv(
     ] = True,
 ) -> None:
     """Import a CSV contact list through the same validation, normalization and auto-merge."""
-    from dedup.csv_import import ImportError_, plan_import, write_import
+    from dedup.ingest.csv_import import ImportError_, plan_import, write_import
 
     overrides = {}
     for item in map_ or []:
@@ -567,7 +567,7 @@ def erase(
     db: DbOption = Path("contacts.duckdb"),
 ) -> None:
     """Erase a person: gone from the next published file, suppressed in every export after."""
-    from dedup.review import erase_contact, erase_requests
+    from dedup.service.review import erase_contact, erase_requests
 
     if requests is not None:
         if contact_id or confirm:
@@ -595,7 +595,7 @@ def delete(
     Not an erasure: nothing is suppressed, a person who writes again becomes a new contact. To
     delete by filter or saved view, use `contacts bulk delete`.
     """
-    from dedup.review import delete_contacts
+    from dedup.service.review import delete_contacts
 
     done = _review(lambda: delete_contacts(db, contact_ids))
     out.print(
@@ -614,8 +614,8 @@ def restore(
     """Bring deleted contacts back exactly as they were (within 30 days of the deletion)."""
     import polars as pl
 
-    from dedup.deletion import DELETED
-    from dedup.review import deletions, restore_contacts
+    from dedup.admin.deletion import DELETED
+    from dedup.service.review import deletions, restore_contacts
 
     if not contact_ids:
         waiting = _review(lambda: deletions(db)).filter(pl.col("status") == DELETED)
@@ -641,7 +641,7 @@ app.add_typer(verify_app, name="verify")
 @verify_app.command("revoke")
 def verify_revoke(contact_id: str, db: DbOption = Path("contacts.duckdb")) -> None:
     """Stop trusting a contact's verified identity; its next session must verify again."""
-    from dedup.review import revoke_verification
+    from dedup.service.review import revoke_verification
 
     decision = _review(lambda: revoke_verification(db, contact_id))
     out.print(f"revoked the verification of {contact_id} ({decision}); {NEXT_RUN}")
@@ -656,8 +656,8 @@ def purge(
     backup_days: Annotated[int, typer.Option(help="Delete backups older than this.")] = 90,
 ) -> None:
     """Retention: delete stale build files, old work files and old backups of the state."""
-    from dedup.retention import RetentionPolicy
-    from dedup.retention import purge as run_purge
+    from dedup.snapshot.retention import RetentionPolicy
+    from dedup.snapshot.retention import purge as run_purge
 
     if not db.exists() and not (db.parent / (db.name + ".state")).exists():
         fail(f"nothing to purge for {db}")
@@ -672,8 +672,8 @@ app.add_typer(apikey_app, name="apikey")
 
 
 def _keys(db: Path, action):
-    from dedup.apikeys import ApiKeyError
-    from dedup.snapshot import StateLayout
+    from dedup.layout import StateLayout
+    from dedup.service.apikeys import ApiKeyError
 
     try:
         return action(StateLayout(db).api_keys_path)
@@ -688,7 +688,7 @@ def apikey_create(
     db: DbOption = Path("contacts.duckdb"),
 ) -> None:
     """Print a new `ak_...` key (shown once; only its hash is stored)."""
-    from dedup.apikeys import create_key
+    from dedup.service.apikeys import create_key
 
     key, record = _keys(db, lambda path: create_key(path, scope, name))
     err.print(f"{record.key_id} ({record.scope}); store the key now, it is not shown again:")
@@ -698,7 +698,7 @@ def apikey_create(
 @apikey_app.command("list")
 def apikey_list(db: DbOption = Path("contacts.duckdb")) -> None:
     """Keys by id, scope and state (never the keys themselves)."""
-    from dedup.apikeys import list_keys
+    from dedup.service.apikeys import list_keys
 
     table = Table("key id", "scope", "name", "created", "revoked")
     for k in _keys(db, list_keys):
@@ -709,7 +709,7 @@ def apikey_list(db: DbOption = Path("contacts.duckdb")) -> None:
 @apikey_app.command("revoke")
 def apikey_revoke(key_id: str, db: DbOption = Path("contacts.duckdb")) -> None:
     """Revoke a key at once (requests with it get 401)."""
-    from dedup.apikeys import revoke_key
+    from dedup.service.apikeys import revoke_key
 
     record = _keys(db, lambda path: revoke_key(path, key_id))
     out.print(f"revoked {record.key_id}")

@@ -1,7 +1,7 @@
 """Analyst commands: `contacts search`, `contacts export`, `contacts views ...`.
 
 Registered on the main app by `register(app)`; every command calls the same functions
-(dedup.search, dedup.saved_views, dedup.export) that the Dagster assets and the web page use.
+(dedup.service.search, dedup.service.saved_views, dedup.service.export) that the Dagster assets and the web page use.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def _filter(
     audience: str | None,
     crm_status: str | None,
 ):
-    from dedup.search import ContactFilter, FilterError, parse_instant
+    from dedup.service.search import ContactFilter, FilterError, parse_instant
 
     def instant(value: str | None) -> datetime | None:
         return parse_instant(value) if value else None
@@ -178,8 +178,8 @@ def _show(frame, limit: int) -> None:
 
 
 def _run_search(db: Path, flt, limit: int) -> None:
-    from dedup.review import hidden_ids
-    from dedup.search import FilterError, count, search
+    from dedup.service.review import hidden_ids
+    from dedup.service.search import FilterError, count, search
 
     hidden = hidden_ids(db)
     con = _published(db)
@@ -221,10 +221,10 @@ def export_command(
     flt,
 ) -> None:
     """Export every live contact, a saved view's or a filter's to CSV, checked before it is written."""
-    from dedup.export import ExportError, export_contacts
-    from dedup.saved_views import ViewError, get_view
-    from dedup.search import FilterError
-    from dedup.snapshot import StateLayout
+    from dedup.layout import StateLayout
+    from dedup.service.export import ExportError, export_contacts
+    from dedup.service.saved_views import ViewError, get_view
+    from dedup.service.search import FilterError
     from quality.export_checks import check_export_file
 
     if view is not None:
@@ -234,7 +234,7 @@ def export_command(
             flt = get_view(StateLayout(db).views_path, view).filter
         except ViewError as exc:
             fail(str(exc))
-    from dedup.review import hidden_ids
+    from dedup.service.review import hidden_ids
 
     hidden = hidden_ids(db)
     con = _published(db)
@@ -263,8 +263,8 @@ def views_save(
     flt,
 ) -> None:
     """Save a filter under a name (kept in the state folder; never lost to a run)."""
-    from dedup.saved_views import ViewError, save_view
-    from dedup.snapshot import StateLayout
+    from dedup.layout import StateLayout
+    from dedup.service.saved_views import ViewError, save_view
 
     try:
         save_view(StateLayout(db).views_path, name, flt, replace=replace)
@@ -276,8 +276,8 @@ def views_save(
 @views_app.command("list")
 def views_list(db: DbOption = Path("contacts.duckdb")) -> None:
     """Saved views and their filters."""
-    from dedup.saved_views import ViewError, list_views
-    from dedup.snapshot import StateLayout
+    from dedup.layout import StateLayout
+    from dedup.service.saved_views import ViewError, list_views
 
     try:
         views = list_views(StateLayout(db).views_path)
@@ -294,8 +294,8 @@ def views_show(name: str, db: DbOption = Path("contacts.duckdb")) -> None:
     """A saved view's filter."""
     import json
 
-    from dedup.saved_views import ViewError, get_view
-    from dedup.snapshot import StateLayout
+    from dedup.layout import StateLayout
+    from dedup.service.saved_views import ViewError, get_view
 
     try:
         view = get_view(StateLayout(db).views_path, name)
@@ -311,8 +311,8 @@ def views_run(
     limit: Annotated[int, typer.Option(help="Rows to show at most.")] = 50,
 ) -> None:
     """Run a saved view on the published file."""
-    from dedup.saved_views import ViewError, get_view
-    from dedup.snapshot import StateLayout
+    from dedup.layout import StateLayout
+    from dedup.service.saved_views import ViewError, get_view
 
     try:
         view = get_view(StateLayout(db).views_path, name)
@@ -324,8 +324,8 @@ def views_run(
 @views_app.command("delete")
 def views_delete(name: str, db: DbOption = Path("contacts.duckdb")) -> None:
     """Delete a saved view."""
-    from dedup.saved_views import ViewError, delete_view
-    from dedup.snapshot import StateLayout
+    from dedup.layout import StateLayout
+    from dedup.service.saved_views import ViewError, delete_view
 
     try:
         delete_view(StateLayout(db).views_path, name)
@@ -347,9 +347,9 @@ View = Annotated[str | None, typer.Option("--view", help="A saved view's contact
 
 def _bulk(action: str, value: str | None, db: Path, ids, view, flt) -> None:
     from contacts.cli import NEXT_RUN, _review
-    from dedup.review import bulk_edit, select_contacts
-    from dedup.saved_views import ViewError, get_view
-    from dedup.snapshot import StateLayout
+    from dedup.layout import StateLayout
+    from dedup.service.review import bulk_edit, select_contacts
+    from dedup.service.saved_views import ViewError, get_view
 
     def chosen() -> list[str]:
         if view:

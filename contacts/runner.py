@@ -18,8 +18,8 @@ from assets.ingest import INGEST_ASSET_BY_SOURCE
 from assets.names import PROPOSALS
 from assets.partitions import export_days
 from assets.resources import ContactsSettings
-from dedup.ingest import orphaned_staging, stale_days
-from dedup.snapshot import StateLayout
+from dedup.ingest.days import orphaned_staging, stale_days
+from dedup.layout import StateLayout
 from pipelines.definitions import make_definitions
 from pipelines.jobs import BUILD_JOB, INGEST_JOB
 from quality import gx_worker

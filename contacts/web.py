@@ -1,6 +1,6 @@
 """The admins' review page: `contacts serve`. Server-rendered; every action is a POST.
 
-It calls the same `dedup.review` functions as the CLI. State-changing requests need the CSRF
+It calls the same `dedup.service.review` functions as the CLI. State-changing requests need the CSRF
 token of the page they came from (double-submit: a random cookie, SameSite=Strict, echoed in a
 hidden field), and every value is escaped by Jinja's autoescaping, so a visitor who typed
 `<script>` as their name shows up as text.
@@ -19,9 +19,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from contacts.api import build_router, install_error_handlers
-from dedup import review
-from dedup.analyst import CONTACT_LIST_COLUMNS
 from dedup.properties import load_schema
+from dedup.service import review
+from dedup.snapshot.analyst import CONTACT_LIST_COLUMNS
 
 CSRF_COOKIE = "contacts_csrf"
 PAGE_SIZE = 50
@@ -150,8 +150,8 @@ def create_app(
         cols: str = "",
         page: int = 1,
     ) -> Response:
-        """The Contacts page: search and filters (dedup.search) with chosen, ordered columns."""
-        from dedup.search import ContactFilter, FilterError, count, search
+        """The Contacts page: search and filters (dedup.service.search) with chosen, ordered columns."""
+        from dedup.service.search import ContactFilter, FilterError, count, search
 
         columns = [c for c in cols.split(",") if c in LIST_COLUMNS] or list(DEFAULT_COLUMNS)
         if "contact_id" not in columns:

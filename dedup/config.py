@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from dedup.automerge import HubLimits
 from dedup.properties import Property
 
 # SPEC: audience from `plan`. Keys are lower-cased plan names as `identify()` sends them.
@@ -20,6 +19,22 @@ DEFAULT_AUDIENCE = "public"
 
 
 @dataclass(frozen=True)
+class HubLimits:
+    """When a key is too shared to be one person's. Defaults are measured in docs/automerge.md.
+
+    A key is ambiguous when it co-occurs with MORE than the given number of distinct values of
+    the other identifier.
+    """
+
+    phone_max_identities: int = 1  # phase 2: distinct email/user-bearing components per phone
+    email_max_phones: int = 3  # test@test.com is typed with many phones
+    email_max_user_ids: int = 1  # two verified accounts behind one inbox are two people
+    session_max_emails: int = 2  # a kiosk or a bot sees many; a person may fix a typo once
+    session_max_phones: int = 2
+    session_max_user_ids: int = 1  # logging out and in as someone else is not one person
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     """Everything the engine needs to turn staged records into contacts.
 
@@ -30,7 +45,7 @@ class EngineConfig:
         after_erasure: `suppress` (an erased person's identifiers never come back) or
             `allow_new` (an interaction after the erasure starts a new contact).
         default_region: libphonenumber region for numbers written without a country code.
-        hub_limits: when a shared key stops linking (see `automerge.HubLimits`).
+        hub_limits: when a shared key stops linking (see `HubLimits`).
         audience_by_plan: plan → audience tag; a plan not listed gives `default_audience`.
     """
 

@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS suppression (
     added_at TIMESTAMPTZ NOT NULL
 )
 """
-# The interactions a soft delete hid, as salted hashes of their ids (`dedup.deletion`): a run
+# The interactions a soft delete hid, as salted hashes of their ids (`dedup.admin.deletion`): a run
 # keeps them out of the engine while the deletion stands, and for good once it is purged.
 DELETION_MEMBERS_DDL = """
 CREATE TABLE IF NOT EXISTS deletion_members (

@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets.names import GROUP_CRM, GROUP_IDENTITY, GROUP_INGEST, GROUP_MATCHING, GROUP_PUBLISH
 from assets.resources import ContactsSettings
-from dedup.retention import RetentionPolicy, purge
+from dedup.snapshot.retention import RetentionPolicy, purge
 
 INGEST_JOB = "ingest_exports"
 BUILD_JOB = "build_contacts"
@@ -27,7 +27,9 @@ build_job = dg.define_asset_job(
 PURGE_JOB = "purge_state"
 
 
-@dg.op(description="Delete expired build leftovers, work files and backups (dedup.retention).")
+@dg.op(
+    description="Delete expired build leftovers, work files and backups (dedup.snapshot.retention)."
+)
 def purge_expired_state(context: dg.OpExecutionContext, settings: ContactsSettings) -> None:
     removed = purge(settings.layout.db_path, RetentionPolicy())
     context.log.info(f"purged {len(removed)} file(s)")

@@ -5,7 +5,7 @@ import dagster as dg
 from assets.ingest import INGEST_ASSET_BY_SOURCE
 from assets.partitions import export_days
 from assets.resources import ContactsSettings
-from dedup.ingest import day_files, fingerprint, stale_days
+from dedup.ingest.days import day_files, fingerprint, stale_days
 from pipelines.jobs import build_job, ingest_job, purge_job
 
 

@@ -51,7 +51,7 @@ def export_problems(
 def check_export_file(
     key: str = "contact_id", e164_columns: frozenset[str] = frozenset({"phone"})
 ) -> Callable[[Path, pl.DataFrame], list[str]]:
-    """An export check (dedup.export.ExportCheck) for files keyed by `key`."""
+    """An export check (dedup.service.export.ExportCheck) for files keyed by `key`."""
 
     def _check(path: Path, expected: pl.DataFrame) -> list[str]:
         return export_problems(read_back(path), expected, key, e164_columns)

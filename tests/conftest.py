@@ -15,7 +15,7 @@ import pytest
 from assets.resources import ContactsSettings
 from contacts.generator import GeneratorConfig, generate_exports
 from contacts.runner import RunSummary, run_pipeline
-from dedup.identity import expected_hash
+from dedup.identity.verify import expected_hash
 from dedup.matching.records import contact_records
 
 SECRET = "test-identity-secret"
@@ -95,7 +95,7 @@ def during_a_run(exports: Path, db: Path, decide: Callable[[], T]) -> T:
     import sys
     import time
 
-    from dedup.snapshot import StateLayout
+    from dedup.layout import StateLayout
 
     snapshot = StateLayout(db).work_file("decisions.parquet")
     seen = snapshot.stat().st_mtime_ns

@@ -10,11 +10,11 @@ import polars as pl
 import pytest
 
 from contacts.generator import GeneratorConfig, generate_exports
-from dedup.automerge import auto_merge
 from dedup.config import EngineConfig
-from dedup.evaluation import auto_merge_scores
-from dedup.ingest import export_days, ingest_day
-from dedup.interactions import prepare_interactions
+from dedup.identity.automerge import auto_merge
+from dedup.identity.interactions import prepare_interactions
+from dedup.ingest.days import export_days, ingest_day
+from dedup.matching.evaluation import auto_merge_scores
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from dedup.adapters.base import SourceConfig
-from dedup.adapters.crm import read_hubspot, read_salesforce
-from dedup.adapters.mail import read_mail
-from dedup.adapters.slack import read_slack
-from dedup.adapters.sms import read_sms
-from dedup.adapters.whatsapp import read_whatsapp
-from dedup.ingest import day_files, fingerprint, ingest_day
-from dedup.readers import FileOrigin, ReadResult
+from dedup.ingest.adapters.base import SourceConfig
+from dedup.ingest.adapters.crm import read_hubspot, read_salesforce
+from dedup.ingest.adapters.mail import read_mail
+from dedup.ingest.adapters.slack import read_slack
+from dedup.ingest.adapters.sms import read_sms
+from dedup.ingest.adapters.whatsapp import read_whatsapp
+from dedup.ingest.days import day_files, fingerprint, ingest_day
+from dedup.ingest.readers import FileOrigin, ReadResult
 from dedup.schema import QUARANTINE_SCHEMA, RAW_SCHEMA
 
 DATA = Path(__file__).parent / "data"

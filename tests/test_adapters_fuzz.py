@@ -9,13 +9,13 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dedup.adapters.base import SourceConfig
-from dedup.adapters.crm import read_hubspot
-from dedup.adapters.mail import read_mail
-from dedup.adapters.slack import read_slack
-from dedup.adapters.sms import read_sms
-from dedup.adapters.whatsapp import read_whatsapp
-from dedup.readers import FileOrigin
+from dedup.ingest.adapters.base import SourceConfig
+from dedup.ingest.adapters.crm import read_hubspot
+from dedup.ingest.adapters.mail import read_mail
+from dedup.ingest.adapters.slack import read_slack
+from dedup.ingest.adapters.sms import read_sms
+from dedup.ingest.adapters.whatsapp import read_whatsapp
+from dedup.ingest.readers import FileOrigin
 
 CONFIG = SourceConfig(staff_domains=("acme.io",), business_phone_numbers=("+14155238886",))
 KEYS = ("object", "entry", "changes", "value", "field", "messages", "contacts", "statuses",

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from contacts.cli import app
 from dedup.decisions import REJECT_PROPOSAL, Decision, append, read_all
-from dedup.review import ReviewError, add_note, contact_detail, merge_contacts, unmerge
-from dedup.snapshot import StateLayout
+from dedup.layout import StateLayout
+from dedup.service.review import ReviewError, add_note, contact_detail, merge_contacts, unmerge
 from tests.conftest import contact_of, during_a_run, query, rec, signed, write_jsonl
 
 NO_MATCHING = {"min_contacts_to_match": 10**9}

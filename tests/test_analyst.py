@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 from assets.resources import ContactsSettings
 from contacts.cli import app
 from contacts.runner import run_pipeline
-from dedup.export import ExportError, contacts_for_export, export_contacts, to_csv_frame
-from dedup.saved_views import ViewError, get_view, list_views, save_view
-from dedup.search import ContactFilter, FilterError, search
-from dedup.snapshot import StateLayout
+from dedup.layout import StateLayout
+from dedup.service.export import ExportError, contacts_for_export, export_contacts, to_csv_frame
+from dedup.service.saved_views import ViewError, get_view, list_views, save_view
+from dedup.service.search import ContactFilter, FilterError, search
 from quality.export_checks import check_export_file, read_back
 from tests.conftest import SECRET, query, rec, signed, write_jsonl
 
@@ -299,7 +299,7 @@ def test_search_frame_types(con) -> None:
 
 
 def test_contact_detail_joins_crm_links(db: Path, tmp_path: Path) -> None:
-    from dedup.analyst import finish_analyst_layer
+    from dedup.snapshot.analyst import finish_analyst_layer
 
     copy = tmp_path / "copy.duckdb"
     copy.write_bytes(db.read_bytes())

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from assets.resources import ContactsSettings
 from contacts.runner import run_pipeline
 from contacts.web import create_app
-from dedup.apikeys import create_key, list_keys, revoke_key
-from dedup.review import merge_contacts
-from dedup.snapshot import StateLayout
+from dedup.layout import StateLayout
+from dedup.service.apikeys import create_key, list_keys, revoke_key
+from dedup.service.review import merge_contacts
 from tests.conftest import SECRET, during_a_run, query, rec, write_jsonl
 
 NO_MATCHING = {"min_contacts_to_match": 10**9}

@@ -6,8 +6,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dedup.automerge import HubLimits, auto_merge
-from dedup.graph import connected_components
+from dedup.config import HubLimits
+from dedup.identity.automerge import auto_merge
+from dedup.identity.graph import connected_components
 
 COLUMNS = ["interaction_id", "email_norm", "verified_user_id", "session_id", "phone_e164"]
 

@@ -8,8 +8,8 @@ from typer.testing import CliRunner
 
 from contacts.cli import app
 from dedup.decisions import read_all
-from dedup.review import merge_contacts, unmerge
-from dedup.snapshot import StateLayout
+from dedup.layout import StateLayout
+from dedup.service.review import merge_contacts, unmerge
 from tests.conftest import query, rec, write_jsonl
 
 NO_MATCHING = {"min_contacts_to_match": 10**9}

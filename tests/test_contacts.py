@@ -8,8 +8,8 @@ import duckdb
 import polars as pl
 
 from dedup.config import EngineConfig
-from dedup.contacts import build_contacts
-from dedup.snapshot import write_table
+from dedup.snapshot.files import write_table
+from dedup.snapshot.profiles import build_contacts
 
 
 def t(hour: int) -> datetime:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from dedup.adapters.crm import CRM_RECORD_SCHEMA
-from dedup.crm import CrmAudienceRule, CrmConfig, link_crm, with_crm_columns
+from dedup.ingest.adapters.crm import CRM_RECORD_SCHEMA
+from dedup.snapshot.crm_links import CrmAudienceRule, CrmConfig, link_crm, with_crm_columns
 
 CONTACT_SCHEMA = {
     "contact_id": pl.String,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from contacts.cli import app
-from dedup.csv_import import detect_mapping
+from dedup.ingest.csv_import import detect_mapping
 from tests.conftest import query, rec, write_jsonl
 
 

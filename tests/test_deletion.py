@@ -11,9 +11,10 @@ from typer.testing import CliRunner
 
 from contacts.cli import app
 from contacts.web import CSRF_COOKIE, create_app
-from dedup.apikeys import create_key
-from dedup.ingest import read_staged
-from dedup.review import (
+from dedup.ingest.days import read_staged
+from dedup.layout import StateLayout
+from dedup.service.apikeys import create_key
+from dedup.service.review import (
     ReviewError,
     add_note,
     add_task,
@@ -24,7 +25,6 @@ from dedup.review import (
     restore_contacts,
     select_contacts,
 )
-from dedup.snapshot import StateLayout
 from tests.conftest import query, rec, write_jsonl
 
 NO_MATCHING = {"min_contacts_to_match": 10**9}

@@ -8,9 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from dedup.export import ExportError, enforce_bulk_limit, to_csv_frame
-from dedup.saved_views import ViewError, get_view, save_view
-from dedup.search import ContactFilter
+from dedup.service.export import ExportError, enforce_bulk_limit, to_csv_frame
+from dedup.service.saved_views import ViewError, get_view, save_view
+from dedup.service.search import ContactFilter
 
 
 @pytest.mark.parametrize(

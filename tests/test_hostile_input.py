@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dedup.config import EngineConfig
-from dedup.ingest import ingest_day
-from dedup.interactions import prepare_interactions
+from dedup.identity.interactions import prepare_interactions
+from dedup.ingest.days import ingest_day
 
 HOSTILE_TEXT = st.one_of(
     st.text(max_size=40),

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from dedup.normalize import (
+from dedup.identity.normalize import (
     email_norm,
     name_norm,
     normalize_identifiers,
@@ -169,7 +169,7 @@ def test_worker_processes_do_not_rerun_the_callers_script(tmp_path: Path) -> Non
     script.write_text(
         f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n"
         "print('script ran', flush=True)\n"
-        "from dedup.normalize import parse_phones\n"
+        "from dedup.identity.normalize import parse_phones\n"
         "print(parse_phones(['4155552671', 'x'] * 2, 'US', parallel_from=1))\n"
     )
     done = subprocess.run(

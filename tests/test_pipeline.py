@@ -274,7 +274,7 @@ def test_relative_paths_work_like_the_demo(tmp_path: Path, monkeypatch: pytest.M
     data docs refused a relative folder once, so the demo published nothing)."""
     from assets.resources import ContactsSettings
     from contacts.runner import run_pipeline
-    from dedup.snapshot import StateLayout
+    from dedup.layout import StateLayout
 
     write_jsonl(tmp_path / "exports", "2026-11-01", "a.jsonl", [rec("r1", email="rel@path.test")])
     monkeypatch.chdir(tmp_path)

@@ -15,12 +15,12 @@ from typer.testing import CliRunner
 
 from contacts.cli import app
 from dedup.decisions import NOTE, read_all
-from dedup.identity import expected_hash, verified_user_ids
-from dedup.ingest import read_staged, read_staged_crm
-from dedup.normalize import read_phone_lookup
-from dedup.retention import RetentionPolicy, purge
-from dedup.review import add_note, revoke_verification
-from dedup.snapshot import StateLayout
+from dedup.identity.normalize import read_phone_lookup
+from dedup.identity.verify import expected_hash, verified_user_ids
+from dedup.ingest.days import read_staged, read_staged_crm
+from dedup.layout import StateLayout
+from dedup.service.review import add_note, revoke_verification
+from dedup.snapshot.retention import RetentionPolicy, purge
 from tests.conftest import contact_of, query, rec, signed, write_jsonl
 
 NO_MATCHING = {"min_contacts_to_match": 10**9}

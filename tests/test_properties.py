@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from contacts.web import create_app
-from dedup.apikeys import create_key
+from dedup.layout import StateLayout
 from dedup.properties import PropertySchemaError, load_schema
-from dedup.snapshot import StateLayout
+from dedup.service.apikeys import create_key
 from tests.conftest import query, rec, write_jsonl
 
 SCHEMA = """

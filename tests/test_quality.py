@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from assets.resources import ContactsSettings
 from contacts.runner import PipelineError
-from dedup.saved_views import list_views, save_view
-from dedup.search import ContactFilter
-from dedup.snapshot import StateLayout
+from dedup.layout import StateLayout
+from dedup.service.saved_views import list_views, save_view
+from dedup.service.search import ContactFilter
 from quality import gx_worker
 from quality.gates import GateLimits, GateMetrics, gate_failures
 from quality.gx_suites import (

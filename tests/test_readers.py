@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dedup.ingest import ingest_day
+from dedup.ingest.days import ingest_day
 
 DAY = "2026-11-01"
 GOOD = {
@@ -273,8 +273,8 @@ PARITY_RECORDS = [
 
 
 def test_jsonl_fast_and_careful_paths_agree(tmp_path: Path) -> None:
-    from dedup.fast_readers import jsonl_fast
-    from dedup.readers import FileOrigin, _frame_from_columns, _parse_jsonl, _Rejects
+    from dedup.ingest.fast_readers import jsonl_fast
+    from dedup.ingest.readers import FileOrigin, _frame_from_columns, _parse_jsonl, _Rejects
 
     path = tmp_path / "a.jsonl"
     data = b"".join(_line(r) for r in PARITY_RECORDS)
@@ -295,7 +295,7 @@ def test_jsonl_fast_and_careful_paths_agree(tmp_path: Path) -> None:
 def test_good_lines_of_a_damaged_jsonl_file_read_as_the_careful_reader_reads_them() -> None:
     """A file the fast path refuses as a whole (a truncated record, a blank line, bad bytes, a
     JSON array) still has its good lines read by it: same values, same rejects, same rows."""
-    from dedup.readers import (
+    from dedup.ingest.readers import (
         FileOrigin,
         _frame_from_columns,
         _parse_jsonl,
@@ -326,7 +326,7 @@ def test_good_lines_of_a_damaged_jsonl_file_read_as_the_careful_reader_reads_the
 
 
 def test_days_staged_side_by_side_equal_days_staged_one_at_a_time(tmp_path: Path) -> None:
-    from dedup.ingest import stage_days
+    from dedup.ingest.days import stage_days
 
     exports = tmp_path / "exports"
     days = ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]

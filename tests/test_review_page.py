@@ -20,7 +20,7 @@ from contacts.generator import GeneratorConfig, generate_exports
 from contacts.runner import run_pipeline
 from contacts.web import CSRF_COOKIE, create_app
 from dedup.decisions import read_all
-from dedup.snapshot import StateLayout
+from dedup.layout import StateLayout
 from tests.conftest import SECRET, query, rec, write_jsonl
 
 CHROMIUM = "/usr/bin/chromium"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from dedup.stable_ids import PreviousState, assign_ids, new_contact_id
+from dedup.identity.stable_ids import PreviousState, assign_ids, new_contact_id
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 

@@ -46,6 +46,7 @@ import polars as pl
 import splink
 from splink.internals.misc import prob_to_match_weight
 
+from dedup.layout import WORK_COMPRESSION
 from dedup.matching.model import (
     TrainedModel,
     _linker,
@@ -57,7 +58,6 @@ from dedup.matching.model import (
     splink_ids,
 )
 from dedup.matching.settings import blocking_keys, property_columns
-from dedup.snapshot import WORK_COMPRESSION
 
 STATE_FILE = "state.json"
 # Splink's predict output as stored: these identify a pair.

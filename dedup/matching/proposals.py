@@ -221,8 +221,8 @@ def without_two_accounts(predictions: pl.DataFrame, contacts: pl.DataFrame) -> p
     """Scored pairs minus those whose contacts hold two different verified user ids.
 
     Two verified accounts are two people to the customer's product; a contact holding both fails
-    the run's hub check, so no admin may merge them (dedup.review) and no run applies such a
-    merge (dedup.constraints). Proposing them would only ask for a decision that cannot be taken.
+    the run's hub check, so no admin may merge them (dedup.service.review) and no run applies such a
+    merge (dedup.identity.constraints). Proposing them would only ask for a decision that cannot be taken.
     `contacts` needs `contact_id` and `user_id` (the verified user id, null when none).
     """
     accounts = contacts.select("contact_id", "user_id").filter(pl.col("user_id").is_not_null())

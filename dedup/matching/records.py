@@ -25,10 +25,10 @@ from pathlib import Path
 import polars as pl
 
 from dedup.duck import session, sql_text
+from dedup.identity.normalize import name_norm, on_distinct
 from dedup.matching.employer import company_employer, domain_employer, employer_key
 from dedup.matching.nicknames import canonical_first_name
 from dedup.matching.settings import property_column, property_columns
-from dedup.normalize import name_norm, on_distinct
 from dedup.properties import Property
 
 # Legal suffixes that say nothing about which company it is.

@@ -12,7 +12,7 @@ import uvicorn
 from playwright.sync_api import sync_playwright
 
 from contacts.web import create_app
-from dedup.review import review_queue
+from dedup.service.review import review_queue
 
 OUT = Path(__file__).parent
 

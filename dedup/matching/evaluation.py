@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from dedup.automerge import KEY_COLUMNS
-from dedup.graph import connected_components
+from dedup.identity.automerge import KEY_COLUMNS
+from dedup.identity.graph import connected_components
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from email.policy import compat32
 from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
 
-from dedup.adapters.base import (
+from dedup.ingest.adapters.base import (
     AUTOMATED_LOCAL_PARTS,
     DEFAULT_CONFIG,
     Records,
@@ -36,7 +36,7 @@ from dedup.adapters.base import (
     SourceConfig,
     result,
 )
-from dedup.readers import FileOrigin, ReadResult
+from dedup.ingest.readers import FileOrigin, ReadResult
 from dedup.schema import MAX_RAW_CHARS
 
 _MSGID = re.compile(r"<([^<>\s]+)>")

@@ -17,6 +17,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from dedup.admin.deletion import DELETED, PURGED, RESTORED, deletion_status, member_hash_sql
+from dedup.admin.privacy import erasure_rows, salt
 from dedup.decisions import (
     ACCEPT_PROPOSAL,
     CRM_RESYNC,
@@ -38,17 +40,16 @@ from dedup.decisions import (
     read_all,
     read_deletion_members,
 )
-from dedup.deletion import DELETED, PURGED, RESTORED, deletion_status, member_hash_sql
-from dedup.export import BULK_ACTION_LIMIT, ExportError, enforce_bulk_limit
-from dedup.normalize import email_norm
-from dedup.privacy import erasure_rows, salt
-from dedup.snapshot import StateLayout, table_names
+from dedup.identity.normalize import email_norm
+from dedup.layout import StateLayout
+from dedup.service.export import BULK_ACTION_LIMIT, ExportError, enforce_bulk_limit
+from dedup.snapshot.files import table_names
 
 MAX_BULK = BULK_ACTION_LIMIT  # contacts or proposals one admin action may touch
 
 
 def _within_bulk_limit(n: int) -> None:
-    """The one bulk cap (dedup.export.enforce_bulk_limit), as a ReviewError."""
+    """The one bulk cap (dedup.service.export.enforce_bulk_limit), as a ReviewError."""
     try:
         enforce_bulk_limit(n, MAX_BULK)
     except ExportError as exc:
@@ -128,7 +129,7 @@ def _deleted_message(contact_id: str, until: datetime) -> str:
 
 
 def deletions(db: Path, now: datetime | None = None, counts: bool = True) -> pl.DataFrame:
-    """Every deletion in the decision log and where it stands (`dedup.deletion`), pending or not.
+    """Every deletion in the decision log and where it stands (`dedup.admin.deletion`), pending or not.
 
     The log is the truth: a deletion hides its contact from the moment it is appended, before any
     run has applied it. `counts=False` skips reading the member hashes (every read path asks).
@@ -263,7 +264,7 @@ def _require_live(con: duckdb.DuckDBPyConnection, contact_id: str) -> None:
 
 def _refuse_two_accounts(con: duckdb.DuckDBPyConnection, a: str, b: str) -> None:
     # Two verified user ids are two accounts of the customer's product; a contact holding both
-    # fails the run's hub check, so the run would not apply the merge either (dedup.constraints).
+    # fails the run's hub check, so the run would not apply the merge either (dedup.identity.constraints).
     accounts = {*_identifiers(con, a)["user_id"], *_identifiers(con, b)["user_id"]}
     if len(accounts) > 1:
         raise ReviewError(
@@ -630,7 +631,7 @@ def select_contacts(db: Path, contact_ids: list[str] | None = None, flt=None) ->
 
     Refuses more than MAX_BULK before anything is decided.
     """
-    from dedup.search import FilterError, count, search
+    from dedup.service.search import FilterError, count, search
 
     hidden = hidden_ids(db)
     with published(db) as con:
@@ -703,7 +704,7 @@ def add_task(
     """A task on a contact; it follows the contact through merges and unmerges."""
     from datetime import UTC, datetime
 
-    from dedup.tasks import TASK_ADD, parse_due, task_payload
+    from dedup.admin.tasks import TASK_ADD, parse_due, task_payload
 
     title = title.strip()
     if not title or len(title) > 500:
@@ -730,7 +731,7 @@ def tasks(db: Path, contact_id: str | None = None) -> pl.DataFrame:
     """Tasks as of now, straight from the decision log (what the next run will publish)."""
     from datetime import UTC, datetime
 
-    from dedup.tasks import contact_tasks
+    from dedup.admin.tasks import contact_tasks
 
     frame = contact_tasks(
         read_all(StateLayout(db).decisions_path), _redirects(db), datetime.now(UTC)
@@ -743,7 +744,7 @@ def tasks(db: Path, contact_id: str | None = None) -> pl.DataFrame:
 
 
 def complete_task(db: Path, task_id: str, who: str | None = None) -> str:
-    from dedup.tasks import TASK_DONE
+    from dedup.admin.tasks import TASK_DONE
 
     found = tasks(db).filter(pl.col("task_id") == task_id)
     if found.height == 0:

@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from dedup.search import ContactFilter, count, search
+from dedup.service.search import ContactFilter, count, search
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 FORMULA_START = r"^[=+\-@\t\r]"

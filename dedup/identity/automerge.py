@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from dedup.graph import connected_components
+from dedup.config import HubLimits
+from dedup.identity.graph import connected_components
 
 KEY_COLUMNS: dict[str, str] = {
     "email": "email_norm",
@@ -31,22 +32,6 @@ KEY_COLUMNS: dict[str, str] = {
     "session": "session_id",
     "phone": "phone_e164",
 }
-
-
-@dataclass(frozen=True)
-class HubLimits:
-    """When a key is too shared to be one person's. Defaults are measured in docs/automerge.md.
-
-    A key is ambiguous when it co-occurs with MORE than the given number of distinct values of
-    the other identifier.
-    """
-
-    phone_max_identities: int = 1  # phase 2: distinct email/user-bearing components per phone
-    email_max_phones: int = 3  # test@test.com is typed with many phones
-    email_max_user_ids: int = 1  # two verified accounts behind one inbox are two people
-    session_max_emails: int = 2  # a kiosk or a bot sees many; a person may fix a typo once
-    session_max_phones: int = 2
-    session_max_user_ids: int = 1  # logging out and in as someone else is not one person
 
 
 @dataclass
@@ -122,7 +107,7 @@ def _star_edges(
     )
 
 
-def auto_merge(interactions: pl.DataFrame, limits: HubLimits = HubLimits()) -> AutoMergeResult:
+def auto_merge(interactions: pl.DataFrame, limits: HubLimits = HubLimits()) -> AutoMergeResult:  # noqa: B008 (frozen)
     """Cluster interactions by shared unambiguous keys.
 
     Args:

@@ -2,7 +2,7 @@
 
 Every merge (auto, accepted proposal, manual) gets a `merges` row and, while it can be undone,
 `merge_sides` rows: the interactions each contact held the moment before the merge. An unmerge
-puts those interactions back on their sides (`dedup.constraints`), which restores each contact
+puts those interactions back on their sides (`dedup.identity.constraints`), which restores each contact
 as it was: its tags, audience, attributes and name are derived from its interactions, and notes
 stay attached to its id. `merge_side_profiles` keeps how each side looked, for people to read.
 """
@@ -14,15 +14,15 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from dedup.constraints import (
+from dedup.decisions import ACCEPT_PROPOSAL
+from dedup.identity.constraints import (
     MERGE_SIDES_SCHEMA,
     ConstrainedClusters,
     Constraints,
     decision_merge_id,
     unmerge_row_id,
 )
-from dedup.decisions import ACCEPT_PROPOSAL
-from dedup.stable_ids import IdAssignment, PreviousState
+from dedup.identity.stable_ids import IdAssignment, PreviousState
 
 UNMERGE_WINDOW = timedelta(days=30)
 

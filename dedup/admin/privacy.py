@@ -184,7 +184,7 @@ def quarantine_without_erased(
     A quarantined record is raw text: it is matched by its interaction id and by every email
     address written anywhere in it (normalized like `email_norm`, then hashed).
     """
-    from dedup.normalize import email_norm
+    from dedup.identity.normalize import email_norm
 
     if suppression.height == 0 or quarantine.height == 0:
         return quarantine
@@ -225,7 +225,7 @@ def crm_records_without_erased(
     records: pl.DataFrame, suppression: pl.DataFrame, salt_hex: str, region: str
 ) -> pl.DataFrame:
     """CRM records minus those whose email or phone belongs to an erased person."""
-    from dedup.normalize import email_norm, phone_e164
+    from dedup.identity.normalize import email_norm, phone_e164
 
     if suppression.height == 0 or records.height == 0:
         return records

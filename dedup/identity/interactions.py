@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from dedup.config import EngineConfig
-from dedup.identity import verified_user_ids
-from dedup.normalize import display_text, normalize_identifiers
+from dedup.identity.normalize import display_text, normalize_identifiers
+from dedup.identity.verify import verified_user_ids
 from dedup.schema import CANONICAL_FIELDS
 
 

@@ -28,10 +28,10 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
-from dedup.automerge import AMBIGUOUS_SCHEMA, KEY_COLUMNS
 from dedup.decisions import MERGE_KINDS, REJECT_PROPOSAL, UNMERGE
-from dedup.graph import connected_components
-from dedup.stable_ids import PreviousState
+from dedup.identity.automerge import AMBIGUOUS_SCHEMA, KEY_COLUMNS
+from dedup.identity.graph import connected_components
+from dedup.identity.stable_ids import PreviousState
 
 # Which key decides the side of an interaction reachable from two sides at once.
 KEY_STRENGTH = {"email": 0, "user_id": 1, "phone": 2, "session": 3}

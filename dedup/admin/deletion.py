@@ -14,7 +14,7 @@ Rules (docs/review.md, "Delete and restore"):
 - 30 days after the deletion it is purged: the interactions stay out for good and their staged
   copies are scrubbed; only the audit row in `deletions` (ids, times, who) remains.
 - Deleting is not erasure: no identifier is suppressed, so a person who writes again after the
-  deletion is a new contact. Erasure (dedup.privacy) is the GDPR path and has no restore.
+  deletion is a new contact. Erasure (dedup.admin.privacy) is the GDPR path and has no restore.
 
 The decision log is the only source of truth for deletions (published tables only show them), so
 a lost or rebuilt published file loses no deletion and no restore.
@@ -29,7 +29,7 @@ import duckdb
 import polars as pl
 
 from dedup.decisions import DELETE, RESTORE
-from dedup.stable_ids import PreviousState
+from dedup.identity.stable_ids import PreviousState
 
 RESTORE_WINDOW = timedelta(days=30)
 HASH_KIND = "interaction"  # the suppression list's kind for interaction ids (same salted hash)
@@ -78,7 +78,7 @@ DELETED_CONTACTS_SCHEMA: dict[str, pl.DataType] = {
 
 
 def member_hash_sql(salt_param: str, column: str) -> str:
-    """DuckDB SQL for an interaction id's member hash; equals `dedup.privacy.identifier_hash`."""
+    """DuckDB SQL for an interaction id's member hash; equals `dedup.admin.privacy.identifier_hash`."""
     return f"sha256({salt_param} || '{HASH_KIND}:' || {column})"
 
 
@@ -241,7 +241,7 @@ def deleted_contacts_table(profiles: pl.DataFrame, deletions: pl.DataFrame) -> p
     """`DELETED_CONTACTS_SCHEMA` rows: every restorable deletion with its contact's profile.
 
     Args:
-        profiles: contacts built from the held interactions (`dedup.build.build_contacts_frame`);
+        profiles: contacts built from the held interactions (`dedup.snapshot.build.build_contacts_frame`);
             a deletion whose interactions left the exports still gets a row, without a profile.
         deletions: from `deletion_status`.
     """

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dedup.decisions import ERASE, read_all
-from dedup.snapshot import StateLayout
+from dedup.layout import StateLayout
 
 DAY = 86_400
 

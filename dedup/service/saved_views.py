@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dedup.json_state import locked, read_json, write_json
-from dedup.search import ContactFilter, FilterError
+from dedup.service.search import ContactFilter, FilterError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,79}$")
 

@@ -8,7 +8,7 @@ Columns are matched by name, case and punctuation ignored (`First Name` = `First
 `FIRSTNAME`), so report and Data Loader exports both read.
 
 Every column, known or extra, is kept in `attributes` (a JSON object keyed by the normalized
-column name) so the CRM audience rules (`dedup.crm`) can read any field. A row without a record
+column name) so the CRM audience rules (`dedup.snapshot.crm_links`) can read any field. A row without a record
 id, or with the wrong number of fields, is quarantined with its CSV line.
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import polars as pl
 
-from dedup.adapters.base import Rejects, dumps, header_key, read_csv_rows
-from dedup.readers import FileOrigin, ReadResult
+from dedup.ingest.adapters.base import Rejects, dumps, header_key, read_csv_rows
+from dedup.ingest.readers import FileOrigin, ReadResult
 
 CRM_RECORD_SCHEMA: dict[str, pl.DataType] = {
     "system": pl.String(),

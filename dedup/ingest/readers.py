@@ -23,7 +23,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dedup.fast_readers import csv_fast, jsonl_fast
+from dedup.ingest.fast_readers import csv_fast, jsonl_fast
 from dedup.schema import (
     CANONICAL_FIELDS,
     JSON_FIELDS,

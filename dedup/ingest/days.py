@@ -13,16 +13,21 @@ from pathlib import Path
 
 import polars as pl
 
-from dedup.adapters.base import DEFAULT_CONFIG, SourceConfig
-from dedup.adapters.crm import CRM_RECORD_SCHEMA, empty_crm_records, read_hubspot, read_salesforce
-from dedup.adapters.mail import read_mail
-from dedup.adapters.slack import read_slack
-from dedup.adapters.sms import read_sms
-from dedup.adapters.whatsapp import read_whatsapp
-from dedup.readers import FileOrigin, ReadResult, read_export_file
+from dedup.ingest.adapters.base import DEFAULT_CONFIG, SourceConfig
+from dedup.ingest.adapters.crm import (
+    CRM_RECORD_SCHEMA,
+    empty_crm_records,
+    read_hubspot,
+    read_salesforce,
+)
+from dedup.ingest.adapters.mail import read_mail
+from dedup.ingest.adapters.slack import read_slack
+from dedup.ingest.adapters.sms import read_sms
+from dedup.ingest.adapters.whatsapp import read_whatsapp
+from dedup.ingest.readers import FileOrigin, ReadResult, read_export_file
+from dedup.ingest.validate import validate
+from dedup.layout import WORK_COMPRESSION
 from dedup.schema import QUARANTINE_SCHEMA, RAW_SCHEMA, empty_quarantine, empty_raw
-from dedup.snapshot import WORK_COMPRESSION
-from dedup.validate import validate
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,7 @@ class SourceSpec:
     Args:
         read: reader of one file (or one export folder): `(path, origin[, config]) -> ReadResult`.
         kind: `interactions` (canonical records, validated and fed to identity) or `crm`
-            (CRM records, staged apart and only linked to contacts by `dedup.crm`).
+            (CRM records, staged apart and only linked to contacts by `dedup.snapshot.crm_links`).
         folders: a sub-folder of the day folder is one export, read as a unit (Slack).
         configured: the reader takes `config: SourceConfig` (staff domains, own addresses).
     """
@@ -135,7 +140,7 @@ def ingest_day(
     """Read and validate every file of `<exports_root>/<source>/<day>/`.
 
     Interaction sources yield validated canonical records; CRM sources yield CRM records
-    (`dedup.adapters.crm.CRM_RECORD_SCHEMA`), checked by their adapter.
+    (`dedup.ingest.adapters.crm.CRM_RECORD_SCHEMA`), checked by their adapter.
     """
     read = reader_for(source, config)
     crm = SOURCE_SPECS[source].kind == "crm"

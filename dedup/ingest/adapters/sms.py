@@ -21,7 +21,7 @@ from collections import Counter
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from dedup.adapters.base import (
+from dedup.ingest.adapters.base import (
     DEFAULT_CONFIG,
     Records,
     Rejects,
@@ -30,7 +30,7 @@ from dedup.adapters.base import (
     read_csv_rows,
     result,
 )
-from dedup.readers import FileOrigin, ReadResult
+from dedup.ingest.readers import FileOrigin, ReadResult
 
 REQUIRED = ("sid", "from", "to", "direction")
 # Column names differ between the Console export, the REST API's CSV and BulkExport

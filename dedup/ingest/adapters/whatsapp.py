@@ -23,7 +23,7 @@ from pathlib import Path
 
 import orjson
 
-from dedup.adapters.base import (
+from dedup.ingest.adapters.base import (
     DEFAULT_CONFIG,
     Records,
     Rejects,
@@ -32,7 +32,7 @@ from dedup.adapters.base import (
     dumps,
     result,
 )
-from dedup.readers import FileOrigin, ReadResult
+from dedup.ingest.readers import FileOrigin, ReadResult
 from dedup.schema import MAX_RECORD_BYTES
 
 SUFFIXES = (".json", ".jsonl", ".ndjson")

@@ -136,7 +136,7 @@ def assign_ids(
         decided_at: stamped into merge ids so a later re-merge of the same ids is a new event.
         forced: cluster, contact_id pairs fixed by admins' decisions (a chosen survivor, the
             sides of an unmerge); they are paired first and the rules apply to the rest.
-        held: ids of deleted contacts that may still be restored (dedup.deletion): no cluster
+        held: ids of deleted contacts that may still be restored (dedup.admin.deletion): no cluster
             gets them, and redirects into them are kept.
     """
     held = pl.Series("contact_id", [], dtype=pl.String) if held is None else held

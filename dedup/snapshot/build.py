@@ -8,21 +8,21 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from dedup.analyst import finish_analyst_layer
+from dedup.admin.deletion import DELETED_CONTACTS_SCHEMA, DELETIONS_SCHEMA
+from dedup.admin.notes import NOTES_SCHEMA
+from dedup.admin.privacy import ERASURES_SCHEMA
+from dedup.admin.tasks import TASKS_SCHEMA
 from dedup.config import EngineConfig
-from dedup.constraints import MERGE_SIDES_SCHEMA
-from dedup.contacts import build_contacts, register_audience_map
 from dedup.decisions import DECISIONS_SCHEMA
-from dedup.deletion import DELETED_CONTACTS_SCHEMA, DELETIONS_SCHEMA
 from dedup.duck import session
-from dedup.identity import FAILURES_SCHEMA
-from dedup.merge_history import OUTCOME_SCHEMA, SIDE_PROFILE_SCHEMA
-from dedup.notes import NOTES_SCHEMA
-from dedup.privacy import ERASURES_SCHEMA
+from dedup.identity.constraints import MERGE_SIDES_SCHEMA
+from dedup.identity.merge_history import OUTCOME_SCHEMA, SIDE_PROFILE_SCHEMA
+from dedup.identity.verify import FAILURES_SCHEMA
 from dedup.properties import property_errors_sql, typed_view_sql
 from dedup.schema import CANONICAL_FIELDS
-from dedup.snapshot import PROPOSALS_DDL, connect_build, write_table
-from dedup.tasks import TASKS_SCHEMA
+from dedup.snapshot.analyst import finish_analyst_layer
+from dedup.snapshot.files import PROPOSALS_DDL, connect_build, write_table
+from dedup.snapshot.profiles import build_contacts, register_audience_map
 
 # Columns of the published `interactions` table: SPEC's canonical columns, the normalized forms
 # beside the raw ones, the live contact, and where the record came from.
@@ -65,10 +65,10 @@ class SnapshotInputs:
     identity_failures: pl.DataFrame = field(default_factory=lambda: _empty(FAILURES_SCHEMA))
     erasures: pl.DataFrame = field(default_factory=lambda: _empty(ERASURES_SCHEMA))
     tasks: pl.DataFrame = field(default_factory=lambda: _empty(TASKS_SCHEMA))
-    # Issue "native exports": CRM links and plan/CRM tier mismatches (dedup.crm); None = not built.
+    # Issue "native exports": CRM links and plan/CRM tier mismatches (dedup.snapshot.crm_links); None = not built.
     crm_links: pl.DataFrame | None = None
     tier_mismatches: pl.DataFrame | None = None
-    # Soft delete (dedup.deletion): every deletion's status, and the contacts still restorable.
+    # Soft delete (dedup.admin.deletion): every deletion's status, and the contacts still restorable.
     deletions: pl.DataFrame = field(default_factory=lambda: _empty(DELETIONS_SCHEMA))
     deleted_contacts: pl.DataFrame = field(default_factory=lambda: _empty(DELETED_CONTACTS_SCHEMA))
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import orjson
 import polars as pl
 
-from dedup.readers import FileOrigin, ReadResult, _Rejects
+from dedup.ingest.readers import FileOrigin, ReadResult, _Rejects
 from dedup.schema import CANONICAL_FIELDS, RAW_SCHEMA, empty_raw
 
 # Local parts of automated senders: never a person (SPEC: mailer-daemon, noreply).

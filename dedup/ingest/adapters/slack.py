@@ -27,8 +27,8 @@ from pathlib import Path, PurePosixPath
 
 import orjson
 
-from dedup.adapters.base import DEFAULT_CONFIG, Records, Rejects, SourceConfig, dumps, result
-from dedup.readers import FileOrigin, ReadResult
+from dedup.ingest.adapters.base import DEFAULT_CONFIG, Records, Rejects, SourceConfig, dumps, result
+from dedup.ingest.readers import FileOrigin, ReadResult
 
 # Message subtypes written by people; every other subtype is Slack talking (joins, topics, ...).
 PERSON_SUBTYPES = frozenset({None, "thread_broadcast", "file_share", "me_message"})

@@ -2,7 +2,7 @@
 
 The `contacts search` CLI, saved Contact Views, exports and (later) the web page all call
 `search`, so a filter means the same thing everywhere. Full text uses the DuckDB `fts` index that
-the build puts in the published file (dedup.analyst); the choice over an ILIKE scan is measured in
+the build puts in the published file (dedup.snapshot.analyst); the choice over an ILIKE scan is measured in
 docs/decisions.md.
 
 Example:
@@ -20,8 +20,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from dedup.analyst import FTS_SCHEMA, SEARCH_TABLE, load_fts
 from dedup.schema import CHANNELS
+from dedup.snapshot.analyst import FTS_SCHEMA, SEARCH_TABLE, load_fts
 
 
 class FilterError(ValueError):
@@ -119,7 +119,7 @@ def search_sql(
     """SQL over `contact_list` selecting the contacts that match, best match (or latest) first.
 
     `hidden`: ids to leave out although the published file still holds them (contacts deleted
-    since it was built, `dedup.review.hidden_ids`).
+    since it was built, `dedup.service.review.hidden_ids`).
     """
     now = now or datetime.now(UTC)
     where: list[str] = []

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from dedup.adapters.base import header_key
-from dedup.normalize import email_address, email_norm, phone_e164
+from dedup.identity.normalize import email_address, email_norm, phone_e164
+from dedup.ingest.adapters.base import header_key
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ def link_crm(contacts: pl.DataFrame, records: pl.DataFrame, config: CrmConfig) -
     Args:
         contacts: needs `contact_id`, `emails`, `phones` (normalized lists), `is_lead`,
             `audience` and `plan_audience` (audience from the `identify()` plan, null if none).
-        records: staged CRM records (`dedup.adapters.crm.CRM_RECORD_SCHEMA`), one per record id.
+        records: staged CRM records (`dedup.ingest.adapters.crm.CRM_RECORD_SCHEMA`), one per record id.
     """
     recs = records.with_columns(
         email_address(pl.col("email")).alias("_addr"),
