@@ -96,7 +96,8 @@ def test_quarantine_spike_keeps_the_published_file(exports: Path, db: Path, run)
 def test_cli_prints_the_gate_in_one_line(
     exports: Path, db: Path, run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from contacts import cli
+    from contacts.cli import app
+    from contacts.cli import pipeline as cli
 
     _publish_first(exports, db, run, [rec("a", email="a@x.test")])
     published = db.read_bytes()
@@ -114,7 +115,7 @@ def test_cli_prints_the_gate_in_one_line(
         )
 
     monkeypatch.setattr(cli, "_settings", tight)
-    result = CliRunner().invoke(cli.app, ["run", "--exports", str(exports), "--db", str(db)])
+    result = CliRunner().invoke(app, ["run", "--exports", str(exports), "--db", str(db)])
     assert result.exit_code == 1
     line = " ".join(result.output.split())
     assert re.search(

@@ -67,14 +67,19 @@ class NotFound(ReviewError):
     """The contact (or deleted contact) named does not exist."""
 
 
-@contextmanager
-def published(db: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_published(db: Path) -> duckdb.DuckDBPyConnection:
+    """The published file, read-only; a missing or locked file is a one-line ReviewError."""
     if not db.exists():
         raise ReviewError(f"no published file at {db}; run `contacts run` or `contacts demo` first")
     try:
-        con = duckdb.connect(str(db), read_only=True)
+        return duckdb.connect(str(db), read_only=True)
     except duckdb.Error as exc:
         raise ReviewError(f"cannot open {db}: {str(exc).splitlines()[0]}") from exc
+
+
+@contextmanager
+def published(db: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = open_published(db)
     try:
         yield con
     finally:

@@ -1,7 +1,7 @@
-"""Analyst commands: `contacts search`, `contacts export`, `contacts views ...`.
+"""Analyst commands: `contacts search`, `export`, `views ...`, `bulk ...`, `sql`.
 
-Registered on the main app by `register(app)`; every command calls the same functions
-(dedup.service.search, dedup.service.saved_views, dedup.service.export) that the Dagster assets and the web page use.
+Every command calls the same functions (dedup.service.search, saved_views, export) that the
+Dagster assets and the web page use.
 """
 
 from __future__ import annotations
@@ -15,36 +15,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-# Not imported from contacts.cli at module level: cli.py imports this module while it loads
-# (and `python -m contacts.cli` loads it as __main__), so shared helpers are fetched lazily.
-DbOption = Annotated[
-    Path, typer.Option("--db", help="The published DuckDB file (its state folder sits beside it).")
-]
+from contacts.cli.common import DbOption, fail, out, published_file
 
-
-def fail(message: str) -> None:
-    from contacts.cli import fail as _fail
-
-    _fail(message)
-
-
-def _published(db: Path):
-    """The published file, read-only; a missing or locked file is a one-line error."""
-    import duckdb
-
-    if not db.exists():
-        fail(f"no published file at {db}; run `contacts run` or `contacts demo` first")
-    try:
-        return duckdb.connect(str(db), read_only=True)
-    except duckdb.Error as exc:
-        fail(f"cannot open {db}: {str(exc).splitlines()[0]}")
-
-
-def _print(*args) -> None:
-    from contacts.cli import out
-
-    out.print(*args)
-
+app = typer.Typer()
 
 views_app = typer.Typer(help="Saved Contact Views: named filters to list, run and export.")
 
@@ -174,7 +147,7 @@ def _show(frame, limit: int) -> None:
             ", ".join(row["tags"] or []),
             str(row["last_seen"])[:19],
         )
-    _print(table)
+    out.print(table)
 
 
 def _run_search(db: Path, flt, limit: int) -> None:
@@ -182,7 +155,7 @@ def _run_search(db: Path, flt, limit: int) -> None:
     from dedup.service.search import FilterError, count, search
 
     hidden = hidden_ids(db)
-    con = _published(db)
+    con = published_file(db)
     try:
         total = count(con, flt, hidden=hidden)
         frame = search(con, flt, limit=limit, hidden=hidden)
@@ -191,7 +164,7 @@ def _run_search(db: Path, flt, limit: int) -> None:
     finally:
         con.close()
     _show(frame, limit)
-    _print(f"{total:,} contact(s) match" + (f"; showing {limit}" if total > limit else ""))
+    out.print(f"{total:,} contact(s) match" + (f"; showing {limit}" if total > limit else ""))
 
 
 @with_filters
@@ -237,7 +210,7 @@ def export_command(
     from dedup.service.review import hidden_ids
 
     hidden = hidden_ids(db)
-    con = _published(db)
+    con = published_file(db)
     try:
         result = export_contacts(
             con, flt, out_file, check_export_file(), max_rows=max_rows, hidden=hidden
@@ -248,7 +221,7 @@ def export_command(
         fail(f"cannot write {out_file}: {exc.strerror or exc}")
     finally:
         con.close()
-    _print(f"wrote {result.rows:,} contact(s) to {result.path} in {result.seconds:.2f}s")
+    out.print(f"wrote {result.rows:,} contact(s) to {result.path} in {result.seconds:.2f}s")
 
 
 @views_app.command("save")
@@ -270,7 +243,7 @@ def views_save(
         save_view(StateLayout(db).views_path, name, flt, replace=replace)
     except ViewError as exc:
         fail(str(exc))
-    _print(f"saved view {name!r}: {flt.to_json()}")
+    out.print(f"saved view {name!r}: {flt.to_json()}")
 
 
 @views_app.command("list")
@@ -286,7 +259,7 @@ def views_list(db: DbOption = Path("contacts.duckdb")) -> None:
     table = Table("view", "filter", "saved at")
     for v in views:
         table.add_row(v.name, str(v.filter.to_json()), v.saved_at.isoformat(timespec="seconds"))
-    _print(table)
+    out.print(table)
 
 
 @views_app.command("show")
@@ -301,7 +274,7 @@ def views_show(name: str, db: DbOption = Path("contacts.duckdb")) -> None:
         view = get_view(StateLayout(db).views_path, name)
     except ViewError as exc:
         fail(str(exc))
-    _print(json.dumps(view.filter.to_json(), indent=2))
+    out.print(json.dumps(view.filter.to_json(), indent=2))
 
 
 @views_app.command("run")
@@ -331,7 +304,7 @@ def views_delete(name: str, db: DbOption = Path("contacts.duckdb")) -> None:
         delete_view(StateLayout(db).views_path, name)
     except ViewError as exc:
         fail(str(exc))
-    _print(f"deleted view {name!r}")
+    out.print(f"deleted view {name!r}")
 
 
 bulk_app = typer.Typer(
@@ -362,7 +335,9 @@ def _bulk(action: str, value: str | None, db: Path, ids, view, flt) -> None:
 
     targets = _review(chosen)
     _review(lambda: bulk_edit(db, action, targets, value))
-    _print(f"{action} {value or ''} on {len(targets)} contact(s): shown as pending now; {NEXT_RUN}")
+    out.print(
+        f"{action} {value or ''} on {len(targets)} contact(s): shown as pending now; {NEXT_RUN}"
+    )
 
 
 def _bulk_command(action: str, takes_value: bool):
@@ -399,8 +374,32 @@ for _action, _takes in (
     bulk_app.command(_action)(_bulk_command(_action, _takes))
 
 
-def register(app: typer.Typer) -> None:
-    app.command("search")(search_command)
-    app.command("export")(export_command)
-    app.add_typer(views_app, name="views")
-    app.add_typer(bulk_app, name="bulk")
+app.command("search")(search_command)
+app.command("export")(export_command)
+app.add_typer(views_app, name="views")
+app.add_typer(bulk_app, name="bulk")
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="A SQL query over the published tables.")],
+    db: DbOption = Path("contacts.duckdb"),
+    limit: Annotated[int, typer.Option(help="Rows to show at most.")] = 50,
+) -> None:
+    """Query the published file read-only (for machines without the `duckdb` CLI)."""
+    import duckdb
+
+    con = published_file(db)
+    try:
+        rel = con.sql(query)
+        if rel is None:
+            fail("the statement returned no rows; only queries are allowed on the published file")
+        columns, rows = rel.columns, rel.fetchmany(limit)
+    except duckdb.Error as exc:
+        fail(str(exc).splitlines()[0])
+    finally:
+        con.close()
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*("∅" if v is None else str(v) for v in row))
+    out.print(table)

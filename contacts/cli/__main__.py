@@ -1,0 +1,7 @@
+"""`python -m contacts.cli`."""
+
+import sys
+
+from contacts.cli import app
+
+sys.exit(app())

@@ -1,0 +1,100 @@
+"""The review page and Contact API server (`contacts serve`) and its API keys (`contacts apikey ...`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from contacts.cli.common import (
+    DbOption,
+    err,
+    fail,
+    out,
+)
+
+app = typer.Typer()
+
+
+@app.command()
+def serve(
+    db: DbOption = Path("contacts.duckdb"),
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    host: Annotated[
+        str, typer.Option(help="Address to bind; keep 127.0.0.1 unless proxied.")
+    ] = "127.0.0.1",
+    requests_per_minute: Annotated[
+        int, typer.Option(help="Contact API calls per key per minute before 429.")
+    ] = 120,
+) -> None:
+    """The admins' review web page (proposal queue, review cards, contact pages with undo)."""
+    import uvicorn
+
+    from contacts.web import create_app
+
+    if not db.exists():
+        fail(f"no published file at {db}; run `contacts run` or `contacts demo` first")
+    err.print(f"review page on http://{host}:{port}/ (Ctrl+C to stop)")
+    uvicorn.run(
+        create_app(
+            db,
+            requests_per_minute=requests_per_minute,
+            properties_file=Path(os.environ["CONTACTS_PROPERTIES_FILE"])
+            if os.environ.get("CONTACTS_PROPERTIES_FILE")
+            else None,
+        ),
+        host=host,
+        port=port,
+        log_level="warning",
+    )
+
+
+apikey_app = typer.Typer(help="API keys for the Contact API (/v1/contacts).", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+
+
+def _keys(db: Path, action):
+    from dedup.layout import StateLayout
+    from dedup.service.apikeys import ApiKeyError
+
+    try:
+        return action(StateLayout(db).api_keys_path)
+    except ApiKeyError as exc:
+        fail(str(exc))
+
+
+@apikey_app.command("create")
+def apikey_create(
+    scope: Annotated[str, typer.Option(help="read or write (write includes read).")],
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "",
+    db: DbOption = Path("contacts.duckdb"),
+) -> None:
+    """Print a new `ak_...` key (shown once; only its hash is stored)."""
+    from dedup.service.apikeys import create_key
+
+    key, record = _keys(db, lambda path: create_key(path, scope, name))
+    err.print(f"{record.key_id} ({record.scope}); store the key now, it is not shown again:")
+    print(key)  # noqa: T201 - the one line a script captures
+
+
+@apikey_app.command("list")
+def apikey_list(db: DbOption = Path("contacts.duckdb")) -> None:
+    """Keys by id, scope and state (never the keys themselves)."""
+    from dedup.service.apikeys import list_keys
+
+    table = Table("key id", "scope", "name", "created", "revoked")
+    for k in _keys(db, list_keys):
+        table.add_row(k.key_id, k.scope, k.name, k.created_at, k.revoked_at or "")
+    out.print(table)
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key_id: str, db: DbOption = Path("contacts.duckdb")) -> None:
+    """Revoke a key at once (requests with it get 401)."""
+    from dedup.service.apikeys import revoke_key
+
+    record = _keys(db, lambda path: revoke_key(path, key_id))
+    out.print(f"revoked {record.key_id}")
