@@ -18,7 +18,7 @@ from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from contacts.api import build_router, install_error_handlers
+from contacts.web.api import build_router, install_error_handlers
 from dedup.properties import load_schema
 from dedup.service import review
 from dedup.snapshot.analyst import CONTACT_LIST_COLUMNS
