@@ -144,19 +144,3 @@ def gate_failures(m: GateMetrics, limits: GateLimits) -> list[str]:
             f"the limit is {limits.max_quarantine_share:.1%}"
         )
     return out
-
-
-def gates_suite(limits: GateLimits) -> list:
-    """The same gates as GX expectations over `GateMetrics.frame`, for the data docs."""
-    from quality.gx_suites import gx_module
-
-    e = gx_module().expectations
-    return [
-        e.ExpectColumnValuesToBeBetween(
-            column="contact_change", max_value=limits.max_contact_change
-        ),
-        e.ExpectColumnValuesToBeBetween(column="merge_share", max_value=limits.max_merge_share),
-        e.ExpectColumnValuesToBeBetween(
-            column="quarantine_share", max_value=limits.max_quarantine_share
-        ),
-    ]

@@ -27,7 +27,7 @@ import polars as pl
 from jinja2.bccache import Bucket, BytecodeCache
 
 from dedup.schema import CHANNELS, MAX_ATTRIBUTE_KEYS, MAX_TAGS
-from quality.gates import GateLimits, gates_suite
+from quality.gates import GateLimits
 
 E164_REGEX = r"^\+[1-9][0-9]{6,14}$"
 EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -82,6 +82,20 @@ def gx_module():
 
     _keep_compiled_templates()
     return gx
+
+
+def gates_suite(limits: GateLimits) -> list:
+    """The same gates as GX expectations over `GateMetrics.frame`, for the data docs."""
+    e = gx_module().expectations
+    return [
+        e.ExpectColumnValuesToBeBetween(
+            column="contact_change", max_value=limits.max_contact_change
+        ),
+        e.ExpectColumnValuesToBeBetween(column="merge_share", max_value=limits.max_merge_share),
+        e.ExpectColumnValuesToBeBetween(
+            column="quarantine_share", max_value=limits.max_quarantine_share
+        ),
+    ]
 
 
 class _CompiledTemplates(BytecodeCache):

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from contacts.cli.common import DbOption, fail, out, published_file
+from contacts.cli.common import NEXT_RUN, DbOption, fail, out, published_file, review_action
 
 app = typer.Typer()
 
@@ -319,7 +319,6 @@ View = Annotated[str | None, typer.Option("--view", help="A saved view's contact
 
 
 def _bulk(action: str, value: str | None, db: Path, ids, view, flt) -> None:
-    from contacts.cli import NEXT_RUN, _review
     from dedup.layout import StateLayout
     from dedup.service.review import bulk_edit, select_contacts
     from dedup.service.saved_views import ViewError, get_view
@@ -333,8 +332,8 @@ def _bulk(action: str, value: str | None, db: Path, ids, view, flt) -> None:
             return select_contacts(db, flt=saved.filter)
         return select_contacts(db, contact_ids=ids, flt=None if flt.is_empty() else flt)
 
-    targets = _review(chosen)
-    _review(lambda: bulk_edit(db, action, targets, value))
+    targets = review_action(chosen)
+    review_action(lambda: bulk_edit(db, action, targets, value))
     out.print(
         f"{action} {value or ''} on {len(targets)} contact(s): shown as pending now; {NEXT_RUN}"
     )
