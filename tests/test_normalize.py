@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from dedup.identity.normalize import (
+    classify_phone,
     email_norm,
     name_norm,
     normalize_identifiers,
@@ -60,8 +61,20 @@ PHONES = [
     ("+1 415 555 2671", "US", "+14155552671"),
     # a configured region changes how national numbers read
     ("020 7946 0958", "GB", "+442079460958"),
-    # invalid numbers give null, never an exception
+    # SPEC: a possible number keeps its E.164 form even when its range is not known as assigned
+    # (UK drama range, US test number, an unknown Israeli range)
+    ("+44 7700 900123", "US", "+447700900123"),
+    ("+1 555 000 1111", "US", "+15550001111"),
+    ("+972 98 765 4321", "US", "+972987654321"),
+    # SPEC: WhatsApp quirks canonicalized (Mexico's old mobile 1; Brazil's missing ninth digit)
+    ("+52 1 55 1234 5678", "US", "+525512345678"),
+    ("+55 11 8765-4321", "US", "+5511987654321"),
+    ("+55 11 3765-4321", "US", "+551137654321"),  # a landline: no ninth digit
+    # no possible number gives null, never an exception: a local number without its area code,
+    # form fillers, text, an unknown country code, a run that no country numbers like this
     ("555-0100", "US", None),
+    ("000-000-0000", "US", None),
+    ("123-456-7890", "US", None),
     ("call me", "US", None),
     ("+999 123", "US", None),
     ("1" * 200, "US", None),
@@ -71,6 +84,12 @@ PHONES = [
 @pytest.mark.parametrize(("raw", "region", "expected"), PHONES)
 def test_parse_phone(raw, region, expected) -> None:
     assert parse_phone(raw, region) == expected
+
+
+def test_the_validity_flag_says_whether_libphonenumber_knows_the_range() -> None:
+    assert classify_phone("(415) 555-2671", "US") == ("+14155552671", True)
+    assert classify_phone("+44 7700 900123", "US") == ("+447700900123", False)
+    assert classify_phone("call me", "US") == (None, None)
 
 
 def test_whatsapp_digits_carry_country_code_and_raw_is_kept() -> None:
@@ -101,11 +120,12 @@ def test_a_saved_phone_lookup_is_reused_and_covers_only_what_remains(tmp_path: P
     )
     first = normalize_identifiers(frame)
     lookup = phone_lookup(first)
-    # One entry per cleaned text, the invalid one included (it is not parsed again either).
+    # One entry per cleaned text, the invalid one included (it is not parsed again either), with
+    # the validity flag beside the E.164 form (SPEC: a possible number is kept, flagged).
     assert lookup.rows() == [
-        ("+447911123456", "+447911123456"),
-        ("12", None),
-        ("4155552671", "+14155552671"),
+        ("+447911123456", "+447911123456", True),
+        ("12", None, None),
+        ("4155552671", "+14155552671", True),
     ]
     write_phone_lookup(tmp_path, "US", lookup)
     assert read_phone_lookup(tmp_path, "US").equals(lookup)

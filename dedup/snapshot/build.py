@@ -30,6 +30,7 @@ PUBLISHED_INTERACTION_COLUMNS: tuple[str, ...] = (
     *CANONICAL_FIELDS,
     "email_norm",
     "phone_e164",
+    "phone_valid",
     "name_norm",
     "identity_verified",
     "contact_id",
