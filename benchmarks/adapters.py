@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from contacts.generator import _mbox_chunk, _wa_payload  # noqa: E402
+from contacts.demo.native import _mbox_chunk, _wa_payload  # noqa: E402
 from dedup.ingest.adapters.base import SourceConfig  # noqa: E402
 from dedup.ingest.days import ingest_day  # noqa: E402
 

@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT))
 
 import polars as pl  # noqa: E402
 
-from contacts.generator import GeneratorConfig, generate_exports  # noqa: E402
+from contacts.demo import GeneratorConfig, generate_exports  # noqa: E402
 from dedup.config import EngineConfig, HubLimits  # noqa: E402
 from dedup.identity.automerge import auto_merge  # noqa: E402
 from dedup.identity.interactions import prepare_interactions  # noqa: E402

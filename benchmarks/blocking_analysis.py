@@ -27,7 +27,7 @@ from splink import DuckDBAPI  # noqa: E402
 from splink.blocking_analysis import count_comparisons_from_blocking_rules  # noqa: E402
 
 from assets.resources import ContactsSettings  # noqa: E402
-from contacts.generator import GeneratorConfig, generate_exports  # noqa: E402
+from contacts.demo import GeneratorConfig, generate_exports  # noqa: E402
 from contacts.runner import run_pipeline  # noqa: E402
 from dedup.duck import session  # noqa: E402
 from dedup.matching.model import candidate_pairs  # noqa: E402

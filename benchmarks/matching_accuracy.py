@@ -27,7 +27,7 @@ import duckdb  # noqa: E402
 import polars as pl  # noqa: E402
 
 from assets.resources import ContactsSettings  # noqa: E402
-from contacts.generator import GeneratorConfig, generate_exports  # noqa: E402
+from contacts.demo import GeneratorConfig, generate_exports  # noqa: E402
 from contacts.runner import run_pipeline  # noqa: E402
 from dedup.matching.evaluation import (  # noqa: E402
     accept_proposals,

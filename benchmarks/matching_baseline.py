@@ -257,7 +257,7 @@ def main() -> None:
 
     data = args.out / f"exports-{args.interactions}"
     if not (data / "askvault").is_dir():
-        from contacts.generator import generate_benchmark_exports
+        from contacts.demo import generate_benchmark_exports
 
         shutil.rmtree(data, ignore_errors=True)
         t = time.perf_counter()

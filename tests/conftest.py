@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from assets.resources import ContactsSettings
-from contacts.generator import GeneratorConfig, generate_exports
+from contacts.demo import GeneratorConfig, generate_exports
 from contacts.runner import RunSummary, run_pipeline
 from dedup.identity.verify import expected_hash
 from dedup.matching.records import contact_records

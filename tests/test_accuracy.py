@@ -9,7 +9,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from contacts.generator import GeneratorConfig, generate_exports
+from contacts.demo import GeneratorConfig, generate_exports
 from dedup.config import EngineConfig
 from dedup.identity.automerge import auto_merge
 from dedup.identity.interactions import prepare_interactions

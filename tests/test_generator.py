@@ -1,4 +1,4 @@
-"""Tests for contacts.generator: determinism, ground truth, planted cases, formats, bad records."""
+"""Tests for contacts.demo (the generator): determinism, ground truth, planted cases, formats, bad records."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import phonenumbers
 import polars as pl
 import pytest
 
-from contacts.generator import (
+from contacts.demo import (
     CANONICAL_COLUMNS,
     CASES,
     GeneratedExports,

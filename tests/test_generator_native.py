@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from contacts.generator import (
+from contacts.demo import (
     DEMO_STAFF_DOMAIN,
     NATIVE_SOURCES,
     GeneratorConfig,

@@ -14,7 +14,7 @@ import pytest
 from assets.identity import AMBIGUOUS_FILE
 from assets.matching import CONTACTS_FILE
 from assets.resources import ContactsSettings
-from contacts.generator import GeneratorConfig, generate_exports
+from contacts.demo import GeneratorConfig, generate_exports
 from contacts.runner import run_pipeline
 from dedup.matching.incremental import (
     STATE_FILE,

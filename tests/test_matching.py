@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from assets.resources import ContactsSettings
 from contacts.cli import app
-from contacts.generator import GeneratorConfig, generate_exports
+from contacts.demo import GeneratorConfig, generate_exports
 from contacts.runner import run_pipeline
 from tests.conftest import SECRET, query, rec, write_jsonl
 

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from assets.resources import ContactsSettings
-from contacts.generator import GeneratorConfig, generate_exports
+from contacts.demo import GeneratorConfig, generate_exports
 from contacts.runner import run_pipeline
 from dedup.matching.model import TrainedModel, portable_settings, predict
 from dedup.matching.records import contact_records, matched_properties

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from assets.resources import ContactsSettings
 from contacts.cli import app
-from contacts.generator import GeneratorConfig, generate_exports
+from contacts.demo import GeneratorConfig, generate_exports
 from contacts.runner import run_pipeline
 from contacts.web import CSRF_COOKIE, create_app
 from dedup.decisions import read_all

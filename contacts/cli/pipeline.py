@@ -94,7 +94,7 @@ def demo(
     days: Annotated[int, typer.Option(help="Export days; one nightly run per day.")] = 7,
 ) -> None:
     """Make a realistic sample exports folder and run the job on it, one night per export day."""
-    from contacts.generator import DEMO_STAFF_DOMAIN, GeneratorConfig, generate_exports
+    from contacts.demo import DEMO_STAFF_DOMAIN, GeneratorConfig, generate_exports
 
     db = db or folder / "contacts.duckdb"
     if folder.exists():
