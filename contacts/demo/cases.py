@@ -11,7 +11,8 @@ half of the population stays plain.
 from __future__ import annotations
 
 from contacts.demo.identifiers import user_hash
-from contacts.demo.people import People, Person, Persona
+from contacts.demo.people import People
+from contacts.demo.state import Person, Persona
 from contacts.demo.vocabulary import FIRST_ALL, LAST, NICK, NICK_FORMAL, THROWAWAY
 
 # a small population receives one group of each case first, in this order

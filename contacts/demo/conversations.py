@@ -13,7 +13,7 @@ import unicodedata
 
 from contacts.demo.cases import Cases
 from contacts.demo.identifiers import fmt_phone
-from contacts.demo.people import Person, Persona
+from contacts.demo.state import Person, Persona
 from contacts.demo.vocabulary import CH, CONV_SIZES, CONV_TAGS, PLUS_TAGS
 
 

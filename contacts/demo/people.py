@@ -9,7 +9,7 @@ Every draw comes from the generator's one stream; emails and phones are unique a
 from __future__ import annotations
 
 from contacts.demo.identifiers import fast_valid, norm_email
-from contacts.demo.state import State
+from contacts.demo.state import Person, Persona, State
 from contacts.demo.vocabulary import (
     ASCII_OF,
     CAMPAIGNS,
@@ -42,72 +42,6 @@ _SOURCE_FRAG = tuple(',"signup_source":' + json_str(x) for x in SOURCES)
 _LANG_FRAG = {k: ',"language":' + json_str(v) for k, v in LANG.items()}
 _CAMPAIGN_FRAG = tuple(',"utm_campaign":' + json_str(x) for x in CAMPAIGNS)
 _SEATS_FRAG = tuple(f',"seats":{x}' for x in SEATS)
-
-
-class Persona:
-    """One face of a person: the facets a group of interactions reveals."""
-
-    __slots__ = (
-        "first",
-        "full",
-        "email",
-        "phone",
-        "wa",
-        "sessions",
-        "uid_ok",
-        "chans",
-        "cum",
-        "slack",
-        "gid",
-    )
-
-    def __init__(self, first, last, email, phone, sessions, uid_ok, wa, slack):
-        self.first = first
-        self.full = f"{first} {last}"
-        self.email = email  # (addr, local, domain, kind) kind: 0 plain, 1 gmail, 2 throwaway
-        self.phone = phone  # (cc, nsn) or None
-        self.sessions = sessions
-        self.uid_ok = uid_ok
-        self.wa = wa
-        self.slack = slack
-        self.gid = -1  # index among all personas
-        self.chans: tuple[str, ...] = ()
-        self.cum: tuple[float, ...] = ()
-
-
-class Person:
-    __slots__ = (
-        "idx",
-        "pid",
-        "case",
-        "group",
-        "first",
-        "last",
-        "personas",
-        "uid",
-        "uhash",
-        "plan",
-        "company",
-        "tags",
-        "aj_full",
-        "aj_city",
-        "tz",
-        "region",
-        "forced",
-        "generic",
-        "api",
-    )
-
-    def __init__(self, case: str):
-        self.case = case
-        self.group = None
-        self.uid = None
-        self.uhash = None
-        self.plan = None
-        self.company = -1
-        self.forced: list = []  # [(persona index, channel, kwargs)] one interaction each
-        self.generic: tuple[int, ...] = (0,)  # personas that ordinary conversations use
-        self.api = False
 
 
 class People(State):

@@ -17,7 +17,7 @@ import polars as pl
 
 from contacts.demo.conversations import Conversations
 from contacts.demo.identifiers import fmt_phone, id_expr
-from contacts.demo.people import Persona
+from contacts.demo.state import Persona
 from contacts.demo.vocabulary import CH, CHANNELS, CHANNELS_CAPS, LEGAL, PLUS_TAGS
 
 # the canonical row layout while generating: tags as ";"-joined text, time as epoch + zone code

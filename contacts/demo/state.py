@@ -1,5 +1,6 @@
 """What the generator knows while it runs: the config, the one random stream, the id keys and
-counters, the people, and one entry per conversation; later stages add the rows and the files.
+counters, the people (``Person``, each with its ``Persona`` faces), and one entry per
+conversation; later stages add the rows and the files.
 
 Each stage is a class that extends the one before (``People`` -> ``Cases`` -> ``Conversations``
 -> ``Rows`` -> ``Layout`` -> ``Files``) and adds its step over this state, so every random draw
@@ -18,7 +19,71 @@ from contacts.demo.identifiers import Signer
 if TYPE_CHECKING:
     import polars as pl
 
-    from contacts.demo.people import Person, Persona
+
+class Persona:
+    """One face of a person: the facets a group of interactions reveals."""
+
+    __slots__ = (
+        "first",
+        "full",
+        "email",
+        "phone",
+        "wa",
+        "sessions",
+        "uid_ok",
+        "chans",
+        "cum",
+        "slack",
+        "gid",
+    )
+
+    def __init__(self, first, last, email, phone, sessions, uid_ok, wa, slack):
+        self.first = first
+        self.full = f"{first} {last}"
+        self.email = email  # (addr, local, domain, kind) kind: 0 plain, 1 gmail, 2 throwaway
+        self.phone = phone  # (cc, nsn) or None
+        self.sessions = sessions
+        self.uid_ok = uid_ok
+        self.wa = wa
+        self.slack = slack
+        self.gid = -1  # index among all personas
+        self.chans: tuple[str, ...] = ()
+        self.cum: tuple[float, ...] = ()
+
+
+class Person:
+    __slots__ = (
+        "idx",
+        "pid",
+        "case",
+        "group",
+        "first",
+        "last",
+        "personas",
+        "uid",
+        "uhash",
+        "plan",
+        "company",
+        "tags",
+        "aj_full",
+        "aj_city",
+        "tz",
+        "region",
+        "forced",
+        "generic",
+        "api",
+    )
+
+    def __init__(self, case: str):
+        self.case = case
+        self.group = None
+        self.uid = None
+        self.uhash = None
+        self.plan = None
+        self.company = -1
+        self.forced: list = []  # [(persona index, channel, kwargs)] one interaction each
+        self.generic: tuple[int, ...] = (0,)  # personas that ordinary conversations use
+        self.api = False
 
 
 class State:
