@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -127,8 +128,11 @@ def demo(
         f"exports ({generated.bad_records} malformed records on purpose), under {exports}."
     )
     _print_summary(summary, "contacts demo: last night's run")
+    # The DuckDB CLI is a runtime dependency (duckdb-cli, same build as the engine), installed
+    # beside this interpreter; name it by path, since the environment's bin folder is not on PATH.
+    duckdb_cli = Path(sys.executable).parent / "duckdb"
     out.print(
-        f'Query it:  duckdb -readonly {db} "SELECT name, email, channels, audience, '
+        f'Query it:  {duckdb_cli} -readonly {db} "SELECT name, email, channels, audience, '
         'conversation_count FROM contacts ORDER BY conversation_count DESC LIMIT 10"'
     )
 
