@@ -25,6 +25,7 @@ def interactions(*rows: dict) -> pl.DataFrame:
         "conversation_id": None,
         "session_id": None,
         "identity_verified": False,
+        "user_id": None,
         "verified_user_id": None,
         "plan_norm": None,
         "name_display": None,

@@ -14,7 +14,7 @@ import json
 import polars as pl
 
 from dedup.decisions import CRM_RESYNC, SET_ATTRIBUTE, SET_AUDIENCE, TAG_ADD, TAG_REMOVE
-from dedup.schema import MAX_ATTRIBUTE_KEYS, MAX_TAGS
+from dedup.schema import MAX_ATTRIBUTE_KEYS, MAX_TAGS, attribute_problem
 
 
 def _live(decisions: pl.DataFrame, kinds: tuple[str, ...], redirects: pl.DataFrame) -> pl.DataFrame:
@@ -99,11 +99,28 @@ def apply_contact_edits(
     return out.select(contacts.columns)
 
 
+_OVER_LIMITS = object()
+
+
+def _within_limits(key: str, value: str) -> object:
+    """The edit's parsed value, or _OVER_LIMITS: a value over the attribute limits that a log
+    written before they were enforced may hold is never applied (it would break every read)."""
+    try:
+        parsed = json.loads(value)
+    except (RecursionError, ValueError):
+        return _OVER_LIMITS
+    return _OVER_LIMITS if attribute_problem(key, parsed) else parsed
+
+
 def _set_attributes(contacts: pl.DataFrame, edits: pl.DataFrame) -> pl.DataFrame:
     """Merge admins' attribute values into the contacts' JSON (edits are few; rows are not)."""
     per_contact: dict[str, dict] = {}
     for contact_id, key, value in edits.select("contact_id", "subject", "note").iter_rows():
-        per_contact.setdefault(contact_id, {})[key] = None if value is None else json.loads(value)
+        parsed = None if value is None else _within_limits(key, value)
+        if value is None or parsed is not _OVER_LIMITS:
+            per_contact.setdefault(contact_id, {})[key] = parsed
+    if not per_contact:
+        return contacts
     touched = contacts.filter(pl.col("contact_id").is_in(list(per_contact)))
     merged = []
     for contact_id, attributes in touched.select("contact_id", "attributes").iter_rows():

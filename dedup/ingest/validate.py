@@ -12,12 +12,16 @@ import polars as pl
 from dedup.schema import (
     CANONICAL_FIELDS,
     CHANNELS,
+    MAX_ATTRIBUTE_DEPTH,
+    MAX_ATTRIBUTE_KEY_CHARS,
     MAX_ATTRIBUTE_KEYS,
+    MAX_ATTRIBUTE_VALUE_BYTES,
     MAX_FIELD_BYTES,
     MAX_RAW_CHARS,
     MAX_RECORD_BYTES,
     QUARANTINE_SCHEMA,
     TEXT_FIELDS,
+    attributes_problem,
     empty_quarantine,
 )
 
@@ -52,12 +56,34 @@ def _attribute_facts(attributes: pl.Series) -> pl.DataFrame:
             SELECT json_valid(a) AS valid,
                    CASE WHEN json_valid(a) THEN json_type(a::JSON) END AS kind,
                    CASE WHEN json_valid(a) AND json_type(a::JSON) = 'OBJECT'
-                        THEN len(json_keys(a::JSON)) END AS n_keys
+                        THEN len(json_keys(a::JSON)) END AS n_keys,
+                   CASE WHEN json_valid(a) AND json_type(a::JSON) = 'OBJECT'
+                        THEN list_max(list_transform(json_keys(a::JSON), k -> length(k)))
+                        END AS longest_key
             FROM frame
             """
         ).pl()
     finally:
         con.close()
+
+
+def _attribute_limits(attributes: pl.Series, longest_key: pl.Series) -> pl.Series:
+    """Why each attributes text breaks the depth, value-size or key-name limits (null: fine).
+
+    Only texts that could break them are parsed (`dedup.schema.attributes_problem`, the check
+    the Contact API's edits use too): a value over the size limit needs a text over it, a value
+    nested too deep needs more opening brackets than the limit. Real attributes are small and
+    flat, so almost no row is parsed in Python.
+    """
+    suspect = (
+        (attributes.str.len_bytes() > MAX_ATTRIBUTE_VALUE_BYTES)
+        | (attributes.str.count_matches(r"[\[{]") > MAX_ATTRIBUTE_DEPTH)
+        | (longest_key > MAX_ATTRIBUTE_KEY_CHARS)
+    ).fill_null(False)
+    problems: list[str | None] = [None] * attributes.len()
+    for i in suspect.arg_true().to_list():
+        problems[i] = attributes_problem(attributes[i])
+    return pl.Series("_attr_limits", problems, dtype=pl.String)
 
 
 def validate(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -82,6 +108,7 @@ def validate(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         facts.get_column("valid").alias("_attr_valid"),
         facts.get_column("kind").alias("_attr_kind"),
         facts.get_column("n_keys").alias("_attr_keys"),
+        _attribute_limits(raw.get_column("attributes"), facts.get_column("longest_key")),
         pl.sum_horizontal(
             [pl.col(f).str.len_bytes().fill_null(0) for f in TEXT_FIELDS + ("attributes",)]
         ).alias("_bytes"),
@@ -135,6 +162,7 @@ def validate(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
                 pl.lit(MAX_ATTRIBUTE_KEYS),
             ),
         ),
+        (pl.col("_attr_limits").is_not_null(), pl.col("_attr_limits")),
     ]
     reason = pl.lit(None, dtype=pl.String)
     for condition, text in reversed(rules):
@@ -157,6 +185,15 @@ def validate(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     accepted = (
         frame.filter(pl.col("_reason").is_null())
         .with_columns(pl.col("_ts").alias("occurred_at"))
-        .drop("_ts", "_attr_valid", "_attr_kind", "_attr_keys", "_bytes", "_widest", "_reason")
+        .drop(
+            "_ts",
+            "_attr_valid",
+            "_attr_kind",
+            "_attr_keys",
+            "_attr_limits",
+            "_bytes",
+            "_widest",
+            "_reason",
+        )
     )
     return accepted, quarantine.cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]

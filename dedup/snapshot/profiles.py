@@ -5,17 +5,30 @@ value, prefer one whose identity was verified, then (for names and companies) on
 mixed case over SHOUTED or lower-case spellings, then the most recent, then the value seen most
 often, then a hash of the interaction id (so the choice is deterministic).
 Lists (channels, tags, emails, phones) are unions. Attributes merge key by key, latest value wins,
-and the 50 most recently set keys are kept; `attributes_dropped` counts the rest.
+and the 50 most recently set keys are kept; `attributes_dropped` counts the rest, and the values
+that break the attribute limits (`dedup.schema.attribute_problem`; staged by an older version).
+
+Audience: the plan of an interaction whose identity claim did not verify (a forged, stale or
+revoked `user_hash`, a `user_id` without one) never counts: a failed verification must not raise
+what the contact is shown as (docs/privacy.md). A plan recorded without any identity claim counts.
 """
 
 from __future__ import annotations
+
+import json
 
 import duckdb
 import polars as pl
 
 from dedup.config import EngineConfig
 from dedup.properties import invalid_sql
-from dedup.schema import MAX_ATTRIBUTE_KEYS, MAX_TAGS
+from dedup.schema import (
+    MAX_ATTRIBUTE_DEPTH,
+    MAX_ATTRIBUTE_KEYS,
+    MAX_ATTRIBUTE_VALUE_BYTES,
+    MAX_TAGS,
+    attribute_problem,
+)
 
 
 def _pick_cte(value: str, alias: str, source: str, prefer_cased: bool = False) -> str:
@@ -61,7 +74,9 @@ def build_contacts(
         CREATE OR REPLACE TEMP TABLE _contact_base AS
         SELECT i.contact_id, i.interaction_id, i.occurred_at, i.identity_verified, i.channel,
                i.session_id, i.verified_user_id, i.plan_norm, i.email_norm, i.email_address,
-               i.phone_e164, i.name_display, i.company_display, a.audience AS audience_tag,
+               i.phone_e164, i.name_display, i.company_display,
+               CASE WHEN NOT {_CLAIM_FAILED} THEN a.audience END AS audience_tag,
+               {_CLAIM_FAILED} AS claim_failed,
                coalesce(i.conversation_id, i.interaction_id) AS _conversation
         FROM {source} i LEFT JOIN audience_map a USING (plan_norm)
         """
@@ -96,7 +111,8 @@ def build_contacts(
                  list(DISTINCT email_norm ORDER BY email_norm) FILTER (WHERE email_norm IS NOT NULL) AS emails,
                  list(DISTINCT phone_e164 ORDER BY phone_e164) FILTER (WHERE phone_e164 IS NOT NULL) AS phones,
                  count(DISTINCT session_id) AS session_count,
-                 count(*) FILTER (WHERE plan_norm IS NOT NULL AND audience_tag IS NULL) AS unknown_plans
+                 count(*) FILTER (WHERE plan_norm IS NOT NULL AND audience_tag IS NULL
+                                  AND NOT claim_failed) AS unknown_plans
           FROM {base} GROUP BY contact_id
         ),
         tag_rows AS (
@@ -162,3 +178,43 @@ def build_contacts(
         """
     )
     con.execute("DROP TABLE _contact_base")
+    _drop_attributes_over_limits(con)
+
+
+# An identity claim (a user id) that did not verify: its plan is as untrusted as its user id.
+_CLAIM_FAILED = "(i.user_id IS NOT NULL AND NOT coalesce(i.identity_verified, false))"
+
+
+def _drop_attributes_over_limits(con: duckdb.DuckDBPyConnection) -> None:
+    """Remove attribute values over the limits from `contacts` (counted in `attributes_dropped`).
+
+    Ingest quarantines such records, but days staged by an older version may still hold them, and
+    one value nested 300 deep made every API read of its contact fail. Only objects that could
+    break a limit (long text, many brackets) are looked at, key by key.
+    """
+    suspects = con.execute(
+        f"""
+        SELECT contact_id, attributes::VARCHAR FROM contacts
+        WHERE strlen(attributes::VARCHAR) > {MAX_ATTRIBUTE_VALUE_BYTES}
+           OR length(regexp_replace(attributes::VARCHAR, '[^\\[{{]', '', 'g')) > {MAX_ATTRIBUTE_DEPTH}
+        """
+    ).fetchall()
+    for contact_id, text in suspects:
+        pairs = con.execute("SELECT key, value::VARCHAR FROM json_each(?::JSON)", [text]).fetchall()
+        kept = [(k, v) for k, v in pairs if _value_problem(k, v) is None]
+        if len(kept) == len(pairs):
+            continue
+        fixed = "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in kept) + "}"
+        con.execute(
+            "UPDATE contacts SET attributes = ?::JSON, "
+            "attributes_dropped = attributes_dropped + ? WHERE contact_id = ?",
+            [fixed, len(pairs) - len(kept), contact_id],
+        )
+
+
+def _value_problem(key: str, value_text: str) -> str | None:
+    try:
+        value = json.loads(value_text)
+    except RecursionError:
+        return "nested too deep to read"
+    return attribute_problem(key, value)
