@@ -42,6 +42,7 @@ from assets.names import (
     SNAPSHOT,
     WRITER_POOL,
 )
+from assets.partitions import refused_export_paths
 from assets.reporting import md_table
 from assets.resources import ContactsSettings
 from dedup.admin.deletion import deleted_contacts_table
@@ -92,8 +93,11 @@ def contacts_snapshot(
     n_interactions = (
         pl.scan_parquet(layout.work_file(ASSIGNMENT_FILE)).select(pl.len()).collect().item()
     )
+    refused = refused_export_paths(settings.exports)  # symlinks, odd folders: never read
+    if refused.height:
+        context.log.warning(f"{refused.height} path(s) of the exports folder not read (quarantine)")
     quarantine = quarantine_without_erased(
-        read_staged(layout.staging_root, "quarantine"),
+        pl.concat([read_staged(layout.staging_root, "quarantine"), refused]),
         pl.read_parquet(layout.work_file(SUPPRESSION_FILE)),
         salt(layout.state_dir),
     )

@@ -136,12 +136,13 @@ def run_pipeline(
         stale: dict[str, set[str]] = {}
         for source, day in stale_days(exports, layout.staging_root):
             stale.setdefault(day, set()).add(source)
-        days = sorted(stale)
-        outside = [day for day in days if day not in valid_days]
-        if outside:
-            raise PipelineError(
-                f"export day {outside[0]} is outside the partitions (set CONTACTS_PARTITIONS_START)"
+        for day in sorted(d for d in stale if d not in valid_days):
+            # Not a partition: never read, a quarantine row says so (refused_export_paths).
+            progress(
+                f"export day {day} is outside the partitions (CONTACTS_PARTITIONS_START); not read"
             )
+            del stale[day]
+        days = sorted(stale)
         ingest = defs.resolve_job_def(INGEST_JOB)
         for batch in ingest_batches(stale, partition_keys):
             span = batch.first if batch.first == batch.last else f"{batch.first} … {batch.last}"

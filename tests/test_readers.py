@@ -279,7 +279,7 @@ def test_jsonl_fast_and_careful_paths_agree(tmp_path: Path) -> None:
     path = tmp_path / "a.jsonl"
     data = b"".join(_line(r) for r in PARITY_RECORDS)
     path.write_bytes(data)
-    fast = jsonl_fast(path, data, gz=False)
+    fast = jsonl_fast(data)
     assert fast is not None, "a well-formed file takes the fast path"
     fast_frame, fast_bad = fast
     rejects = _Rejects(FileOrigin("askvault", DAY, "a.jsonl"))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
+import stat
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,14 @@ from dedup.ingest.adapters.mail import read_mail
 from dedup.ingest.adapters.slack import read_slack
 from dedup.ingest.adapters.sms import read_sms
 from dedup.ingest.adapters.whatsapp import read_whatsapp
-from dedup.ingest.readers import FileOrigin, ReadResult, read_export_file
+from dedup.ingest.readers import (
+    FileOrigin,
+    ReadResult,
+    _Rejects,
+    kind_of,
+    read_export_file,
+    unreadable,
+)
 from dedup.ingest.validate import validate
 from dedup.layout import WORK_COMPRESSION
 from dedup.schema import QUARANTINE_SCHEMA, RAW_SCHEMA, empty_quarantine, empty_raw
@@ -77,46 +86,117 @@ class DayIngest:
     skipped: dict[str, int] = field(default_factory=dict)
 
 
+# --- what is read, what is refused --------------------------------------------------------------
+#
+# The exports tree is read as `<source>/<YYYY-MM-DD>/<file>` (and, for Slack, export folders in a
+# day). Nothing in it is followed if it is a symlink, and only regular files are opened: a link
+# to `/proc/self/environ` or to the state folder's salt must not reach the published
+# `quarantine.raw`. Every other entry is reported, never dropped without a word: `refused_paths`
+# gives one quarantine row per odd path (row, raw and interaction id null). Names starting with
+# `.` are private and left alone without a row (upload temp files, `.DS_Store`), and so are
+# names starting with `_` directly in the exports root (the generator's `_truth` answers,
+# Spark-style `_SUCCESS` markers): never a source, never records.
+
+
+def _private(name: str, top: bool = False) -> bool:
+    return name.startswith((".", "_") if top else ".")
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return path.lstat()
+    except OSError:  # vanished meanwhile, or a path component is not a folder any more
+        return None
+
+
+def _real_dir(path: Path) -> bool:
+    """A folder, not a symlink to one."""
+    st = _lstat(path)
+    return st is not None and stat.S_ISDIR(st.st_mode)
+
+
+def _refusal(st: os.stat_result, shown: str) -> str | None:
+    """Why an entry is never opened (a symlink, a FIFO, a device), or None for a regular file
+    or a folder."""
+    if stat.S_ISLNK(st.st_mode):
+        return f"symlink not followed: {shown}"
+    if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+        return None
+    return f"not a regular file ({kind_of(st.st_mode)}): {shown}"
+
+
+def _entries(folder: Path, top: bool = False) -> list[tuple[Path, os.stat_result]]:
+    """The folder's public entries with their own `lstat`, in name order (none if it is gone);
+    `top`: the exports root, where `_` names are private too."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    out = []
+    for name in names:
+        st = None if _private(name, top) else _lstat(folder / name)
+        if st is not None:
+            out.append((folder / name, st))
+    return out
+
+
 def day_files(exports_root: Path, source: str, day: str) -> list[Path]:
-    """The day's inputs in name order: files, and for folder sources (Slack) export folders."""
+    """The day's inputs in name order: regular files, and for folder sources (Slack) export
+    folders. Symlinks, FIFOs, devices and other sub-folders are never read (`refused_paths`
+    reports them)."""
     folder = exports_root / source / day
-    if not folder.is_dir():
+    if not (_real_dir(exports_root / source) and _real_dir(folder)):
         return []
     spec = SOURCE_SPECS.get(source)
     folders = spec is not None and spec.folders
-    return sorted(
+    return [
         p
-        for p in folder.iterdir()
-        if not p.name.startswith(".") and (p.is_file() or (folders and p.is_dir()))
-    )
+        for p, st in _entries(folder)
+        if stat.S_ISREG(st.st_mode) or (folders and stat.S_ISDIR(st.st_mode))
+    ]
 
 
 def fingerprint(files: list[Path]) -> str:
     """Changes when a file of the day is added, removed, rewritten or touched.
 
     An export folder counts with every file inside it: a folder's own mtime does not change
-    when a file deep inside it is rewritten.
+    when a file deep inside it is rewritten. Nothing is followed (`lstat`): a symlink or FIFO
+    counts as itself. A listed file gone meanwhile counts as gone, so the day is read again
+    next time. (Regular files hash as they always did: an upgrade re-reads no day.)
     """
     h = hashlib.sha256()
     for p in files:
-        members = (
-            [p]
-            if not p.is_dir()
-            else sorted(m for m in p.rglob("*") if m.is_file() and not m.name.startswith("."))
-        )
-        for m in members:
-            st = m.stat()
+        for m in _folder_members(p) if _real_dir(p) else [p]:
             name = p.name if m == p else f"{p.name}/{m.relative_to(p).as_posix()}"
-            h.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            st = _lstat(m)
+            if st is None:
+                state = "gone"
+            elif stat.S_ISREG(st.st_mode):
+                state = f"{st.st_size}\0{st.st_mtime_ns}"
+            else:
+                state = f"{kind_of(st.st_mode)}\0{st.st_size}\0{st.st_mtime_ns}"
+            h.update(f"{name}\0{state}\n".encode())
     return h.hexdigest()
 
 
+def _folder_members(folder: Path) -> list[Path]:
+    """Every file below an export folder (and every symlink or other non-folder entry, which
+    is never followed), hidden names left out."""
+    out = []
+    for top, dirs, names in os.walk(folder):  # followlinks=False: a linked folder is not entered
+        out.extend(Path(top) / n for n in names if not n.startswith("."))
+        out.extend(
+            Path(top) / d for d in dirs if not d.startswith(".") and not _real_dir(Path(top) / d)
+        )
+    return sorted(out)
+
+
 def export_days(exports_root: Path, source: str) -> list[str]:
-    """Day folders (YYYY-MM-DD) present for a source, sorted."""
+    """Day folders (YYYY-MM-DD, real folders, not links) present for a source, sorted."""
     folder = exports_root / source
-    if not folder.is_dir():
+    if not _real_dir(folder):
         return []
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and _is_day(p.name))
+    return [p.name for p, st in _entries(folder) if stat.S_ISDIR(st.st_mode) and _is_day(p.name)]
 
 
 def _is_day(name: str) -> bool:
@@ -129,15 +209,96 @@ def _is_day(name: str) -> bool:
     return len(name) == 10
 
 
+def refused_paths(exports_root: Path, partitions: Collection[str] | None = None) -> pl.DataFrame:
+    """One quarantine row per path of the exports tree that is not read, with the reason.
+
+    Unknown source folders and files outside a source folder, files directly under a source
+    folder, folders not named `YYYY-MM-DD` (and, given the export-day `partitions`, day folders
+    outside them), sub-folders of a day (except Slack export folders), symlinks anywhere and
+    non-regular files. Folders that are not read are one row each, not walked. Inside a Slack
+    export folder the adapter reports its own (`base.read_export_folder`).
+    """
+    rows: list[dict[str, object]] = []
+
+    def add(path: Path, reason: str, source: str | None = None, day: str | None = None) -> None:
+        rows.append(
+            {
+                "source": source,
+                "export_day": day,
+                "file": path.relative_to(exports_root).as_posix(),
+                "row": None,
+                "reason": reason,
+                "raw": None,
+                "interaction_id": None,
+            }
+        )
+
+    for path, st in _entries(exports_root, top=True):
+        shown = path.name
+        if refusal := _refusal(st, shown):
+            add(path, refusal)
+        elif not stat.S_ISDIR(st.st_mode):
+            add(path, f"ignored path: file outside any source folder: {shown}")
+        elif path.name not in SOURCE_SPECS:
+            known = ", ".join(SOURCES)
+            add(path, f"ignored path: unknown source folder '{shown}' (known: {known})")
+        else:
+            _refused_in_source(path, partitions, add)
+    return pl.DataFrame(rows, schema=QUARANTINE_SCHEMA)
+
+
+def _refused_in_source(folder: Path, partitions: Collection[str] | None, add) -> None:
+    source = folder.name
+    first, last = (min(partitions), max(partitions)) if partitions else ("", "")
+    for path, st in _entries(folder):
+        shown = f"{source}/{path.name}"
+        if refusal := _refusal(st, shown):
+            add(path, refusal, source)
+        elif not stat.S_ISDIR(st.st_mode):
+            add(
+                path,
+                f"ignored path: file directly under the source folder: {shown} "
+                f"(export files go in {source}/YYYY-MM-DD/)",
+                source,
+            )
+        elif not _is_day(path.name):
+            add(path, f"ignored path: folder not named YYYY-MM-DD: {shown}", source)
+        elif partitions is not None and path.name not in partitions:
+            add(
+                path,
+                f"ignored path: export day {path.name} is outside the export-day partitions "
+                f"({first} … {last}; CONTACTS_PARTITIONS_START sets the first): not read",
+                source,
+                path.name,
+            )
+        else:
+            _refused_in_day(path, source, add)
+
+
+def _refused_in_day(folder: Path, source: str, add) -> None:
+    folders = SOURCE_SPECS[source].folders
+    for path, st in _entries(folder):
+        shown = f"{source}/{folder.name}/{path.name}"
+        if refusal := _refusal(st, shown):
+            add(path, refusal, source, folder.name)
+        elif stat.S_ISDIR(st.st_mode) and not folders:
+            add(path, f"ignored path: sub-folder of an export day: {shown}", source, folder.name)
+
+
 def reader_for(source: str, config: SourceConfig = DEFAULT_CONFIG) -> Callable[..., ReadResult]:
     spec = SOURCE_SPECS[source]
     return functools.partial(spec.read, config=config) if spec.configured else spec.read
 
 
 def ingest_day(
-    exports_root: Path, source: str, day: str, config: SourceConfig = DEFAULT_CONFIG
+    exports_root: Path,
+    source: str,
+    day: str,
+    config: SourceConfig = DEFAULT_CONFIG,
+    files: list[Path] | None = None,
 ) -> DayIngest:
-    """Read and validate every file of `<exports_root>/<source>/<day>/`.
+    """Read and validate every file of `<exports_root>/<source>/<day>/` (or the `files` listed
+    from it earlier).
 
     Interaction sources yield validated canonical records; CRM sources yield CRM records
     (`dedup.ingest.adapters.crm.CRM_RECORD_SCHEMA`), checked by their adapter.
@@ -145,10 +306,15 @@ def ingest_day(
     read = reader_for(source, config)
     crm = SOURCE_SPECS[source].kind == "crm"
     results: list[ReadResult] = []
-    files = day_files(exports_root, source, day)
+    files = day_files(exports_root, source, day) if files is None else files
     for path in files:
         origin = FileOrigin(source=source, export_day=day, file=str(path.relative_to(exports_root)))
-        results.append(read(path, origin))
+        try:
+            results.append(read(path, origin))
+        except OSError as exc:
+            # The file vanished or broke after the listing (an adapter that reads the path once
+            # more, e.g. `mailbox`): that file is quarantined, the day and the run go on.
+            results.append(_unreadable(origin, exc, crm))
     skipped: Counter[str] = Counter()
     for r in results:
         skipped.update(r.skipped)
@@ -166,6 +332,12 @@ def ingest_day(
     return DayIngest(
         source, day, [p.name for p in files], accepted, quarantine, dict(sorted(skipped.items()))
     )
+
+
+def _unreadable(origin: FileOrigin, exc: OSError, crm: bool) -> ReadResult:
+    rejects = _Rejects(origin)
+    rejects.add(None, unreadable(exc), None)
+    return ReadResult(empty_crm_records() if crm else empty_raw(), rejects.frame())
 
 
 def write_staging(result: DayIngest, folder: Path, print_: str) -> None:
@@ -208,7 +380,7 @@ def stage_days(
     def stage(day: str) -> DayIngest:
         # Listed before reading: a file that lands meanwhile changes tomorrow's fingerprint.
         listed = day_files(exports_root, source, day)
-        result = ingest_day(exports_root, source, day, config)
+        result = ingest_day(exports_root, source, day, config, listed)
         write_staging(result, staging_dir(day), fingerprint(listed))
         return result
 
@@ -278,7 +450,8 @@ def orphaned_staging(exports_root: Path, staging_root: Path) -> list[Path]:
     out = []
     for manifest in sorted(staging_root.glob("*/*/manifest.json")):
         folder = manifest.parent
-        if not (exports_root / folder.parent.name / folder.name).is_dir():
+        source = exports_root / folder.parent.name
+        if not (_real_dir(source) and _real_dir(source / folder.name)):
             out.append(folder)
     return out
 

@@ -9,7 +9,7 @@ case through both.
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
 
 import duckdb
 import polars as pl
@@ -64,9 +64,14 @@ def _json_list_sql(f: str) -> tuple[str, str]:
     return value, reason
 
 
-def jsonl_fast(path: Path, data: bytes, gz: bool) -> tuple[pl.DataFrame, pl.DataFrame] | None:
-    """Read a JSON-lines file with DuckDB's JSON reader, every field typed JSON so that a string,
-    a number and an object stay distinguishable; None if any line is not a JSON object."""
+def jsonl_fast(data: bytes) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """Read a JSON-lines file's (decompressed) bytes with DuckDB's JSON reader, every field typed
+    JSON so that a string, a number and an object stay distinguishable; None if any line is not
+    a JSON object.
+
+    DuckDB reads the bytes the caller read and checked, never the file by its name again: a name
+    swapped for a symlink meanwhile cannot lead it out of the exports root, and a gzip file is
+    inflated once, under the size cap (`readers.max_file_bytes`)."""
     n_lines = _line_count_if_plain(data)
     if n_lines is None:
         return None
@@ -75,7 +80,7 @@ def jsonl_fast(path: Path, data: bytes, gz: bool) -> tuple[pl.DataFrame, pl.Data
     except UnicodeDecodeError:
         return None
     fields = [*TEXT_FIELDS, *LIST_FIELDS, "attributes"]
-    columns = "{" + ", ".join(f"{f}: 'JSON'" for f in fields) + "}"
+    columns = dict.fromkeys(fields, "JSON")
     selects, reasons = [], []
     for f in TEXT_FIELDS:
         v, r = _json_text_sql(f)
@@ -90,17 +95,21 @@ def jsonl_fast(path: Path, data: bytes, gz: bool) -> tuple[pl.DataFrame, pl.Data
         "WHEN json_type(attributes) = 'VARCHAR' THEN attributes ->> '$' "
         "ELSE attributes::VARCHAR END AS attributes"
     )
-    compression = "gzip" if gz else "uncompressed"
     sql = f"""
         SELECT row_number() OVER () AS row, {", ".join(selects)},
                coalesce({", ".join(reasons)}) AS _reason
-        FROM read_json(?, format = 'newline_delimited', columns = {columns},
-                       compression = '{compression}', maximum_object_size = {2 * MAX_RECORD_BYTES})
+        FROM lines
     """
     con = duckdb.connect()
     try:
         con.execute("SET enable_progress_bar = false")
-        frame = con.execute(sql, [str(path)]).pl()
+        lines = con.read_json(
+            io.BytesIO(data),
+            format="newline_delimited",
+            columns=columns,
+            maximum_object_size=2 * MAX_RECORD_BYTES,
+        )
+        frame = lines.query("lines", sql).pl()
     except duckdb.Error:
         return None
     finally:

@@ -10,9 +10,10 @@ file is still read.
 from __future__ import annotations
 
 import csv
-import gzip
+import errno
 import io
-import tempfile
+import os
+import stat
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -90,6 +91,157 @@ class _Rejects:
         return pl.DataFrame(self.rows, schema=QUARANTINE_SCHEMA)
 
 
+# --- opening export files --------------------------------------------------------------------
+
+# Bytes one export file may yield once decompressed (a gzip file inflated, a Slack export's
+# members together); over it the file is quarantined unread. Why 512 MiB: the largest legit file
+# we know, the 10M benchmark's single JSON-lines file of a day, is ~290 MB (about 1M records at
+# ~290 bytes); the cap leaves it 1.8x room. Reading a file costs several times its size at peak
+# (bytes, split lines, parsed objects; a 1 GiB file took 9.8 GB), and two days are read side by
+# side, so the cap is also what bounds ingest memory: a 1 MB gzip inflating to 1 GiB stops at the
+# cap after ~0.5 s and 512 MiB instead of taking 115 s and 9.8 GB. Raise it (the variable below)
+# for larger daily files, on a machine with ~10x that memory free.
+MAX_FILE_BYTES_ENV = "CONTACTS_MAX_FILE_BYTES"
+DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
+_CHUNK = 1024 * 1024
+
+
+def max_file_bytes() -> int:
+    """The decompressed-size cap in force (`CONTACTS_MAX_FILE_BYTES`, else the default)."""
+    text = os.environ.get(MAX_FILE_BYTES_ENV, "").strip().replace("_", "")
+    try:
+        value = int(text) if text else DEFAULT_MAX_FILE_BYTES
+    except ValueError:
+        raise ValueError(f"{MAX_FILE_BYTES_ENV} must be a number of bytes, not {text!r}") from None
+    if value <= 0:
+        raise ValueError(f"{MAX_FILE_BYTES_ENV} must be positive, not {value}")
+    return value
+
+
+class RefusedFile(Exception):
+    """An export path the readers will not read: a symlink, not a regular file, or over the cap.
+
+    `reason` is the quarantine reason; no byte of the file has been read when it is raised.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def too_large(limit: int, what: str = "file") -> str:
+    return f"{what} inflates past {limit:,} bytes ({MAX_FILE_BYTES_ENV}); not read"
+
+
+def kind_of(mode: int) -> str:
+    """What a non-regular file is, in words (`not a regular file: fifo`)."""
+    for test, name in (
+        (stat.S_ISLNK, "symlink"),
+        (stat.S_ISDIR, "folder"),
+        (stat.S_ISFIFO, "fifo"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    ):
+        if test(mode):
+            return name
+    return "special file"
+
+
+_NOFOLLOW = os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+
+
+def open_component(name: str, flags: int, dir_fd: int | None, shown: str) -> int:
+    """`os.open` of one path component that refuses to follow it if it is a symlink."""
+    try:
+        return os.open(name, flags | _NOFOLLOW, dir_fd=dir_fd)
+    except OSError as exc:
+        # O_NOFOLLOW on a symlink fails with ELOOP (Linux, macOS) or EMLINK (FreeBSD).
+        if exc.errno in (errno.ELOOP, errno.EMLINK):
+            raise RefusedFile(f"symlink not followed: {shown}") from None
+        raise
+
+
+def open_regular(name: str, dir_fd: int | None, shown: str) -> int:
+    """Open a regular file for reading (no symlink, no FIFO, device or socket).
+
+    Non-blocking, so a FIFO does not hang the run; it is refused after `fstat`, before any
+    byte is read. The descriptor is blocking again when returned."""
+    fd = open_component(name, os.O_RDONLY | os.O_NONBLOCK, dir_fd, shown)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise RefusedFile(f"not a regular file ({kind_of(mode)}): {shown}")
+    os.set_blocking(fd, True)
+    return fd
+
+
+def open_beneath(path: Path, depth: int = 1, directory: bool = False) -> int:
+    """Open `path` (a regular file, or a folder when `directory`), following no symlink in its
+    last `depth` components: the part below the exports root (the root itself may be a link).
+
+    Each component is opened relative to the one before (`dir_fd`), so a folder swapped for a
+    symlink between listing and reading cannot lead out of the root.
+    """
+    parts = path.parts
+    depth = max(1, min(depth, len(parts) - 1))
+    shown = "/".join(parts[-depth:])
+    fd = os.open(Path(*parts[:-depth]), _DIRECTORY)
+    try:
+        for name in parts[-depth:-1]:
+            inner = open_component(name, _DIRECTORY, fd, shown)
+            os.close(fd)
+            fd = inner
+        if directory:
+            return open_component(parts[-1], _DIRECTORY, fd, shown)
+        return open_regular(parts[-1], fd, shown)
+    finally:
+        os.close(fd)
+
+
+def read_capped(stream, limit: int, what: str = "file", head: bytes = b"") -> bytes:
+    """`head` and then every byte of a binary stream, or `RefusedFile` once they pass `limit`
+    (never more than `limit` + one chunk in memory)."""
+    chunks = [head]
+    total = len(head)
+    while chunk := stream.read(min(_CHUNK, limit + 1 - total)):
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            raise RefusedFile(too_large(limit, what))
+    return head if len(chunks) == 1 else b"".join(chunks)
+
+
+def depth_below_root(path: Path, origin: FileOrigin) -> int:
+    """How many components of `path` are below the exports root (`origin.file`'s parts), or 1
+    when the origin does not name the path (a reader called on its own)."""
+    shown = Path(origin.file).parts
+    return len(shown) if shown and path.parts[-len(shown) :] == shown else 1
+
+
+def read_export_bytes(path: Path, origin: FileOrigin, limit: int | None = None) -> bytes:
+    """The bytes of one export file, read without following a symlink below the exports root,
+    only from a regular file, and at most `limit` (default: the cap in force).
+
+    Raises `RefusedFile` (quarantine with its reason) or `OSError` (vanished, unreadable)."""
+    limit = max_file_bytes() if limit is None else limit
+    fd = open_beneath(path, depth_below_root(path, origin))
+    with os.fdopen(fd, "rb", buffering=0) as fh:
+        size = os.fstat(fd).st_size
+        if size > limit:
+            raise RefusedFile(too_large(limit))
+        # One read of the size as listed (one allocation), then whatever the file grew by.
+        return read_capped(fh, limit, head=fh.read(size) if size else b"")
+
+
+def unreadable(exc: OSError) -> str:
+    """Quarantine reason for a file that could not be opened or read."""
+    if isinstance(exc, FileNotFoundError):
+        return "file vanished before it was read"
+    return f"cannot read file: {exc.strerror or exc}"
+
+
 def format_of(path: Path) -> tuple[str, bool]:
     """Return (format, gzipped) from a file name such as `day.csv.gz`."""
     name = path.name.lower()
@@ -111,16 +263,24 @@ def read_export_file(path: Path, origin: FileOrigin) -> ReadResult:
             None, f"unsupported file type '{path.name}' (expected .jsonl, .csv or .parquet)", None
         )
         return ReadResult(empty_raw(), rejects.frame())
+    limit = max_file_bytes()
     try:
-        data = path.read_bytes()
+        data = read_export_bytes(path, origin, limit)
+    except RefusedFile as refused:
+        rejects.add(None, refused.reason, None)
+        return ReadResult(empty_raw(), rejects.frame())
     except OSError as exc:
-        rejects.add(None, f"cannot read file: {exc.strerror or exc}", None)
+        rejects.add(None, unreadable(exc), None)
         return ReadResult(empty_raw(), rejects.frame())
     damaged = False
     if gz:
-        data, damaged = _gunzip(data, rejects)
+        try:
+            data, damaged = _gunzip(data, rejects, limit)
+        except RefusedFile as refused:
+            rejects.add(None, refused.reason, None)
+            return ReadResult(empty_raw(), rejects.frame())
     if fmt == "jsonl":
-        fast = None if damaged else jsonl_fast(path, data, gz)
+        fast = None if damaged else jsonl_fast(data)
         if fast is None:
             frame = _read_jsonl_lines(data, rejects)
         else:
@@ -135,21 +295,45 @@ def read_export_file(path: Path, origin: FileOrigin) -> ReadResult:
     return ReadResult(_finish(frame, origin), rejects.frame())
 
 
-def _gunzip(data: bytes, rejects: _Rejects) -> tuple[bytes, bool]:
-    """Decompressed bytes, and whether the stream was damaged."""
+def _gunzip(data: bytes, rejects: _Rejects, limit: int) -> tuple[bytes, bool]:
+    """Decompressed bytes, and whether the stream was damaged; `RefusedFile` past `limit`.
+
+    Inflated a chunk in, at most a chunk out at a time, so a small file that inflates to
+    gigabytes stops at the cap instead of filling memory. Concatenated gzip members are read one
+    after another, as `gzip.decompress` does.
+    """
+    chunks: list[bytes] = []
+    total = 0
+    view = memoryview(data)
+    pos = 0
     try:
-        return gzip.decompress(data), False
-    except (OSError, EOFError, zlib.error) as exc:
+        while pos < len(view):
+            inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            while not inflate.eof:
+                if pos >= len(view):
+                    raise EOFError(
+                        "Compressed file ended before the end-of-stream marker was reached"
+                    )
+                pending: bytes | memoryview = view[pos : pos + _CHUNK]
+                pos += len(pending)
+                while pending and not inflate.eof:
+                    out = inflate.decompress(pending, _CHUNK)
+                    pending = inflate.unconsumed_tail
+                    total += len(out)
+                    if total > limit:
+                        raise RefusedFile(too_large(limit))
+                    chunks.append(out)
+            pos -= len(inflate.unused_data)  # the next member starts right after this one
+            if pos < len(view) and view[pos : pos + 2] != b"\x1f\x8b":
+                raise zlib.error("bytes after the gzip stream are not gzip")
+    except (EOFError, zlib.error) as exc:
         # Keep what a truncated stream still yields: the good records before the cut are not lost.
-        out = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            partial = out.decompress(data)
-        except zlib.error:
-            partial = b""
+        partial = b"".join(chunks)
         rejects.add(
             None, f"gzip stream is damaged ({exc}); read {len(partial)} bytes before it", None
         )
         return partial, True
+    return b"".join(chunks), False
 
 
 # --- JSON lines -------------------------------------------------------------------------------
@@ -167,11 +351,7 @@ def _read_jsonl_lines(data: bytes, rejects: _Rejects) -> pl.DataFrame:
     lines, objs, rows = _json_objects(data, rejects)
     if not rows:
         return _empty_frame()
-    good = b"\n".join(lines[r - 1] for r in rows) + b"\n"
-    with tempfile.TemporaryDirectory(prefix="contacts-jsonl-") as folder:
-        salvaged = Path(folder) / "lines.jsonl"
-        salvaged.write_bytes(good)
-        fast = jsonl_fast(salvaged, good, gz=False)
+    fast = jsonl_fast(b"\n".join(lines[r - 1] for r in rows) + b"\n")
     if fast is None:
         return _frame_from_columns(*_object_columns(objs, rows, rejects))
     frame, bad = fast

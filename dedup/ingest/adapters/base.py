@@ -10,13 +10,31 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import zipfile
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import orjson
 import polars as pl
 
-from dedup.ingest.readers import FileOrigin, ReadResult, _Rejects
+from dedup.ingest.readers import (
+    FileOrigin,
+    ReadResult,
+    RefusedFile,
+    _Rejects,
+    depth_below_root,
+    max_file_bytes,
+    open_beneath,
+    open_component,
+    open_regular,
+    read_capped,
+    unreadable,
+)
+from dedup.ingest.readers import (  # for the adapters' own reads of one file
+    read_export_bytes as read_export_bytes,
+)
 from dedup.schema import CANONICAL_FIELDS, RAW_SCHEMA, empty_raw
 
 # Local parts of automated senders: never a person (SPEC: mailer-daemon, noreply).
@@ -118,6 +136,99 @@ def result(
     records: Records, rejects: Rejects, skipped: Counter[str], origin: FileOrigin
 ) -> ReadResult:
     return ReadResult(records.frame(origin), rejects.frame(), dict(sorted(skipped.items())))
+
+
+# --- opening export files (no symlink followed, regular files only, size capped) ------------
+
+
+def read_export_folder(
+    folder: Path, origin: FileOrigin, rejects: Rejects, suffix: str, max_depth: int
+) -> dict[str, bytes]:
+    """Files named `*<suffix>` in an export folder (Slack) and its sub-folders down to
+    `max_depth` levels: relative POSIX name → bytes. Hidden names (`.…`) are left out.
+
+    The walk follows no symlink: one inside the folder, or a FIFO, device or socket named like
+    a member, is quarantined with its path and no byte of it is read. The members together may
+    yield at most `max_file_bytes()`; past it `RefusedFile` (the export is quarantined whole).
+    A member that vanishes mid-walk is quarantined; the rest is read.
+    """
+    budget = max_file_bytes()
+    members: dict[str, bytes] = {}
+    fd = open_beneath(folder, depth_below_root(folder, origin), directory=True)
+    try:
+        _walk(fd, "", max_depth, suffix, origin.file, rejects, members, budget)
+    finally:
+        os.close(fd)
+    return members
+
+
+def _walk(
+    fd: int,
+    prefix: str,
+    levels: int,
+    suffix: str,
+    shown: str,
+    rejects: Rejects,
+    members: dict[str, bytes],
+    budget: int,
+) -> int:
+    """One folder of `read_export_folder` (opened as `fd`); returns the byte budget left."""
+    with os.scandir(fd) as listing:
+        entries = sorted(listing, key=lambda e: e.name)
+    for entry in entries:
+        name = f"{prefix}{entry.name}"
+        where = f"{shown}/{name}"
+        if entry.name.startswith("."):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                if levels > 1:
+                    inner = open_component(entry.name, os.O_RDONLY | os.O_DIRECTORY, fd, where)
+                    try:
+                        budget = _walk(
+                            inner, f"{name}/", levels - 1, suffix, shown, rejects, members, budget
+                        )
+                    finally:
+                        os.close(inner)
+                continue
+            if entry.is_symlink():
+                raise RefusedFile(f"symlink not followed: {where}")
+            if not entry.name.endswith(suffix):
+                continue
+            with os.fdopen(open_regular(entry.name, fd, where), "rb", buffering=0) as fh:
+                data = read_capped(fh, budget, "export")
+        except OSError as exc:
+            rejects.add_in(where, None, unreadable(exc), None, None)
+            continue
+        except RefusedFile as refused:
+            if refused.reason.startswith("export inflates"):
+                raise
+            rejects.add_in(where, None, refused.reason, None, None)
+            continue
+        members[name] = data
+        budget -= len(data)
+    return budget
+
+
+def read_zip_members(path: Path, origin: FileOrigin, wanted) -> dict[str, bytes]:
+    """Members of a `.zip` export whose name `wanted(name)` accepts: name → bytes.
+
+    The archive is opened without following a symlink below the exports root; members are
+    inflated a chunk at a time and together may yield at most `max_file_bytes()` (a zip bomb
+    stops there with `RefusedFile`). Raises `zipfile.BadZipFile` / `OSError` as `ZipFile` does.
+    """
+    budget = max_file_bytes()
+    fd = open_beneath(path, depth_below_root(path, origin))
+    members: dict[str, bytes] = {}
+    with os.fdopen(fd, "rb") as fh, zipfile.ZipFile(fh) as archive:
+        for info in archive.infolist():
+            if info.is_dir() or not wanted(info.filename):
+                continue
+            with archive.open(info) as member:
+                data = read_capped(member, budget, "export")
+            members[info.filename] = data
+            budget -= len(data)
+    return members
 
 
 def dumps(value: object) -> str:

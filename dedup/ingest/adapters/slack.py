@@ -27,8 +27,17 @@ from pathlib import Path, PurePosixPath
 
 import orjson
 
-from dedup.ingest.adapters.base import DEFAULT_CONFIG, Records, Rejects, SourceConfig, dumps, result
-from dedup.ingest.readers import FileOrigin, ReadResult
+from dedup.ingest.adapters.base import (
+    DEFAULT_CONFIG,
+    Records,
+    Rejects,
+    SourceConfig,
+    dumps,
+    read_export_folder,
+    read_zip_members,
+    result,
+)
+from dedup.ingest.readers import FileOrigin, ReadResult, RefusedFile
 
 # Message subtypes written by people; every other subtype is Slack talking (joins, topics, ...).
 PERSON_SUBTYPES = frozenset({None, "thread_broadcast", "file_share", "me_message"})
@@ -40,7 +49,10 @@ def read_slack(path: Path, origin: FileOrigin, config: SourceConfig = DEFAULT_CO
     """Read one Slack export (a `.zip` file or a folder). Never raises on bad content."""
     records, rejects, skipped = Records(), Rejects(origin), Counter[str]()
     try:
-        files = _export_files(path)
+        files = _export_files(path, origin, rejects)
+    except RefusedFile as refused:  # a symlink, a FIFO, or inflating past the size cap
+        rejects.add(None, refused.reason, None)
+        return result(records, rejects, skipped, origin)
     except (OSError, zipfile.BadZipFile) as exc:
         rejects.add(None, f"not a readable Slack export: {exc}", None)
         return result(records, rejects, skipped, origin)
@@ -83,21 +95,20 @@ def read_slack(path: Path, origin: FileOrigin, config: SourceConfig = DEFAULT_CO
     return result(records, rejects, skipped, origin)
 
 
-def _export_files(path: Path) -> dict[str, bytes] | None:
-    """Member name (`users.json`, `general/2026-11-01.json`) → bytes; None if not an export."""
+def _export_files(path: Path, origin: FileOrigin, rejects: Rejects) -> dict[str, bytes] | None:
+    """Member name (`users.json`, `general/2026-11-01.json`) → bytes; None if not an export.
+
+    Read through `base.read_export_folder` / `base.read_zip_members`: no symlink followed, only
+    regular files, decompressed size capped. Only `users.json`, the listings and
+    `<channel>/<day>.json` are read, so the walk goes two levels deep."""
     if path.is_dir():
-        return {
-            p.relative_to(path).as_posix(): p.read_bytes()
-            for p in sorted(path.rglob("*.json"))
-            if not any(part.startswith(".") for part in p.relative_to(path).parts)
-        }
+        return read_export_folder(path, origin, rejects, ".json", max_depth=2)
     if path.suffix.lower() != ".zip":
         return None
-    with zipfile.ZipFile(path) as archive:
-        names = [n for n in archive.namelist() if n.endswith(".json") and "__MACOSX" not in n]
-        # Exports zipped with their top folder (`acme Slack export/users.json`) are common.
-        prefix = _common_folder(names)
-        return {n[len(prefix) :]: archive.read(n) for n in names}
+    members = read_zip_members(path, origin, lambda n: n.endswith(".json") and "__MACOSX" not in n)
+    # Exports zipped with their top folder (`acme Slack export/users.json`) are common.
+    prefix = _common_folder(list(members))
+    return {n[len(prefix) :]: data for n, data in members.items()}
 
 
 def _common_folder(names: list[str]) -> str:
