@@ -22,7 +22,8 @@ the later decision; decisions apply in the order they were taken.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -101,20 +102,25 @@ def _resolver(previous: PreviousState):
     return resolve
 
 
-def constraints_from_decisions(
+@dataclass
+class _Log:
+    """What the decisions name, looked up once: the log is small, the assignment is not."""
+
+    rows: list[dict]
+    resolve: Callable[[str | None], str | None]
+    merge_rows: dict[str, dict]  # merges an unmerge targets, or already undone
+    members_of: dict[str, list[str]]  # live contact -> its interactions in the last file
+    sides_of: dict[str, dict[str, list[str]]]  # merge -> contact -> interactions it held
+    undone: set[str]  # merge ids undone (tonight or before)
+    merged_after: dict[frozenset, datetime]  # pair -> latest merge decision on it
+
+
+def _read_log(
     decisions: pl.DataFrame,
     previous: PreviousState,
     merges: pl.DataFrame,
     merge_sides: pl.DataFrame,
-) -> Constraints:
-    """Tonight's constraints from the whole decision log.
-
-    Args:
-        decisions: the decision log (`dedup.decisions.DECISIONS_SCHEMA`), any order.
-        previous: ids of the last published file.
-        merges: last published `merges` (to find unmerge targets and their reversibility).
-        merge_sides: last published `merge_sides`.
-    """
+) -> _Log:
     resolve = _resolver(previous)
     rows = list(decisions.sort("decided_at", "decision_id").iter_rows(named=True))
     targets = {r["merge_id"] for r in rows if r["kind"] == UNMERGE}
@@ -124,7 +130,6 @@ def constraints_from_decisions(
             pl.col("merge_id").is_in(list(targets)) | pl.col("undone_at").is_not_null()
         ).iter_rows(named=True)
     }
-    # Only the contacts decisions name are looked up: the log is small, the assignment is not.
     named = {r[c] for r in rows for c in ("contact_id_l", "contact_id_r", "survivor_id")}
     named |= {c for m in merge_rows.values() for c in (m["survivor_id"], *m["merged_ids"])}
     wanted = [x for x in {resolve(c) for c in named} if x is not None]
@@ -142,13 +147,6 @@ def constraints_from_decisions(
         .iter_rows()
     ):
         sides_of.setdefault(merge_id, {})[contact_id] = ids
-
-    separations: list[tuple[str, str, str, datetime, bool]] = []
-    joins: list[tuple[str, str]] = []
-    join_meta: list[dict] = []
-    unmerges: list[dict] = []
-    pairs: list[tuple[str, str]] = []
-    skipped: list[tuple[str, str, str]] = []
     undone = {r["merge_id"] for r in rows if r["kind"] == UNMERGE and r["merge_id"] is not None} | {
         m for m, row in merge_rows.items() if row["undone_at"] is not None
     }
@@ -157,92 +155,130 @@ def constraints_from_decisions(
     for r in rows:
         if r["kind"] in MERGE_KINDS and decision_merge_id(r["decision_id"]) not in undone:
             merged_after[frozenset((r["contact_id_l"], r["contact_id_r"]))] = r["decided_at"]
+    return _Log(rows, resolve, merge_rows, members_of, sides_of, undone, merged_after)
 
-    def pin(group: str, label: str, ids: list[str], at: datetime, restore: bool = False) -> None:
-        separations.extend((group, label, i, at, restore) for i in ids)
 
-    for r in rows:
+@dataclass
+class _Tonight:
+    """Constraints collected decision by decision, in the order they were taken."""
+
+    log: _Log
+    separations: list[tuple] = field(default_factory=list)
+    joins: list[tuple[str, str]] = field(default_factory=list)
+    join_meta: list[dict] = field(default_factory=list)
+    unmerges: list[dict] = field(default_factory=list)
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def pin(self, group: str, label: str, ids: list[str], at: datetime, restore=False) -> None:
+        self.separations.extend((group, label, i, at, restore) for i in ids)
+
+    def reject(self, r: dict) -> None:
         did, kind, at = r["decision_id"], r["kind"], r["decided_at"]
-        if kind == REJECT_PROPOSAL:
-            pair = frozenset((r["contact_id_l"], r["contact_id_r"]))
-            if merged_after.get(pair, at) > at:
-                continue
-            left, right = resolve(r["contact_id_l"]), resolve(r["contact_id_r"])
-            if left is None or right is None:
-                skipped.append((did, kind, "a contact of the pair no longer exists"))
-                continue
-            pairs.append((left, right))
-            if left == right:
-                skipped.append((did, kind, f"both are already contact {left}; unmerge it instead"))
-                continue
-            pin(did, left, members_of.get(left, []), at)
-            pin(did, right, members_of.get(right, []), at)
-        elif kind == UNMERGE:
-            target = merge_rows.get(r["merge_id"])
-            if target is None:
-                skipped.append((did, kind, f"merge {r['merge_id']} is not in the published file"))
-                continue
-            if target["reversible_until"] is not None and at > target["reversible_until"]:
-                skipped.append((did, kind, "decided after the 30-day unmerge window closed"))
-                continue
-            ids = [target["survivor_id"], *target["merged_ids"]]
-            now_ids = [resolve(c) for c in ids]
-            first_time = target["undone_at"] is None
-            if first_time:
-                unmerges.append(
-                    {
-                        k: r[k]
-                        for k in ("decision_id", "merge_id", "decided_by", "decided_at", "note")
-                    }
-                )
-            if not first_time and None not in now_ids and len(set(now_ids)) == len(ids):
-                # Already apart: keep them apart as they are now, new interactions included.
-                for c in now_ids:
-                    pin(did, c, members_of.get(c, []), at)
-            elif r["merge_id"] in sides_of:
-                for c, held in sides_of[r["merge_id"]].items():
-                    pin(did, c, held, at, restore=True)
-            else:
-                skipped.append((did, kind, "no record of what each side held"))
-                continue
-            pairs.extend((a, b) for a in ids for b in ids if a < b)
-        elif kind in MERGE_KINDS:
-            if decision_merge_id(did) in undone:
-                continue
-            left, right = resolve(r["contact_id_l"]), resolve(r["contact_id_r"])
-            survivor = resolve(r["survivor_id"])
-            if left is None or right is None or survivor is None:
-                skipped.append((did, kind, "a contact of the pair no longer exists"))
-                continue
-            joins.extend((did, i) for c in {left, right} for i in members_of.get(c, []))
-            join_meta.append(
-                {
-                    "join_id": did,
-                    "decision_id": did,
-                    "kind": kind,
-                    "survivor_id": survivor,
-                    "sides": sorted({left, right}),
-                    "decided_by": r["decided_by"],
-                    "decided_at": at,
-                    "note": r["note"],
-                    "first_time": left != right,
-                }
-            )
+        pair = frozenset((r["contact_id_l"], r["contact_id_r"]))
+        if self.log.merged_after.get(pair, at) > at:
+            return
+        left, right = self.log.resolve(r["contact_id_l"]), self.log.resolve(r["contact_id_r"])
+        if left is None or right is None:
+            self.skipped.append((did, kind, "a contact of the pair no longer exists"))
+            return
+        self.pairs.append((left, right))
+        if left == right:
+            self.skipped.append((did, kind, f"both are already contact {left}; unmerge it instead"))
+            return
+        self.pin(did, left, self.log.members_of.get(left, []), at)
+        self.pin(did, right, self.log.members_of.get(right, []), at)
 
-    def ordered(frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.select(
-            pl.min_horizontal(list(PAIR_SCHEMA)).alias("contact_id_l"),
-            pl.max_horizontal(list(PAIR_SCHEMA)).alias("contact_id_r"),
-        ).unique()
+    def unmerge(self, r: dict) -> None:
+        did, kind, at = r["decision_id"], r["kind"], r["decided_at"]
+        target = self.log.merge_rows.get(r["merge_id"])
+        if target is None:
+            self.skipped.append((did, kind, f"merge {r['merge_id']} is not in the published file"))
+            return
+        if target["reversible_until"] is not None and at > target["reversible_until"]:
+            self.skipped.append((did, kind, "decided after the 30-day unmerge window closed"))
+            return
+        ids = [target["survivor_id"], *target["merged_ids"]]
+        now_ids = [self.log.resolve(c) for c in ids]
+        first_time = target["undone_at"] is None
+        if first_time:
+            keep = ("decision_id", "merge_id", "decided_by", "decided_at", "note")
+            self.unmerges.append({k: r[k] for k in keep})
+        if not first_time and None not in now_ids and len(set(now_ids)) == len(ids):
+            # Already apart: keep them apart as they are now, new interactions included.
+            for c in now_ids:
+                self.pin(did, c, self.log.members_of.get(c, []), at)
+        elif r["merge_id"] in self.log.sides_of:
+            for c, held in self.log.sides_of[r["merge_id"]].items():
+                self.pin(did, c, held, at, restore=True)
+        else:
+            self.skipped.append((did, kind, "no record of what each side held"))
+            return
+        self.pairs.extend((a, b) for a in ids for b in ids if a < b)
 
-    return Constraints(
-        separations=pl.DataFrame(separations, schema=SEPARATION_SCHEMA, orient="row"),
-        joins=pl.DataFrame(joins, schema=JOIN_SCHEMA, orient="row").unique(),
-        join_meta=pl.DataFrame(join_meta, schema=JOIN_META_SCHEMA),
-        unmerges=pl.DataFrame(unmerges, schema=UNMERGE_SCHEMA),
-        separated_pairs=ordered(pl.DataFrame(pairs, schema=PAIR_SCHEMA, orient="row")),
-        skipped=pl.DataFrame(skipped, schema=SKIPPED_SCHEMA, orient="row"),
-    )
+    def merge(self, r: dict) -> None:
+        did, kind, at = r["decision_id"], r["kind"], r["decided_at"]
+        if decision_merge_id(did) in self.log.undone:
+            return
+        resolve = self.log.resolve
+        left, right = resolve(r["contact_id_l"]), resolve(r["contact_id_r"])
+        survivor = resolve(r["survivor_id"])
+        if left is None or right is None or survivor is None:
+            self.skipped.append((did, kind, "a contact of the pair no longer exists"))
+            return
+        self.joins.extend((did, i) for c in {left, right} for i in self.log.members_of.get(c, []))
+        self.join_meta.append(
+            {
+                "join_id": did,
+                "decision_id": did,
+                "kind": kind,
+                "survivor_id": survivor,
+                "sides": sorted({left, right}),
+                "decided_by": r["decided_by"],
+                "decided_at": at,
+                "note": r["note"],
+                "first_time": left != right,
+            }
+        )
+
+    def constraints(self) -> Constraints:
+        pairs = pl.DataFrame(self.pairs, schema=PAIR_SCHEMA, orient="row")
+        return Constraints(
+            separations=pl.DataFrame(self.separations, schema=SEPARATION_SCHEMA, orient="row"),
+            joins=pl.DataFrame(self.joins, schema=JOIN_SCHEMA, orient="row").unique(),
+            join_meta=pl.DataFrame(self.join_meta, schema=JOIN_META_SCHEMA),
+            unmerges=pl.DataFrame(self.unmerges, schema=UNMERGE_SCHEMA),
+            separated_pairs=pairs.select(
+                pl.min_horizontal(list(PAIR_SCHEMA)).alias("contact_id_l"),
+                pl.max_horizontal(list(PAIR_SCHEMA)).alias("contact_id_r"),
+            ).unique(),
+            skipped=pl.DataFrame(self.skipped, schema=SKIPPED_SCHEMA, orient="row"),
+        )
+
+
+def constraints_from_decisions(
+    decisions: pl.DataFrame,
+    previous: PreviousState,
+    merges: pl.DataFrame,
+    merge_sides: pl.DataFrame,
+) -> Constraints:
+    """Tonight's constraints from the whole decision log.
+
+    Args:
+        decisions: the decision log (`dedup.decisions.DECISIONS_SCHEMA`), any order.
+        previous: ids of the last published file.
+        merges: last published `merges` (to find unmerge targets and their reversibility).
+        merge_sides: last published `merge_sides`.
+    """
+    tonight = _Tonight(_read_log(decisions, previous, merges, merge_sides))
+    for r in tonight.log.rows:
+        if r["kind"] == REJECT_PROPOSAL:
+            tonight.reject(r)
+        elif r["kind"] == UNMERGE:
+            tonight.unmerge(r)
+        elif r["kind"] in MERGE_KINDS:
+            tonight.merge(r)
+    return tonight.constraints()
 
 
 @dataclass
@@ -347,6 +383,177 @@ def _split(
     return labels, all_bridges
 
 
+def _bridging_report(edges: pl.DataFrame, bridges: pl.DataFrame) -> pl.DataFrame:
+    """AMBIGUOUS_SCHEMA rows for keys that reach two sides an admin separated."""
+    if bridges.height == 0:
+        return pl.DataFrame(schema=AMBIGUOUS_SCHEMA)
+    counts = (
+        edges.join(bridges, on=["key_type", "key_value"])
+        .group_by("key_type", "key_value")
+        .agg(pl.len().alias("n_interactions"))
+    )
+    return (
+        bridges.join(counts, on=["key_type", "key_value"])
+        .select(
+            "key_type",
+            "key_value",
+            pl.format(
+                "joins contacts an admin separated ({})", pl.col("labels").list.join(", ")
+            ).alias("reason"),
+            pl.col("labels").list.len().cast(pl.UInt32).alias("n_linked"),
+            pl.col("n_interactions").cast(pl.UInt32),
+        )
+        .sort("key_type", "key_value")
+    )
+
+
+def _separate(
+    clusters: pl.DataFrame, keys: pl.DataFrame, ambiguous: pl.DataFrame, constraints: Constraints
+) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame]:
+    """Split the clusters that hold two sides of a separation.
+
+    Returns the clusters, the ids the split fixes (cluster, contact_id; None when nothing was
+    split) and the bridging keys.
+    """
+    sep = constraints.separations.join(clusters, on="interaction_id")
+    violated = (
+        sep.group_by("group_id", "cluster")
+        .agg(pl.col("label").n_unique().alias("n"))
+        .filter(pl.col("n") > 1)
+    )
+    if violated.height == 0:
+        return clusters, None, pl.DataFrame(schema=AMBIGUOUS_SCHEMA)
+    seeds = (
+        sep.join(violated.select("group_id", "cluster"), on=["group_id", "cluster"])
+        .sort("decided_at", "group_id")
+        .select("interaction_id", "label", "cluster")
+    )
+    members = clusters.join(violated.select("cluster").unique(), on="cluster").select(
+        "interaction_id"
+    )
+    edges = _key_edges(keys.join(members, on="interaction_id"), ambiguous)
+    labels, bridges = _split(members, seeds.select("interaction_id", "label"), edges)
+    # A side's new cluster is named by its smallest interaction, like any cluster.
+    relabelled = labels.with_columns(
+        pl.when(pl.col("label").is_not_null())
+        .then(pl.col("interaction_id").min().over("label"))
+        .otherwise(pl.col("_own"))
+        .alias("cluster")
+    )
+    clusters = pl.concat(
+        [
+            clusters.join(members, on="interaction_id", how="anti"),
+            relabelled.select("interaction_id", "cluster"),
+        ]
+    )
+    forced = (
+        relabelled.filter(pl.col("label").is_not_null())
+        .select("cluster", pl.col("label").alias("contact_id"))
+        .unique()
+    )
+    return clusters, forced, _bridging_report(edges, bridges)
+
+
+def _restored_ids(constraints: Constraints, clusters: pl.DataFrame) -> pl.DataFrame:
+    """The sides of an unmerge get their ids back even where no key joins them any more (the
+    merge was an admin's, or the key that made it is gone): each id goes to the cluster that
+    holds most of what it held."""
+    return (
+        constraints.separations.filter(pl.col("restore"))
+        .join(clusters, on="interaction_id")
+        .group_by("label", "cluster")
+        .agg(pl.len().alias("n"))
+        .sort(["n", "cluster"], descending=[True, False])
+        .unique("label", keep="first")
+        .select("cluster", pl.col("label").alias("contact_id"))
+    )
+
+
+def _allowed_joins(
+    meta: pl.DataFrame,
+    joined: pl.DataFrame,
+    label_of: dict[str, str],
+    keys: pl.DataFrame,
+    clusters: pl.DataFrame,
+) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """The joins that may apply, in decision order, and the refused ones with their reason."""
+    # Two verified user ids are two accounts: no contact may hold both (the blocking hub
+    # check), so a join that would make one is not applied, even when each side verified
+    # only after the admin merged them. Clusters joined by earlier decisions count as one.
+    accounts = {
+        cluster: set(ids)
+        for cluster, ids in keys.filter(pl.col(KEY_COLUMNS["user_id"]).is_not_null())
+        .join(clusters, on="interaction_id")
+        .group_by("cluster")
+        .agg(pl.col(KEY_COLUMNS["user_id"]).unique())
+        .iter_rows()
+    }
+    joined_into: dict[str, str] = {}
+
+    def root(cluster: str) -> str:
+        while cluster in joined_into:
+            cluster = joined_into[cluster]
+        return cluster
+
+    allowed: list[str] = []
+    conflicts: list[tuple[str, str, str]] = []
+    for row in meta.iter_rows(named=True):
+        parts = joined.filter(pl.col("join_id") == row["join_id"]).get_column("cluster").to_list()
+        if len({label_of[c] for c in parts if c in label_of}) > 1:
+            conflicts.append(
+                (row["decision_id"], row["kind"], "would join contacts an admin separated")
+            )
+            continue
+        roots = sorted({root(c) for c in parts})
+        ids = set().union(*(accounts.get(r, set()) for r in roots))
+        if len(ids) > 1:
+            conflicts.append((row["decision_id"], row["kind"], "would join two verified accounts"))
+            continue
+        for other in roots[1:]:
+            joined_into[other] = roots[0]
+        if roots:
+            accounts[roots[0]] = ids
+        allowed.append(row["join_id"])
+    return allowed, conflicts
+
+
+def _join(
+    clusters: pl.DataFrame, joined: pl.DataFrame, meta: pl.DataFrame, separated: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Clusters after the allowed joins, and the ids they force (survivors first)."""
+    names = clusters.select("cluster").unique().sort("cluster").with_row_index("node")
+    star = (
+        joined.join(names, on="cluster")
+        .with_columns(pl.col("node").min().over("join_id").alias("_to"))
+        .filter(pl.col("node") != pl.col("_to"))
+    )
+    comp = connected_components(
+        names.height,
+        star.get_column("node").to_numpy().astype(np.int64),
+        star.get_column("_to").to_numpy().astype(np.int64),
+    )
+    remap = (
+        names.with_columns(pl.Series("_comp", comp, dtype=pl.Int64))
+        .with_columns(pl.col("cluster").min().over("_comp").alias("_merged"))
+        .select("cluster", "_merged")
+    )
+    clusters = clusters.join(remap, on="cluster").select(
+        "interaction_id", pl.col("_merged").alias("cluster")
+    )
+    # The latest decision names the survivor of the cluster it lands in.
+    survivors = (
+        joined.join(remap, on="cluster")
+        .join(meta.select("join_id", "survivor_id", "decided_at"), on="join_id")
+        .sort("decided_at", "join_id")
+        .unique("_merged", keep="last")
+        .select(pl.col("_merged").alias("cluster"), pl.col("survivor_id").alias("contact_id"))
+    )
+    moved = separated.join(remap, on="cluster").select(
+        pl.col("_merged").alias("cluster"), "contact_id"
+    )
+    return clusters, pl.concat([survivors, moved]).unique("cluster", keep="first")
+
+
 def apply_constraints(
     clusters: pl.DataFrame,
     keys: pl.DataFrame,
@@ -361,75 +568,9 @@ def apply_constraints(
         ambiguous: auto-merge's ambiguous keys (they link nobody here either).
         constraints: from `constraints_from_decisions`.
     """
-    forced_parts: list[pl.DataFrame] = []
-    bridging = pl.DataFrame(schema=AMBIGUOUS_SCHEMA)
-    sep = constraints.separations.join(clusters, on="interaction_id")
-    violated = (
-        sep.group_by("group_id", "cluster")
-        .agg(pl.col("label").n_unique().alias("n"))
-        .filter(pl.col("n") > 1)
-    )
-    if violated.height:
-        seeds = (
-            sep.join(violated.select("group_id", "cluster"), on=["group_id", "cluster"])
-            .sort("decided_at", "group_id")
-            .select("interaction_id", "label", "cluster")
-        )
-        hit = violated.select("cluster").unique()
-        members = clusters.join(hit, on="cluster").select("interaction_id")
-        edges = _key_edges(keys.join(members, on="interaction_id"), ambiguous)
-        labels, bridges = _split(members, seeds.select("interaction_id", "label"), edges)
-        # A side's new cluster is named by its smallest interaction, like any cluster.
-        relabelled = labels.with_columns(
-            pl.when(pl.col("label").is_not_null())
-            .then(pl.col("interaction_id").min().over("label"))
-            .otherwise(pl.col("_own"))
-            .alias("cluster")
-        )
-        clusters = pl.concat(
-            [
-                clusters.join(members, on="interaction_id", how="anti"),
-                relabelled.select("interaction_id", "cluster"),
-            ]
-        )
-        forced_parts.append(
-            relabelled.filter(pl.col("label").is_not_null())
-            .select("cluster", pl.col("label").alias("contact_id"))
-            .unique()
-        )
-        if bridges.height:
-            counts = (
-                edges.join(bridges, on=["key_type", "key_value"])
-                .group_by("key_type", "key_value")
-                .agg(pl.len().alias("n_interactions"))
-            )
-            bridging = (
-                bridges.join(counts, on=["key_type", "key_value"])
-                .select(
-                    "key_type",
-                    "key_value",
-                    pl.format(
-                        "joins contacts an admin separated ({})", pl.col("labels").list.join(", ")
-                    ).alias("reason"),
-                    pl.col("labels").list.len().cast(pl.UInt32).alias("n_linked"),
-                    pl.col("n_interactions").cast(pl.UInt32),
-                )
-                .sort("key_type", "key_value")
-            )
-
-    # The sides of an unmerge get their ids back even where no key joins them any more (the
-    # merge was an admin's, or the key that made it is gone): each id goes to the cluster that
-    # holds most of what it held.
-    restored = (
-        constraints.separations.filter(pl.col("restore"))
-        .join(clusters, on="interaction_id")
-        .group_by("label", "cluster")
-        .agg(pl.len().alias("n"))
-        .sort(["n", "cluster"], descending=[True, False])
-        .unique("label", keep="first")
-        .select("cluster", pl.col("label").alias("contact_id"))
-    )
-    forced_parts.append(restored)
+    clusters, split_ids, bridging = _separate(clusters, keys, ambiguous, constraints)
+    forced_parts = [split_ids] if split_ids is not None else []
+    forced_parts.append(_restored_ids(constraints, clusters))
     separated = pl.concat(forced_parts).unique("cluster", keep="first")
     conflicts: list[tuple[str, str, str]] = []
     forced = separated
@@ -440,84 +581,12 @@ def apply_constraints(
             .unique()
         )
         meta = constraints.join_meta.sort("decided_at", "join_id")
-        label_of = dict(separated.iter_rows())
-        # Two verified user ids are two accounts: no contact may hold both (the blocking hub
-        # check), so a join that would make one is not applied, even when each side verified
-        # only after the admin merged them. Clusters joined by earlier decisions count as one.
-        accounts = {
-            cluster: set(ids)
-            for cluster, ids in keys.filter(pl.col(KEY_COLUMNS["user_id"]).is_not_null())
-            .join(clusters, on="interaction_id")
-            .group_by("cluster")
-            .agg(pl.col(KEY_COLUMNS["user_id"]).unique())
-            .iter_rows()
-        }
-        joined_into: dict[str, str] = {}
-
-        def root(cluster: str) -> str:
-            while cluster in joined_into:
-                cluster = joined_into[cluster]
-            return cluster
-
-        allowed = []
-        for row in meta.iter_rows(named=True):
-            parts = joined.filter(pl.col("join_id") == row["join_id"]).get_column("cluster")
-            sides = {label_of[c] for c in parts.to_list() if c in label_of}
-            if len(sides) > 1:
-                conflicts.append(
-                    (row["decision_id"], row["kind"], "would join contacts an admin separated")
-                )
-                continue
-            roots = sorted({root(c) for c in parts.to_list()})
-            ids = set().union(*(accounts.get(r, set()) for r in roots))
-            if len(ids) > 1:
-                conflicts.append(
-                    (row["decision_id"], row["kind"], "would join two verified accounts")
-                )
-                continue
-            for other in roots[1:]:
-                joined_into[other] = roots[0]
-            if roots:
-                accounts[roots[0]] = ids
-            allowed.append(row["join_id"])
+        allowed, conflicts = _allowed_joins(
+            meta, joined, dict(separated.iter_rows()), keys, clusters
+        )
         joined = joined.filter(pl.col("join_id").is_in(allowed))
         if joined.height:
-            names = clusters.select("cluster").unique().sort("cluster").with_row_index("node")
-            star = (
-                joined.join(names, on="cluster")
-                .with_columns(pl.col("node").min().over("join_id").alias("_to"))
-                .filter(pl.col("node") != pl.col("_to"))
-            )
-            comp = connected_components(
-                names.height,
-                star.get_column("node").to_numpy().astype(np.int64),
-                star.get_column("_to").to_numpy().astype(np.int64),
-            )
-            names = names.with_columns(pl.Series("_comp", comp, dtype=pl.Int64)).with_columns(
-                pl.col("cluster").min().over("_comp").alias("_merged")
-            )
-            clusters = clusters.join(names.select("cluster", "_merged"), on="cluster").select(
-                "interaction_id", pl.col("_merged").alias("cluster")
-            )
-            remap = names.select("cluster", "_merged")
-            # The latest decision names the survivor of the cluster it lands in.
-            survivors = (
-                joined.join(remap, on="cluster")
-                .join(meta.select("join_id", "survivor_id", "decided_at"), on="join_id")
-                .sort("decided_at", "join_id")
-                .unique("_merged", keep="last")
-                .select(
-                    pl.col("_merged").alias("cluster"), pl.col("survivor_id").alias("contact_id")
-                )
-            )
-            forced = pl.concat(
-                [
-                    survivors,
-                    separated.join(remap, on="cluster").select(
-                        pl.col("_merged").alias("cluster"), "contact_id"
-                    ),
-                ]
-            ).unique("cluster", keep="first")
+            clusters, forced = _join(clusters, joined, meta, separated)
     # One contact id is forced onto one cluster at most: the first claim stands.
     forced = forced.sort("cluster").unique("contact_id", keep="first").sort("cluster")
     return ConstrainedClusters(
