@@ -1,7 +1,8 @@
 """The admins' review page and the Contact API (`/v1/contacts`), served by `contacts serve`.
 
-`app` builds the FastAPI application (pages, forms, CSRF), `api` the Contact API router, and
-`templates/` the pages. May import: `dedup` (its `service` package for every read and action).
+`app.create_app` assembles; `pages` holds the review page's routes, `api` the Contact API's,
+`state` what they share; `templates/` the pages. May import: `dedup` (its `service` package for
+every read and action).
 """
 
 from contacts.web.app import CSRF_COOKIE, create_app

@@ -7,9 +7,6 @@ read or write, rate-limited per key. Errors are JSON: `{"error": "..."}`.
 """
 
 import json
-import threading
-import time
-from collections import deque
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,34 +16,21 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from contacts.web.state import ApiError, WebState, web
 from dedup.admin.contact_edits import apply_contact_edits
-from dedup.decisions import (
-    DECISIONS_SCHEMA,
-    SET_ATTRIBUTE,
-    SET_AUDIENCE,
-    TAG_ADD,
-    TAG_REMOVE,
-    Decision,
-    append_many,
-)
+from dedup.decisions import DECISIONS_SCHEMA
 from dedup.layout import StateLayout
-from dedup.properties import Property, validate
+from dedup.properties import validate
 from dedup.schema import CHANNELS, MAX_ATTRIBUTE_KEYS, MAX_TAGS
 from dedup.service import review
 from dedup.service.apikeys import ApiKey, authenticate
-from dedup.service.search import ContactFilter, FilterError, search_sql
+from dedup.service.search import ContactFilter, FilterError, load_fts, search_sql
 
 Channel = Literal["widget", "whatsapp", "slack", "email", "sms", "api"]
 assert set(Channel.__args__) == set(CHANNELS)  # one list of channels: dedup.schema
 
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers or {}
 
 
 class Contact(BaseModel):
@@ -119,34 +103,14 @@ ERRORS = {
     503: {"model": Error},
 }
 
-CONTACT_COLUMNS = [f for f in Contact.model_fields if f not in ("merged_from", "pending")]
+# One list of a contact's fields: dedup.service.review.PROFILE_FIELDS (the contact page's too).
+CONTACT_COLUMNS = review.PROFILE_FIELDS
+assert (
+    tuple(f for f in Contact.model_fields if f not in ("merged_from", "pending")) == CONTACT_COLUMNS
+)
 SELECT_CONTACT = ", ".join(
     "attributes::VARCHAR AS attributes" if c == "attributes" else c for c in CONTACT_COLUMNS
 )
-
-
-class RateLimiter:
-    """At most `per_minute` requests per key in any 60-second window."""
-
-    def __init__(self, per_minute: int):
-        self.per_minute = per_minute
-        self.seen: dict[str, deque[float]] = {}
-        self.lock = threading.Lock()
-
-    def check(self, key_id: str) -> None:
-        now = time.monotonic()
-        with self.lock:
-            window = self.seen.setdefault(key_id, deque())
-            while window and now - window[0] >= 60:
-                window.popleft()
-            if len(window) >= self.per_minute:
-                retry = max(1, int(60 - (now - window[0])) + 1)
-                raise ApiError(
-                    429,
-                    f"rate limit of {self.per_minute} requests per minute reached",
-                    {"Retry-After": str(retry)},
-                )
-            window.append(now)
 
 
 def _pending_frame(db: Path) -> pl.DataFrame:
@@ -177,187 +141,194 @@ def _as_contacts(frame: pl.DataFrame, pending: pl.DataFrame) -> list[dict]:
     return out
 
 
-def build_router(
-    db: Path, requests_per_minute: int = 120, properties: dict[str, Property] | None = None
-) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["contacts"])
-    limiter = RateLimiter(requests_per_minute)
-    keys_path = StateLayout(db).api_keys_path
+router = APIRouter(prefix="/v1", tags=["contacts"])
 
-    def caller(authorization: Annotated[str | None, Header()] = None) -> ApiKey:
-        scheme, _, token = (authorization or "").partition(" ")
-        key = authenticate(keys_path, token.strip()) if scheme.lower() == "bearer" else None
-        if key is None:
-            raise ApiError(401, "missing or invalid API key (Authorization: Bearer ak_...)")
-        limiter.check(key.key_id)
-        return key
 
-    def writer(key: Annotated[ApiKey, Depends(caller)]) -> ApiKey:
-        if key.scope != "write":
-            raise ApiError(403, f"API key {key.key_id} is read-only")
-        return key
+def caller(
+    state: Annotated[WebState, Depends(web)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> ApiKey:
+    """The API key of the request (401 without a valid one), counted against its rate limit."""
+    scheme, _, token = (authorization or "").partition(" ")
+    keys_path = StateLayout(state.db).api_keys_path
+    key = authenticate(keys_path, token.strip()) if scheme.lower() == "bearer" else None
+    if key is None:
+        raise ApiError(401, "missing or invalid API key (Authorization: Bearer ak_...)")
+    state.limiter.check(key.key_id)
+    return key
 
-    def read(sql: str, params: list) -> pl.DataFrame:
+
+def writer(key: Annotated[ApiKey, Depends(caller)]) -> ApiKey:
+    if key.scope != "write":
+        raise ApiError(403, f"API key {key.key_id} is read-only")
+    return key
+
+
+def one(db: Path, contact_id: str) -> tuple[dict, str | None]:
+    """A visible contact (redirects followed) with pending edits, and the id asked for if merged."""
+    try:
         with review.published(db) as con:
-            return con.execute(sql, params).pl()
+            live = review.live_contact(con, contact_id)
+            frame = con.execute(
+                f"SELECT {SELECT_CONTACT} FROM contacts WHERE contact_id = ?", [live]
+            ).pl()
+        review.require_visible(db, live)
+    except review.ReviewError as exc:
+        raise ApiError(404, str(exc)) from None
+    row = _as_contacts(frame, _pending_frame(db))[0]
+    return row, (contact_id if live != contact_id else None)
 
-    def one(contact_id: str) -> tuple[dict, str | None]:
-        try:
-            with review.published(db) as con:
-                live = review.live_contact(con, contact_id)
-                frame = con.execute(
-                    f"SELECT {SELECT_CONTACT} FROM contacts WHERE contact_id = ?",
-                    [live],
-                ).pl()
-            review.require_visible(db, live)
-        except review.ReviewError as exc:
-            raise ApiError(404, str(exc)) from None
-        row = _as_contacts(frame, _pending_frame(db))[0]
-        return row, (contact_id if live != contact_id else None)
 
-    @router.get("/contacts", response_model=ContactPage, responses=ERRORS)
-    def list_contacts(
-        key: Annotated[ApiKey, Depends(caller)],
-        q: Annotated[str | None, Query(max_length=500, description="Full text.")] = None,
-        audience: str | None = None,
-        tag: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI reads defaults, never mutates
-        not_tag: Annotated[list[str], Query()] = [],  # noqa: B006
-        channel: Annotated[list[Channel], Query()] = [],  # noqa: B006
-        not_channel: Annotated[list[Channel], Query()] = [],  # noqa: B006
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        last_seen_after: datetime | None = None,
-        last_seen_before: datetime | None = None,
-        crm_sync_status: str | None = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
-        cursor: Annotated[str | None, Query(max_length=200)] = None,
-    ) -> ContactPage:
-        """Contacts matching the Contacts-page filters, in contact-id order (stable cursor)."""
-        try:
-            flt = ContactFilter(
-                text=q or None,
-                has_tags=tuple(tag),
-                not_tags=tuple(not_tag),
-                engaged=tuple(c.lower() for c in channel),
-                not_engaged=tuple(c.lower() for c in not_channel),
-                created_after=created_after,
-                created_before=created_before,
-                last_seen_after=last_seen_after,
-                last_seen_before=last_seen_before,
-                audience=audience,
-                crm_sync_status=crm_sync_status,
-            )
-            sql, params = search_sql(flt, hidden=review.hidden_ids(db))
-        except FilterError as exc:
-            raise ApiError(400, str(exc)) from None
-        page_sql = (
-            f"SELECT m.contact_id FROM ({sql}) m WHERE (?::VARCHAR IS NULL OR m.contact_id > ?) "
-            "ORDER BY m.contact_id LIMIT ?"
-        )
-        try:
-            with review.published(db) as con:
-                if flt.text:
-                    from dedup.service.search import load_fts
-
-                    load_fts(con)
-                ids = [
-                    r[0]
-                    for r in con.execute(page_sql, [*params, cursor, cursor, limit + 1]).fetchall()
-                ]
-                frame = con.execute(
-                    f"SELECT {SELECT_CONTACT} "
-                    "FROM contacts WHERE contact_id IN (SELECT unnest(?)) ORDER BY contact_id",
-                    [ids[:limit]],
-                ).pl()
-        except review.ReviewError as exc:
-            raise ApiError(503, str(exc)) from None
-        rows = _as_contacts(frame, _pending_frame(db))
-        return ContactPage(
-            data=[Contact(**r) for r in rows],
-            next_cursor=ids[limit - 1] if len(ids) > limit else None,
-        )
-
-    @router.get("/contacts/{contact_id}", response_model=Contact, responses=ERRORS)
-    def get_contact(contact_id: str, key: Annotated[ApiKey, Depends(caller)]) -> Contact:
-        """One contact; a merged-away id answers with its survivor (`merged_from` says so)."""
-        row, merged_from = one(contact_id)
-        return Contact(**row, merged_from=merged_from)
-
-    @router.patch("/contacts/{contact_id}", response_model=Contact, responses=ERRORS)
-    def patch_contact(
-        contact_id: str, patch: ContactPatch, key: Annotated[ApiKey, Depends(writer)]
-    ) -> Contact:
-        """Set tags (exactly), audience and attributes; visible at once, kept by every run."""
-        row, _ = one(contact_id)
-        live = row["contact_id"]
-        who = f"api:{key.key_id}"
-        decisions: list[Decision] = []
-        if patch.tags is not None:
-            wanted, current = set(patch.tags), set(row["tags"])
-            decisions += [
-                Decision(TAG_ADD, contact_id_l=live, subject=t, decided_by=who)
-                for t in sorted(wanted - current)
-            ]
-            decisions += [
-                Decision(TAG_REMOVE, contact_id_l=live, subject=t, decided_by=who)
-                for t in sorted(current - wanted)
-            ]
-        if patch.audience is not None:
-            try:
-                review.check_audience(db, patch.audience)
-            except review.ReviewError as exc:
-                raise ApiError(400, str(exc)) from None
-            decisions.append(
-                Decision(SET_AUDIENCE, contact_id_l=live, subject=patch.audience, decided_by=who)
-            )
-        if patch.attributes is not None:
-            problems = validate(properties or {}, patch.attributes)
-            if problems:
-                raise ApiError(400, "; ".join(problems))
-            merged = {**row["attributes"], **{k: v for k, v in patch.attributes.items()}}
-            if len({k for k, v in merged.items() if v is not None}) > MAX_ATTRIBUTE_KEYS:
-                raise ApiError(400, f"a contact has at most {MAX_ATTRIBUTE_KEYS} attributes")
-            decisions += [
-                Decision(
-                    SET_ATTRIBUTE,
-                    contact_id_l=live,
-                    subject=k,
-                    note=None if v is None else json.dumps(v),
-                    decided_by=who,
-                )
-                for k, v in sorted(patch.attributes.items())
-            ]
-        append_many(StateLayout(db).decisions_path, decisions)
-        updated, _ = one(live)
-        return Contact(**updated)
-
-    @router.delete(
-        "/contacts/{contact_id}", status_code=202, response_model=Erasure, responses=ERRORS
+def _page(
+    db: Path, flt: ContactFilter, limit: int, cursor: str | None
+) -> tuple[list[str], pl.DataFrame]:
+    """Ids of the page (one more than `limit`, to know whether a next page exists) and its rows."""
+    try:
+        sql, params = search_sql(flt, hidden=review.hidden_ids(db))
+    except FilterError as exc:
+        raise ApiError(400, str(exc)) from None
+    page_sql = (
+        f"SELECT m.contact_id FROM ({sql}) m WHERE (?::VARCHAR IS NULL OR m.contact_id > ?) "
+        "ORDER BY m.contact_id LIMIT ?"
     )
-    def delete_contact(contact_id: str, key: Annotated[ApiKey, Depends(writer)]) -> Erasure:
-        """A GDPR erasure request (the same path as `contacts erase`); applied by the next run."""
-        try:
-            request_id = review.erase_live(db, contact_id, who=f"api:{key.key_id}")
-        except review.ReviewError as exc:
-            raise ApiError(404, str(exc)) from None
-        return Erasure(request_id=request_id)
+    try:
+        with review.published(db) as con:
+            if flt.text:
+                load_fts(con)
+            ids = [
+                r[0] for r in con.execute(page_sql, [*params, cursor, cursor, limit + 1]).fetchall()
+            ]
+            frame = con.execute(
+                f"SELECT {SELECT_CONTACT} "
+                "FROM contacts WHERE contact_id IN (SELECT unnest(?)) ORDER BY contact_id",
+                [ids[:limit]],
+            ).pl()
+    except review.ReviewError as exc:
+        raise ApiError(503, str(exc)) from None
+    return ids, frame
 
-    @router.post("/contacts/bulk", response_model=BulkResult, responses=ERRORS)
-    def bulk(body: BulkRequest, key: Annotated[ApiKey, Depends(writer)]) -> BulkResult:
-        """A bulk action on at most 200 contacts."""
-        who = f"api:{key.key_id}"
-        try:
-            if body.action == "restore":
-                targets = sorted(set(body.contact_ids))
-                review.restore_contacts(db, targets, who=who)
-            else:
-                targets = review.select_contacts(db, contact_ids=body.contact_ids)
-                review.bulk_edit(db, body.action, targets, body.value, who=who)
-        except review.ReviewError as exc:
-            raise ApiError(404 if isinstance(exc, review.NotFound) else 400, str(exc)) from None
-        return BulkResult(action=body.action, contacts=len(targets))
 
-    return router
+@router.get("/contacts", response_model=ContactPage, responses=ERRORS)
+def list_contacts(
+    state: Annotated[WebState, Depends(web)],
+    key: Annotated[ApiKey, Depends(caller)],
+    q: Annotated[str | None, Query(max_length=500, description="Full text.")] = None,
+    audience: str | None = None,
+    tag: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI reads defaults, never mutates
+    not_tag: Annotated[list[str], Query()] = [],  # noqa: B006
+    channel: Annotated[list[Channel], Query()] = [],  # noqa: B006
+    not_channel: Annotated[list[Channel], Query()] = [],  # noqa: B006
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    last_seen_after: datetime | None = None,
+    last_seen_before: datetime | None = None,
+    crm_sync_status: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> ContactPage:
+    """Contacts matching the Contacts-page filters, in contact-id order (stable cursor)."""
+    try:
+        flt = ContactFilter(
+            text=q or None,
+            has_tags=tuple(tag),
+            not_tags=tuple(not_tag),
+            engaged=tuple(c.lower() for c in channel),
+            not_engaged=tuple(c.lower() for c in not_channel),
+            created_after=created_after,
+            created_before=created_before,
+            last_seen_after=last_seen_after,
+            last_seen_before=last_seen_before,
+            audience=audience,
+            crm_sync_status=crm_sync_status,
+        )
+    except FilterError as exc:
+        raise ApiError(400, str(exc)) from None
+    ids, frame = _page(state.db, flt, limit, cursor)
+    rows = _as_contacts(frame, _pending_frame(state.db))
+    return ContactPage(
+        data=[Contact(**r) for r in rows],
+        next_cursor=ids[limit - 1] if len(ids) > limit else None,
+    )
+
+
+@router.get("/contacts/{contact_id}", response_model=Contact, responses=ERRORS)
+def get_contact(
+    contact_id: str,
+    state: Annotated[WebState, Depends(web)],
+    key: Annotated[ApiKey, Depends(caller)],
+) -> Contact:
+    """One contact; a merged-away id answers with its survivor (`merged_from` says so)."""
+    row, merged_from = one(state.db, contact_id)
+    return Contact(**row, merged_from=merged_from)
+
+
+@router.patch("/contacts/{contact_id}", response_model=Contact, responses=ERRORS)
+def patch_contact(
+    contact_id: str,
+    patch: ContactPatch,
+    state: Annotated[WebState, Depends(web)],
+    key: Annotated[ApiKey, Depends(writer)],
+) -> Contact:
+    """Set tags (exactly), audience and attributes; visible at once, kept by every run."""
+    row, _ = one(state.db, contact_id)
+    live = row["contact_id"]
+    wanted = None if patch.tags is None else {t.strip() for t in patch.tags}
+    current = set(row["tags"])
+    if patch.attributes is not None:
+        problems = validate(state.properties, patch.attributes)
+        if problems:
+            raise ApiError(400, "; ".join(problems))
+        merged = {**row["attributes"], **patch.attributes}
+        if len({k for k, v in merged.items() if v is not None}) > MAX_ATTRIBUTE_KEYS:
+            raise ApiError(400, f"a contact has at most {MAX_ATTRIBUTE_KEYS} attributes")
+    try:
+        review.edit_contact(
+            state.db,
+            live,
+            tags_add=() if wanted is None else wanted - current,
+            tags_remove=() if wanted is None else current - wanted,
+            audience=patch.audience,
+            attributes=patch.attributes,
+            who=f"api:{key.key_id}",
+        )
+    except review.ReviewError as exc:
+        raise ApiError(400, str(exc)) from None
+    updated, _ = one(state.db, live)
+    return Contact(**updated)
+
+
+@router.delete("/contacts/{contact_id}", status_code=202, response_model=Erasure, responses=ERRORS)
+def delete_contact(
+    contact_id: str,
+    state: Annotated[WebState, Depends(web)],
+    key: Annotated[ApiKey, Depends(writer)],
+) -> Erasure:
+    """A GDPR erasure request (the same path as `contacts erase`); applied by the next run."""
+    try:
+        request_id = review.erase_live(state.db, contact_id, who=f"api:{key.key_id}")
+    except review.ReviewError as exc:
+        raise ApiError(404, str(exc)) from None
+    return Erasure(request_id=request_id)
+
+
+@router.post("/contacts/bulk", response_model=BulkResult, responses=ERRORS)
+def bulk(
+    body: BulkRequest,
+    state: Annotated[WebState, Depends(web)],
+    key: Annotated[ApiKey, Depends(writer)],
+) -> BulkResult:
+    """A bulk action on at most 200 contacts."""
+    who = f"api:{key.key_id}"
+    try:
+        if body.action == "restore":
+            targets = sorted(set(body.contact_ids))
+            review.restore_contacts(state.db, targets, who=who)
+        else:
+            targets = review.select_contacts(state.db, contact_ids=body.contact_ids)
+            review.bulk_edit(state.db, body.action, targets, body.value, who=who)
+    except review.ReviewError as exc:
+        raise ApiError(404 if isinstance(exc, review.NotFound) else 400, str(exc)) from None
+    return BulkResult(action=body.action, contacts=len(targets))
 
 
 def install_error_handlers(app) -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -30,6 +31,7 @@ from dedup.decisions import (
     REJECT_PROPOSAL,
     RESTORE,
     REVOKE_VERIFICATION,
+    SET_ATTRIBUTE,
     SET_AUDIENCE,
     TAG_ADD,
     TAG_REMOVE,
@@ -680,9 +682,7 @@ def bulk_edit(
     if not contact_ids:
         raise ReviewError("no contact matches; nothing to do")
     if kind in (TAG_ADD, TAG_REMOVE):
-        value = (value or "").strip()
-        if not value or len(value) > MAX_TAG_CHARS:
-            raise ReviewError(f"a tag needs 1 to {MAX_TAG_CHARS} characters")
+        value = _tag(value)
     elif kind == SET_AUDIENCE:
         check_audience(db, value)
     else:
@@ -691,6 +691,50 @@ def bulk_edit(
         StateLayout(db).decisions_path,
         [Decision(kind=kind, contact_id_l=c, subject=value, decided_by=who) for c in contact_ids],
     )
+
+
+def _tag(value: str | None) -> str:
+    value = (value or "").strip()
+    if not value or len(value) > MAX_TAG_CHARS:
+        raise ReviewError(f"a tag needs 1 to {MAX_TAG_CHARS} characters")
+    return value
+
+
+def edit_contact(
+    db: Path,
+    contact_id: str,
+    tags_add: Collection[str] = (),
+    tags_remove: Collection[str] = (),
+    audience: str | None = None,
+    attributes: dict[str, Any] | None = None,
+    who: str | None = None,
+) -> list[str]:
+    """Edits of one live contact, appended together (the Contact API's PATCH).
+
+    Tags to add and remove, the audience (one of the audience map's), attributes to set (any
+    JSON value; None unsets the key). Checked like `bulk_edit`'s; applied by the next run.
+    """
+    decisions = [
+        Decision(kind=kind, contact_id_l=contact_id, subject=_tag(tag), decided_by=who)
+        for kind, tags in ((TAG_ADD, tags_add), (TAG_REMOVE, tags_remove))
+        for tag in sorted(tags)
+    ]
+    if audience is not None:
+        check_audience(db, audience)
+        decisions.append(
+            Decision(kind=SET_AUDIENCE, contact_id_l=contact_id, subject=audience, decided_by=who)
+        )
+    decisions += [
+        Decision(
+            kind=SET_ATTRIBUTE,
+            contact_id_l=contact_id,
+            subject=key,
+            note=None if value is None else json.dumps(value),
+            decided_by=who,
+        )
+        for key, value in sorted((attributes or {}).items())
+    ]
+    return append_many(StateLayout(db).decisions_path, decisions)
 
 
 def _redirects(db: Path) -> pl.DataFrame:

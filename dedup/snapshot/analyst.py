@@ -32,11 +32,19 @@ CONTACT_LIST_COLUMNS: tuple[str, ...] = (
     "last_seen",
     "crm_sync_status",
 )
+# Columns of the `contact_list` view: the list's, plus what its filters need (any may be shown).
+CONTACT_VIEW_COLUMNS: tuple[str, ...] = (
+    *CONTACT_LIST_COLUMNS,
+    "phone",
+    "company",
+    "first_seen",
+    "is_lead",
+)
 
 VIEWS_SQL: dict[str, str] = {
     # The Contacts page list: the default columns, plus what its filters need.
     "contact_list": f"""
-        SELECT {", ".join(CONTACT_LIST_COLUMNS)}, phone, company, first_seen, is_lead
+        SELECT {", ".join(CONTACT_VIEW_COLUMNS)}
         FROM contacts
     """,
     # Every interaction of a contact grouped into conversations, across channels.

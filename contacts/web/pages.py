@@ -1,0 +1,298 @@
+"""The review page's routes: proposal queue and cards, the Contacts list, contact pages, Deleted.
+
+Server-rendered; every action is a POST that calls the same `dedup.service.review` function as
+the CLI. State-changing requests need the CSRF token of the page they came from (double-submit: a
+random cookie, SameSite=Strict, echoed in a hidden field), and every value is escaped by Jinja's
+autoescaping, so a visitor who typed `<script>` as their name shows up as text.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from contacts.web.state import WebState, web
+from dedup.service import review
+from dedup.service.search import ContactFilter, FilterError, count, search
+from dedup.snapshot.analyst import CONTACT_LIST_COLUMNS, CONTACT_VIEW_COLUMNS
+
+CSRF_COOKIE = "contacts_csrf"
+PAGE_SIZE = 50
+# Columns people may show on the Contacts page (the `contact_list` view's), and the default set.
+LIST_COLUMNS = CONTACT_VIEW_COLUMNS
+DEFAULT_COLUMNS = CONTACT_LIST_COLUMNS
+
+router = APIRouter(include_in_schema=False)
+State = Annotated[WebState, Depends(web)]
+# Ticked checkboxes of a list form (none ticked: the field is absent).
+ContactIds = Annotated[list[str] | None, Form()]
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+    """A page, with the CSRF cookie its forms echo (set when the browser has none yet)."""
+    state = web(request)
+    token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    response = state.templates.TemplateResponse(
+        request,
+        name,
+        {
+            "csrf_token": token,
+            "db": state.db,
+            "message": request.query_params.get("msg"),
+            **context,
+        },
+        status_code=status_code,
+    )
+    if request.cookies.get(CSRF_COOKIE) != token:
+        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict")
+    return response
+
+
+def failed(request: Request, message: str, status_code: int = 400) -> Response:
+    return render(request, "error.html", status_code=status_code, error=message)
+
+
+def csrf_ok(request: Request, token: str | None) -> bool:
+    cookie = request.cookies.get(CSRF_COOKIE)
+    return bool(cookie and token and hmac.compare_digest(cookie, token))
+
+
+def go(path: str, msg: str | None = None) -> RedirectResponse:
+    return RedirectResponse(path + (f"?{urlencode({'msg': msg})}" if msg else ""), 303)
+
+
+def act(
+    request: Request,
+    csrf_token: str,
+    action: Callable[[], object],
+    done: Callable[[], Response],
+) -> Response:
+    """Every state change: the page's token first, then the action, then where to go."""
+    if not csrf_ok(request, csrf_token):
+        return failed(request, "missing or wrong form token; reload the page and try again", 403)
+    try:
+        action()
+    except review.ReviewError as exc:
+        return failed(request, str(exc))
+    return done()
+
+
+def after_decision(state: WebState, proposal_id: str, msg: str) -> RedirectResponse:
+    """To the next pending proposal (or the queue), with what was decided."""
+    following = review.next_pending(state.db, proposal_id)
+    return go(f"/proposals/{following}" if following else "/proposals", msg)
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/proposals", 303)
+
+
+@router.get("/proposals", response_class=HTMLResponse)
+def queue(
+    request: Request,
+    state: State,
+    status: str = "pending",
+    min_probability: float = 0.0,
+    q: str = "",
+) -> Response:
+    try:
+        rows = review.review_queue(state.db, status, min_probability, 200, q or None)
+    except review.ReviewError as exc:
+        return failed(request, str(exc))
+    return render(
+        request, "queue.html", rows=rows, status=status, min_probability=min_probability, q=q
+    )
+
+
+@router.get("/proposals/{proposal_id}", response_class=HTMLResponse)
+def card(request: Request, state: State, proposal_id: str) -> Response:
+    try:
+        data = review.proposal_card(state.db, proposal_id)
+    except review.ReviewError as exc:
+        return failed(request, str(exc), 404)
+    return render(request, "card.html", next_id=review.next_pending(state.db, proposal_id), **data)
+
+
+@router.post("/proposals/{proposal_id}/accept")
+def accept(
+    request: Request,
+    state: State,
+    proposal_id: str,
+    survivor: Annotated[str, Form()],
+    note: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    return act(
+        request,
+        csrf_token,
+        lambda: review.accept_proposal(state.db, proposal_id, survivor, note or None, state.who),
+        lambda: after_decision(
+            state, proposal_id, f"accepted {proposal_id}: {survivor} survives (next run)"
+        ),
+    )
+
+
+@router.post("/proposals/{proposal_id}/reject")
+def reject(
+    request: Request,
+    state: State,
+    proposal_id: str,
+    note: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    return act(
+        request,
+        csrf_token,
+        lambda: review.reject_proposal(state.db, proposal_id, note or None, state.who),
+        lambda: after_decision(state, proposal_id, f"rejected {proposal_id} (next run)"),
+    )
+
+
+def _chosen_columns(cols: str) -> list[str]:
+    columns = [c for c in cols.split(",") if c in LIST_COLUMNS] or list(DEFAULT_COLUMNS)
+    if "contact_id" not in columns:
+        columns.insert(0, "contact_id")
+    return columns
+
+
+@router.get("/contacts", response_class=HTMLResponse)
+def contact_list(
+    request: Request,
+    state: State,
+    q: str = "",
+    tag: str = "",
+    channel: str = "",
+    audience: str = "",
+    cols: str = "",
+    page: int = 1,
+) -> Response:
+    """The Contacts page: search and filters (dedup.service.search) with chosen, ordered columns."""
+    columns = _chosen_columns(cols)
+    page = max(page, 1)
+    try:
+        flt = ContactFilter(
+            text=q or None,
+            has_tags=(tag,) if tag else (),
+            engaged=(channel,) if channel else (),
+            audience=audience or None,
+        )
+        hidden = review.hidden_ids(state.db)
+        with review.published(state.db) as con:
+            total = count(con, flt, hidden=hidden)
+            rows = search(
+                con, flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, hidden=hidden
+            ).to_dicts()
+    except (FilterError, review.ReviewError) as exc:
+        return failed(request, str(exc))
+    return render(
+        request,
+        "contacts.html",
+        rows=rows,
+        columns=columns,
+        all_columns=[*columns, *(c for c in LIST_COLUMNS if c not in columns)],
+        total=total,
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        q=q,
+        tag=tag,
+        channel=channel,
+        audience=audience,
+        cols=",".join(columns),
+    )
+
+
+@router.get("/contacts/{contact_id}", response_class=HTMLResponse)
+def contact(request: Request, state: State, contact_id: str) -> Response:
+    try:
+        data = review.contact_detail(state.db, contact_id)
+    except review.ReviewError as exc:
+        return failed(request, str(exc), 404)
+    return render(request, "contact.html", **data)
+
+
+@router.post("/contacts/{contact_id}/notes")
+def note(
+    request: Request,
+    state: State,
+    contact_id: str,
+    text: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    return act(
+        request,
+        csrf_token,
+        lambda: review.add_note(state.db, contact_id, text, state.who),
+        lambda: go(f"/contacts/{contact_id}", "note added"),
+    )
+
+
+@router.post("/contacts/delete")
+def delete(
+    request: Request,
+    state: State,
+    contact_id: ContactIds = None,
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """Delete the ticked contacts (or one, from its page): hidden now, restorable 30 days."""
+    return act(
+        request,
+        csrf_token,
+        lambda: review.delete_contacts(state.db, contact_id or [], state.who),
+        lambda: go(
+            "/contacts",
+            f"deleted {len(contact_id or [])} contact(s); restore them from Deleted within 30 days",
+        ),
+    )
+
+
+@router.get("/deleted", response_class=HTMLResponse)
+def deleted(request: Request, state: State) -> Response:
+    try:
+        rows = review.trash(state.db)
+    except review.ReviewError as exc:
+        return failed(request, str(exc))
+    return render(request, "deleted.html", rows=rows)
+
+
+@router.post("/deleted/restore")
+def restore(
+    request: Request,
+    state: State,
+    contact_id: ContactIds = None,
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    return act(
+        request,
+        csrf_token,
+        lambda: review.restore_contacts(state.db, contact_id or [], state.who),
+        lambda: go(
+            "/deleted",
+            f"restoring {len(contact_id or [])} contact(s): they return as they were at the next run",
+        ),
+    )
+
+
+@router.post("/merges/{merge_id}/unmerge")
+def undo(
+    request: Request,
+    state: State,
+    merge_id: str,
+    contact_id: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    return act(
+        request,
+        csrf_token,
+        lambda: review.unmerge(state.db, merge_id, None, state.who),
+        lambda: go(
+            f"/contacts/{contact_id}",
+            f"undoing {merge_id}: both contacts return at the next run",
+        ),
+    )
