@@ -6,14 +6,25 @@ A file holds one webhook payload (`.json`, or a JSON array of payloads) or one p
 `{profile: {name}, wa_id}` and `value.messages[]` carries `{from, id, timestamp, type, ...}`.
 
 Mapping: `interaction_id` = `wa:<message id>`; the contact is `from` (the `wa_id`, E.164 digits
-without `+`; the engine adds the `+` on the WhatsApp channel) with the profile name of the
-matching `contacts[]` entry; `conversation_id` = `wa:<business phone_number_id>:<wa_id>` (one chat
-per customer and business number: the Cloud API has no thread id for inbound messages).
-`row` is the payload's position in the file (its line in JSONL).
+without `+`; the engine adds the `+` on the WhatsApp channel and undoes the country quirks of
+wa_ids, `dedup.identity.normalize`) with the profile name of the matching `contacts[]` entry;
+`conversation_id` = `wa:<business phone_number_id>:<wa_id>` (one chat per customer and business
+number: the Cloud API has no thread id for inbound messages). `row` is the payload's position in
+the file (its line in JSONL).
+
+Usernames (Cloud API, 2026): every message also carries `from_user_id`, the business-scoped user
+id (BSUID, `US.13491208655302741918`; `contacts[].user_id`), and a user who adopted a username
+may come with no `from`/`wa_id` at all. The BSUID is the user's key of their own:
+`session_id` = `wa-user:<BSUID>` (like Slack's member key; from `contacts[].user_id` when the
+message itself lacks `from_user_id`), so a username-only user is one contact, and joins their
+earlier messages that carried both the BSUID and the phone. A message without `from` has
+`conversation_id` = `wa:<phone_number_id>:<BSUID>`; its name is the profile name, else the
+username.
 
 Left out and counted, not quarantined: payloads with only `statuses` (delivery receipts of the
-business's own messages), message echoes and messages sent from the business's own number, and
-changes of other fields (`account_update`, templates, ...).
+business's own messages), message echoes and messages sent from the business's own number,
+`system` messages (WhatsApp's notices that a user changed number or security code: not written
+by the person), and changes of other fields (`account_update`, templates, ...).
 """
 
 from __future__ import annotations
@@ -150,29 +161,27 @@ def _read_value(
     metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
     business_number = digits_of(str(metadata.get("display_phone_number") or "")) or None
     phone_number_id = str(metadata.get("phone_number_id") or "unknown")
-    names: dict[str, str] = {}
-    contacts = value.get("contacts")
-    for contact in contacts if isinstance(contacts, list) else []:
-        if isinstance(contact, dict) and contact.get("wa_id"):
-            profile = contact.get("profile")
-            name = profile.get("name") if isinstance(profile, dict) else None
-            if isinstance(name, str):
-                names[str(contact["wa_id"])] = name
+    names, user_ids = _profiles(value.get("contacts"))
     for message in messages:
         if not isinstance(message, dict):
             rejects.add(row, "WhatsApp message is not an object", dumps(message))
             continue
-        sender = message.get("from")
         mid = message.get("id")
         if not isinstance(mid, str) or not mid:
             rejects.add(row, "WhatsApp message without 'id'", dumps(message))
             continue
         iid = f"wa:{mid}"
-        if not isinstance(sender, (str, int)) or not str(sender).strip():
-            rejects.add(row, "WhatsApp message without 'from'", dumps(message), iid)
+        phone, user_id = _id_text(message.get("from")), _id_text(message.get("from_user_id"))
+        user_id = user_id or user_ids.get(phone or "")
+        if message.get("type") == "system":
+            skipped["system_message"] += 1
             continue
-        sender = str(sender).strip()
-        if config.is_business_number(sender) or sender == business_number:
+        if phone is None and user_id is None:
+            rejects.add(
+                row, "WhatsApp message without 'from' or 'from_user_id'", dumps(message), iid
+            )
+            continue
+        if phone is not None and (config.is_business_number(phone) or phone == business_number):
             skipped["business_message"] += 1
             continue
         timestamp = message.get("timestamp")
@@ -182,7 +191,33 @@ def _read_value(
             interaction_id=iid,
             channel="whatsapp",
             occurred_at=None if timestamp is None else str(timestamp),
-            conversation_id=f"wa:{phone_number_id}:{sender}",
-            phone=sender,
-            name=names.get(sender),
+            conversation_id=f"wa:{phone_number_id}:{phone or user_id}",
+            session_id=None if user_id is None else f"wa-user:{user_id}",
+            phone=phone,
+            name=names.get(phone or "") or names.get(user_id or ""),
         )
+
+
+def _id_text(value: object) -> str | None:
+    """An id or name as text (a number is accepted); anything else, or blank, is absent."""
+    text = str(value).strip() if isinstance(value, (str, int)) else ""
+    return text or None
+
+
+def _profiles(contacts: object) -> tuple[dict[str, str], dict[str, str]]:
+    """From `contacts[]`: sender id (`wa_id` and `user_id`, the BSUID) → its profile name (else
+    its username), and `wa_id` → BSUID (for messages that carry `from` but no `from_user_id`)."""
+    names: dict[str, str] = {}
+    user_ids: dict[str, str] = {}
+    for contact in contacts if isinstance(contacts, list) else []:
+        if not isinstance(contact, dict):
+            continue
+        wa_id, user_id = _id_text(contact.get("wa_id")), _id_text(contact.get("user_id"))
+        if wa_id is not None and user_id is not None:
+            user_ids[wa_id] = user_id
+        profile = contact.get("profile") if isinstance(contact.get("profile"), dict) else {}
+        name = _id_text(profile.get("name")) or _id_text(profile.get("username"))
+        for sender in (wa_id, user_id):
+            if sender is not None and name is not None:
+                names[sender] = name
+    return names, user_ids
