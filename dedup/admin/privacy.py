@@ -6,6 +6,16 @@ email, E.164 phone, verified user id, session id or interaction id hashes to an 
 suppression list (docs/privacy.md). The list holds `sha256(salt || kind || ':' || value)` only; the
 salt is a random per-workspace secret beside the decision log, so the list alone cannot be
 reversed by hashing a dictionary of addresses.
+
+An erasure takes its subject and nobody else (`erasure_subject`):
+- the subject's interactions go by their ids (kind `interaction`), whatever keys they carry;
+- an identifier goes on the list only when no other contact's interaction carries it (the
+  subject's own address, own phone, own sessions): the list drops every record with it, from
+  any export, past or future;
+- an identifier other contacts carry too (a household or office phone, a kiosk session) is not
+  suppressed: it is *held* (kind `shared_<kind>`). The others keep it, and the auto-merge keeps
+  treating it as ambiguous (`held_keys`), as it did while the subject was there, so removing the
+  subject merges nobody and moves no one's interactions.
 """
 
 from __future__ import annotations
@@ -13,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -99,16 +111,138 @@ def suppressed_interactions(
         con.close()
 
 
+# Identifiers that several contacts can carry (an interaction id belongs to one contact), and
+# the column of the published `interactions` table each is read from.
+SHAREABLE: dict[str, str] = {
+    "email": "email_norm",
+    "phone": "phone_e164",
+    "user_id": "user_id",  # verified claims only (`identity_verified`)
+    "session": "session_id",
+}
+SHARED_PREFIX = "shared_"  # suppression kind of a held identifier: `shared_phone`, ...
+
+
+@dataclass(frozen=True)
+class ErasureSubject:
+    """What one erasure removes (`own`: suppressed) and keeps for the others (`shared`: held).
+
+    `names` and `own` are read from the published file to clean up saved views; only salted
+    hashes of `own` and `shared` are ever stored.
+    """
+
+    own: dict[str, list[str]]
+    shared: dict[str, list[str]] = field(default_factory=dict)
+    names: list[str] = field(default_factory=list)
+
+
+def erasure_subject(
+    con: duckdb.DuckDBPyConnection, contact_id: str, erased: Collection[str] = ()
+) -> ErasureSubject:
+    """Split a live contact's identifiers into its own and those other live contacts carry too.
+
+    Args:
+        con: the published file.
+        contact_id: the contact to erase.
+        erased: contacts erased by earlier (or sibling) requests not yet applied by a run: what
+            they carry does not make an identifier shared, since they leave too.
+    """
+    skip = [contact_id, *erased]
+    own: dict[str, list[str]] = {}
+    shared: dict[str, list[str]] = {}
+    for kind, column in SHAREABLE.items():
+        verified = "AND identity_verified" if kind == "user_id" else ""
+        rows = con.execute(
+            f"""
+            WITH mine AS (
+                SELECT DISTINCT {column} AS v FROM interactions
+                WHERE contact_id = $id AND {column} IS NOT NULL {verified}
+            )
+            SELECT v, v IN (
+                SELECT {column} FROM interactions
+                WHERE contact_id NOT IN (SELECT unnest($skip)) {verified}
+                  AND {column} IN (SELECT v FROM mine)
+            ) AS shared
+            FROM mine ORDER BY v
+            """,
+            {"id": contact_id, "skip": skip},
+        ).fetchall()
+        own[kind] = [v for v, is_shared in rows if not is_shared]
+        shared[kind] = [v for v, is_shared in rows if is_shared]
+    own["interaction"] = [
+        r[0]
+        for r in con.execute(
+            "SELECT interaction_id FROM interactions WHERE contact_id = ? ORDER BY 1", [contact_id]
+        ).fetchall()
+    ]
+    names = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT name FROM interactions WHERE contact_id = ? AND name IS NOT NULL "
+            "UNION SELECT name FROM contacts WHERE contact_id = ? AND name IS NOT NULL",
+            [contact_id, contact_id],
+        ).fetchall()
+    ]
+    return ErasureSubject(own=own, shared=shared, names=sorted(names))
+
+
 def erasure_rows(
-    salt_hex: str, identifiers: dict[str, list[str]], decision_id: str, at: datetime
+    salt_hex: str,
+    identifiers: dict[str, list[str]],
+    decision_id: str,
+    at: datetime,
+    shared: dict[str, list[str]] | None = None,
 ) -> list[tuple[str, str, str, datetime]]:
-    """Suppression rows (decision_id, kind, hash, added_at) for one erased person."""
+    """Suppression rows (decision_id, kind, hash, added_at) for one erased person.
+
+    `identifiers` are suppressed; `shared` ones (carried by other contacts too) are held under
+    `shared_<kind>`: never suppressed, kept ambiguous by the auto-merge.
+    """
+    kinds = [(kind, values) for kind, values in identifiers.items()]
+    kinds += [(SHARED_PREFIX + kind, values) for kind, values in (shared or {}).items()]
     return [
         (decision_id, kind, identifier_hash(salt_hex, kind, value), at)
-        for kind, values in sorted(identifiers.items())
+        for kind, values in sorted(kinds)
         for value in sorted(set(values))
         if value
     ]
+
+
+def held_keys(keys: pl.DataFrame, suppression: pl.DataFrame, salt_hex: str) -> pl.DataFrame:
+    """(key_type, key_value) of the auto-merge keys an erasure held as shared.
+
+    Args:
+        keys: interactions with `dedup.identity.automerge.KEY_COLUMNS` (kind → column; the
+            user id column holds verified ids only).
+        suppression: `dedup.decisions.SUPPRESSION_SCHEMA` rows.
+        salt_hex: from `salt`.
+    """
+    from dedup.identity.automerge import KEY_COLUMNS
+
+    empty = pl.DataFrame(schema={"key_type": pl.String, "key_value": pl.String})
+    held = suppression.filter(pl.col("identifier_kind").str.starts_with(SHARED_PREFIX))
+    if held.height == 0 or keys.height == 0:
+        return empty
+    tokens = pl.concat(
+        [
+            keys.select(pl.lit(kind).alias("key_type"), pl.col(column).alias("key_value"))
+            .drop_nulls()
+            .unique()
+            for kind, column in KEY_COLUMNS.items()
+        ]
+    )
+    con = duckdb.connect()
+    try:
+        con.register("t", tokens.to_arrow())
+        con.register("s", held.to_arrow())
+        return con.execute(
+            "SELECT DISTINCT t.key_type, t.key_value FROM t JOIN s "
+            f"ON s.identifier_kind = '{SHARED_PREFIX}' || t.key_type "
+            f"AND s.identifier_hash = sha256($salt || '{SHARED_PREFIX}' || t.key_type || ':' "
+            "|| t.key_value) ORDER BY ALL",
+            {"salt": salt_hex},
+        ).pl()
+    finally:
+        con.close()
 
 
 def erased_contact_ids(decisions: pl.DataFrame, redirects: pl.DataFrame) -> pl.Series:
@@ -146,8 +280,11 @@ def erasure_audit(
         pl.col("decided_at").alias("requested_at"),
         pl.col("decided_by").alias("requested_by"),
     )
-    identifiers = suppression.group_by(pl.col("decision_id").alias("request_id")).agg(
-        pl.len().cast(pl.Int64).alias("identifiers_suppressed")
+    # Held (shared) identifiers are not suppressed: they are not counted.
+    identifiers = (
+        suppression.filter(pl.col("identifier_kind").is_in(list(SUPPRESSED_COLUMNS)))
+        .group_by(pl.col("decision_id").alias("request_id"))
+        .agg(pl.len().cast(pl.Int64).alias("identifiers_suppressed"))
     )
     tonight = (
         requests.join(identifiers, on="request_id", how="left")

@@ -3,6 +3,10 @@
 They are people's state, so they live outside the snapshot that every run replaces. The file is
 small JSON rewritten whole through a temporary file and a rename, so a crash never leaves half
 of it; concurrent savers are serialised by a lock file.
+
+An erasure removes every view whose filter names the erased person (`forget_person`): the
+filter's words are the admin's, but "zebulon quartz" kept after the erasure would still say
+whom the workspace was looking for.
 """
 
 from __future__ import annotations
@@ -88,3 +92,53 @@ def delete_view(path: Path, name: str) -> None:
             raise ViewError(f"no saved view {name!r}")
         del views[name]
         _write(path, views)
+
+
+def _words(text: str) -> list[str]:
+    """Lowercase words, so "Zebulon  QUARTZ" and "zebulon quartz" are the same name."""
+    return re.findall(r"[^\W_]+", text.lower())
+
+
+def _digits(text: str) -> str:
+    return re.sub(r"\D", "", text)
+
+
+def names_person(text: str, identifiers: list[str], names: list[str]) -> bool:
+    """Does a filter's free text name this person?
+
+    Yes when it holds one of their identifiers (an email address, or a phone number's national
+    digits, 7 or more), or every word of one of their names of two or more words. A single
+    first name or surname alone ("quartz") names a crowd, not a person, and stays.
+    """
+    lowered, digits = text.lower(), _digits(text)
+    for value in identifiers:
+        if "@" in value and value.lower() in lowered:
+            return True
+        phone = _digits(value)
+        # A typed number may lack the country code: compare its last 7+ digits.
+        if len(phone) >= 7 and len(digits) >= 7 and phone.endswith(digits):
+            return True
+    words = set(_words(text))
+    return any(len(_words(n)) >= 2 and set(_words(n)) <= words for n in names)
+
+
+def forget_person(path: Path, identifiers: list[str], names: list[str]) -> list[str]:
+    """Delete the saved views whose text filter names the person (`names_person`); their names.
+
+    Args:
+        path: the views file.
+        identifiers: the person's own email addresses and phone numbers (normalized).
+        names: the names they gave.
+    """
+    if not path.exists():
+        return []
+    with _locked(path):
+        views = _read(path)
+        gone = sorted(
+            name
+            for name, entry in views.items()
+            if names_person(str((entry.get("filter") or {}).get("text") or ""), identifiers, names)
+        )
+        if gone:
+            _write(path, {k: v for k, v in views.items() if k not in gone})
+    return gone
