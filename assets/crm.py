@@ -3,6 +3,7 @@
 import dagster as dg
 import polars as pl
 
+from assets.identity import AMBIGUOUS_FILE
 from assets.ingest import CRM_INGEST_ASSETS
 from assets.matching import CONTACTS_FILE
 from assets.names import CRM_LINKS, GROUP_CRM, PROFILES, WRITER_POOL
@@ -23,8 +24,8 @@ TIER_MISMATCHES_FILE = "tier_mismatches.parquet"
     pool=WRITER_POOL,
     kinds={"polars"},
     description=(
-        "Contacts linked to CRM records by email, then phone; each contact's crm_sync_status "
-        "and CRM audience; plan vs CRM tier mismatches."
+        "Contacts linked to CRM records by email, then phone (never by an ambiguous key); each "
+        "contact's crm_sync_status and CRM audience; plan vs CRM tier mismatches."
     ),
 )
 def crm_links(
@@ -36,7 +37,9 @@ def crm_links(
         columns=["contact_id", "emails", "phones", "is_lead", "audience", "plan_audience"],
     )
     records = read_staged_crm(layout.staging_root)
-    result = link_crm(contacts, records, settings.crm_config())
+    # A key auto-merge would not use (a switchboard phone) links no CRM record either.
+    ambiguous = pl.read_parquet(layout.work_file(AMBIGUOUS_FILE), columns=["key_type", "key_value"])
+    result = link_crm(contacts, records, settings.crm_config(), ambiguous)
     result.links.write_parquet(layout.work_file(CRM_LINKS_FILE))
     result.status.write_parquet(layout.work_file(CRM_STATUS_FILE))
     result.tier_mismatches.write_parquet(layout.work_file(TIER_MISMATCHES_FILE))

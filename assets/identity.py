@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
-from assets.ingest import INTERACTION_INGEST_ASSETS
+from assets.ingest import CRM_INGEST_ASSETS, INTERACTION_INGEST_ASSETS
 from assets.names import (
     CLUSTERS,
     CONTACT_IDS,
@@ -41,6 +41,7 @@ from dedup.identity.constraints import (
     apply_constraints,
     constraints_from_decisions,
 )
+from dedup.identity.crm_evidence import crm_evidence
 from dedup.identity.interactions import prepare_interactions
 from dedup.identity.merge_history import (
     MERGES_SCHEMA,
@@ -52,7 +53,7 @@ from dedup.identity.merge_history import (
 from dedup.identity.normalize import phone_lookup, read_phone_lookup, write_phone_lookup
 from dedup.identity.stable_ids import assign_ids
 from dedup.identity.verify import identity_failures, revocations, revoke
-from dedup.ingest.days import read_staged, scrub_crm_staging, scrub_staging
+from dedup.ingest.days import read_staged, read_staged_crm, scrub_crm_staging, scrub_staging
 from dedup.layout import WORK_COMPRESSION
 from dedup.snapshot.files import load_previous_ids, previous_rows, previous_table
 
@@ -192,11 +193,16 @@ def interactions(
 
 @dg.asset(
     name=CLUSTERS,
-    deps=[INTERACTIONS],
+    # CRM records are evidence (an email and a phone in one record are one person), read after
+    # `interactions` has scrubbed erased people from their staging.
+    deps=[INTERACTIONS, *CRM_INGEST_ASSETS],
     group_name=GROUP_IDENTITY,
     pool=WRITER_POOL,
     kinds={"polars"},
-    description="Deterministic auto-merge: interactions clustered by shared unambiguous keys.",
+    description=(
+        "Deterministic auto-merge: interactions clustered by shared unambiguous keys, CRM "
+        "records' email + phone pairs included."
+    ),
 )
 def identity_clusters(
     context: dg.AssetExecutionContext, settings: ContactsSettings
@@ -205,7 +211,9 @@ def identity_clusters(
     frame = pl.read_parquet(
         layout.work_file(INTERACTIONS_FILE), columns=["interaction_id", *KEY_COLUMNS.values()]
     )
-    result = auto_merge(frame, settings.engine_config().hub_limits)
+    config = settings.engine_config()
+    evidence = crm_evidence(read_staged_crm(layout.staging_root), config.default_region)
+    result = auto_merge(frame, config.hub_limits, evidence)
     result.clusters.write_parquet(layout.work_file(CLUSTERS_FILE), compression=WORK_COMPRESSION)
     result.ambiguous_keys.write_parquet(layout.work_file(AMBIGUOUS_FILE))
     sizes = cluster_sizes(result.clusters)
@@ -220,6 +228,7 @@ def identity_clusters(
                 )
             ),
             "ambiguous_keys": result.ambiguous_keys.height,
+            "crm_evidence_rows": evidence.height,
             "ambiguous_by_type": dg.MetadataValue.md(md_table(by_type)),
         }
     )

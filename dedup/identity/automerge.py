@@ -12,6 +12,13 @@ probabilistic matching. Two phases keep email the strongest key:
 A phone seen with a person's work and personal email is therefore ambiguous only when nothing
 else (a session, a verified login) already says the two emails are one person.
 
+*Evidence* rows (CRM records: `dedup.identity.crm_evidence`) take part in both phases like
+interactions that carry an email and a phone, under the same hub caps, but never become part of
+a contact: a HubSpot record holding `ann@x` and `+1 415…` joins Ann's email side and phone side
+exactly as a lead form carrying both would. One more cap applies to them: a phone carried by CRM
+records of more than `phone_max_identities` different people (records apart by email and by
+name: a company switchboard typed on every employee) is ambiguous.
+
 Admins' cannot-link decisions (pairs of interaction groups that must stay apart) are honoured by
 removing the bridging key's edges; see `apply_cannot_link`.
 """
@@ -39,6 +46,13 @@ class AutoMergeResult:
     clusters: pl.DataFrame  # interaction_id, cluster (smallest interaction_id of its component)
     ambiguous_keys: pl.DataFrame  # key_type, key_value, reason, n_linked, n_interactions
 
+
+EVIDENCE_SCHEMA: dict[str, pl.DataType] = {
+    "evidence_id": pl.String(),  # e.g. `hubspot:51`; never an interaction
+    "email_norm": pl.String(),
+    "phone_e164": pl.String(),
+    "name_norm": pl.String(),  # tells the people behind records without a shared email apart
+}
 
 AMBIGUOUS_SCHEMA = {
     "key_type": pl.String,
@@ -107,28 +121,87 @@ def _star_edges(
     )
 
 
-def auto_merge(interactions: pl.DataFrame, limits: HubLimits = HubLimits()) -> AutoMergeResult:  # noqa: B008 (frozen)
+def _crm_phone_hubs(evidence: pl.DataFrame, limits: HubLimits) -> pl.DataFrame:
+    """Phones carried by CRM records of more than `phone_max_identities` different people.
+
+    Records carrying one phone are one person when they share an email or a name (one person in
+    HubSpot and in Salesforce, or twice in one CRM); the people are the connected groups.
+    """
+    rows = evidence.filter(pl.col("phone_e164").is_not_null()).with_row_index("node")
+    if rows.height == 0:
+        return pl.DataFrame(schema={"phone_e164": pl.String, "n_people": pl.UInt32})
+    rows = rows.with_columns(pl.col("node").cast(pl.Int64))
+    edges = pl.concat(
+        [
+            rows.filter(pl.col(c).is_not_null())
+            .with_columns(pl.col("node").min().over("phone_e164", c).alias("_to"))
+            .filter(pl.col("node") != pl.col("_to"))
+            .select(pl.col("node").alias("a"), pl.col("_to").alias("b"))
+            for c in ("email_norm", "name_norm")
+        ]
+    )
+    comp = connected_components(
+        rows.height, edges.get_column("a").to_numpy(), edges.get_column("b").to_numpy()
+    )
+    return (
+        rows.with_columns(pl.Series("_person", comp, dtype=pl.Int64))
+        .group_by("phone_e164")
+        .agg(pl.col("_person").n_unique().cast(pl.UInt32).alias("n_people"))
+        .filter(pl.col("n_people") > limits.phone_max_identities)
+    )
+
+
+def _with_evidence(interactions: pl.DataFrame, evidence: pl.DataFrame | None) -> pl.DataFrame:
+    """Interactions' keys with evidence rows appended; `_evidence` tells them apart."""
+    keys = list(KEY_COLUMNS.values())
+    frame = interactions.select("interaction_id", *keys).with_columns(
+        pl.lit(False).alias("_evidence")
+    )
+    if evidence is None or evidence.height == 0:
+        return frame
+    rows = evidence.select(
+        pl.col("evidence_id").alias("interaction_id"),
+        "email_norm",
+        pl.lit(None, pl.String).alias("verified_user_id"),
+        pl.lit(None, pl.String).alias("session_id"),
+        "phone_e164",
+        pl.lit(True).alias("_evidence"),
+    )
+    return pl.concat([frame, rows.cast(dict(frame.schema))])  # type: ignore[arg-type]
+
+
+def auto_merge(
+    interactions: pl.DataFrame,
+    limits: HubLimits = HubLimits(),  # noqa: B008 (frozen)
+    evidence: pl.DataFrame | None = None,
+) -> AutoMergeResult:
     """Cluster interactions by shared unambiguous keys.
 
     Args:
         interactions: needs `interaction_id` and the columns in `KEY_COLUMNS`.
         limits: hub caps.
+        evidence: `EVIDENCE_SCHEMA` rows (CRM records) that link like interactions but belong
+            to no contact; None = none.
 
     Returns:
         `clusters` maps every interaction to its component, named by the smallest interaction id
-        in it; `ambiguous_keys` lists every key that was not used and why.
+        in it; `ambiguous_keys` lists every key that was not used and why (a key no interaction
+        carries is not listed: it would have joined nothing).
     """
     keys = list(KEY_COLUMNS.values())
     # Nodes are distinct identity signatures: a person repeating the same identifiers in many
     # interactions is one node, which shrinks the graph several-fold before any join.
     has_key = pl.any_horizontal([pl.col(k).is_not_null() for k in keys])
-    with_sig = interactions.select("interaction_id", *keys).with_columns(
+    with_sig = _with_evidence(interactions, evidence).with_columns(
         pl.when(has_key).then(pl.struct(keys).hash(7)).otherwise(None).alias("_sig_hash")
     )
     nodes = (
         with_sig.filter(pl.col("_sig_hash").is_not_null())
         .group_by(keys)
-        .agg(pl.len().alias("n"), pl.col("interaction_id").min().alias("_first"))
+        .agg(
+            (~pl.col("_evidence")).sum().alias("n"),  # interactions, for the reports
+            pl.col("interaction_id").min().alias("_first"),
+        )
         .sort("_first")
         .with_row_index("node")
         .with_columns(pl.col("node").cast(pl.Int64))
@@ -181,6 +254,28 @@ def auto_merge(interactions: pl.DataFrame, limits: HubLimits = HubLimits()) -> A
         pl.col("n_identities").cast(pl.UInt32).alias("n_linked"),
         pl.col("n_interactions").cast(pl.UInt32),
     )
+    if evidence is not None and evidence.height:
+        crm_hubs = _crm_phone_hubs(evidence, limits).join(
+            phone_counts.select("phone_e164", "n_interactions"), on="phone_e164", how="left"
+        )
+        phone_hubs = pl.concat(
+            [
+                phone_hubs,
+                crm_hubs.join(phone_hubs, left_on="phone_e164", right_on="key_value", how="anti")
+                .select(
+                    pl.lit("phone").alias("key_type"),
+                    pl.col("phone_e164").alias("key_value"),
+                    pl.format(
+                        "in {} CRM records of different people (limit {})",
+                        pl.col("n_people"),
+                        pl.lit(limits.phone_max_identities),
+                    ).alias("reason"),
+                    pl.col("n_people").alias("n_linked"),
+                    pl.col("n_interactions").fill_null(0).cast(pl.UInt32),
+                )
+                .cast(dict(phone_hubs.schema)),  # type: ignore[arg-type]
+            ]
+        )
     phase2 = _star_edges(nodes, "phone_e164", phone_hubs.get_column("key_value"), "comp1")
     comp2 = connected_components(
         n_nodes, phase2.get_column("a").to_numpy(), phase2.get_column("b").to_numpy()
@@ -190,9 +285,10 @@ def auto_merge(interactions: pl.DataFrame, limits: HubLimits = HubLimits()) -> A
     node_of = with_sig.join(
         nodes.select(*keys, "comp"), on=keys, how="left", nulls_equal=True, maintain_order="left"
     )
-    # Keyless interactions are contacts of their own.
+    # Keyless interactions are contacts of their own; evidence belongs to no contact.
     clusters = (
-        node_of.with_columns(
+        node_of.filter(~pl.col("_evidence"))
+        .with_columns(
             pl.when(pl.col("_sig_hash").is_null())
             .then(None)
             .otherwise(pl.col("comp"))
@@ -206,7 +302,11 @@ def auto_merge(interactions: pl.DataFrame, limits: HubLimits = HubLimits()) -> A
         )
         .select("interaction_id", "cluster")
     )
-    ambiguous = pl.concat([hubs, phone_hubs.cast(AMBIGUOUS_SCHEMA)]).sort("key_type", "key_value")  # type: ignore[arg-type]
+    ambiguous = (
+        pl.concat([hubs, phone_hubs.cast(AMBIGUOUS_SCHEMA)])  # type: ignore[arg-type]
+        .filter(pl.col("n_interactions") > 0)  # a key only CRM records carry joined nobody
+        .sort("key_type", "key_value")
+    )
     return AutoMergeResult(clusters=clusters, ambiguous_keys=ambiguous)
 
 

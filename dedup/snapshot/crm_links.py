@@ -4,7 +4,9 @@ A pure step over two frames (the built contacts and the staged CRM records), run
 are built and before the snapshot is written. CRM records never create interactions or contacts:
 
 - a record links the contact whose emails include the record's normalized email; a record whose
-  email matches no contact links by its phone (E.164) instead;
+  email matches no contact links by its phones (E.164, `Phone` and `MobilePhone`) instead;
+- a key auto-merge found ambiguous (`ambiguous_keys`: a switchboard phone several CRM people or
+  several contacts share, `test@test.com`) links nobody, as it joins nobody;
 - `crm_sync_status`: `error` when a linked record is invalid for the contact (its email is not an
   address, or it was linked by phone and carries an email the contact never used: conflicting
   emails), `synced` when linked, `pending` for a lead (email or phone) not in the CRM yet,
@@ -137,18 +139,44 @@ def crm_audience(rules: tuple[CrmAudienceRule, ...]) -> pl.Expr:
     return out
 
 
-def link_crm(contacts: pl.DataFrame, records: pl.DataFrame, config: CrmConfig) -> CrmResult:
+def _hub_values(ambiguous: pl.DataFrame | None, key_type: str) -> pl.Series:
+    if ambiguous is None or ambiguous.height == 0:
+        return pl.Series([], dtype=pl.String)
+    return ambiguous.filter(pl.col("key_type") == key_type).get_column("key_value")
+
+
+def _record_phones(recs: pl.DataFrame, region: str) -> pl.DataFrame:
+    """(system, record_id, phone_e164) for each of a record's numbers, `Phone` first."""
+    numbers = (
+        recs.select("system", "record_id", pl.concat_list("phone", "mobile_phone").alias("_n"))
+        .explode("_n")
+        .filter(pl.col("_n").is_not_null())
+    )
+    return (
+        numbers.with_columns(phone_e164(numbers.get_column("_n"), region).alias("phone_e164"))
+        .drop("_n")
+        .filter(pl.col("phone_e164").is_not_null())
+        .unique(maintain_order=True)
+    )
+
+
+def link_crm(
+    contacts: pl.DataFrame,
+    records: pl.DataFrame,
+    config: CrmConfig,
+    ambiguous: pl.DataFrame | None = None,
+) -> CrmResult:
     """CRM links, per-contact sync status and audience, and plan/CRM tier mismatches.
 
     Args:
         contacts: needs `contact_id`, `emails`, `phones` (normalized lists), `is_lead`,
             `audience` and `plan_audience` (audience from the `identify()` plan, null if none).
         records: staged CRM records (`dedup.ingest.adapters.crm.CRM_RECORD_SCHEMA`), one per record id.
+        ambiguous: tonight's `ambiguous_keys` (key_type, key_value): keys that link nobody.
     """
     recs = records.with_columns(
         email_address(pl.col("email")).alias("_addr"),
         email_norm(pl.col("email")).alias("email_norm"),
-        phone_e164(records.get_column("phone"), config.default_region).alias("phone_e164"),
         crm_audience(config.audience_rules).alias("crm_audience"),
         record_url(config).alias("url"),
     )
@@ -158,20 +186,33 @@ def link_crm(contacts: pl.DataFrame, records: pl.DataFrame, config: CrmConfig) -
     by_phone = contacts.select("contact_id", pl.col("phones").alias("phone_e164")).explode(
         "phone_e164"
     )
-    email_links = recs.filter(pl.col("email_norm").is_not_null()).join(
-        by_email, on="email_norm", how="inner"
-    )
+    email_links = recs.filter(
+        pl.col("email_norm").is_not_null()
+        & ~pl.col("email_norm").is_in(_hub_values(ambiguous, "email").implode())
+    ).join(by_email, on="email_norm", how="inner")
+    numbers = _record_phones(recs, config.default_region)
     phone_links = (
         recs.join(email_links.select("system", "record_id"), on=["system", "record_id"], how="anti")
-        .filter(pl.col("phone_e164").is_not_null())
+        .join(
+            numbers.filter(~pl.col("phone_e164").is_in(_hub_values(ambiguous, "phone").implode())),
+            on=["system", "record_id"],
+        )
         .join(by_phone, on="phone_e164", how="inner")
+        .unique(["system", "record_id", "contact_id"], keep="first", maintain_order=True)
+    )
+    # An email link shows the record's first number.
+    email_links = email_links.join(
+        numbers.unique(["system", "record_id"], keep="first", maintain_order=True),
+        on=["system", "record_id"],
+        how="left",
     )
     contact_emails = contacts.select("contact_id", pl.col("emails").alias("_contact_emails"))
     joined = pl.concat(
         [
             email_links.with_columns(pl.lit("email").alias("matched_on")),
             phone_links.with_columns(pl.lit("phone").alias("matched_on")),
-        ]
+        ],
+        how="diagonal",
     ).join(contact_emails, on="contact_id", how="left")
     invalid_email = pl.col("email").is_not_null() & pl.col("_addr").is_null()
     conflicting = (

@@ -7,6 +7,17 @@ MobilePhone`, `Account Name` (Contact) or `Company` (Lead), `LeadSource`, plus a
 Columns are matched by name, case and punctuation ignored (`First Name` = `FirstName` =
 `FIRSTNAME`), so report and Data Loader exports both read.
 
+HubSpot exports that include associated records name the id `Record ID - Contact` and add
+`Associated Company IDs`, `Associated Company`, `Record ID - Company`, ... columns; they read
+(the associations stay in `attributes`). Fivetran's HubSpot tables written to CSV prefix every
+property with `property_` and call the id `id`; they read too.
+
+Only people are CRM records. A file is a person export when it has an id column and at least one
+of `Email`, `First Name`, `Last Name`; anything else (a Companies, Deals or Opportunity export) is
+quarantined as a whole, naming the object when its columns or its Salesforce ids say which. In a
+Salesforce file the id's key prefix names the object (`003` Contact, `00Q` Lead, `001` Account,
+`006` Opportunity, ...): a row of another object is quarantined.
+
 Every column, known or extra, is kept in `attributes` (a JSON object keyed by the normalized
 column name) so the CRM audience rules (`dedup.snapshot.crm_links`) can read any field. A row without a record
 id, or with the wrong number of fields, is quarantined with its CSV line.
@@ -39,13 +50,13 @@ CRM_RECORD_SCHEMA: dict[str, pl.DataType] = {
 
 # Canonical field → accepted normalized column names, in preference order.
 _HUBSPOT = {
-    "record_id": ("recordid", "contactid", "hsobjectid", "vid"),
+    "record_id": ("recordidcontact", "recordid", "contactid", "hsobjectid", "vid"),
     "first_name": ("firstname",),
     "last_name": ("lastname",),
     "email": ("email",),
     "phone": ("phonenumber", "phone"),
     "mobile_phone": ("mobilephonenumber", "mobilephone"),
-    "company": ("companyname", "company"),
+    "company": ("companyname", "company", "associatedcompany"),
 }
 _SALESFORCE = {
     "record_id": ("id", "contactid", "leadid"),
@@ -55,6 +66,42 @@ _SALESFORCE = {
     "phone": ("phone",),
     "mobile_phone": ("mobilephone", "mobile"),
     "company": ("accountname", "accountaccountname", "company"),
+}
+# A person export has at least one of these (companies, deals, opportunities have none).
+_PERSON_COLUMNS = ("email", "firstname", "lastname")
+# Salesforce id key prefixes (the first three characters of every record id).
+SALESFORCE_PERSON_PREFIXES = {"003": "Contact", "00Q": "Lead"}
+SALESFORCE_OTHER_PREFIXES = {
+    "001": "Account",
+    "005": "User",
+    "006": "Opportunity",
+    "00T": "Task",
+    "00U": "Event",
+    "500": "Case",
+    "701": "Campaign",
+    "00v": "CampaignMember",
+    "800": "Contract",
+    "801": "Order",
+    "01t": "Product",
+}
+# Columns that name a non-person object, for the quarantine reason (normalized names).
+_OBJECT_COLUMNS = {
+    "hubspot": (
+        (
+            "a companies export",
+            ("recordidcompany", "companydomainname", "numberofemployees", "industry"),
+        ),
+        ("a deals export", ("recordiddeal", "dealname", "dealstage", "pipeline")),
+        ("a tickets export", ("recordidticket", "ticketname", "ticketstatus")),
+    ),
+    "salesforce": (
+        (
+            "an Opportunity export",
+            ("stagename", "opportunityname", "closedate", "forecastcategory"),
+        ),
+        ("an Account export", ("accountnumber", "billingcity", "numberofemployees", "industry")),
+        ("a Case export", ("casenumber",)),
+    ),
 }
 
 
@@ -85,18 +132,16 @@ def _read_crm(
         rejects.add(None, f"cannot read file: {exc.strerror or exc}", None)
         return ReadResult(empty_crm_records(), rejects.frame())
     header, rows = read_csv_rows(data, rejects, origin.file)
-    keys = [header_key(h) for h in header]
+    keys = _column_keys(header, system)
     index: dict[str, int] = {}
     for k, i in ((k, i) for i, k in enumerate(keys)):
         index.setdefault(k, i)
+    if system == "hubspot" and "id" in index and any(h.startswith("property_") for h in header):
+        columns = {**columns, "record_id": (*columns["record_id"], "id")}  # Fivetran's table
     pick = {f: next((index[c] for c in names if c in index), None) for f, names in columns.items()}
-    if header and pick["record_id"] is None:
-        rejects.add(
-            None,
-            f"not a {system} export: CSV header has no record id column "
-            f"(expected one of {', '.join(columns['record_id'])})",
-            None,
-        )
+    problem = _not_a_person_export(system, header, keys, pick, rows)
+    if problem:
+        rejects.add(None, problem, None)
         return ReadResult(empty_crm_records(), rejects.frame())
     out: dict[str, list] = {c: [] for c in CRM_RECORD_SCHEMA}
     for line, record in rows:
@@ -109,6 +154,14 @@ def _read_crm(
         record_id = get("record_id")
         if record_id is None:
             rejects.add(line, f"{system} row without a record id", ",".join(record))
+            continue
+        other = _salesforce_object(record_id) if system == "salesforce" else None
+        if other is not None:
+            rejects.add(
+                line,
+                f"salesforce record {record_id} is a(n) {other}, not a Contact or Lead",
+                ",".join(record),
+            )
             continue
         name = " ".join(v for v in (get("first_name"), get("last_name")) if v) or None
         object_type = "contact"
@@ -132,3 +185,56 @@ def _read_crm(
         out["file"].append(origin.file)
         out["row"].append(line)
     return ReadResult(pl.DataFrame(out, schema=CRM_RECORD_SCHEMA), rejects.frame())
+
+
+def _column_keys(header: list[str], system: str) -> list[str]:
+    """Normalized column names; Fivetran's `property_email` is HubSpot's `Email`."""
+    keys = [header_key(h) for h in header]
+    if system == "hubspot":
+        keys = [
+            k.removeprefix("property") if h.startswith("property_") else k
+            for h, k in zip(header, keys, strict=True)
+        ]
+    return keys
+
+
+def _salesforce_object(record_id: str) -> str | None:
+    """The object of a Salesforce id that is not a person (Contact, Lead); None otherwise."""
+    return SALESFORCE_OTHER_PREFIXES.get(record_id[:3]) if len(record_id) in (15, 18) else None
+
+
+def _not_a_person_export(
+    system: str,
+    header: list[str],
+    keys: list[str],
+    pick: dict[str, int | None],
+    rows: list[tuple[int, list[str]]],
+) -> str | None:
+    """Why this CSV is not an export of people (contacts, leads), or None when it is one."""
+    if not header:
+        return None
+    if pick["record_id"] is not None and any(k in keys for k in _PERSON_COLUMNS):
+        return None
+    found = [label for label, cols in _OBJECT_COLUMNS[system] if any(c in keys for c in cols)]
+    if system == "salesforce" and pick["record_id"] is not None:
+        ids = (r[pick["record_id"]] for _, r in rows if pick["record_id"] < len(r))
+        by_id = [
+            f"an {o} export: ids start with {i.strip()[:3]}"
+            if o[0] in "AEIOU"
+            else f"a {o} export: ids start with {i.strip()[:3]}"
+            for i in ids
+            if (o := _salesforce_object(i.strip()))
+        ]
+        found = by_id[:1] or found
+    what = f" ({found[0]})" if found else ""
+    missing = (
+        f"no record id column (expected one of {', '.join(_expected_ids(system))})"
+        if pick["record_id"] is None
+        else "no Email, First Name or Last Name column"
+    )
+    noun = "contacts" if system == "hubspot" else "Contacts or Leads"
+    return f"not a {system} export of {noun}{what}: {missing}"
+
+
+def _expected_ids(system: str) -> tuple[str, ...]:
+    return (_HUBSPOT if system == "hubspot" else _SALESFORCE)["record_id"]
