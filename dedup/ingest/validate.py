@@ -54,11 +54,11 @@ def _attribute_facts(attributes: pl.Series) -> pl.DataFrame:
         return con.sql(
             """
             SELECT json_valid(a) AS valid,
-                   CASE WHEN json_valid(a) THEN json_type(a::JSON) END AS kind,
-                   CASE WHEN json_valid(a) AND json_type(a::JSON) = 'OBJECT'
-                        THEN len(json_keys(a::JSON)) END AS n_keys,
-                   CASE WHEN json_valid(a) AND json_type(a::JSON) = 'OBJECT'
-                        THEN list_max(list_transform(json_keys(a::JSON), k -> length(k)))
+                   CASE WHEN json_valid(a) THEN json_type(TRY_CAST(a AS JSON)) END AS kind,
+                   CASE WHEN json_valid(a) AND json_type(TRY_CAST(a AS JSON)) = 'OBJECT'
+                        THEN len(json_keys(TRY_CAST(a AS JSON))) END AS n_keys,
+                   CASE WHEN json_valid(a) AND json_type(TRY_CAST(a AS JSON)) = 'OBJECT'
+                        THEN list_max(list_transform(json_keys(TRY_CAST(a AS JSON)), k -> length(k)))
                         END AS longest_key
             FROM frame
             """
