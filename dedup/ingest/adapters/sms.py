@@ -4,10 +4,19 @@ The Console's "Export CSV" of Messaging logs has the columns
 `From,To,Body,Status,SentDate,ApiVersion,NumSegments,ErrorCode,AccountSid,Sid,Direction,Price,
 PriceUnit` (order and extra columns vary; matched by name, case- and punctuation-insensitive).
 
+Tools that export the log through the REST API name the columns after the API's fields:
+`SMS Message SID`, `Date Sent`, `Date Created`, ... (e.g. jmadden/twilio-sms-log-export); they read
+the same.
+
 Mapping: `interaction_id` = `sms:<Sid>`; `Direction` `inbound` → the contact is `From`, any
 `outbound-*` (`outbound-api`, `outbound-reply`, `outbound-call`) → the contact is `To`;
 `occurred_at` = `SentDate`; `conversation_id` = `sms:<business number>:<contact number>` (SMS has
 no threads: one conversation per pair of numbers). `row` is the CSV line (header = line 1).
+
+WhatsApp through Twilio: the same log holds WhatsApp messages, their numbers written
+`whatsapp:+<number>`. Those rows are WhatsApp interactions (`channel` `whatsapp`, the number
+without the prefix as `phone`, `conversation_id` = `whatsapp:<business number>:<contact number>`),
+so the person meets their SMS and Cloud API messages on the phone key.
 
 Left out and counted: outbound messages that never reached the number (`failed`,
 `undelivered`): a mistyped number is not a person who wrote to the business.
@@ -36,10 +45,12 @@ REQUIRED = ("sid", "from", "to", "direction")
 # Column names differ between the Console export, the REST API's CSV and BulkExport
 # (`SentDate`, `DateSent`, `date_sent`; `Sid`, `MessageSid`): normalized names, preferred first.
 ALIASES = {
-    "sid": ("sid", "messagesid"),
+    "sid": ("sid", "messagesid", "smsmessagesid", "smssid"),
     "sentdate": ("sentdate", "datesent", "datecreated"),
 }
 UNDELIVERED = ("failed", "undelivered")
+# Twilio's address scheme for WhatsApp senders and recipients (`whatsapp:+14155238886`).
+WHATSAPP_PREFIX = "whatsapp:"
 
 
 def read_sms(path: Path, origin: FileOrigin, config: SourceConfig = DEFAULT_CONFIG) -> ReadResult:
@@ -78,10 +89,13 @@ def read_sms(path: Path, origin: FileOrigin, config: SourceConfig = DEFAULT_CONF
         iid = f"sms:{sid}"
         direction = (get(record, "direction") or "").lower()
         status = (get(record, "status") or "").lower()
+        sender, recipient = get(record, "from"), get(record, "to")
+        channel = "whatsapp" if _is_whatsapp(sender) or _is_whatsapp(recipient) else "sms"
+        sender, recipient = _number(sender), _number(recipient)
         if direction == "inbound":
-            contact, business = get(record, "from"), get(record, "to")
+            contact, business = sender, recipient
         elif direction.startswith("outbound"):
-            contact, business = get(record, "to"), get(record, "from")
+            contact, business = recipient, sender
             if status in UNDELIVERED:
                 skipped["undelivered_outbound"] += 1
                 continue
@@ -98,12 +112,23 @@ def read_sms(path: Path, origin: FileOrigin, config: SourceConfig = DEFAULT_CONF
             origin.file,
             line,
             interaction_id=iid,
-            channel="sms",
+            channel=channel,
             occurred_at=_iso(get(record, "sentdate")),
-            conversation_id=f"sms:{business or 'unknown'}:{contact}",
+            conversation_id=f"{channel}:{business or 'unknown'}:{contact}",
             phone=contact,
         )
     return result(records, rejects, skipped, origin)
+
+
+def _is_whatsapp(value: str | None) -> bool:
+    return value is not None and value.lower().startswith(WHATSAPP_PREFIX)
+
+
+def _number(value: str | None) -> str | None:
+    """The number of a Twilio address: `whatsapp:+1415...` → `+1415...`; others unchanged."""
+    if _is_whatsapp(value):
+        return value[len(WHATSAPP_PREFIX) :].strip() or None  # type: ignore[index]
+    return value
 
 
 def _iso(value: str | None) -> str | None:
