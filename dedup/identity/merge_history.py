@@ -65,24 +65,8 @@ def _rows(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(list(MERGES_SCHEMA)).cast(MERGES_SCHEMA)  # type: ignore[arg-type]
 
 
-def update_history(
-    previous_merges: pl.DataFrame,
-    previous_sides: pl.DataFrame,
-    previous: PreviousState,
-    ids: IdAssignment,
-    constraints: Constraints,
-    constrained: ConstrainedClusters,
-    now: datetime,
-) -> MergeHistory:
-    """Tonight's `merges` and `merge_sides`.
-
-    Args:
-        previous_merges, previous_sides: from the last published file.
-        previous: its ids.
-        ids: tonight's id assignment (its `auto_merges` are every id that lost its clusters).
-        constraints, constrained: tonight's decisions and how they applied.
-        now: this run's time.
-    """
+def _decided_merges(ids: IdAssignment, constraints: Constraints, refused: set[str]) -> list[dict]:
+    """`merges` rows of the admins' merges first applied tonight (those that took effect)."""
     redirected_to = dict(
         ids.redirects.filter(
             pl.col("from_contact_id").is_in(
@@ -90,9 +74,7 @@ def update_history(
             )
         ).iter_rows()
     )
-    refused = set(constrained.conflicts.get_column("decision_id").to_list())
     decided: list[dict] = []
-    by_decision: set[str] = set()
     for row in constraints.join_meta.filter(pl.col("first_time")).iter_rows(named=True):
         if row["decision_id"] in refused:
             continue
@@ -102,22 +84,26 @@ def update_history(
         )
         if not merged:
             continue
-        by_decision |= set(merged)
+        accepted = row["kind"] == ACCEPT_PROPOSAL
         decided.append(
             {
                 "merge_id": decision_merge_id(row["decision_id"]),
-                "kind": "proposal" if row["kind"] == ACCEPT_PROPOSAL else "manual",
+                "kind": "proposal" if accepted else "manual",
                 "survivor_id": survivor,
                 "merged_ids": merged,
                 "decided_by": row["decided_by"],
                 "decided_at": row["decided_at"],
                 "reversible_until": row["decided_at"] + UNMERGE_WINDOW,
                 "undone_at": None,
-                "reason": row["note"]
-                or ("accepted proposal" if row["kind"] == ACCEPT_PROPOSAL else "manual merge"),
+                "reason": row["note"] or ("accepted proposal" if accepted else "manual merge"),
             }
         )
-    auto = (
+    return decided
+
+
+def _auto_merges(ids: IdAssignment, by_decision: set[str], now: datetime) -> pl.DataFrame:
+    """`merges` rows for ids tonight's keys merged away (those no admin decision explains)."""
+    return (
         ids.auto_merges.with_columns(
             pl.col("merged_ids").list.filter(~pl.element().is_in(list(by_decision)))
         )
@@ -131,6 +117,12 @@ def update_history(
             pl.lit("shared identifiers").alias("reason"),
         )
     )
+
+
+def _with_unmerges(
+    previous_merges: pl.DataFrame, constraints: Constraints
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Last night's merges with tonight's unmerges marked `undone_at`, and the unmerge rows."""
     undone = constraints.unmerges.join(
         previous_merges.select("merge_id", "survivor_id", "merged_ids"), on="merge_id"
     )
@@ -154,10 +146,17 @@ def update_history(
         .with_columns(pl.coalesce("undone_at", "_undone").alias("undone_at"))
         .drop("_undone")
     )
-    new = pl.concat([_rows(pl.DataFrame(decided, schema=MERGES_SCHEMA)), _rows(auto)])
-    merges = pl.concat([carried, new, _rows(unmerge_rows)])
+    return carried, _rows(unmerge_rows)
 
-    # What each side of tonight's merges held last night.
+
+def _sides(
+    merges: pl.DataFrame,
+    new: pl.DataFrame,
+    previous_sides: pl.DataFrame,
+    previous: PreviousState,
+    now: datetime,
+) -> pl.DataFrame:
+    """`merge_sides` of every merge still reversible; tonight's from what each held last night."""
     new_members = (
         new.select("merge_id", "survivor_id", "merged_ids")
         .with_columns(
@@ -174,7 +173,7 @@ def update_history(
         & pl.col("reversible_until").is_not_null()
         & (pl.col("reversible_until") > now)
     ).select("merge_id")
-    sides = (
+    return (
         pl.concat(
             [previous_sides.select(list(MERGE_SIDES_SCHEMA)).cast(MERGE_SIDES_SCHEMA), new_sides]
         )
@@ -182,8 +181,37 @@ def update_history(
         .unique()
         .sort("merge_id", "contact_id", "interaction_id")
     )
+
+
+def update_history(
+    previous_merges: pl.DataFrame,
+    previous_sides: pl.DataFrame,
+    previous: PreviousState,
+    ids: IdAssignment,
+    constraints: Constraints,
+    constrained: ConstrainedClusters,
+    now: datetime,
+) -> MergeHistory:
+    """Tonight's `merges` and `merge_sides`.
+
+    Args:
+        previous_merges, previous_sides: from the last published file.
+        previous: its ids.
+        ids: tonight's id assignment (its `auto_merges` are every id that lost its clusters).
+        constraints, constrained: tonight's decisions and how they applied.
+        now: this run's time.
+    """
+    refused = set(constrained.conflicts.get_column("decision_id").to_list())
+    decided = _decided_merges(ids, constraints, refused)
+    by_decision = {c for row in decided for c in row["merged_ids"]}
+    auto = _auto_merges(ids, by_decision, now)
+    carried, unmerges = _with_unmerges(previous_merges, constraints)
+    new = pl.concat([_rows(pl.DataFrame(decided, schema=MERGES_SCHEMA)), _rows(auto)])
+    merges = pl.concat([carried, new, unmerges])
     return MergeHistory(
-        merges=merges, sides=sides, new_merge_ids=new.get_column("merge_id").to_list()
+        merges=merges,
+        sides=_sides(merges, new, previous_sides, previous, now),
+        new_merge_ids=new.get_column("merge_id").to_list(),
     )
 
 

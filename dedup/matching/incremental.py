@@ -365,6 +365,106 @@ def _read_state(state_dir: Path) -> dict[str, Any] | None:
         return None
 
 
+def _full_run_reason(
+    state: dict | None,
+    key: str,
+    prints: pl.DataFrame,
+    tf_now: pl.DataFrame,
+    levels: Any,
+    contacts: int,
+    config: IncrementalConfig,
+    run: PredictionRun,
+) -> tuple[str, pl.Series | None]:
+    """Why tonight must score every pair ("" when last night's state fits), and the changed ids."""
+    if state is None:
+        return "no saved state", None
+    if state["key"] != key:
+        return "model, threshold, blocking rules or record columns changed", None
+    changed_ids = (
+        prints.join(state["fingerprints"], on=["unique_id", "fingerprint"], how="anti")
+        .get_column("unique_id")
+        .implode()
+    )
+    rise = _tf_rise(state["tf"], tf_now, levels)
+    share = changed_ids.list.len().item() / max(contacts, 1)
+    if share > config.max_changed_share:
+        return f"{share:.0%} of contacts changed", changed_ids
+    if rise > state["headroom_bits"]:
+        return (
+            f"term frequencies moved {rise:.2f} bits, more than the "
+            f"{state['headroom_bits']:.2f} left since the last full run"
+        ), changed_ids
+    run.headroom_bits = state["headroom_bits"] - rise
+    return "", changed_ids
+
+
+def _score_changed(
+    linker: Any, records: pl.DataFrame, is_changed: pl.Series, floor_weight: float, copied: list
+) -> pl.DataFrame:
+    """Pairs of the changed contacts, with each other and with every contact sharing a key."""
+    # The linker's integer ids; Splink copies only the rows it is given, so nothing else
+    # here copies a whole (wide) record frame.
+    as_splink = splink_ids(records)
+    changed = as_splink.filter(is_changed)
+    if changed.height == 0:
+        return pl.DataFrame()
+    # One Splink call for both kinds of pair: the changed contacts against themselves
+    # and every contact that shares a blocking key with one. Within the changed side it
+    # finds each pair twice (and each record with itself); one orientation is kept, the
+    # smaller id on the left, as a dedupe predict orders it. Two calls (`predict_within`
+    # beside `predict_between`) cost ~0.3 s more in Splink's own overhead at 1M.
+    # The linker's own database API (the one given, or the default DuckDB session), so
+    # the registered tables and the full-table tf tables live in one database.
+    api = linker._db_api
+    partners = as_splink.filter(is_changed | reachable_from(changed, as_splink))
+    scored = _to_polars(
+        linker.inference.predict_between(
+            api.register(changed.to_arrow()),
+            api.register(partners.to_arrow()),
+            threshold_match_weight=floor_weight,
+            warning_mode="never",
+        )
+    )
+    changed_ints = changed.get_column("unique_id").implode()
+    scored = scored.filter(~pl.col(ID_R).is_in(changed_ints) | (pl.col(ID_L) < pl.col(ID_R)))
+    return contact_ids_of(scored.drop(copied), records)
+
+
+def _predict_incremental(
+    linker: Any,
+    records: pl.DataFrame,
+    state: dict,
+    changed_ids: pl.Series,
+    tf_now: pl.DataFrame,
+    levels: Any,
+    floor_weight: float,
+    run: PredictionRun,
+    clock: dict[str, float],
+) -> pl.DataFrame:
+    """Changed contacts scored anew; pairs of unchanged ones carried over and rescored."""
+    t = time.perf_counter()
+    run.mode, run.reason = "incremental", "last night's state fits"
+    is_changed = records.select(pl.col("unique_id").is_in(changed_ids)).to_series()
+    run.changed = int(is_changed.sum())
+    frames = [_score_changed(linker, records, is_changed, floor_weight, state["record_columns"])]
+    clock["predict_changed"] = time.perf_counter() - t
+    t = time.perf_counter()
+    unchanged_ids = records.get_column("unique_id").filter(~is_changed).implode()
+    carried = rescore_carried(
+        state["pairs"].filter(
+            pl.col(ID_L).is_in(unchanged_ids) & pl.col(ID_R).is_in(unchanged_ids)
+        ),
+        tf_now,
+        levels,
+    ).filter(pl.col("match_weight") >= floor_weight)
+    run.carried_pairs = carried.height
+    clock["carry_over"] = time.perf_counter() - t
+    frames.append(carried)
+    stored = pl.concat([f for f in frames if f.width], how="diagonal_relaxed")
+    # The store and the output have one schema whatever produced the rows.
+    return stored.select(state["pairs"].columns) if state["pairs"].width else stored
+
+
 def predict_nightly(
     records: pl.DataFrame,
     model: TrainedModel,
@@ -391,106 +491,42 @@ def predict_nightly(
     threshold_weight = prob_to_match_weight(threshold)
     floor_weight = threshold_weight - config.floor_bits
     levels = _tf_levels(model_settings)
-
-    settings = {**model_settings, "blocking_rules_to_generate_predictions": kept}
-    linker = _linker(records, settings, db_api)
+    linker = _linker(
+        records, {**model_settings, "blocking_rules_to_generate_predictions": kept}, db_api
+    )
     tf_now = _tf_tables(linker, levels)
     prints = fingerprints(records)
     clock["prepare"] = time.perf_counter() - started
 
     state = None if force_full else _read_state(state_dir)
-    reason = "forced" if force_full else ("no saved state" if state is None else "")
-    changed_ids = None
-    if state is not None:
-        if state["key"] != key:
-            reason = "model, threshold, blocking rules or record columns changed"
-        else:
-            changed_ids = (
-                prints.join(state["fingerprints"], on=["unique_id", "fingerprint"], how="anti")
-                .get_column("unique_id")
-                .implode()
-            )
-            rise = _tf_rise(state["tf"], tf_now, levels)
-            share = changed_ids.list.len().item() / max(records.height, 1)
-            if share > config.max_changed_share:
-                reason = f"{share:.0%} of contacts changed"
-            elif rise > state["headroom_bits"]:
-                reason = (
-                    f"term frequencies moved {rise:.2f} bits, more than the "
-                    f"{state['headroom_bits']:.2f} left since the last full run"
-                )
-            else:
-                run.headroom_bits = state["headroom_bits"] - rise
-
-    t = predict_started = time.perf_counter()
+    if force_full:
+        reason, changed_ids = "forced", None
+    else:
+        reason, changed_ids = _full_run_reason(
+            state, key, prints, tf_now, levels, records.height, config, run
+        )
+    predict_started = time.perf_counter()
     if reason:
         run.reason = reason
-        scored = linker.inference.predict(threshold_match_weight=floor_weight, warning_mode="never")
-        scored = _to_polars(scored)
+        scored = _to_polars(
+            linker.inference.predict(threshold_match_weight=floor_weight, warning_mode="never")
+        )
         order, copied = scored.columns, record_columns_of(scored, records, levels)
         stored = contact_ids_of(scored.drop(copied), records)
         run.headroom_bits = config.floor_bits
     else:
         assert state is not None and changed_ids is not None
-        run.mode, run.reason = "incremental", "last night's state fits"
         # The same model, rules and record columns (the state key): last night's output form.
         order, copied = state["columns"], state["record_columns"]
-        is_changed = records.select(pl.col("unique_id").is_in(changed_ids)).to_series()
-        # The linker's integer ids; Splink copies only the rows it is given, so nothing else
-        # here copies a whole (wide) record frame.
-        as_splink = splink_ids(records)
-        changed = as_splink.filter(is_changed)
-        run.changed = changed.height
-        frames = []
-        if changed.height:
-            # One Splink call for both kinds of pair: the changed contacts against themselves
-            # and every contact that shares a blocking key with one. Within the changed side it
-            # finds each pair twice (and each record with itself); one orientation is kept, the
-            # smaller id on the left, as a dedupe predict orders it. Two calls (`predict_within`
-            # beside `predict_between`) cost ~0.3 s more in Splink's own overhead at 1M.
-            # The linker's own database API (the one given, or the default DuckDB session), so
-            # the registered tables and the full-table tf tables live in one database.
-            api = linker._db_api
-            partners = as_splink.filter(is_changed | reachable_from(changed, as_splink))
-            scored_changed = _to_polars(
-                linker.inference.predict_between(
-                    api.register(changed.to_arrow()),
-                    api.register(partners.to_arrow()),
-                    threshold_match_weight=floor_weight,
-                    warning_mode="never",
-                )
-            )
-            changed_ints = changed.get_column("unique_id").implode()
-            scored_changed = scored_changed.filter(
-                ~pl.col(ID_R).is_in(changed_ints) | (pl.col(ID_L) < pl.col(ID_R))
-            ).drop(copied)
-            frames.append(contact_ids_of(scored_changed, records))
-        clock["predict_changed"] = time.perf_counter() - t
-        t = time.perf_counter()
-        unchanged_ids = records.get_column("unique_id").filter(~is_changed).implode()
-        carried = rescore_carried(
-            state["pairs"].filter(
-                pl.col(ID_L).is_in(unchanged_ids) & pl.col(ID_R).is_in(unchanged_ids)
-            ),
-            tf_now,
-            levels,
-        ).filter(pl.col("match_weight") >= floor_weight)
-        run.carried_pairs = carried.height
-        clock["carry_over"] = time.perf_counter() - t
-        frames.append(carried)
-        stored = pl.concat([f for f in frames if f.width], how="diagonal_relaxed")
-        # The store and the output have one schema whatever produced the rows.
-        stored = stored.select(state["pairs"].columns) if state["pairs"].width else stored
+        stored = _predict_incremental(
+            linker, records, state, changed_ids, tf_now, levels, floor_weight, run, clock
+        )
     clock["predict"] = time.perf_counter() - predict_started
     t = time.perf_counter()
     run.stored_pairs = stored.height
     summary = {
-        "mode": run.mode,
-        "reason": run.reason,
-        "contacts": run.contacts,
-        "changed": run.changed,
-        "carried_pairs": run.carried_pairs,
-        "stored_pairs": run.stored_pairs,
+        k: getattr(run, k)
+        for k in ("mode", "reason", "contacts", "changed", "carried_pairs", "stored_pairs")
     }
     _write_state(
         state_dir, key, stored, prints, tf_now, run.headroom_bits, summary, (order, copied)

@@ -71,6 +71,78 @@ def _follow(frame: pl.DataFrame, redirects: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _decided_rows(
+    decided: pl.DataFrame, status: str, last_scores: pl.DataFrame, first_seen: pl.DataFrame
+) -> pl.DataFrame:
+    """Published rows of decided proposals: the last known score, the decision's stamp."""
+    return (
+        decided.select(
+            "proposal_id", "contact_id_l", "contact_id_r", "decided_by", "decided_at", "note"
+        )
+        .join(last_scores, on="proposal_id", how="left")
+        .join(first_seen, on="proposal_id", how="left")
+        .select(
+            "proposal_id",
+            "contact_id_l",
+            "contact_id_r",
+            "match_probability",
+            "match_weight",
+            pl.lit(status).alias("status"),
+            pl.coalesce("created_at", "decided_at").alias("created_at"),
+            "explanation",
+            pl.col("decided_at").alias("status_at"),
+            "decided_by",
+            "note",
+        )
+    )
+
+
+def _pending_rows(
+    scored: pl.DataFrame, was_pending: pl.DataFrame, blocked: pl.DataFrame, live, now: datetime
+) -> pl.DataFrame:
+    """Tonight's live, undecided pairs; a pair pending since an earlier night keeps its date."""
+    since = (
+        was_pending.select("proposal_id", pl.col("created_at").alias("_since"))
+        if was_pending.height
+        else pl.DataFrame(schema={"proposal_id": pl.String, "_since": pl.Datetime("us", "UTC")})
+    )
+    return (
+        scored.filter(pl.col("contact_id_l") != pl.col("contact_id_r"))
+        .filter(pl.col("contact_id_l").is_in(live) & pl.col("contact_id_r").is_in(live))
+        .join(blocked, on="proposal_id", how="anti")
+        .join(since, on="proposal_id", how="left")
+        .unique("proposal_id", keep="first")
+        .with_columns(
+            pl.lit("pending").alias("status"),
+            pl.coalesce("_since", pl.lit(now).cast(pl.Datetime("us", "UTC"))).alias("created_at"),
+        )
+        .with_columns(
+            pl.col("created_at").alias("status_at"),
+            pl.lit(None, pl.String).alias("decided_by"),
+            pl.lit(None, pl.String).alias("note"),
+        )
+        .select(list(PROPOSALS_SCHEMA))
+    )
+
+
+def _superseded_rows(
+    was_pending: pl.DataFrame, blocked: pl.DataFrame, live, now: datetime
+) -> pl.DataFrame:
+    """Pending pairs of which one side no longer lives (merged away, erased, deleted)."""
+    if was_pending.height == 0:
+        return pl.DataFrame(schema=PROPOSALS_SCHEMA)
+    return (
+        was_pending.filter(
+            ~pl.col("contact_id_l").is_in(live) | ~pl.col("contact_id_r").is_in(live)
+        )
+        .join(blocked, on="proposal_id", how="anti")
+        .with_columns(
+            pl.lit("superseded").alias("status"),
+            pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("status_at"),
+        )
+    )
+
+
 def update_proposals(
     predictions: pl.DataFrame,
     previous: pl.DataFrame,
@@ -95,7 +167,6 @@ def update_proposals(
     scored = _with_ids(_follow(predictions.select(list(PREDICTION_SCHEMA)), redirects))
     # Old rows keep their own ids: history says which pair was proposed, not what it became.
     prev = previous
-
     rejected = (
         decisions.filter(pl.col("kind") == REJECT_PROPOSAL)
         .select("contact_id_l", "contact_id_r", "decided_by", "decided_at", "note")
@@ -104,98 +175,34 @@ def update_proposals(
         .sort("decided_at")
         .unique("proposal_id", keep="last")
     )
-    last_scores = pl.concat(
-        [
-            scored.select("proposal_id", "match_probability", "match_weight", "explanation"),
-            prev.select("proposal_id", "match_probability", "match_weight", "explanation"),
-        ]
-    ).unique("proposal_id", keep="first")
-    first_seen = prev.select("proposal_id", "created_at").unique("proposal_id", keep="first")
     accepted = (
         decisions.filter((pl.col("kind") == ACCEPT_PROPOSAL) & pl.col("proposal_id").is_not_null())
         .sort("decided_at")
         .unique("proposal_id", keep="last")
     )
-
-    def decided_rows(decided: pl.DataFrame, status: str) -> pl.DataFrame:
-        """Published rows of decided proposals: the last known score, the decision's stamp."""
-        return (
-            decided.select(
-                "proposal_id", "contact_id_l", "contact_id_r", "decided_by", "decided_at", "note"
-            )
-            .join(last_scores, on="proposal_id", how="left")
-            .join(first_seen, on="proposal_id", how="left")
-            .select(
-                "proposal_id",
-                "contact_id_l",
-                "contact_id_r",
-                "match_probability",
-                "match_weight",
-                pl.lit(status).alias("status"),
-                pl.coalesce("created_at", "decided_at").alias("created_at"),
-                "explanation",
-                pl.col("decided_at").alias("status_at"),
-                "decided_by",
-                "note",
-            )
-        )
-
-    accepted_rows = decided_rows(accepted, "accepted")
+    score_columns = ("proposal_id", "match_probability", "match_weight", "explanation")
+    last_scores = pl.concat([scored.select(score_columns), prev.select(score_columns)]).unique(
+        "proposal_id", keep="first"
+    )
+    first_seen = prev.select("proposal_id", "created_at").unique("proposal_id", keep="first")
+    kept_apart = (
+        _with_ids(separated.select("contact_id_l", "contact_id_r")).select("proposal_id")
+        if separated is not None and separated.height
+        else pl.DataFrame(schema={"proposal_id": pl.String})
+    )
     blocked = pl.concat(
-        [
-            rejected.select("proposal_id"),
-            accepted.select("proposal_id"),
-            _with_ids(separated.select("contact_id_l", "contact_id_r")).select("proposal_id")
-            if separated is not None and separated.height
-            else pl.DataFrame(schema={"proposal_id": pl.String}),
-        ]
+        [rejected.select("proposal_id"), accepted.select("proposal_id"), kept_apart]
     )
-
-    rejected_rows = decided_rows(rejected, "rejected")
     was_pending = prev.filter(pl.col("status") == "pending") if prev.height else prev
-    pending = (
-        scored.filter(pl.col("contact_id_l") != pl.col("contact_id_r"))
-        .filter(pl.col("contact_id_l").is_in(live) & pl.col("contact_id_r").is_in(live))
-        .join(blocked, on="proposal_id", how="anti")
-        .join(
-            was_pending.select("proposal_id", pl.col("created_at").alias("_since"))
-            if was_pending.height
-            else pl.DataFrame(
-                schema={"proposal_id": pl.String, "_since": pl.Datetime("us", "UTC")}
-            ),
-            on="proposal_id",
-            how="left",
-        )
-        .unique("proposal_id", keep="first")
-        .with_columns(
-            pl.lit("pending").alias("status"),
-            pl.coalesce("_since", pl.lit(now).cast(pl.Datetime("us", "UTC"))).alias("created_at"),
-        )
-        .with_columns(
-            pl.col("created_at").alias("status_at"),
-            pl.lit(None, pl.String).alias("decided_by"),
-            pl.lit(None, pl.String).alias("note"),
-        )
-        .select(list(PROPOSALS_SCHEMA))
-    )
-    superseded_now = (
-        was_pending.filter(
-            ~pl.col("contact_id_l").is_in(live) | ~pl.col("contact_id_r").is_in(live)
-        )
-        .join(blocked, on="proposal_id", how="anti")
-        .with_columns(
-            pl.lit("superseded").alias("status"),
-            pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("status_at"),
-        )
-        if was_pending.height
-        else pl.DataFrame(schema=PROPOSALS_SCHEMA)
-    )
-    kept_history = (
+    frames = [
+        _decided_rows(accepted, "accepted", last_scores, first_seen),
+        _decided_rows(rejected, "rejected", last_scores, first_seen),
+        _pending_rows(scored, was_pending, blocked, live, now),
+        _superseded_rows(was_pending, blocked, live, now),
         prev.filter(pl.col("status") == "superseded")
         if prev.height
-        else pl.DataFrame(schema=PROPOSALS_SCHEMA)
-    )
-    frames = [accepted_rows, rejected_rows, pending, superseded_now, kept_history]
+        else pl.DataFrame(schema=PROPOSALS_SCHEMA),
+    ]
     out = pl.concat([f.select(list(PROPOSALS_SCHEMA)).cast(PROPOSALS_SCHEMA) for f in frames])  # type: ignore[arg-type]
     # One row per proposal id: a decision beats a score, a live pending pair beats old history.
     rank = pl.col("status").replace_strict(
