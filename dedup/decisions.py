@@ -125,6 +125,10 @@ KINDS = (
 T = TypeVar("T")
 
 
+class DecisionLogError(RuntimeError):
+    """The decision log cannot be read or written (damaged, not a DuckDB file); one line."""
+
+
 @dataclass(frozen=True)
 class Decision:
     kind: str
@@ -138,16 +142,27 @@ class Decision:
     subject: str | None = None
 
 
-def _retry(action: Callable[[], T], seconds: float = 30.0) -> T:
+def _retry(path: Path, action: Callable[[], T], seconds: float = 30.0) -> T:
     deadline = time.monotonic() + seconds
     while True:
         try:
             return action()
-        except duckdb.IOException:
+        except duckdb.Error as exc:
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
             # Another process holds the file (a run reading, an admin writing): wait our turn.
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+            # Anything else (a damaged file, not a DuckDB file) will not heal by waiting.
+            locked = isinstance(exc, duckdb.IOException) and "lock" in first.lower()
+            if locked and time.monotonic() <= deadline:
+                time.sleep(0.1)
+                continue
+            advice = (
+                "another process holds it; try again when it is done"
+                if locked
+                else "restore it from your backup (docs/operations.md, Files)"
+            )
+            raise DecisionLogError(
+                f"the decision log {path} cannot be read: {first}; {advice}"
+            ) from None
 
 
 def _decision_id(decision: Decision, at: datetime, n: int = 0) -> str:
@@ -227,7 +242,7 @@ def append_many(
         finally:
             con.close()
 
-    _retry(write)
+    _retry(path, write)
     return ids
 
 
@@ -252,7 +267,7 @@ def _read_table(path: Path, table: str, schema: dict[str, pl.DataType], order: s
         finally:
             con.close()
 
-    return _retry(read).cast(schema)  # type: ignore[arg-type]
+    return _retry(path, read).cast(schema)  # type: ignore[arg-type]
 
 
 def read_all(path: Path) -> pl.DataFrame:

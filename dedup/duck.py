@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import weakref
 from pathlib import Path
 
 import duckdb
@@ -17,6 +20,18 @@ def session(temp_dir: Path) -> duckdb.DuckDBPyConnection:
     con.execute(f"SET temp_directory = '{temp_dir}'")
     # Output order is set by ORDER BY where it matters; keeping input order costs memory.
     con.execute("SET preserve_insertion_order = false")
+    return con
+
+
+def private_session(purpose: str) -> duckdb.DuckDBPyConnection:
+    """A `session` spilling to a new folder only this user can open (mkdtemp: 0700), removed with
+    the connection. For steps outside a state folder (Splink's matching, its charts): their spill
+    files hold contacts' names, emails and phones, so never a fixed folder every user can list and
+    the next run (or another workspace) shares (docs/privacy.md, "Where personal data lives").
+    """
+    folder = Path(tempfile.mkdtemp(prefix=f"contacts-{purpose}-"))
+    con = session(folder)
+    weakref.finalize(con, shutil.rmtree, folder, True)
     return con
 
 

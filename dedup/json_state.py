@@ -21,11 +21,17 @@ def read_json(path: Path, key: str) -> dict[str, dict]:
     return data.get(key, {})
 
 
-def write_json(path: Path, key: str, entries: dict[str, dict]) -> None:
-    """Replace the file whole: temp file, fsync, rename (readers see old or new, never half)."""
+def write_json(path: Path, key: str, entries: dict[str, dict], mode: int = 0o640) -> None:
+    """Replace the file whole: temp file, fsync, rename (readers see old or new, never half).
+
+    `mode`: the file's permissions, whatever the umask; never world-readable (docs/privacy.md).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with open(
+        os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w", encoding="utf-8"
+    ) as fh:
+        os.fchmod(fh.fileno(), mode)  # O_CREAT's mode is cut by the umask, and ignored if it exists
         json.dump({"version": 1, key: entries}, fh, indent=2, sort_keys=True)
         fh.flush()
         os.fsync(fh.fileno())

@@ -67,4 +67,9 @@ class StateLayout:
     def ensure(self) -> StateLayout:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.staging_root.mkdir(parents=True, exist_ok=True)
+        # Staging, work files and the decision log hold personal data: other users may not enter
+        # the folder (its owner and group keep what they had; docs/privacy.md).
+        mode = self.state_dir.stat().st_mode & 0o777
+        if mode & 0o007:
+            self.state_dir.chmod(mode & 0o770)
         return self

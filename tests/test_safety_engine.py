@@ -176,3 +176,303 @@ def test_failed_verification_does_not_raise_the_audience(exports: Path, db: Path
     assert audience[of["lead"]] == "paid_users"
     unknown = dict(query(db, "SELECT contact_id, unknown_plans FROM contacts").iter_rows())
     assert unknown[of["forged"]] == 0  # an untrusted plan is not an unknown one
+
+
+# --- item 5: a deleted contact leaves review at once, and no decision may name it --------------
+
+
+@pytest.fixture(scope="module")
+def proposals_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A published file with pending proposals (generated people, as the review page's tests)."""
+    from assets.resources import ContactsSettings
+    from contacts.demo import GeneratorConfig, generate_exports
+    from contacts.runner import run_pipeline
+    from tests.conftest import SECRET
+
+    root = tmp_path_factory.mktemp("deleted_review")
+    exports = root / "exports"
+    generate_exports(exports, GeneratorConfig(persons=300, days=2, seed=11, secret=SECRET))
+    run_pipeline(
+        ContactsSettings(exports_dir=str(exports), db_path=str(root / "out" / "contacts.duckdb"))
+    )
+    return root
+
+
+def _copy_world(world: Path, tmp_path: Path) -> tuple[Path, Path]:
+    import shutil
+
+    db = tmp_path / "contacts.duckdb"
+    shutil.copy(world / "out" / "contacts.duckdb", db)
+    shutil.copytree(world / "out" / "contacts.duckdb.state", tmp_path / "contacts.duckdb.state")
+    return db, world / "exports"
+
+
+def test_deleted_contact_leaves_review_and_cannot_be_merged_into(
+    proposals_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import polars as pl
+    from typer.testing import CliRunner
+
+    from assets.resources import ContactsSettings
+    from contacts.cli import app
+    from contacts.runner import run_pipeline
+    from dedup.decisions import read_all
+    from dedup.service.export import export_proposals
+    from dedup.service.review import (
+        ReviewError,
+        accept_all_above,
+        accept_proposal,
+        delete_contacts,
+        hidden_ids,
+        merge_contacts,
+        proposal_card,
+        published,
+        reject_proposal,
+        review_queue,
+    )
+
+    db, exports = _copy_world(proposals_world, tmp_path)
+    queue = review_queue(db, limit=200)
+    assert len(queue) >= 3, "the world must have proposals"
+    # The queue's search box: punctuation alone (LIKE wildcards included) finds nobody.
+    for text in ("%", "_", ".", "@", "!!!"):
+        assert review_queue(db, "all", search=text) == [], text
+    someone = next(r["email_l"] for r in queue if r["email_l"])
+    assert review_queue(db, "all", search=someone.upper())
+    first, second = queue[0], queue[1]
+    gone, other = first["contact_id_l"], first["contact_id_r"]
+    before = dict(
+        query(
+            db, f"SELECT interaction_id, contact_id FROM interactions WHERE contact_id = '{other}'"
+        ).iter_rows()
+    )
+    delete_contacts(db, [gone], who="ann")
+
+    # Out of the queue and the card at once, with its PII.
+    assert all(gone not in (r["contact_id_l"], r["contact_id_r"]) for r in review_queue(db, "all"))
+    refusals = [
+        lambda: proposal_card(db, first["proposal_id"]),
+        lambda: accept_proposal(db, first["proposal_id"], survivor=gone),
+        lambda: accept_proposal(db, first["proposal_id"], survivor=other),
+        lambda: reject_proposal(db, first["proposal_id"]),
+        lambda: merge_contacts(db, other, gone, survivor=gone),
+    ]
+    for refused in refusals:
+        with pytest.raises(ReviewError, match=f"contact {gone} is deleted") as exc:
+            refused()
+        assert "\n" not in str(exc.value)
+    cli = CliRunner()
+    for args in (
+        ["proposals", "show", first["proposal_id"]],
+        ["proposals", "accept", first["proposal_id"], "--survivor", gone],
+    ):
+        result = cli.invoke(app, [*args, "--db", str(db)])
+        assert result.exit_code == 1 and f"contact {gone} is deleted" in result.output
+        assert first["name_l"] is None or first["name_l"] not in result.output
+    with published(db) as con:
+        written = tmp_path / "proposals.csv"
+        export_proposals(con, written, lambda _p, _f: [], hidden=hidden_ids(db))
+    assert gone not in written.read_text()
+
+    # A contact in a merge waiting for the run cannot be deleted under it.
+    accept_proposal(db, second["proposal_id"], survivor=second["contact_id_r"])
+    with pytest.raises(ReviewError, match="in a merge waiting for the next run"):
+        delete_contacts(db, [second["contact_id_l"]])
+    # Bulk acceptance passes over proposals naming the deleted contact.
+    assert accept_all_above(db, 0.0, 200)
+    accepted = read_all(StateLayout(db).decisions_path).filter(pl.col("kind") == "accept_proposal")
+    named = accepted.select("contact_id_l", "contact_id_r", "survivor_id").to_numpy().ravel()
+    assert gone not in set(named)
+
+    run_pipeline(ContactsSettings(exports_dir=str(exports), db_path=str(db)))
+    # The other side kept every interaction it had; the trash holds the deleted contact alone.
+    after = dict(
+        query(
+            db,
+            "SELECT interaction_id, contact_id FROM interactions "
+            f"WHERE interaction_id IN ({', '.join(repr(i) for i in before)})",
+        ).iter_rows()
+    )
+    assert set(after) == set(before)
+    assert (
+        query(db, f"SELECT count(*) FROM deleted_contacts WHERE contact_id = '{gone}'").item() == 1
+    )
+    assert (
+        query(db, f"SELECT count(*) FROM deleted_contacts WHERE contact_id = '{other}'").item() == 0
+    )
+
+
+# --- item 6: an export never overwrites the database or its state ------------------------------
+
+
+def test_export_refuses_the_database_and_its_state_folder(exports: Path, db: Path, run) -> None:
+    from typer.testing import CliRunner
+
+    from contacts.cli import app
+    from dedup.service.review import add_note
+
+    write_jsonl(exports, "2026-11-01", "a.jsonl", [rec("a1", email="a@x.test", name="Ada")])
+    run(**NO_MATCHING)
+    add_note(db, contact_of(db)["a1"], "keep me", who="ann")
+    layout = StateLayout(db)
+    protected = {p: p.read_bytes() for p in (db, layout.decisions_path) if p.exists()}
+    link = db.parent / "innocent.csv"
+    link.symlink_to(layout.decisions_path)
+    targets = [
+        db,
+        db.parent / "contacts.duckdb.wal",
+        layout.decisions_path,
+        layout.state_dir / "views.json",
+        layout.output_dir / "exports" / "contacts.csv",
+        db.parent / "contacts.duckdb.state" / ".." / "contacts.duckdb",
+        link,
+    ]
+    for target in targets:
+        result = CliRunner().invoke(app, ["export", "--db", str(db), "--out", str(target)])
+        assert result.exit_code == 1, target
+        assert "refusing to write an export" in result.output
+    assert {p: p.read_bytes() for p in protected} == protected
+    fine = db.parent / "people.csv"
+    assert CliRunner().invoke(app, ["export", "--db", str(db), "--out", str(fine)]).exit_code == 0
+    assert "Ada" in fine.read_text()
+
+
+# --- lows --------------------------------------------------------------------------------------
+
+
+def test_search_edges_give_a_clear_answer(exports: Path, db: Path, run) -> None:
+    from typer.testing import CliRunner
+
+    from contacts.cli import app
+
+    write_jsonl(
+        exports,
+        "2026-11-01",
+        "a.jsonl",
+        [rec("a1", email="ada@x.test", name="Ada Lovelace"), rec("b1", email="bo@x.test")],
+    )
+    run(**NO_MATCHING)
+    cli = CliRunner()
+    huge = cli.invoke(app, ["search", "--db", str(db), "--created-within", "99999999999"])
+    assert huge.exit_code == 1 and isinstance(huge.exception, SystemExit)  # not OverflowError
+    assert "created_within_days must be 0 to 36,525 (100 years)" in huge.output
+    for text in ("!!!", "—", "'", "*"):
+        result = cli.invoke(app, ["search", text, "--db", str(db)])
+        assert result.exit_code == 0 and "0 contact(s) match" in result.output, text
+    found = cli.invoke(app, ["search", "Ada", "--db", str(db)])
+    assert "1 contact(s) match" in found.output
+
+
+def test_control_and_bidi_characters_are_refused_on_edit_and_stripped_in_exports(
+    exports: Path, db: Path, run, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from contacts.cli import app
+    from dedup.decisions import read_all
+    from dedup.service.review import ReviewError, bulk_edit, edit_contact
+
+    write_jsonl(
+        exports,
+        "2026-11-01",
+        "a.jsonl",
+        [
+            rec(
+                "a1",
+                email="ada@x.test",
+                name="Ada\x00 \u202eecnalevoL",
+                company="\u202e=cmd|' /C calc'!A0",
+                contact_tags=["n\x00ul"],
+            )
+        ],
+    )
+    run(**NO_MATCHING)
+    contact = contact_of(db)["a1"]
+    for tag in ("a\x00b", "line\nbreak", "c\rr", "\u202egnp.exe", "\u2066x"):
+        with pytest.raises(ReviewError, match="control or bidirectional-override"):
+            bulk_edit(db, "tag-add", [contact], tag)
+        with pytest.raises(ReviewError, match="control or bidirectional-override"):
+            edit_contact(db, contact, tags_add=[tag])
+    edit_contact(db, contact, tags_remove=["n\x00ul"])  # removing what an export brought: fine
+    assert read_all(StateLayout(db).decisions_path).get_column("kind").to_list() == ["tag_remove"]
+
+    out = tmp_path / "people.csv"
+    assert CliRunner().invoke(app, ["export", "--db", str(db), "--out", str(out)]).exit_code == 0
+    text = out.read_text(encoding="utf-8")
+    assert "\x00" not in text and "\u202e" not in text
+    assert "Ada ecnalevoL" in text
+    # The bidi override hid a formula trigger; once stripped, the trigger is neutralized.
+    assert "'=cmd|' /C calc'!A0" in text
+
+
+def test_matching_spills_to_private_per_run_folders() -> None:
+    import gc
+    import os
+    import tempfile
+
+    from dedup.duck import private_session
+
+    def spill_folder(con) -> Path:
+        return Path(con.execute("SELECT current_setting('temp_directory')").fetchone()[0])
+
+    first, second = private_session("splink"), private_session("splink")
+    folders = [spill_folder(first), spill_folder(second)]
+    assert folders[0] != folders[1]
+    for folder in folders:
+        assert folder.parent == Path(tempfile.gettempdir())
+        assert folder.name.startswith("contacts-splink-")
+        assert os.stat(folder).st_mode & 0o777 == 0o700
+    del first, second
+    gc.collect()
+    assert not any(folder.exists() for folder in folders)
+    # No module of the engine names a fixed shared folder any more.
+    engine = Path(__file__).parents[1] / "dedup"
+    fixed = ('"contacts-splink"', '"contacts-records"', '"contacts-splink-reports"')
+    for source in engine.rglob("*.py"):
+        assert not any(f in source.read_text() for f in fixed), source
+
+
+def test_damaged_decision_log_is_one_clear_line(exports: Path, db: Path, run) -> None:
+    import time
+
+    from typer.testing import CliRunner
+
+    from contacts.cli import app
+
+    write_jsonl(exports, "2026-11-01", "a.jsonl", [rec("a1", email="a@x.test")])
+    run(**NO_MATCHING)
+    StateLayout(db).decisions_path.write_bytes(b"not a database at all\n" * 100)
+    started = time.monotonic()
+    result = CliRunner().invoke(app, ["proposals", "list", "--db", str(db)])
+    assert time.monotonic() - started < 10  # a damaged file is not a lock worth 30 s of retries
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "decision log" in lines[0] and "cannot be read" in lines[0]
+
+
+def test_published_file_and_api_keys_are_not_world_readable(exports: Path, db: Path, run) -> None:
+    import os
+
+    previous = os.umask(0o022)  # the common default, under which both were 0644
+    try:
+        write_jsonl(exports, "2026-11-01", "a.jsonl", [rec("a1", email="a@x.test")])
+        run(**NO_MATCHING)
+        _check_modes(db, run)
+    finally:
+        os.umask(previous)
+
+
+def _check_modes(db: Path, run) -> None:
+    import os
+
+    from dedup.service.apikeys import create_key, revoke_key
+
+    layout = StateLayout(db)
+    assert os.stat(db).st_mode & 0o777 == 0o640
+    assert os.stat(layout.state_dir).st_mode & 0o007 == 0
+    _, key = create_key(layout.api_keys_path, "read", "ci")
+    assert os.stat(layout.api_keys_path).st_mode & 0o777 == 0o600
+    revoke_key(layout.api_keys_path, key.key_id)
+    assert os.stat(layout.api_keys_path).st_mode & 0o777 == 0o600
+    run(**NO_MATCHING)  # every publish, not only the first
+    assert os.stat(db).st_mode & 0o777 == 0o640

@@ -195,11 +195,15 @@ def export_command(
 ) -> None:
     """Export every live contact, a saved view's or a filter's to CSV, checked before it is written."""
     from dedup.layout import StateLayout
-    from dedup.service.export import ExportError, export_contacts
+    from dedup.service.export import ExportError, check_export_target, export_contacts
     from dedup.service.saved_views import ViewError, get_view
     from dedup.service.search import FilterError
     from quality.export_checks import check_export_file
 
+    try:
+        check_export_target(out_file, db)
+    except ExportError as exc:
+        fail(str(exc))
     if view is not None:
         if not flt.is_empty():
             fail("give either --view or filters, not both")

@@ -33,12 +33,14 @@ def fail(message: str) -> None:
 
 
 def review_action(action: Callable[[], T]) -> T:
-    """Run a dedup.service.review action; its ReviewError becomes the CLI's one-line error."""
+    """Run a dedup.service.review action; its ReviewError (or a damaged decision log) becomes
+    the CLI's one-line error."""
+    from dedup.decisions import DecisionLogError
     from dedup.service.review import ReviewError
 
     try:
         return action()
-    except ReviewError as exc:
+    except (ReviewError, DecisionLogError) as exc:
         fail(str(exc))
         raise  # unreachable: fail() exits
 

@@ -10,7 +10,6 @@ import copy
 import itertools
 import json
 import logging
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import polars as pl
 from splink import DuckDBAPI, Linker
 
-from dedup.duck import session
+from dedup.duck import private_session
 from dedup.matching.settings import (
     TRAINING_BLOCKS,
     TRAINING_RULES,
@@ -210,11 +209,7 @@ def _linker(records: pl.DataFrame, settings: Any, db_api: Any | None) -> Linker:
     """A linker over `records` with integer ids (`splink_ids`): map its output back with
     `contact_ids_of`."""
     # Default backend: DuckDB in memory, under the same memory limit as the build steps.
-    api = (
-        db_api
-        if db_api is not None
-        else DuckDBAPI(session(Path(tempfile.gettempdir()) / "contacts-splink"))
-    )
+    api = db_api if db_api is not None else DuckDBAPI(private_session("splink"))
     # Splink's settings validation only logs warnings, below SPLINK_LOG_LEVEL, about columns the
     # settings read; ours come from this release's code (`portable_settings`) and are checked by
     # the tests. It parsed every level's SQL: ~0.2 s for each linker.

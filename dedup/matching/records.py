@@ -18,13 +18,11 @@ evaluates, and no attribute name is hard-coded.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 
 import polars as pl
 
-from dedup.duck import session, sql_text
+from dedup.duck import private_session, sql_text
 from dedup.identity.normalize import name_norm, on_distinct
 from dedup.matching.employer import company_employer, domain_employer, employer_key
 from dedup.matching.nicknames import canonical_first_name
@@ -128,7 +126,7 @@ def attribute_arrays_of(
         f", nullif(lower(trim(try_cast(attributes AS JSON) ->> {sql_text(key)})), '') AS {column}"
         for key, column in properties.items()
     )
-    con = session(Path(tempfile.gettempdir()) / "contacts-records")
+    con = private_session("records")
     try:
         con.register("frame", frame)
         return con.sql(

@@ -30,7 +30,7 @@ import polars as pl
 from splink import DuckDBAPI, Linker
 from splink.internals.pipeline import CTEPipeline
 
-from dedup.duck import session
+from dedup.duck import private_session
 from dedup.matching.model import SPLINK_LOG_LEVEL, dialect_of, portable_settings
 
 COMPARISON_VIEWER = "comparison_viewer.html"
@@ -83,11 +83,7 @@ def write_reports(
         shown = sample_pairs(scored, max_pairs)
         ids = pl.concat([shown.get_column("unique_id_l"), shown.get_column("unique_id_r")])
         subset = records.filter(pl.col("unique_id").is_in(ids.unique().implode()))
-    api = (
-        db_api
-        if db_api is not None
-        else DuckDBAPI(session(Path(tempfile.gettempdir()) / "contacts-splink-reports"))
-    )
+    api = db_api if db_api is not None else DuckDBAPI(private_session("splink-reports"))
     # The model is fixed: only its settings (in this backend's SQL dialect) and the sampled
     # records are needed.
     settings = portable_settings(settings, dialect_of(db_api))

@@ -17,6 +17,8 @@ from pathlib import Path
 from dedup.json_state import locked, read_json, write_json
 
 SCOPES = ("read", "write")
+# Only the admin who runs `contacts serve` reads the key hashes (docs/privacy.md).
+KEYS_FILE_MODE = 0o600
 PREFIX = "ak_"
 
 
@@ -64,7 +66,7 @@ def create_key(path: Path, scope: str, name: str = "") -> tuple[str, ApiKey]:
     with locked(path):
         entries = _entries(path)
         entries[key_id] = record
-        write_json(path, "keys", entries)
+        write_json(path, "keys", entries, mode=KEYS_FILE_MODE)
     return key, _record(key_id, record)
 
 
@@ -85,7 +87,7 @@ def revoke_key(path: Path, key_id: str) -> ApiKey:
             raise ApiKeyError(f"no API key {key_id}")
         if entries[key_id]["revoked_at"] is None:
             entries[key_id]["revoked_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-            write_json(path, "keys", entries)
+            write_json(path, "keys", entries, mode=KEYS_FILE_MODE)
         return _record(key_id, entries[key_id])
 
 

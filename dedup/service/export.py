@@ -11,6 +11,14 @@ column holds numbers the pipeline normalized to E.164 (`+14155552671`), which ca
 formula, so a cell that is exactly `+` and 7-15 digits is left as is; anything else in it is
 neutralized like every other cell (docs/schema.md, "Exports").
 
+Before that, characters no spreadsheet cell should carry are removed: NUL and the other control
+characters (tab, CR and LF stay: the writer quotes them, and a leading one is a formula trigger)
+and the Unicode bidirectional overrides that make a cell display in another order than it reads.
+The maintained `defusedcsv` was weighed and not used (docs/decisions.md).
+
+`check_export_target` refuses an `--out` inside the state folder or onto the database: an export
+must never replace the published file, the decision log or the suppression list.
+
 The file is written under a temporary name in the target folder, checked, then renamed over the
 target; a failed check removes the temporary file and leaves any previous export in place.
 """
@@ -26,11 +34,15 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from dedup.layout import StateLayout
+from dedup.schema import UNSAFE_TEXT
 from dedup.service.search import ContactFilter, count, search
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 FORMULA_START = r"^[=+\-@\t\r]"
 E164 = r"^\+[1-9][0-9]{6,14}$"
+# dedup.schema.UNSAFE_TEXT without tab, CR and LF (see the module docstring).
+EXPORT_STRIPPED = "[" + UNSAFE_TEXT.replace(r"\x00-\x1f", r"\x00-\x08\x0b\x0c\x0e-\x1f") + "]"
 # Admins' bulk actions (tag, audience, export, CRM re-sync) handle at most this many contacts.
 BULK_ACTION_LIMIT = 200
 
@@ -58,9 +70,9 @@ SELECT p.proposal_id, p.status, p.match_probability, p.match_weight, p.created_a
        p.contact_id_l, l.name AS name_l, l.email AS email_l, l.phone AS phone_l,
        p.contact_id_r, r.name AS name_r, r.email AS email_r, r.phone AS phone_r
 FROM merge_proposals p
-LEFT JOIN contacts l ON l.contact_id = p.contact_id_l
-LEFT JOIN contacts r ON r.contact_id = p.contact_id_r
-WHERE p.status = 'pending'
+JOIN contacts l ON l.contact_id = p.contact_id_l
+JOIN contacts r ON r.contact_id = p.contact_id_r
+WHERE p.status = 'pending' AND NOT list_has_any([p.contact_id_l, p.contact_id_r], ?::VARCHAR[])
 ORDER BY p.match_probability DESC NULLS LAST, p.proposal_id
 """
 
@@ -96,11 +108,32 @@ def to_csv_frame(frame: pl.DataFrame, e164_columns: frozenset[str] = E164_COLUMN
             col = pl.when(col).then(pl.lit("true")).when(~col).then(pl.lit("false"))
         elif dtype != pl.String:
             col = col.cast(pl.String)
+        col = col.str.replace_all(EXPORT_STRIPPED, "")
         risky = col.str.contains(FORMULA_START)
         if name in e164_columns:
             risky = risky & ~col.str.contains(E164)
         exprs.append(pl.when(risky).then(pl.lit("'") + col).otherwise(col).alias(name))
     return frame.select(exprs)
+
+
+def check_export_target(out: Path, db: Path) -> None:
+    """ExportError when `out` would overwrite the database, its WAL or temp files, or anything
+    in its state folder (decision log, suppression list, staging, API keys, nightly exports)."""
+    target = out.expanduser().resolve()
+    database = db.expanduser().resolve()
+    state = StateLayout(database).state_dir
+    wal, temp = (database.with_name(database.name + s) for s in (".wal", ".tmp"))
+    same_file = target.exists() and database.exists() and target.samefile(database)
+    if (
+        same_file
+        or target in (database, wal)
+        or target.is_relative_to(state)
+        or target.is_relative_to(temp)
+    ):
+        raise ExportError(
+            f"refusing to write an export to {out}: it is the database, its WAL or temp files, "
+            f"or inside its state folder {state}; choose a path outside them"
+        )
 
 
 def enforce_bulk_limit(rows: int, limit: int | None) -> None:
@@ -155,7 +188,10 @@ def export_contacts(
     )
 
 
-def export_proposals(con: duckdb.DuckDBPyConnection, out: Path, check: ExportCheck) -> ExportResult:
-    """Export pending merge proposals with both contacts' name, email and phone."""
-    frame = con.sql(PROPOSALS_EXPORT_SQL).pl()
+def export_proposals(
+    con: duckdb.DuckDBPyConnection, out: Path, check: ExportCheck, hidden: Collection[str] = ()
+) -> ExportResult:
+    """Export pending merge proposals with both contacts' name, email and phone; a proposal
+    naming a contact no longer live, or `hidden` (deleted since the build), is left out."""
+    frame = con.execute(PROPOSALS_EXPORT_SQL, [sorted(hidden)]).pl()
     return write_checked_csv(to_csv_frame(frame, frozenset({"phone_l", "phone_r"})), out, check)

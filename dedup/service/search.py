@@ -28,12 +28,23 @@ class FilterError(ValueError):
     """A filter that cannot be run; the message says which part and why."""
 
 
+# "First seen within N days" goes back at most 100 years, before any contact existed; much
+# further, `now - N days` leaves the calendar (Python's dates stop at year 1) and crashed.
+MAX_CREATED_WITHIN_DAYS = 36_525
+
+# Full text with no word the index knows (the index keeps runs of a-z and 0-9 after lower-casing
+# and removing accents: dedup.snapshot.analyst) matches nothing, rather than everyone: "!!!" or
+# "—" is not a request for every contact, and an export of it must not become a full export.
+HAS_WORD_SQL = "regexp_matches(strip_accents(lower(?)), '[a-z0-9]')"
+
+
 @dataclass(frozen=True)
 class ContactFilter:
     """What to find. Every set field narrows the result (AND); unset fields do nothing.
 
     Args:
         text: full-text words over name, email, company and custom attributes; all must match.
+            Text without any letter or digit (punctuation only) matches no contact.
         has_tags: the contact has every one of these tags.
         not_tags: the contact has none of these tags ("has X but not Y" = has_tags X, not_tags Y).
         engaged: the contact used every one of these channels.
@@ -66,8 +77,12 @@ class ContactFilter:
                 raise FilterError(
                     f"unknown channel {', '.join(unknown)} in {name} (one of {', '.join(CHANNELS)})"
                 )
-        if self.created_within_days is not None and self.created_within_days < 0:
-            raise FilterError("created_within_days must be 0 or more")
+        within = self.created_within_days
+        if within is not None and not 0 <= within <= MAX_CREATED_WITHIN_DAYS:
+            raise FilterError(
+                f"created_within_days must be 0 to {MAX_CREATED_WITHIN_DAYS:,} (100 years), "
+                f"not {within:,}"
+            )
         for name in ("created_after", "created_before", "last_seen_after", "last_seen_before"):
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
@@ -165,8 +180,8 @@ def search_sql(
             f"(SELECT contact_id, {FTS_SCHEMA}.match_bm25(contact_id, ?, conjunctive := 1) AS score "
             f"FROM {SEARCH_TABLE}) s JOIN contact_list c USING (contact_id)"
         )
-        params.insert(0, flt.text.strip())
-        where.insert(0, "s.score IS NOT NULL")
+        params[:0] = [flt.text.strip(), flt.text.strip()]
+        where.insert(0, f"s.score IS NOT NULL AND {HAS_WORD_SQL}")
         order = "s.score DESC, c.contact_id"
     else:
         source = "contact_list c"

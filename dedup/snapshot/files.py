@@ -126,9 +126,16 @@ def write_table(
         con.unregister("_incoming")
 
 
+# The published file holds every contact's PII: its owner writes, the owner's group (analysts
+# open it read-only) reads, nobody else (docs/privacy.md). Set before the rename, so the file is
+# never visible with wider permissions.
+PUBLISHED_MODE = 0o640
+
+
 def publish(build_path: Path, db_path: Path) -> None:
     """Move a finished build over the published file in one atomic rename."""
     with open(build_path, "rb+") as fh:
+        os.fchmod(fh.fileno(), PUBLISHED_MODE)
         os.fsync(fh.fileno())
     db_path.parent.mkdir(parents=True, exist_ok=True)
     os.replace(build_path, db_path)
