@@ -27,6 +27,7 @@ from dedup.decisions import (
     DELETION_MEMBERS_SCHEMA,
     ERASE,
     MANUAL_MERGE,
+    MERGE_KINDS,
     NOTE,
     REJECT_PROPOSAL,
     RESTORE,
@@ -44,6 +45,7 @@ from dedup.decisions import (
 )
 from dedup.identity.normalize import email_norm
 from dedup.layout import StateLayout
+from dedup.schema import attribute_problem, text_problem
 from dedup.service.export import BULK_ACTION_LIMIT, ExportError, enforce_bulk_limit
 from dedup.snapshot.files import table_names
 
@@ -163,6 +165,28 @@ def require_visible(db: Path, contact_id: str) -> None:
         raise ReviewError(_deleted_message(contact_id, found.get_column("restorable_until")[-1]))
 
 
+def refuse_deleted(db: Path, *contact_ids: str) -> None:
+    """ReviewError when one of `contact_ids` is deleted (pending or applied): no decision, card
+    or queue row may name it, or a merge would pull other people's data into the trash."""
+    gone = sorted(hidden_ids(db).intersection(contact_ids))
+    if gone:
+        raise ReviewError(
+            f"contact {gone[0]} is deleted; nothing can be decided about it "
+            f"(`contacts restore {gone[0]}` first, while it is restorable)"
+        )
+
+
+def _refuse_pending_merge(db: Path, targets: list[str]) -> None:
+    # A merge taken before the deletion would be applied together with it by the next run.
+    for d in pending_decisions(db):
+        named = {d["contact_id_l"], d["contact_id_r"], d["survivor_id"]}
+        if d["kind"] in MERGE_KINDS and named.intersection(targets):
+            raise ReviewError(
+                f"{sorted(named.intersection(targets))[0]} is in a merge waiting for the next run "
+                f"({d['decision_id']}); delete it after that run"
+            )
+
+
 def delete_contacts(
     db: Path, contact_ids: list[str], who: str | None = None, now: datetime | None = None
 ) -> list[str]:
@@ -181,6 +205,7 @@ def delete_contacts(
         already = sorted(hidden.intersection(targets))
         if already:
             raise ReviewError(f"already deleted: {', '.join(already)}")
+        _refuse_pending_merge(db, targets)
         members = con.execute(
             f"""
             SELECT contact_id, {member_hash_sql("$salt", "interaction_id")} AS interaction_hash
@@ -314,6 +339,7 @@ def accept_proposal(
     pair = (proposal["contact_id_l"], proposal["contact_id_r"])
     if survivor not in pair:
         raise ReviewError(f"survivor must be {pair[0]} or {pair[1]}, not {survivor}")
+    refuse_deleted(db, *pair)
     with published(db) as con:
         _refuse_two_accounts(con, *pair)
     return append(
@@ -337,6 +363,7 @@ def reject_proposal(
     with published(db) as con:
         proposal = _proposal(con, proposal_id)
     _check_open(db, proposal)
+    refuse_deleted(db, proposal["contact_id_l"], proposal["contact_id_r"])
     return append(
         StateLayout(db).decisions_path,
         Decision(
@@ -377,7 +404,13 @@ def accept_all_above(
             """,
             [min_probability],
         )
-    picks = [p for p in picks if p["proposal_id"] not in waiting][:limit]
+    hidden = hidden_ids(db)
+    picks = [
+        p
+        for p in picks
+        if p["proposal_id"] not in waiting
+        and not hidden.intersection((p["contact_id_l"], p["contact_id_r"]))
+    ][:limit]
     # The query already chose pending, undecided proposals: append them all in one transaction.
     return append_many(
         StateLayout(db).decisions_path,
@@ -404,6 +437,7 @@ def merge_contacts(
         raise ReviewError("a contact cannot be merged with itself")
     if survivor not in (a, b):
         raise ReviewError(f"survivor must be {a} or {b}, not {survivor}")
+    refuse_deleted(db, a, b)
     with published(db) as con:
         _require_live(con, a)
         _require_live(con, b)
@@ -682,7 +716,7 @@ def bulk_edit(
     if not contact_ids:
         raise ReviewError("no contact matches; nothing to do")
     if kind in (TAG_ADD, TAG_REMOVE):
-        value = _tag(value)
+        value = _tag(value, kind)
     elif kind == SET_AUDIENCE:
         check_audience(db, value)
     else:
@@ -693,11 +727,25 @@ def bulk_edit(
     )
 
 
-def _tag(value: str | None) -> str:
+def _tag(value: str | None, kind: str = TAG_ADD) -> str:
     value = (value or "").strip()
     if not value or len(value) > MAX_TAG_CHARS:
         raise ReviewError(f"a tag needs 1 to {MAX_TAG_CHARS} characters")
+    # A tag to add is new text: no control or bidi-override characters. Removing one an export
+    # brought in stays possible.
+    problem = text_problem(value) if kind == TAG_ADD else None
+    if problem:
+        raise ReviewError(f"tag {value.encode('unicode_escape').decode()[:60]!r} {problem}")
     return value
+
+
+def check_attributes(attributes: dict[str, Any] | None) -> None:
+    """ReviewError unless every attribute to set keeps the limits (`dedup.schema`; None unsets)."""
+    for key, value in (attributes or {}).items():
+        # Unsetting needs only a name; the value None stands in for any small value.
+        problem = attribute_problem(key, 0 if value is None else value)
+        if problem:
+            raise ReviewError(f"{problem}; nothing saved")
 
 
 def edit_contact(
@@ -714,8 +762,9 @@ def edit_contact(
     Tags to add and remove, the audience (one of the audience map's), attributes to set (any
     JSON value; None unsets the key). Checked like `bulk_edit`'s; applied by the next run.
     """
+    check_attributes(attributes)
     decisions = [
-        Decision(kind=kind, contact_id_l=contact_id, subject=_tag(tag), decided_by=who)
+        Decision(kind=kind, contact_id_l=contact_id, subject=_tag(tag, kind), decided_by=who)
         for kind, tags in ((TAG_ADD, tags_add), (TAG_REMOVE, tags_remove))
         for tag in sorted(tags)
     ]
@@ -908,6 +957,8 @@ def proposal_card(db: Path, proposal_id: str) -> dict:
     )
     with published(db) as con:
         proposal = _proposal(con, proposal_id)
+    refuse_deleted(db, proposal["contact_id_l"], proposal["contact_id_r"])
+    with published(db) as con:
         sides = []
         for cid in (proposal["contact_id_l"], proposal["contact_id_r"]):
             got = _rows(
@@ -947,7 +998,12 @@ def review_queue(
             f"unknown status '{status}' (pending, accepted, rejected, superseded or all)"
         )
     waiting = {d["proposal_id"] for d in pending_decisions(db) if d["proposal_id"]}
-    like = f"%{search.lower()}%" if search else None
+    hidden = sorted(hidden_ids(db))  # deleted contacts leave the queue at once
+    # Plain substring (no LIKE wildcards: `%` or `_` matched everyone); text without a letter or
+    # digit matches nothing, as in contact search (dedup.service.search.HAS_WORD_SQL).
+    if search and not any(ch.isalnum() for ch in search):
+        return []
+    like = search.lower() if search else None
     with published(db) as con:
         rows = _rows(
             con,
@@ -961,11 +1017,12 @@ def review_queue(
             LEFT JOIN contacts l ON l.contact_id = p.contact_id_l
             LEFT JOIN contacts r ON r.contact_id = p.contact_id_r
             WHERE (? = 'all' OR p.status = ?) AND coalesce(p.match_probability, 1) >= ?
-              AND (?::VARCHAR IS NULL OR lower(concat_ws(' ', l.name, l.email, r.name, r.email)) LIKE ?)
+              AND (?::VARCHAR IS NULL OR contains(lower(concat_ws(' ', l.name, l.email, r.name, r.email)), ?))
+              AND NOT list_has_any([p.contact_id_l, p.contact_id_r], ?::VARCHAR[])
             ORDER BY p.match_probability DESC NULLS LAST, p.proposal_id
             LIMIT ?
             """,
-            [status, status, min_probability, like, like, limit + len(waiting)],
+            [status, status, min_probability, like, like, hidden, limit + len(waiting)],
         )
     if status == "pending":
         rows = [r for r in rows if r["proposal_id"] not in waiting]
