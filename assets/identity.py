@@ -31,6 +31,7 @@ from dedup.admin.deletion import (
 from dedup.admin.privacy import (
     crm_records_without_erased,
     erased_contact_ids,
+    held_keys,
     salt,
     suppressed_interactions,
 )
@@ -213,7 +214,11 @@ def identity_clusters(
     )
     config = settings.engine_config()
     evidence = crm_evidence(read_staged_crm(layout.staging_root), config.default_region)
-    result = auto_merge(frame, config.hub_limits, evidence)
+    # Identifiers an erased contact shared with others keep the others apart (docs/privacy.md).
+    held = held_keys(
+        frame, pl.read_parquet(layout.work_file(SUPPRESSION_FILE)), salt(layout.state_dir)
+    )
+    result = auto_merge(frame, config.hub_limits, evidence, held)
     result.clusters.write_parquet(layout.work_file(CLUSTERS_FILE), compression=WORK_COMPRESSION)
     result.ambiguous_keys.write_parquet(layout.work_file(AMBIGUOUS_FILE))
     sizes = cluster_sizes(result.clusters)

@@ -19,6 +19,9 @@ exactly as a lead form carrying both would. One more cap applies to them: a phon
 records of more than `phone_max_identities` different people (records apart by email and by
 name: a company switchboard typed on every employee) is ambiguous.
 
+*Held* keys (`held`: identifiers an erased contact shared with others, dedup.admin.privacy) stay
+ambiguous whoever still carries them, so an erasure merges nobody it used to keep apart.
+
 Admins' cannot-link decisions (pairs of interaction groups that must stay apart) are honoured by
 removing the bridging key's edges; see `apply_cannot_link`.
 """
@@ -53,6 +56,9 @@ EVIDENCE_SCHEMA: dict[str, pl.DataType] = {
     "phone_e164": pl.String(),
     "name_norm": pl.String(),  # tells the people behind records without a shared email apart
 }
+
+HELD_SCHEMA = {"key_type": pl.String, "key_value": pl.String}
+HELD_REASON = "shared with an erased contact; kept ambiguous so the erasure merges nobody"
 
 AMBIGUOUS_SCHEMA = {
     "key_type": pl.String,
@@ -174,6 +180,7 @@ def auto_merge(
     interactions: pl.DataFrame,
     limits: HubLimits = HubLimits(),  # noqa: B008 (frozen)
     evidence: pl.DataFrame | None = None,
+    held: pl.DataFrame | None = None,
 ) -> AutoMergeResult:
     """Cluster interactions by shared unambiguous keys.
 
@@ -182,6 +189,7 @@ def auto_merge(
         limits: hub caps.
         evidence: `EVIDENCE_SCHEMA` rows (CRM records) that link like interactions but belong
             to no contact; None = none.
+        held: (key_type, key_value) rows that link nobody (an erasure held them); None = none.
 
     Returns:
         `clusters` maps every interaction to its component, named by the smallest interaction id
@@ -208,17 +216,17 @@ def auto_merge(
     )
     n_nodes = nodes.height
     hubs = _value_level_hubs(nodes, limits)
+    held = pl.DataFrame(schema=HELD_SCHEMA) if held is None else held.select(*HELD_SCHEMA)
+    apart = pl.concat([hubs.select(*HELD_SCHEMA), held.cast(HELD_SCHEMA)])  # type: ignore[arg-type]
     excluded = {
-        t: hubs.filter(pl.col("key_type") == t).get_column("key_value")
-        for t in ("email", "session")
+        t: apart.filter(pl.col("key_type") == t).get_column("key_value") for t in KEY_COLUMNS
     }
-    empty = pl.Series([], dtype=pl.String)
 
     # Phase 1: email, verified user id, session.
     phase1 = pl.concat(
         [
             _star_edges(nodes, "email_norm", excluded["email"], "node"),
-            _star_edges(nodes, "verified_user_id", empty, "node"),
+            _star_edges(nodes, "verified_user_id", excluded["user_id"], "node"),
             _star_edges(nodes, "session_id", excluded["session"], "node"),
         ]
     )
@@ -276,7 +284,12 @@ def auto_merge(
                 .cast(dict(phone_hubs.schema)),  # type: ignore[arg-type]
             ]
         )
-    phase2 = _star_edges(nodes, "phone_e164", phone_hubs.get_column("key_value"), "comp1")
+    phase2 = _star_edges(
+        nodes,
+        "phone_e164",
+        pl.concat([phone_hubs.get_column("key_value"), excluded["phone"]]),
+        "comp1",
+    )
     comp2 = connected_components(
         n_nodes, phase2.get_column("a").to_numpy(), phase2.get_column("b").to_numpy()
     )
@@ -302,12 +315,40 @@ def auto_merge(
         )
         .select("interaction_id", "cluster")
     )
+    natural = pl.concat([hubs, phone_hubs.cast(AMBIGUOUS_SCHEMA)])  # type: ignore[arg-type]
     ambiguous = (
-        pl.concat([hubs, phone_hubs.cast(AMBIGUOUS_SCHEMA)])  # type: ignore[arg-type]
+        pl.concat([natural, _held_report(nodes, held, natural)])
         .filter(pl.col("n_interactions") > 0)  # a key only CRM records carry joined nobody
         .sort("key_type", "key_value")
     )
     return AutoMergeResult(clusters=clusters, ambiguous_keys=ambiguous)
+
+
+def _held_report(nodes: pl.DataFrame, held: pl.DataFrame, natural: pl.DataFrame) -> pl.DataFrame:
+    """`AMBIGUOUS_SCHEMA` rows for held keys some interaction carries and no cap caught."""
+    rows = [
+        nodes.filter(
+            pl.col(column).is_in(held.filter(pl.col("key_type") == kind)["key_value"].implode())
+        )
+        .group_by(pl.col(column).alias("key_value"))
+        .agg(
+            pl.col("comp1").n_unique().cast(pl.UInt32).alias("n_linked"),
+            pl.col("n").sum().cast(pl.UInt32).alias("n_interactions"),
+        )
+        .select(
+            pl.lit(kind).alias("key_type"),
+            "key_value",
+            pl.lit(HELD_REASON).alias("reason"),
+            "n_linked",
+            "n_interactions",
+        )
+        for kind, column in KEY_COLUMNS.items()
+    ]
+    return (
+        pl.concat(rows)
+        .cast(AMBIGUOUS_SCHEMA)  # type: ignore[arg-type]
+        .join(natural, on=["key_type", "key_value"], how="anti")
+    )
 
 
 def cluster_sizes(clusters: pl.DataFrame) -> dict[str, int]:

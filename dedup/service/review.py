@@ -19,7 +19,7 @@ import duckdb
 import polars as pl
 
 from dedup.admin.deletion import DELETED, PURGED, RESTORED, deletion_status, member_hash_sql
-from dedup.admin.privacy import erasure_rows, salt
+from dedup.admin.privacy import ErasureSubject, erasure_rows, erasure_subject, salt
 from dedup.decisions import (
     ACCEPT_PROPOSAL,
     CRM_RESYNC,
@@ -47,6 +47,7 @@ from dedup.identity.normalize import email_norm
 from dedup.layout import StateLayout
 from dedup.schema import attribute_problem, text_problem
 from dedup.service.export import BULK_ACTION_LIMIT, ExportError, enforce_bulk_limit
+from dedup.service.saved_views import forget_person
 from dedup.snapshot.files import table_names
 
 MAX_BULK = BULK_ACTION_LIMIT  # contacts or proposals one admin action may touch
@@ -528,10 +529,20 @@ def _identifiers(con: duckdb.DuckDBPyConnection, contact_id: str) -> dict[str, l
     return {k: list(v or []) for k, v in zip(kinds, rows, strict=True)}
 
 
+def _subject(
+    db: Path, con: duckdb.DuckDBPyConnection, contact_id: str, alongside: Collection[str] = ()
+) -> ErasureSubject:
+    """What erasing `contact_id` suppresses and holds (dedup.admin.privacy.erasure_subject);
+    contacts erased already or `alongside` it do not make an identifier shared."""
+    log = read_all(StateLayout(db).decisions_path)
+    erased = log.filter(pl.col("kind") == ERASE).get_column("contact_id_l").drop_nulls()
+    return erasure_subject(con, contact_id, {*erased.to_list(), *alongside} - {contact_id})
+
+
 def _erase(
     db: Path,
     contact_id: str | None,
-    identifiers: dict[str, list[str]],
+    subject: ErasureSubject,
     aliases: list[str],
     who: str | None,
     request_id: str | None,
@@ -542,7 +553,7 @@ def _erase(
     def suppress_and_redact(con: duckdb.DuckDBPyConnection, decision_id: str) -> None:
         from datetime import UTC, datetime
 
-        rows = erasure_rows(salt_hex, identifiers, decision_id, datetime.now(UTC))
+        rows = erasure_rows(salt_hex, subject.own, decision_id, datetime.now(UTC), subject.shared)
         if rows:
             con.executemany("INSERT INTO suppression VALUES (?, ?, ?, ?)", rows)
         if aliases:
@@ -556,17 +567,33 @@ def _erase(
                 {"ids": aliases},
             )
 
-    return append(
+    decision_id = append(
         layout.decisions_path,
         Decision(kind=ERASE, contact_id_l=contact_id, note=request_id, decided_by=who),
         also=suppress_and_redact,
     )
+    # Saved views are people's state outside the log: one that names the person goes too.
+    forget_person(
+        layout.views_path,
+        [*subject.own.get("email", []), *subject.own.get("phone", [])],
+        subject.names,
+    )
+    return decision_id
 
 
 def erase_contact(
-    db: Path, contact_id: str, confirm: str, who: str | None = None, request_id: str | None = None
+    db: Path,
+    contact_id: str,
+    confirm: str,
+    who: str | None = None,
+    request_id: str | None = None,
+    alongside: Collection[str] = (),
 ) -> str:
-    """GDPR erasure of a live contact; `confirm` must be one of its email addresses."""
+    """GDPR erasure of a live contact; `confirm` must be one of its email addresses.
+
+    Only the contact's own interactions and own identifiers go; `alongside`: contacts erased by
+    the same request (their identifiers do not count as someone else's).
+    """
     with published(db) as con:
         _require_live(con, contact_id)
         emails = con.execute(
@@ -577,7 +604,7 @@ def erase_contact(
             raise ReviewError(
                 f"--confirm {confirm!r} is not an email address of {contact_id}; nothing erased"
             )
-        identifiers = _identifiers(con, contact_id)
+        subject = _subject(db, con, contact_id, alongside)
         aliases = [contact_id] + [
             r[0]
             for r in con.execute(
@@ -585,7 +612,7 @@ def erase_contact(
                 [contact_id],
             ).fetchall()
         ]
-    return _erase(db, contact_id, identifiers, aliases, who, request_id)
+    return _erase(db, contact_id, subject, aliases, who, request_id)
 
 
 def erase_live(
@@ -601,8 +628,8 @@ def erase_live(
     if emails:
         return erase_contact(db, contact_id, emails[0], who, request_id)
     with published(db) as con:
-        identifiers = _identifiers(con, contact_id)
-    return _erase(db, contact_id, identifiers, [contact_id], who, request_id)
+        subject = _subject(db, con, contact_id)
+    return _erase(db, contact_id, subject, [contact_id], who, request_id)
 
 
 def erase_requests(db: Path, requests: Path, who: str | None = None) -> list[dict]:
@@ -633,9 +660,9 @@ def erase_requests(db: Path, requests: Path, who: str | None = None) -> list[dic
                 ).fetchall()
             ]
         for contact_id in found:
-            erase_contact(db, contact_id, wanted, who, request_id)
+            erase_contact(db, contact_id, wanted, who, request_id, alongside=found)
         if not found:
-            _erase(db, None, {"email": [wanted]}, [], who, request_id)
+            _erase(db, None, ErasureSubject(own={"email": [wanted]}), [], who, request_id)
         done.append({"email": wanted, "request_id": request_id, "contacts": found})
     return done
 
