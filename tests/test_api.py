@@ -64,7 +64,7 @@ def api(world: Path, tmp_path: Path):
             ContactsSettings(exports_dir=str(world / "exports"), db_path=str(db), **NO_MATCHING)
         )
 
-    client = TestClient(create_app(db))
+    client = TestClient(create_app(db, allowed_hosts=["testserver"]))
     return (
         client,
         db,
@@ -197,7 +197,7 @@ def test_rate_limit_answers_429_with_retry_after(world: Path, tmp_path: Path) ->
     db = tmp_path / "c.duckdb"
     shutil.copy(world / "out" / "c.duckdb", db)
     key, _ = create_key(StateLayout(db).api_keys_path, "read")
-    client = TestClient(create_app(db, requests_per_minute=3))
+    client = TestClient(create_app(db, requests_per_minute=3, allowed_hosts=["testserver"]))
     headers = {"Authorization": f"Bearer {key}"}
     codes = [client.get("/v1/contacts", headers=headers).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]

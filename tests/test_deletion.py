@@ -6,11 +6,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from contacts.cli import app
-from contacts.web import CSRF_COOKIE, create_app
+from contacts.web import CSRF_COOKIE
 from dedup.ingest.days import read_staged
 from dedup.layout import StateLayout
 from dedup.service.apikeys import create_key
@@ -26,6 +25,7 @@ from dedup.service.review import (
     select_contacts,
 )
 from tests.conftest import query, rec, write_jsonl
+from tests.webauth import signed_in_client
 
 NO_MATCHING = {"min_contacts_to_match": 10**9}
 
@@ -252,7 +252,7 @@ def test_cli_api_and_web_delete_and_restore(exports: Path, db: Path, run) -> Non
     keys = StateLayout(db).api_keys_path
     write_key, _ = create_key(keys, "write")
     auth = {"Authorization": f"Bearer {write_key}"}
-    client = TestClient(create_app(db), follow_redirects=False)
+    client = signed_in_client(db, follow_redirects=False)
     done = client.post(
         "/v1/contacts/bulk", json={"action": "delete", "contact_ids": [bea]}, headers=auth
     )

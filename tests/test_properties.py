@@ -80,7 +80,7 @@ def test_declared_types_are_enforced_and_reported(
     ]
     # The Contact API checks a PATCH against the same declarations.
     key, _ = create_key(StateLayout(db).api_keys_path, "write")
-    client = TestClient(create_app(db, properties_file=schema))
+    client = TestClient(create_app(db, properties_file=schema, allowed_hosts=["testserver"]))
     ann = query(db, "SELECT contact_id FROM contacts WHERE email = 'ann@x.test'").item()
     headers = {"Authorization": f"Bearer {key}"}
     wrong = client.patch(

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from assets.resources import ContactsSettings
@@ -22,6 +21,7 @@ from contacts.web import CSRF_COOKIE, create_app
 from dedup.decisions import read_all
 from dedup.layout import StateLayout
 from tests.conftest import SECRET, query, rec, write_jsonl
+from tests.webauth import sign_in_browser, signed_in_client
 
 CHROMIUM = "/usr/bin/chromium"
 SCRIPT_NAME = '<script>alert("pwned")</script>'
@@ -159,7 +159,7 @@ def test_cli_review_loop_accept_reject_and_bulk_cap(copy) -> None:
 def test_state_changing_request_needs_the_page_token(copy) -> None:
     db, _ = copy
     target = pending(db)[0]["proposal_id"]
-    client = TestClient(create_app(db), follow_redirects=False)
+    client = signed_in_client(db, follow_redirects=False)
     refused = client.post(f"/proposals/{target}/reject", data={})
     assert refused.status_code == 403
     forged = client.post(f"/proposals/{target}/reject", data={"csrf_token": "guess"})
@@ -178,7 +178,7 @@ def test_state_changing_request_needs_the_page_token(copy) -> None:
 def test_a_visitor_typed_script_renders_as_text(copy) -> None:
     db, _ = copy
     contact = query(db, "SELECT contact_id FROM contacts WHERE email = 'xss@attacker.test'").item()
-    client = TestClient(create_app(db))
+    client = signed_in_client(db)
     html = client.get(f"/contacts/{contact}").text
     assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;" in html
     assert SCRIPT_NAME not in html
@@ -217,6 +217,7 @@ def test_browser_accept_reject_and_undo(server, tmp_path: Path) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page()
+        sign_in_browser(page, base, db)
         page.goto(f"{base}/proposals")
         rows = page.locator("#queue tbody tr[data-proposal]")
         expect(rows.first).to_have_attribute("data-proposal", first["proposal_id"])
@@ -274,6 +275,7 @@ def test_browser_contacts_page_searches_and_remembers_columns(server) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_context().new_page()
+        sign_in_browser(page, base, db)
         page.goto(f"{base}/contacts")
         headers = page.locator("#contacts thead th[data-col]")
         expect(headers.first).to_have_text("contact_id")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from contacts.cli import analyst, followups, pipeline, privacy, review, server
+from contacts.cli import admin, analyst, followups, pipeline, privacy, review, server
 
 app = typer.Typer(
     name="contacts",
@@ -21,7 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for _module in (pipeline, review, followups, privacy, server, analyst):
+for _module in (pipeline, review, followups, privacy, server, admin, analyst):
     app.add_typer(_module.app)
 
 

@@ -1,7 +1,11 @@
-"""The review page and Contact API server (`contacts serve`) and its API keys (`contacts apikey ...`)."""
+"""The review page and Contact API server (`contacts serve`) and its API keys (`contacts apikey ...`).
+
+Admins who sign in to the page are `contacts admin ...` (cli/admin.py).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated
@@ -19,13 +23,40 @@ from contacts.cli.common import (
 app = typer.Typer()
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def _allowed_hosts(given: list[str] | None) -> list[str]:
+    """`--allowed-host` values, else CONTACTS_ALLOWED_HOSTS (comma-separated)."""
+    if given:
+        return given
+    return [h.strip() for h in os.environ.get("CONTACTS_ALLOWED_HOSTS", "").split(",") if h.strip()]
+
+
 @app.command()
 def serve(
     db: DbOption = Path("contacts.duckdb"),
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
     host: Annotated[
-        str, typer.Option(help="Address to bind; keep 127.0.0.1 unless proxied.")
+        str,
+        typer.Option(
+            help="Address to bind; any but loopback needs an admin (`contacts admin add`)."
+        ),
     ] = "127.0.0.1",
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            help="A Host name to answer besides 127.0.0.1 and localhost (repeatable; "
+            "env CONTACTS_ALLOWED_HOSTS, comma-separated).",
+        ),
+    ] = None,
     requests_per_minute: Annotated[
         int, typer.Option(help="Contact API calls per key per minute before 429.")
     ] = 120,
@@ -34,9 +65,23 @@ def serve(
     import uvicorn
 
     from contacts.web import create_app
+    from dedup.service.admins import AdminError, admins_path, list_admins
 
     if not db.exists():
         fail(f"no published file at {db}; run `contacts run` or `contacts demo` first")
+    try:
+        has_admins = bool(list_admins(admins_path(db)))
+    except AdminError as exc:
+        fail(str(exc))
+    if not _loopback(host) and not has_admins:
+        fail(
+            f"refusing to listen on {host} with no admin to sign in; add one with `contacts admin add NAME --db {db}`"
+        )
+    if not has_admins:
+        err.print(
+            f"no admin yet: the page asks for a sign-in; add one with `contacts admin add NAME --db {db}`"
+        )
+    hosts = _allowed_hosts(allowed_host)
     err.print(f"review page on http://{host}:{port}/ (Ctrl+C to stop)")
     uvicorn.run(
         create_app(
@@ -45,6 +90,7 @@ def serve(
             properties_file=Path(os.environ["CONTACTS_PROPERTIES_FILE"])
             if os.environ.get("CONTACTS_PROPERTIES_FILE")
             else None,
+            allowed_hosts=hosts,
         ),
         host=host,
         port=port,

@@ -7,6 +7,7 @@ read or write, rate-limited per key. Errors are JSON: `{"error": "..."}`.
 """
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -144,18 +145,29 @@ def _as_contacts(frame: pl.DataFrame, pending: pl.DataFrame) -> list[dict]:
 router = APIRouter(prefix="/v1", tags=["contacts"])
 
 
-def caller(
-    state: Annotated[WebState, Depends(web)],
-    authorization: Annotated[str | None, Header()] = None,
-) -> ApiKey:
-    """The API key of the request (401 without a valid one), counted against its rate limit."""
+def api_caller(state: WebState, authorization: str | None, request: Request) -> ApiKey:
+    """The API key of a request (401 without a valid one), counted against its rate limit.
+
+    Called by `guard.Guard` before the body is read; a client's failed attempts are counted too.
+    """
     scheme, _, token = (authorization or "").partition(" ")
     keys_path = StateLayout(state.db).api_keys_path
     key = authenticate(keys_path, token.strip()) if scheme.lower() == "bearer" else None
     if key is None:
+        state.limiter.check_failure("API keys", request.client.host if request.client else "")
         raise ApiError(401, "missing or invalid API key (Authorization: Bearer ak_...)")
     state.limiter.check(key.key_id)
     return key
+
+
+def caller(
+    request: Request,
+    state: Annotated[WebState, Depends(web)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> ApiKey:
+    """The request's API key: the one `Guard` found, or (a router used without it) checked here."""
+    key = getattr(request.state, "api_key", None)
+    return key if key is not None else api_caller(state, authorization, request)
 
 
 def writer(key: Annotated[ApiKey, Depends(caller)]) -> ApiKey:
@@ -332,21 +344,43 @@ def bulk(
 
 
 def install_error_handlers(app) -> None:
-    """Every API error is `{"error": "..."}` with its status (and Retry-After on 429)."""
+    """Every error is `{"error": "..."}` with its status (and Retry-After on 429)."""
     from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
 
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        # 404 (no such route), 405 (wrong method), 413 (body cap): the same shape as the rest.
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        from fastapi.encoders import jsonable_encoder
+        return JSONResponse(validation_body(exc.errors()), status_code=422)
 
-        errors = jsonable_encoder(exc.errors())
-        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        # 422 as the OpenAPI document says, with the one-line `error` every API error has.
-        return JSONResponse(
-            {"error": f"{where}: {first.get('msg')}", "detail": errors}, status_code=422
-        )
+
+def _printable(value: object) -> str:
+    """Text any UTF-8 body can carry: a lone surrogate becomes its escape (\\ud800)."""
+    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def validation_body(errors: Sequence[Any]) -> dict:
+    """A 422 body: the one-line `error` every API error has, and where and what for each problem.
+
+    The rejected input is left out: it can be large, or hold a lone surrogate that no UTF-8 body
+    can carry (which once turned this answer into a 500).
+    """
+    details = [
+        {
+            "type": _printable(e.get("type", "")),
+            "loc": [p if isinstance(p, int) else _printable(p) for p in e.get("loc", ())],
+            "msg": _printable(e.get("msg", "")),
+        }
+        for e in errors
+    ]
+    first = details[0] if details else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(p) for p in first["loc"])
+    return {"error": f"{where}: {first['msg']}", "detail": details}

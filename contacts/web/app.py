@@ -1,32 +1,49 @@
-"""The web app of `contacts serve`: the review page (`pages`) and the Contact API (`api`).
+"""The web app of `contacts serve`: the review page (`pages`, `signin`) and the Contact API (`api`).
 
-`create_app` only assembles: the state every route reads (`state.WebState`), the routers and the
-error handlers. The routes themselves are module-level functions in `pages` and `api`.
+`create_app` only assembles: the state every route reads (`state.WebState`), the two middlewares
+that decide who may reach a route before anything else runs (Starlette's `TrustedHostMiddleware`
+outside, `guard.Guard` inside), the routers and the error handlers.
 """
 
 from __future__ import annotations
 
-import getpass
+from collections.abc import Iterable
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from contacts.web import api, pages
 from contacts.web.api import install_error_handlers
+from contacts.web.api import router as api_router
+from contacts.web.guard import Guard
 from contacts.web.pages import CSRF_COOKIE
+from contacts.web.pages import router as pages_router
+from contacts.web.signin import router as signin_router
 from contacts.web.state import RateLimiter, WebState
 from dedup.properties import load_schema
 
-__all__ = ["CSRF_COOKIE", "create_app"]
+__all__ = ["CSRF_COOKIE", "LOOPBACK_HOSTS", "create_app"]
+
+# Host headers always answered: the page as `contacts serve` prints it, and its usual spelling.
+# Any other name (a proxy's, a LAN address) must be configured: a page under a foreign name is
+# how DNS rebinding reaches a server on 127.0.0.1.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 
 
 def create_app(
     db: Path,
-    admin: str | None = None,
     requests_per_minute: int = 120,
     properties_file: Path | None = None,
+    allowed_hosts: Iterable[str] = (),
 ) -> FastAPI:
-    """The review app over one published file (its decision log sits beside it)."""
+    """The review page and Contact API over one published file (its state folder beside it).
+
+    Args:
+        db: the published DuckDB file.
+        requests_per_minute: Contact API requests per key per minute before 429.
+        properties_file: the declared custom properties PATCHes are checked against.
+        allowed_hosts: `Host` names answered besides 127.0.0.1 and localhost.
+    """
     app = FastAPI(
         title="Contacts",
         description="The Contact API (`/v1/contacts`); the review page is served beside it.",
@@ -36,11 +53,16 @@ def create_app(
     )
     app.state.web = WebState(
         db=db,
-        who=admin or f"{getpass.getuser()} (web)",
         limiter=RateLimiter(requests_per_minute),
         properties=load_schema(properties_file),
     )
-    app.include_router(api.router)
+    app.add_middleware(Guard)
+    # Added last, so it runs first: a foreign Host is refused before anything else.
+    app.add_middleware(
+        TrustedHostMiddleware, allowed_hosts=[*LOOPBACK_HOSTS, *allowed_hosts], www_redirect=False
+    )
+    app.include_router(api_router)
     install_error_handlers(app)
-    app.include_router(pages.router)
+    app.include_router(signin_router)
+    app.include_router(pages_router)
     return app

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from contacts.web.sessions import SESSION_COOKIE, Session
 from contacts.web.state import WebState, web
 from dedup.service import review
 from dedup.service.search import ContactFilter, FilterError, count, search
@@ -24,9 +25,13 @@ from dedup.snapshot.analyst import CONTACT_LIST_COLUMNS, CONTACT_VIEW_COLUMNS
 
 CSRF_COOKIE = "contacts_csrf"
 PAGE_SIZE = 50
+# The Contacts list pages beyond this are refused (a clear 400, not an overflowing OFFSET).
+MAX_PAGE = 100_000
 # Columns people may show on the Contacts page (the `contact_list` view's), and the default set.
 LIST_COLUMNS = CONTACT_VIEW_COLUMNS
 DEFAULT_COLUMNS = CONTACT_LIST_COLUMNS
+# What a page shows for `?msg=` without a session: only these, never the parameter's own text.
+NOTICES = {"signed-out": "Signed out.", "expired": "Your session ended; sign in again."}
 
 router = APIRouter(include_in_schema=False)
 State = Annotated[WebState, Depends(web)]
@@ -34,24 +39,55 @@ State = Annotated[WebState, Depends(web)]
 ContactIds = Annotated[list[str] | None, Form()]
 
 
+_UNSET = object()
+
+
+def current_session(request: Request) -> Session | None:
+    """The signed-in admin's session (found by `Guard`, or looked up here), else None."""
+    if getattr(request.state, "session", _UNSET) is _UNSET:
+        request.state.session = web(request).signed_in(request.cookies.get(SESSION_COOKIE))
+    return request.state.session
+
+
+def signed_in(request: Request) -> Session:
+    """A FastAPI dependency: the admin's session; 401 without one (Guard redirects GETs first)."""
+    session = current_session(request)
+    if session is None:
+        raise HTTPException(401, "sign in first (/login)")
+    return session
+
+
+Admin = Annotated[Session, Depends(signed_in)]
+
+
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
-    """A page, with the CSRF cookie its forms echo (set when the browser has none yet)."""
-    state = web(request)
-    token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    """A page, with the CSRF cookie its forms echo (the session's token once signed in)."""
+    state, session = web(request), current_session(request)
+    cookie = request.cookies.get(CSRF_COOKIE)
+    token = session.csrf if session else cookie or secrets.token_urlsafe(32)
+    code = request.query_params.get("msg", "")
+    message = session.messages.get(code) if session else None
     response = state.templates.TemplateResponse(
         request,
         name,
         {
             "csrf_token": token,
-            "db": state.db,
-            "message": request.query_params.get("msg"),
+            "db": state.db if session else None,
+            "admin": session.admin if session else None,
+            "message": message or NOTICES.get(code),
             **context,
         },
         status_code=status_code,
     )
-    if request.cookies.get(CSRF_COOKIE) != token:
-        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict")
+    if cookie != token:
+        set_cookie(request, response, CSRF_COOKIE, token)
     return response
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str) -> None:
+    """`HttpOnly; SameSite=Strict`, and `Secure` when the page is served over https."""
+    secure = request.url.scheme == "https"
+    response.set_cookie(name, value, httponly=True, samesite="strict", secure=secure)
 
 
 def failed(request: Request, message: str, status_code: int = 400) -> Response:
@@ -59,12 +95,18 @@ def failed(request: Request, message: str, status_code: int = 400) -> Response:
 
 
 def csrf_ok(request: Request, token: str | None) -> bool:
+    """The form's token equals the cookie's and, once signed in, the session's."""
     cookie = request.cookies.get(CSRF_COOKIE)
-    return bool(cookie and token and hmac.compare_digest(cookie, token))
+    if not (cookie and token and hmac.compare_digest(cookie, token)):
+        return False
+    session = current_session(request)
+    return session is None or hmac.compare_digest(session.csrf, token)
 
 
-def go(path: str, msg: str | None = None) -> RedirectResponse:
-    return RedirectResponse(path + (f"?{urlencode({'msg': msg})}" if msg else ""), 303)
+def go(session: Session | None, path: str, msg: str | None = None) -> RedirectResponse:
+    """Redirect after a POST; `msg` is kept in the session and named by a code in `?msg=`."""
+    code = session.issue(msg) if session and msg else None
+    return RedirectResponse(path + (f"?{urlencode({'msg': code})}" if code else ""), 303)
 
 
 def act(
@@ -83,14 +125,14 @@ def act(
     return done()
 
 
-def after_decision(state: WebState, proposal_id: str, msg: str) -> RedirectResponse:
+def after_decision(state: WebState, admin: Session, proposal_id: str, msg: str) -> Response:
     """To the next pending proposal (or the queue), with what was decided."""
     following = review.next_pending(state.db, proposal_id)
-    return go(f"/proposals/{following}" if following else "/proposals", msg)
+    return go(admin, f"/proposals/{following}" if following else "/proposals", msg)
 
 
 @router.get("/")
-def home() -> RedirectResponse:
+def home(admin: Admin) -> RedirectResponse:
     return RedirectResponse("/proposals", 303)
 
 
@@ -98,6 +140,7 @@ def home() -> RedirectResponse:
 def queue(
     request: Request,
     state: State,
+    admin: Admin,
     status: str = "pending",
     min_probability: float = 0.0,
     q: str = "",
@@ -112,7 +155,7 @@ def queue(
 
 
 @router.get("/proposals/{proposal_id}", response_class=HTMLResponse)
-def card(request: Request, state: State, proposal_id: str) -> Response:
+def card(request: Request, state: State, admin: Admin, proposal_id: str) -> Response:
     try:
         data = review.proposal_card(state.db, proposal_id)
     except review.ReviewError as exc:
@@ -124,6 +167,7 @@ def card(request: Request, state: State, proposal_id: str) -> Response:
 def accept(
     request: Request,
     state: State,
+    admin: Admin,
     proposal_id: str,
     survivor: Annotated[str, Form()],
     note: Annotated[str, Form()] = "",
@@ -132,9 +176,9 @@ def accept(
     return act(
         request,
         csrf_token,
-        lambda: review.accept_proposal(state.db, proposal_id, survivor, note or None, state.who),
+        lambda: review.accept_proposal(state.db, proposal_id, survivor, note or None, admin.who),
         lambda: after_decision(
-            state, proposal_id, f"accepted {proposal_id}: {survivor} survives (next run)"
+            state, admin, proposal_id, f"accepted {proposal_id}: {survivor} survives (next run)"
         ),
     )
 
@@ -143,6 +187,7 @@ def accept(
 def reject(
     request: Request,
     state: State,
+    admin: Admin,
     proposal_id: str,
     note: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
@@ -150,8 +195,8 @@ def reject(
     return act(
         request,
         csrf_token,
-        lambda: review.reject_proposal(state.db, proposal_id, note or None, state.who),
-        lambda: after_decision(state, proposal_id, f"rejected {proposal_id} (next run)"),
+        lambda: review.reject_proposal(state.db, proposal_id, note or None, admin.who),
+        lambda: after_decision(state, admin, proposal_id, f"rejected {proposal_id} (next run)"),
     )
 
 
@@ -166,6 +211,7 @@ def _chosen_columns(cols: str) -> list[str]:
 def contact_list(
     request: Request,
     state: State,
+    admin: Admin,
     q: str = "",
     tag: str = "",
     channel: str = "",
@@ -175,6 +221,8 @@ def contact_list(
 ) -> Response:
     """The Contacts page: search and filters (dedup.service.search) with chosen, ordered columns."""
     columns = _chosen_columns(cols)
+    if page > MAX_PAGE:
+        return failed(request, f"page {page} is past the last page a list can have ({MAX_PAGE})")
     page = max(page, 1)
     try:
         flt = ContactFilter(
@@ -209,7 +257,7 @@ def contact_list(
 
 
 @router.get("/contacts/{contact_id}", response_class=HTMLResponse)
-def contact(request: Request, state: State, contact_id: str) -> Response:
+def contact(request: Request, state: State, admin: Admin, contact_id: str) -> Response:
     try:
         data = review.contact_detail(state.db, contact_id)
     except review.ReviewError as exc:
@@ -221,6 +269,7 @@ def contact(request: Request, state: State, contact_id: str) -> Response:
 def note(
     request: Request,
     state: State,
+    admin: Admin,
     contact_id: str,
     text: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
@@ -228,8 +277,8 @@ def note(
     return act(
         request,
         csrf_token,
-        lambda: review.add_note(state.db, contact_id, text, state.who),
-        lambda: go(f"/contacts/{contact_id}", "note added"),
+        lambda: review.add_note(state.db, contact_id, text, admin.who),
+        lambda: go(admin, f"/contacts/{contact_id}", "note added"),
     )
 
 
@@ -237,6 +286,7 @@ def note(
 def delete(
     request: Request,
     state: State,
+    admin: Admin,
     contact_id: ContactIds = None,
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
@@ -244,8 +294,9 @@ def delete(
     return act(
         request,
         csrf_token,
-        lambda: review.delete_contacts(state.db, contact_id or [], state.who),
+        lambda: review.delete_contacts(state.db, contact_id or [], admin.who),
         lambda: go(
+            admin,
             "/contacts",
             f"deleted {len(contact_id or [])} contact(s); restore them from Deleted within 30 days",
         ),
@@ -253,7 +304,7 @@ def delete(
 
 
 @router.get("/deleted", response_class=HTMLResponse)
-def deleted(request: Request, state: State) -> Response:
+def deleted(request: Request, state: State, admin: Admin) -> Response:
     try:
         rows = review.trash(state.db)
     except review.ReviewError as exc:
@@ -265,14 +316,16 @@ def deleted(request: Request, state: State) -> Response:
 def restore(
     request: Request,
     state: State,
+    admin: Admin,
     contact_id: ContactIds = None,
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     return act(
         request,
         csrf_token,
-        lambda: review.restore_contacts(state.db, contact_id or [], state.who),
+        lambda: review.restore_contacts(state.db, contact_id or [], admin.who),
         lambda: go(
+            admin,
             "/deleted",
             f"restoring {len(contact_id or [])} contact(s): they return as they were at the next run",
         ),
@@ -283,6 +336,7 @@ def restore(
 def undo(
     request: Request,
     state: State,
+    admin: Admin,
     merge_id: str,
     contact_id: Annotated[str, Form()],
     csrf_token: Annotated[str, Form()] = "",
@@ -290,8 +344,9 @@ def undo(
     return act(
         request,
         csrf_token,
-        lambda: review.unmerge(state.db, merge_id, None, state.who),
+        lambda: review.unmerge(state.db, merge_id, None, admin.who),
         lambda: go(
+            admin,
             f"/contacts/{contact_id}",
             f"undoing {merge_id}: both contacts return at the next run",
         ),
