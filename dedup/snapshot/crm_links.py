@@ -160,26 +160,13 @@ def _record_phones(recs: pl.DataFrame, region: str) -> pl.DataFrame:
     )
 
 
-def link_crm(
-    contacts: pl.DataFrame,
-    records: pl.DataFrame,
-    config: CrmConfig,
-    ambiguous: pl.DataFrame | None = None,
-) -> CrmResult:
-    """CRM links, per-contact sync status and audience, and plan/CRM tier mismatches.
+def _matches(
+    contacts: pl.DataFrame, recs: pl.DataFrame, config: CrmConfig, ambiguous: pl.DataFrame | None
+) -> pl.DataFrame:
+    """Record → contact matches: by email first, by phone for records no email matched.
 
-    Args:
-        contacts: needs `contact_id`, `emails`, `phones` (normalized lists), `is_lead`,
-            `audience` and `plan_audience` (audience from the `identify()` plan, null if none).
-        records: staged CRM records (`dedup.ingest.adapters.crm.CRM_RECORD_SCHEMA`), one per record id.
-        ambiguous: tonight's `ambiguous_keys` (key_type, key_value): keys that link nobody.
+    An ambiguous key (a switchboard, a shared inbox) links nobody, as in auto-merge.
     """
-    recs = records.with_columns(
-        email_address(pl.col("email")).alias("_addr"),
-        email_norm(pl.col("email")).alias("email_norm"),
-        crm_audience(config.audience_rules).alias("crm_audience"),
-        record_url(config).alias("url"),
-    )
     by_email = contacts.select("contact_id", pl.col("emails").alias("email_norm")).explode(
         "email_norm"
     )
@@ -206,14 +193,17 @@ def link_crm(
         on=["system", "record_id"],
         how="left",
     )
-    contact_emails = contacts.select("contact_id", pl.col("emails").alias("_contact_emails"))
-    joined = pl.concat(
+    return pl.concat(
         [
             email_links.with_columns(pl.lit("email").alias("matched_on")),
             phone_links.with_columns(pl.lit("phone").alias("matched_on")),
         ],
         how="diagonal",
-    ).join(contact_emails, on="contact_id", how="left")
+    )
+
+
+def _link_issue() -> pl.Expr:
+    """Why a link needs a person's eye (null: none): a broken email, or two emails that differ."""
     invalid_email = pl.col("email").is_not_null() & pl.col("_addr").is_null()
     conflicting = (
         (pl.col("matched_on") == "phone")
@@ -221,7 +211,7 @@ def link_crm(
         & (pl.col("_contact_emails").list.len() > 0)
         & ~pl.col("_contact_emails").list.contains(pl.col("email_norm"))
     )
-    issue = (
+    return (
         pl.when(invalid_email)
         .then(pl.format("invalid email in {} record {}: '{}'", "system", "record_id", "email"))
         .when(conflicting)
@@ -236,8 +226,68 @@ def link_crm(
         )
         .otherwise(pl.lit(None, pl.String))
     )
+
+
+def _sync_status(contacts: pl.DataFrame, links: pl.DataFrame, config: CrmConfig) -> pl.DataFrame:
+    """Per contact: sync status and error, and the audience (plan first, then CRM, then own)."""
+    rule_rank = {
+        a: i for i, a in reversed(list(enumerate(r.audience for r in config.audience_rules)))
+    }
+    per_contact = links.group_by("contact_id").agg(
+        pl.col("issue").drop_nulls().sort().str.join("; ").alias("_errors"),
+        pl.col("crm_audience")
+        .drop_nulls()
+        .sort_by(
+            pl.col("crm_audience").drop_nulls().replace_strict(rule_rank, default=len(rule_rank))
+        )
+        .first()
+        .alias("crm_audience"),
+    )
+    return (
+        contacts.select("contact_id", "is_lead", "audience", "plan_audience")
+        .join(per_contact, on="contact_id", how="left")
+        .with_columns(
+            pl.when(pl.col("_errors").is_not_null() & (pl.col("_errors") != ""))
+            .then(pl.lit("error"))
+            .when(pl.col("_errors").is_not_null())
+            .then(pl.lit("synced"))
+            .when(pl.col("is_lead"))
+            .then(pl.lit("pending"))
+            .otherwise(pl.lit("not_synced"))
+            .alias("crm_sync_status"),
+            pl.col("_errors").replace("", None).alias("crm_sync_error"),
+            pl.coalesce("plan_audience", "crm_audience", "audience").alias("audience"),
+        )
+        .select(list(CRM_STATUS_SCHEMA))
+        .cast(CRM_STATUS_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def link_crm(
+    contacts: pl.DataFrame,
+    records: pl.DataFrame,
+    config: CrmConfig,
+    ambiguous: pl.DataFrame | None = None,
+) -> CrmResult:
+    """CRM links, per-contact sync status and audience, and plan/CRM tier mismatches.
+
+    Args:
+        contacts: needs `contact_id`, `emails`, `phones` (normalized lists), `is_lead`,
+            `audience` and `plan_audience` (audience from the `identify()` plan, null if none).
+        records: staged CRM records (`dedup.ingest.adapters.crm.CRM_RECORD_SCHEMA`), one per record id.
+        ambiguous: tonight's `ambiguous_keys` (key_type, key_value): keys that link nobody.
+    """
+    recs = records.with_columns(
+        email_address(pl.col("email")).alias("_addr"),
+        email_norm(pl.col("email")).alias("email_norm"),
+        crm_audience(config.audience_rules).alias("crm_audience"),
+        record_url(config).alias("url"),
+    )
+    contact_emails = contacts.select("contact_id", pl.col("emails").alias("_contact_emails"))
     links = (
-        joined.with_columns(issue.alias("issue"))
+        _matches(contacts, recs, config, ambiguous)
+        .join(contact_emails, on="contact_id", how="left")
+        .with_columns(_link_issue().alias("issue"))
         .select(
             "contact_id",
             "system",
@@ -253,35 +303,6 @@ def link_crm(
         .cast(CRM_LINKS_SCHEMA)  # type: ignore[arg-type]
         .sort("contact_id", "system", "record_id")
     )
-    rule_rank = {
-        a: i for i, a in reversed(list(enumerate(r.audience for r in config.audience_rules)))
-    }
-    per_contact = links.group_by("contact_id").agg(
-        pl.col("issue").drop_nulls().sort().str.join("; ").alias("_errors"),
-        pl.col("crm_audience")
-        .drop_nulls()
-        .sort_by(
-            pl.col("crm_audience").drop_nulls().replace_strict(rule_rank, default=len(rule_rank))
-        )
-        .first()
-        .alias("crm_audience"),
-    )
-    status = (
-        contacts.select("contact_id", "is_lead", "audience", "plan_audience")
-        .join(per_contact, on="contact_id", how="left")
-        .with_columns(
-            pl.when(pl.col("_errors").is_not_null() & (pl.col("_errors") != ""))
-            .then(pl.lit("error"))
-            .when(pl.col("_errors").is_not_null())
-            .then(pl.lit("synced"))
-            .when(pl.col("is_lead"))
-            .then(pl.lit("pending"))
-            .otherwise(pl.lit("not_synced"))
-            .alias("crm_sync_status"),
-            pl.col("_errors").replace("", None).alias("crm_sync_error"),
-            pl.coalesce("plan_audience", "crm_audience", "audience").alias("audience"),
-        )
-    )
     mismatches = (
         links.filter(pl.col("crm_audience").is_not_null())
         .join(contacts.select("contact_id", "plan_audience"), on="contact_id")
@@ -294,12 +315,11 @@ def link_crm(
         .sort("contact_id", "system", "record_id")
     )
     linked = links.select("system", "record_id").unique()
-    unmatched = records.join(linked, on=["system", "record_id"], how="anti").height
     return CrmResult(
         links=links,
-        status=status.select(list(CRM_STATUS_SCHEMA)).cast(CRM_STATUS_SCHEMA),  # type: ignore[arg-type]
+        status=_sync_status(contacts, links, config),
         tier_mismatches=mismatches,
-        unmatched_records=unmatched,
+        unmatched_records=records.join(linked, on=["system", "record_id"], how="anti").height,
     )
 
 
