@@ -55,6 +55,7 @@ from dedup.admin.privacy import (
 )
 from dedup.admin.tasks import contact_tasks
 from dedup.ingest.days import read_staged
+from dedup.service.published_views import publish_saved_views
 from dedup.snapshot.build import (
     SnapshotInputs,
     build_contacts_frame,
@@ -195,6 +196,12 @@ def contacts_snapshot(
         deleted_contacts=deleted_contacts_table(trash_profiles, deletions),
     )
     build_snapshot(layout.build_path, inputs, settings.engine_config())
+    # Saved views as of tonight, members by the CLI's own search (docs/schema.md, "saved_views").
+    views = publish_saved_views(
+        layout.build_path, layout.views_path, datetime.fromisoformat(run["decided_at"])
+    )
+    for problem in views.problems:
+        context.log.warning(problem)
     con = duckdb.connect(str(layout.build_path), read_only=True)
     try:
         preview = con.sql(
@@ -208,6 +215,7 @@ def contacts_snapshot(
             "dagster/row_count": contacts_count,
             "interactions": n_interactions,
             "quarantined": quarantine.height,
+            "saved_views": views.views,
             "path": dg.MetadataValue.path(str(layout.build_path)),
             "preview": dg.MetadataValue.md(md_table(preview)),
         }

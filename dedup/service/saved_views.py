@@ -47,8 +47,14 @@ def _write(path: Path, views: dict[str, dict]) -> None:
 _locked = locked
 
 
-def save_view(path: Path, name: str, flt: ContactFilter, replace: bool = False) -> SavedView:
-    """Save `flt` under `name`; an existing name is refused unless `replace`."""
+def save_view(
+    path: Path, name: str, flt: ContactFilter, replace: bool = False, by: str | None = None
+) -> SavedView:
+    """Save `flt` under `name`; an existing name is refused unless `replace`.
+
+    `by`: who saves it, when known. A replaced view keeps its first `created_at` / `created_by`
+    (the published `saved_views` table shows both beside `updated_at`).
+    """
     if not NAME.match(name):
         raise ViewError(
             f"bad view name {name!r}: letters, digits, space, '_', '.', '-' (at most 80)"
@@ -60,7 +66,13 @@ def save_view(path: Path, name: str, flt: ContactFilter, replace: bool = False) 
         if name in views and not replace:
             raise ViewError(f"a view named {name!r} exists; pass --replace to overwrite it")
         saved_at = datetime.now(UTC)
-        views[name] = {"filter": flt.to_json(), "saved_at": saved_at.isoformat()}
+        first = views.get(name) or {}
+        views[name] = {
+            "filter": flt.to_json(),
+            "saved_at": saved_at.isoformat(),
+            "created_at": first.get("created_at") or first.get("saved_at") or saved_at.isoformat(),
+            "created_by": first.get("created_by") if first else by,
+        }
         _write(path, views)
     return SavedView(name, flt, saved_at)
 

@@ -1,8 +1,14 @@
-"""The analyst layer of the published file: Contacts-page views and the full-text search index.
+"""The analyst layer of the published file: Contacts-page views, the full-text search index, and
+the tables that hold saved Contact Views.
 
 Created inside the build file after its tables are written (`finish_analyst_layer`), so readers
 opening the published file read-only get the views and the `fts` index with it; nothing here is
 state of its own, it is rebuilt with every snapshot.
+
+Saved views are people's state (`<db>.state/views.json`, dedup.service.saved_views); the file gets
+a copy as of the run, `saved_views` and `saved_view_members`. This module creates them empty; the
+members are computed by dedup.service.published_views with the search the CLI uses (the snapshot
+stage may not import the service stage, docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -71,6 +77,26 @@ VIEWS_SQL: dict[str, str] = {
         GROUP BY ALL
     """,
 }
+
+
+# Saved Contact Views as of the run (filled by dedup.service.published_views.publish_saved_views).
+SAVED_VIEWS_DDL = """
+CREATE TABLE saved_views (
+    name VARCHAR PRIMARY KEY,
+    filter JSON NOT NULL,
+    description VARCHAR,
+    created_at TIMESTAMPTZ,
+    updated_at TIMESTAMPTZ,
+    created_by VARCHAR,
+    members_as_of TIMESTAMPTZ,
+    members BIGINT,
+    problem VARCHAR
+);
+CREATE TABLE saved_view_members (
+    view_name VARCHAR NOT NULL,
+    contact_id VARCHAR NOT NULL
+);
+"""
 
 
 def _contact_detail_sql(has_crm_links: bool, has_notes: bool = False) -> str:
@@ -160,6 +186,7 @@ def finish_analyst_layer(path: Path) -> None:
         con.execute(
             f"CREATE OR REPLACE VIEW contact_detail AS {_contact_detail_sql(has_crm, has_notes)}"
         )
+        con.execute(SAVED_VIEWS_DDL)
         con.execute(
             f"""
             CREATE OR REPLACE TABLE {SEARCH_TABLE} AS

@@ -21,6 +21,7 @@ from dedup.identity.verify import FAILURES_SCHEMA
 from dedup.properties import property_errors_sql, typed_view_sql
 from dedup.schema import CANONICAL_FIELDS
 from dedup.snapshot.analyst import finish_analyst_layer
+from dedup.snapshot.comments import apply_comments
 from dedup.snapshot.files import PROPOSALS_DDL, connect_build, write_table
 from dedup.snapshot.profiles import build_contacts, register_audience_map
 
@@ -39,6 +40,16 @@ PUBLISHED_INTERACTION_COLUMNS: tuple[str, ...] = (
     "file",
     "row",
 )
+
+
+# Staging keeps the export day as the folder's name (text); the published column is a DATE so
+# analysts can compare and truncate it. Only folders named YYYY-MM-DD are read
+# (dedup.ingest.days), so the strict cast cannot fail on staged data.
+EXPORT_DAY = "CAST(export_day AS DATE)"
+PUBLISHED_CASTS: dict[str, str] = {
+    "attributes": "attributes::JSON AS attributes",
+    "export_day": f"{EXPORT_DAY} AS export_day",
+}
 
 
 def _empty(schema: dict) -> pl.DataFrame:
@@ -140,10 +151,7 @@ def build_snapshot(path: Path, inputs: SnapshotInputs, config: EngineConfig) -> 
             "CREATE TABLE out.contacts AS SELECT * REPLACE (attributes::JSON AS attributes) "
             "FROM _contacts ORDER BY contact_id"
         )
-        columns = ", ".join(
-            "attributes::JSON AS attributes" if c == "attributes" else c
-            for c in PUBLISHED_INTERACTION_COLUMNS
-        )
+        columns = ", ".join(PUBLISHED_CASTS.get(c, c) for c in PUBLISHED_INTERACTION_COLUMNS)
         con.execute(
             f"CREATE TABLE out.interactions AS SELECT {columns} "
             "FROM _interactions_full ORDER BY occurred_at, interaction_id"
@@ -160,6 +168,7 @@ def build_snapshot(path: Path, inputs: SnapshotInputs, config: EngineConfig) -> 
         write_table(con, "out.contact_redirects", inputs.redirects, "from_contact_id")
         write_table(con, "out.merges", inputs.merges, "decided_at, merge_id")
         write_table(con, "out.quarantine", inputs.quarantine, "source, export_day, file, row")
+        con.execute(f"ALTER TABLE out.quarantine ALTER export_day TYPE DATE USING {EXPORT_DAY}")
         write_table(con, "out.ambiguous_keys", inputs.ambiguous_keys, "key_type, key_value")
         write_table(con, "out.pipeline_runs", inputs.runs, "run_number")
         write_table(
@@ -194,5 +203,9 @@ def build_snapshot(path: Path, inputs: SnapshotInputs, config: EngineConfig) -> 
         out.execute(
             f"CREATE OR REPLACE VIEW contact_properties AS {typed_view_sql(config.properties)}"
         )
+        # Last, so every table and view exists: docs/schema.md's meanings where analysts and BI
+        # tools look (duckdb_columns(), information_schema; dedup.snapshot.comments).
+        apply_comments(out, config.properties)
+        out.execute("CHECKPOINT")
     finally:
         out.close()
