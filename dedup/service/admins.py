@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -65,8 +64,8 @@ def _entries(path: Path) -> dict[str, dict]:
 
 
 def _write(path: Path, entries: dict[str, dict]) -> None:
-    write_json(path, "admins", entries)
-    os.chmod(path, 0o600)  # hashes only, yet nobody else on the machine needs to read them
+    # Hashes only, yet nobody but the admin who runs `contacts serve` needs to read them.
+    write_json(path, "admins", entries, mode=0o600)
 
 
 def add_admin(path: Path, name: str, password: str | None = None) -> str | None:
