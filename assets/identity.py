@@ -22,6 +22,7 @@ from assets.names import (
 from assets.reporting import md_table
 from assets.resources import ContactsSettings
 from dedup.admin.deletion import (
+    TRASH_FILE,
     deleted_members,
     deletion_status,
     held_ids,
@@ -78,9 +79,8 @@ ERASED_FILE = "erased_contact_ids.parquet"
 INTERACTION_STATS_FILE = "interactions_stats.json"
 DELETIONS_FILE = "deletions.parquet"
 DELETION_MEMBERS_FILE = "deletion_members.parquet"
-# Interactions of deleted, still restorable contacts (full rows, with their contact_id): kept out
-# of the engine, profiled for `deleted_contacts`.
-TRASH_FILE = "deleted_interactions.parquet"
+# Interactions of deleted, still restorable contacts (TRASH_FILE: full rows; this one: their
+# contact_id): kept out of the engine, profiled for `deleted_contacts`.
 TRASH_ASSIGNMENT_FILE = "deleted_assignment.parquet"
 RESTORED_FILE = "restored_interactions.parquet"
 

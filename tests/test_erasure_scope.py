@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from contacts.cli import app
 from contacts.demo import GeneratorConfig, generate_exports
 from dedup.layout import StateLayout
+from dedup.service.review import delete_contacts, restore_contacts
 from dedup.service.saved_views import list_views, save_view
 from dedup.service.search import ContactFilter
 from tests.conftest import SECRET, contact_of, query, rec, signed, write_jsonl
@@ -251,3 +252,34 @@ def state_text_of(folder: Path) -> str:
         elif path.is_file():
             parts.append(path.read_text(errors="replace"))
     return "\n".join(parts).lower()
+
+
+def test_a_deleted_contact_sharing_a_key_is_restored_whole(exports: Path, db: Path, run) -> None:
+    """Hilda is deleted (in the trash) when Zebulon is erased: the household phone is hers too,
+    so her restore brings back every interaction she had."""
+    write_jsonl(
+        exports,
+        DAY,
+        "home.jsonl",
+        [
+            rec("zq-1", f"{DAY}T09:00:00Z", email=ZEB_EMAIL, phone="(718) 555-0141"),
+            rec("hq-1", f"{DAY}T10:00:00Z", email="hilda@quartz-home.test", phone="7185550141"),
+            rec("hq-2", f"{DAY}T10:05:00Z", email="hilda@quartz-home.test"),
+        ],
+    )
+    no_matching = {"min_contacts_to_match": 10**9}
+    run(**no_matching)
+    owner = contact_of(db)
+    hilda, zeb = owner["hq-1"], owner["zq-1"]
+    assert hilda != zeb
+    delete_contacts(db, [hilda])
+    run(**no_matching)  # Hilda's interactions wait in the trash
+    assert "hq-1" not in contact_of(db)
+    result = CliRunner().invoke(app, ["erase", zeb, "--confirm", ZEB_NORM, "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    run(**no_matching)
+    restore_contacts(db, [hilda])
+    run(**no_matching)
+    owner = contact_of(db)
+    assert owner == {"hq-1": hilda, "hq-2": hilda}
+    assert query(db, "SELECT interactions_removed FROM erasures").item() == 1

@@ -32,6 +32,9 @@ from dedup.decisions import DELETE, RESTORE
 from dedup.identity.stable_ids import PreviousState
 
 RESTORE_WINDOW = timedelta(days=30)
+# Work file of the deleted, still restorable contacts' interactions (full rows; written by the
+# `interactions` asset). An erasure reads it: what they carry is someone else's too.
+TRASH_FILE = "deleted_interactions.parquet"
 HASH_KIND = "interaction"  # the suppression list's kind for interaction ids (same salted hash)
 
 DELETED = "deleted"  # hidden, restorable

@@ -136,7 +136,10 @@ class ErasureSubject:
 
 
 def erasure_subject(
-    con: duckdb.DuckDBPyConnection, contact_id: str, erased: Collection[str] = ()
+    con: duckdb.DuckDBPyConnection,
+    contact_id: str,
+    erased: Collection[str] = (),
+    trash: pl.DataFrame | None = None,
 ) -> ErasureSubject:
     """Split a live contact's identifiers into its own and those other live contacts carry too.
 
@@ -145,7 +148,14 @@ def erasure_subject(
         contact_id: the contact to erase.
         erased: contacts erased by earlier (or sibling) requests not yet applied by a run: what
             they carry does not make an identifier shared, since they leave too.
+        trash: interactions of deleted, still restorable contacts (`KEY_COLUMNS`), which the
+            published file no longer holds: a restore must find them whole.
     """
+    from dedup.identity.automerge import KEY_COLUMNS
+
+    if trash is None or trash.height == 0:
+        trash = pl.DataFrame(schema=dict.fromkeys(KEY_COLUMNS.values(), pl.String))
+    con.register("_trash", trash.select(*KEY_COLUMNS.values()).to_arrow())
     skip = [contact_id, *erased]
     own: dict[str, list[str]] = {}
     shared: dict[str, list[str]] = {}
@@ -161,7 +171,7 @@ def erasure_subject(
                 SELECT {column} FROM interactions
                 WHERE contact_id NOT IN (SELECT unnest($skip)) {verified}
                   AND {column} IN (SELECT v FROM mine)
-            ) AS shared
+            ) OR v IN (SELECT {KEY_COLUMNS[kind]} FROM _trash) AS shared
             FROM mine ORDER BY v
             """,
             {"id": contact_id, "skip": skip},
@@ -182,6 +192,7 @@ def erasure_subject(
             [contact_id, contact_id],
         ).fetchall()
     ]
+    con.unregister("_trash")
     return ErasureSubject(own=own, shared=shared, names=sorted(names))
 
 

@@ -18,7 +18,14 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from dedup.admin.deletion import DELETED, PURGED, RESTORED, deletion_status, member_hash_sql
+from dedup.admin.deletion import (
+    DELETED,
+    PURGED,
+    RESTORED,
+    TRASH_FILE,
+    deletion_status,
+    member_hash_sql,
+)
 from dedup.admin.privacy import ErasureSubject, erasure_rows, erasure_subject, salt
 from dedup.decisions import (
     ACCEPT_PROPOSAL,
@@ -534,9 +541,11 @@ def _subject(
 ) -> ErasureSubject:
     """What erasing `contact_id` suppresses and holds (dedup.admin.privacy.erasure_subject);
     contacts erased already or `alongside` it do not make an identifier shared."""
-    log = read_all(StateLayout(db).decisions_path)
-    erased = log.filter(pl.col("kind") == ERASE).get_column("contact_id_l").drop_nulls()
-    return erasure_subject(con, contact_id, {*erased.to_list(), *alongside} - {contact_id})
+    layout = StateLayout(db)
+    erased = read_all(layout.decisions_path).filter(pl.col("kind") == ERASE)
+    ids = {*erased.get_column("contact_id_l").drop_nulls().to_list(), *alongside} - {contact_id}
+    trash = layout.work_file(TRASH_FILE)  # deleted contacts: last run's, for a restore
+    return erasure_subject(con, contact_id, ids, pl.read_parquet(trash) if trash.exists() else None)
 
 
 def _erase(
