@@ -25,6 +25,7 @@ from assets.names import (
     PUBLISHED,
     WRITER_POOL,
 )
+from assets.report_links import report_link
 from assets.reporting import md_table
 from assets.resources import ContactsSettings
 from dedup.admin.contact_edits import apply_contact_edits
@@ -270,7 +271,7 @@ def matching_reports(
         metadata={
             "folder": dg.MetadataValue.path(str(report.folder)),
             **{
-                name.removesuffix(".html"): dg.MetadataValue.url(path.resolve().as_uri())
+                name.removesuffix(".html"): report_link(settings, path)
                 for name, path in report.files.items()
             },
             "pending_proposals": report.pairs_total,

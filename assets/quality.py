@@ -7,6 +7,7 @@ import duckdb
 import polars as pl
 
 from assets.names import GROUP_PUBLISH, PUBLISHED, SNAPSHOT, WRITER_POOL
+from assets.report_links import report_address, report_link
 from assets.resources import ContactsSettings, QualityRunner
 from dedup.service.export import ExportResult, export_contacts, export_proposals
 from dedup.service.search import ContactFilter
@@ -87,7 +88,7 @@ def gx_quality_suites(settings: ContactsSettings, quality: QualityRunner) -> dg.
         con.close()
     # Gate failures read best in the gate's own words; other failures name suite and column.
     reasons = gate_failures(metrics, limits) or [str(f) for f in report.failures[:3]]
-    docs = str(report.docs_index) if report.docs_index else ""
+    docs = report_address(settings, report.docs_index) if report.docs_index else ""
     return dg.AssetCheckResult(
         passed=report.success,
         description=None if report.success else f"{'; '.join(reasons)} (data docs: {docs})",
@@ -95,7 +96,9 @@ def gx_quality_suites(settings: ContactsSettings, quality: QualityRunner) -> dg.
             "failures": len(report.failures),
             "seconds": round(report.seconds, 2),
             "rows_checked": dg.MetadataValue.json(report.rows),
-            "data_docs": dg.MetadataValue.path(docs),
+            "data_docs": report_link(settings, report.docs_index)
+            if report.docs_index
+            else dg.MetadataValue.path(""),
         },
     )
 
@@ -163,6 +166,11 @@ def nightly_exports(settings: ContactsSettings, quality: QualityRunner) -> dg.Ma
             "proposals_csv": dg.MetadataValue.path(str(proposals.path)),
             "proposals": proposals.rows,
             "seconds": round(contacts.seconds + proposals.seconds, 2),
+            **{
+                f"{name}_data_docs": report_link(settings, index)
+                for name in ("contacts", "merge_proposals")
+                if (index := _docs_dir(settings, "exports") / name / "index.html").exists()
+            },
         }
     )
 

@@ -18,6 +18,7 @@ from contacts.web.api import router as api_router
 from contacts.web.guard import Guard
 from contacts.web.pages import CSRF_COOKIE
 from contacts.web.pages import router as pages_router
+from contacts.web.reports import router as reports_router
 from contacts.web.signin import router as signin_router
 from contacts.web.state import RateLimiter, WebState
 from dedup.properties import load_schema
@@ -65,4 +66,5 @@ def create_app(
     install_error_handlers(app)
     app.include_router(signin_router)
     app.include_router(pages_router)
+    app.include_router(reports_router)
     return app
