@@ -79,9 +79,10 @@ VIEWS_SQL: dict[str, str] = {
 }
 
 
-# Saved Contact Views as of the run (filled by dedup.service.published_views.publish_saved_views).
+# Saved Contact Views as of the run (filled by dedup.service.published_views.publish_saved_views;
+# IF NOT EXISTS: finishing a file twice keeps what it holds, like the views above).
 SAVED_VIEWS_DDL = """
-CREATE TABLE saved_views (
+CREATE TABLE IF NOT EXISTS saved_views (
     name VARCHAR PRIMARY KEY,
     filter JSON NOT NULL,
     description VARCHAR,
@@ -92,7 +93,7 @@ CREATE TABLE saved_views (
     members BIGINT,
     problem VARCHAR
 );
-CREATE TABLE saved_view_members (
+CREATE TABLE IF NOT EXISTS saved_view_members (
     view_name VARCHAR NOT NULL,
     contact_id VARCHAR NOT NULL
 );
