@@ -94,13 +94,13 @@ class _Rejects:
 # --- opening export files --------------------------------------------------------------------
 
 # Bytes one export file may yield once decompressed (a gzip file inflated, a Slack export's
-# members together); over it the file is quarantined unread. Why 512 MiB: the largest legit file
-# we know, the 10M benchmark's single JSON-lines file of a day, is ~290 MB (about 1M records at
-# ~290 bytes); the cap leaves it 1.8x room. Reading a file costs several times its size at peak
-# (bytes, split lines, parsed objects; a 1 GiB file took 9.8 GB), and two days are read side by
-# side, so the cap is also what bounds ingest memory: a 1 MB gzip inflating to 1 GiB stops at the
-# cap after ~0.5 s and 512 MiB instead of taking 115 s and 9.8 GB. Raise it (the variable below)
-# for larger daily files, on a machine with ~10x that memory free.
+# members together); over it the file is quarantined unread. Why 512 MiB: a whole day of the 10M
+# benchmark (1M records; JSON lines take ~286 bytes a record, measured on a 20k generated sample)
+# is ~290 MB if delivered as one file, and the cap leaves that 1.8x room. Reading a file costs
+# several times its size at peak (bytes, split lines, parsed objects; a 1 GiB file took 9.8 GB)
+# and two days are read side by side, so the cap is also what bounds ingest memory: a 1 MB gzip
+# inflating to 1 GiB stops at 512 MiB after 1.6 s instead of taking 115 s and 9.8 GB. Raise it
+# (the variable below) for larger daily files, on a machine with ~10x that memory free.
 MAX_FILE_BYTES_ENV = "CONTACTS_MAX_FILE_BYTES"
 DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
 _CHUNK = 1024 * 1024
@@ -157,10 +157,18 @@ def open_component(name: str, flags: int, dir_fd: int | None, shown: str) -> int
     try:
         return os.open(name, flags | _NOFOLLOW, dir_fd=dir_fd)
     except OSError as exc:
-        # O_NOFOLLOW on a symlink fails with ELOOP (Linux, macOS) or EMLINK (FreeBSD).
-        if exc.errno in (errno.ELOOP, errno.EMLINK):
+        # O_NOFOLLOW on a symlink fails with ELOOP (Linux, macOS) or EMLINK (FreeBSD), and with
+        # ENOTDIR when a folder was asked for (O_DIRECTORY is checked on the link itself).
+        if exc.errno in (errno.ELOOP, errno.EMLINK, errno.ENOTDIR) and _is_link(name, dir_fd):
             raise RefusedFile(f"symlink not followed: {shown}") from None
         raise
+
+
+def _is_link(name: str, dir_fd: int | None) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(name, dir_fd=dir_fd).st_mode)
+    except OSError:
+        return False
 
 
 def open_regular(name: str, dir_fd: int | None, shown: str) -> int:
@@ -200,16 +208,19 @@ def open_beneath(path: Path, depth: int = 1, directory: bool = False) -> int:
         os.close(fd)
 
 
-def read_capped(stream, limit: int, what: str = "file", head: bytes = b"") -> bytes:
+def read_capped(
+    stream, limit: int, what: str = "file", head: bytes = b"", cap: int | None = None
+) -> bytes:
     """`head` and then every byte of a binary stream, or `RefusedFile` once they pass `limit`
-    (never more than `limit` + one chunk in memory)."""
+    (never more than `limit` + one chunk in memory). `cap`: the cap to name in the reason when
+    `limit` is what is left of it."""
     chunks = [head]
     total = len(head)
     while chunk := stream.read(min(_CHUNK, limit + 1 - total)):
         chunks.append(chunk)
         total += len(chunk)
         if total > limit:
-            raise RefusedFile(too_large(limit, what))
+            raise RefusedFile(too_large(limit if cap is None else cap, what))
     return head if len(chunks) == 1 else b"".join(chunks)
 
 

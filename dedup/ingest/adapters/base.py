@@ -196,7 +196,7 @@ def _walk(
             if not entry.name.endswith(suffix):
                 continue
             with os.fdopen(open_regular(entry.name, fd, where), "rb", buffering=0) as fh:
-                data = read_capped(fh, budget, "export")
+                data = read_capped(fh, budget, "export", cap=max_file_bytes())
         except OSError as exc:
             rejects.add_in(where, None, unreadable(exc), None, None)
             continue
@@ -217,7 +217,7 @@ def read_zip_members(path: Path, origin: FileOrigin, wanted) -> dict[str, bytes]
     inflated a chunk at a time and together may yield at most `max_file_bytes()` (a zip bomb
     stops there with `RefusedFile`). Raises `zipfile.BadZipFile` / `OSError` as `ZipFile` does.
     """
-    budget = max_file_bytes()
+    budget = cap = max_file_bytes()
     fd = open_beneath(path, depth_below_root(path, origin))
     members: dict[str, bytes] = {}
     with os.fdopen(fd, "rb") as fh, zipfile.ZipFile(fh) as archive:
@@ -225,7 +225,7 @@ def read_zip_members(path: Path, origin: FileOrigin, wanted) -> dict[str, bytes]
             if info.is_dir() or not wanted(info.filename):
                 continue
             with archive.open(info) as member:
-                data = read_capped(member, budget, "export")
+                data = read_capped(member, budget, "export", cap=cap)
             members[info.filename] = data
             budget -= len(data)
     return members
