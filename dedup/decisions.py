@@ -142,17 +142,29 @@ class Decision:
     subject: str | None = None
 
 
+# A damaged file does not heal by waiting, but a log another process is creating this instant
+# reads as "not a valid DuckDB file" for a moment: other errors get this long before they count.
+SETTLE_SECONDS = 2.0
+# What a locked, half-created or damaged file raises (a mistake in our SQL raises others, as is).
+FILE_ERRORS = (
+    duckdb.IOException,
+    duckdb.SerializationException,
+    duckdb.InternalException,
+    duckdb.FatalException,
+)
+
+
 def _retry(path: Path, action: Callable[[], T], seconds: float = 30.0) -> T:
-    deadline = time.monotonic() + seconds
+    started = time.monotonic()
     while True:
         try:
             return action()
-        except duckdb.Error as exc:
+        except FILE_ERRORS as exc:
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
             # Another process holds the file (a run reading, an admin writing): wait our turn.
-            # Anything else (a damaged file, not a DuckDB file) will not heal by waiting.
             locked = isinstance(exc, duckdb.IOException) and "lock" in first.lower()
-            if locked and time.monotonic() <= deadline:
+            waited = time.monotonic() - started
+            if waited <= (seconds if locked else SETTLE_SECONDS):
                 time.sleep(0.1)
                 continue
             advice = (
@@ -161,7 +173,7 @@ def _retry(path: Path, action: Callable[[], T], seconds: float = 30.0) -> T:
                 else "restore it from your backup (docs/operations.md, Files)"
             )
             raise DecisionLogError(
-                f"the decision log {path} cannot be read: {first}; {advice}"
+                f"the decision log {path} cannot be used: {first}; {advice}"
             ) from None
 
 

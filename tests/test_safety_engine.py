@@ -447,7 +447,7 @@ def test_damaged_decision_log_is_one_clear_line(exports: Path, db: Path, run) ->
     assert time.monotonic() - started < 10  # a damaged file is not a lock worth 30 s of retries
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and "decision log" in lines[0] and "cannot be read" in lines[0]
+    assert len(lines) == 1 and "decision log" in lines[0] and "cannot be used" in lines[0]
 
 
 def test_published_file_and_api_keys_are_not_world_readable(exports: Path, db: Path, run) -> None:
