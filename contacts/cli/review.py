@@ -137,6 +137,71 @@ def proposals_reject(
     out.print(f"rejected {proposal_id} ({decision}); {NEXT_RUN}")
 
 
+group_app = typer.Typer(
+    help="Review by person: every contact a set of proposals connects, decided at once.",
+    no_args_is_help=True,
+)
+proposals_app.add_typer(group_app, name="group")
+
+
+@group_app.command("show")
+def group_show(
+    proposal_id: Annotated[str, typer.Argument(help="Any proposal of the group.")],
+    db: DbOption = Path("contacts.duckdb"),
+) -> None:
+    """The group's contacts side by side and each proposal's score in words."""
+    from dedup.service.review_groups import proposal_group
+
+    g = review_action(lambda: proposal_group(db, proposal_id))
+    members = g["members"]
+    out.print(f"group {g['group_id']}: {len(members)} contacts, {len(g['proposals'])} proposals")
+    table = Table("field", *(Column(m["contact_id"], no_wrap=True) for m in members))
+    for f in g["fields"]:
+        style = "bold yellow" if g["differs"].get(f) else None
+        table.add_row(f, *(cell(m.get(f)) for m in members), style=style)
+    out.print(table)
+    for p in g["proposals"]:
+        w = p["words"]
+        out.print(
+            f"{p['proposal_id']}: {p['contact_id_l']} – {p['contact_id_r']}, "
+            f"probability {p['match_probability']:.3f}"
+        )
+        out.print(f"  Starting odds {w['start']['odds']}: {w['start']['bits']:+.2f} bits")
+        for line in w["lines"]:
+            out.print(f"  {line['reads']}: {line['bits']:+.2f} bits")
+        if w["missing"]:
+            out.print(f"  not compared (missing on one side): {', '.join(w['missing'])}")
+        out.print(f"  total: odds {w['total']['odds']}, {w['total']['bits']:+.2f} bits")
+    out.print(f"suggested survivor (seen first): {g['survivor']}")
+
+
+@group_app.command("accept")
+def group_accept(
+    proposal_id: Annotated[str, typer.Argument(help="Any proposal of the group.")],
+    survivor: Annotated[str, typer.Option(help="The contact id that stays.")],
+    note: NoteOption = None,
+    db: DbOption = Path("contacts.duckdb"),
+) -> None:
+    """Every contact of the group merges into SURVIVOR (one merge each, each undoable)."""
+    from dedup.service.review_groups import decide_group
+
+    ids = review_action(lambda: decide_group(db, proposal_id, "accept", survivor, note=note))
+    out.print(f"group of {proposal_id}: {len(ids)} merge(s) into {survivor}; {NEXT_RUN}")
+
+
+@group_app.command("reject")
+def group_reject(
+    proposal_id: Annotated[str, typer.Argument(help="Any proposal of the group.")],
+    note: NoteOption = None,
+    db: DbOption = Path("contacts.duckdb"),
+) -> None:
+    """Reject every proposal of the group: its contacts stay apart."""
+    from dedup.service.review_groups import decide_group
+
+    ids = review_action(lambda: decide_group(db, proposal_id, "reject", note=note))
+    out.print(f"group of {proposal_id}: {len(ids)} proposal(s) rejected; {NEXT_RUN}")
+
+
 @app.command()
 def merge(
     a: Annotated[str, typer.Argument(help="A live contact id.")],

@@ -1,4 +1,4 @@
-"""The review page's routes: proposal queue and cards, the Contacts list, contact pages, Deleted.
+"""The review page's routes: proposals (queue, cards, groups), Contacts, contact pages, Deleted.
 
 Server-rendered; every action is a POST that calls the same `dedup.service.review` function as
 the CLI. State-changing requests need the CSRF token of the page they came from (double-submit: a
@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from contacts.web.sessions import SESSION_COOKIE, Session
 from contacts.web.state import WebState, web
-from dedup.service import review
+from dedup.service import review, review_groups
 from dedup.service.search import ContactFilter, FilterError, count, search
 from dedup.snapshot.analyst import CONTACT_LIST_COLUMNS, CONTACT_VIEW_COLUMNS
 
@@ -145,8 +145,13 @@ def queue(
     min_probability: float = 0.0,
     q: str = "",
 ) -> Response:
+    """Pending proposals by person (a group per set of contacts they connect); other statuses
+    pair by pair."""
     try:
-        rows = review.review_queue(state.db, status, min_probability, 200, q or None)
+        if status == "pending":
+            rows = review_groups.proposal_groups(state.db, min_probability, q or None, 200)
+        else:
+            rows = review.review_queue(state.db, status, min_probability, 200, q or None)
     except review.ReviewError as exc:
         return failed(request, str(exc))
     return render(
@@ -158,9 +163,70 @@ def queue(
 def card(request: Request, state: State, admin: Admin, proposal_id: str) -> Response:
     try:
         data = review.proposal_card(state.db, proposal_id)
+        words = review_groups.words_for(state.db, data["proposal"])
+        group_size = review_groups.group_size(state.db, proposal_id)
     except review.ReviewError as exc:
         return failed(request, str(exc), 404)
-    return render(request, "card.html", next_id=review.next_pending(state.db, proposal_id), **data)
+    return render(
+        request,
+        "card.html",
+        next_id=review.next_pending(state.db, proposal_id),
+        words=words,
+        group_size=group_size,
+        **data,
+    )
+
+
+@router.get("/groups/{proposal_id}", response_class=HTMLResponse)
+def group(request: Request, state: State, admin: Admin, proposal_id: str) -> Response:
+    """Every contact the group of `proposal_id` connects, side by side, decided at once."""
+    try:
+        data = review_groups.proposal_group(state.db, proposal_id)
+    except review.ReviewError as exc:
+        return failed(request, str(exc), 404)
+    return render(request, "group.html", **data)
+
+
+@router.post("/groups/{proposal_id}/decide")
+def decide_group(
+    request: Request,
+    state: State,
+    admin: Admin,
+    proposal_id: str,
+    action: Annotated[str, Form()],
+    survivor: Annotated[str, Form()] = "",
+    shown: Annotated[list[str] | None, Form()] = None,
+    pick: Annotated[list[str] | None, Form()] = None,
+    note: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """One action for the whole group: accept all into `survivor`, reject all, or `split` by
+    the per-proposal `pick` values (`accept:<id>`, `reject:<id>`, `leave:<id>`)."""
+    picks = {pid: choice for choice, _, pid in (v.partition(":") for v in pick or [])}
+    done: list[str] = []
+    return act(
+        request,
+        csrf_token,
+        lambda: done.extend(
+            review_groups.decide_group(
+                state.db,
+                proposal_id,
+                action,
+                survivor or None,
+                picks,
+                shown or [],
+                note or None,
+                admin.who,
+            )
+        ),
+        lambda: go(
+            admin,
+            "/proposals",
+            f"group of {proposal_id}: {len(done)} decision(s) ({action}"
+            + (f", {survivor} survives" if action == "accept" else "")
+            + "); they take effect at the next run",
+        ),
+    )
 
 
 @router.post("/proposals/{proposal_id}/accept")

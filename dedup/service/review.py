@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -335,6 +336,37 @@ def _check_open(db: Path, proposal: dict) -> None:
             f"proposal {proposal['proposal_id']} was already decided ({waiting['kind']} by "
             f"{waiting['decided_by']}); it takes effect at the next run"
         )
+    pair = (proposal["contact_id_l"], proposal["contact_id_r"])
+    if one_after_pending(joined_by_pending(pending_decisions(db)), *pair):
+        raise ReviewError(
+            f"proposal {proposal['proposal_id']}: {pair[0]} and {pair[1]} become one contact at "
+            "the next run already (merges waiting in the decision log)"
+        )
+
+
+def joined_by_pending(waiting: list[dict]) -> dict[str, str]:
+    """contact → one representative of the contacts the merges waiting in `waiting` (from
+    `pending_decisions`) make one with it; a contact no waiting merge names is absent."""
+    parent: dict[str, str] = {}
+
+    def root(c: str) -> str:
+        while parent.get(c, c) != c:
+            c = parent[c]
+        return c
+
+    for d in waiting:
+        if d["kind"] in MERGE_KINDS and d["contact_id_l"] and d["contact_id_r"]:
+            a, b = root(d["contact_id_l"]), root(d["contact_id_r"])
+            parent.setdefault(a, a)
+            parent.setdefault(b, b)
+            parent[max(a, b)] = min(a, b)
+    return {c: root(c) for c in parent}
+
+
+def one_after_pending(joined: dict[str, str], a: str, b: str) -> bool:
+    """Whether waiting merges (`joined_by_pending`) make `a` and `b` one contact: a proposal
+    between them is moot (the run supersedes it) and no longer asks for a decision."""
+    return a in joined and joined.get(b) == joined[a]
 
 
 def accept_proposal(
@@ -1033,7 +1065,12 @@ def review_queue(
         raise ReviewError(
             f"unknown status '{status}' (pending, accepted, rejected, superseded or all)"
         )
-    waiting = {d["proposal_id"] for d in pending_decisions(db) if d["proposal_id"]}
+    log = pending_decisions(db)
+    waiting = {d["proposal_id"] for d in log if d["proposal_id"]}
+    joined = joined_by_pending(log)
+    # Pairs that waiting merges make one contact (a group decided at once) leave it too.
+    sizes = Counter(joined.values()).values()
+    moot_at_most = sum(n * (n - 1) // 2 for n in sizes)
     hidden = sorted(hidden_ids(db))  # deleted contacts leave the queue at once
     # Plain substring (no LIKE wildcards: `%` or `_` matched everyone); text without a letter or
     # digit matches nothing, as in contact search (dedup.service.search.HAS_WORD_SQL).
@@ -1058,10 +1095,23 @@ def review_queue(
             ORDER BY p.match_probability DESC NULLS LAST, p.proposal_id
             LIMIT ?
             """,
-            [status, status, min_probability, like, like, hidden, limit + len(waiting)],
+            [
+                status,
+                status,
+                min_probability,
+                like,
+                like,
+                hidden,
+                limit + len(waiting) + moot_at_most,
+            ],
         )
     if status == "pending":
-        rows = [r for r in rows if r["proposal_id"] not in waiting]
+        rows = [
+            r
+            for r in rows
+            if r["proposal_id"] not in waiting
+            and not one_after_pending(joined, r["contact_id_l"], r["contact_id_r"])
+        ]
     return rows[:limit]
 
 
