@@ -146,7 +146,11 @@ def build_contacts(
           FROM attr_latest
         ),
         attrs AS (
-          SELECT contact_id, json_group_object(key, value) AS attributes
+          -- Keys in name order: the same contact publishes the same text every run (DuckDB
+          -- aggregates in parallel, so an unordered object varied in key order between runs).
+          SELECT contact_id,
+                 ('{{' || string_agg(to_json(key) || ':' || value, ',' ORDER BY key) || '}}')::JSON
+                   AS attributes
           FROM attr_ranked WHERE rn <= {MAX_ATTRIBUTE_KEYS} GROUP BY contact_id
         ),
         attrs_dropped AS (
