@@ -193,7 +193,7 @@ def open_beneath(path: Path, depth: int = 1, directory: bool = False) -> int:
     symlink between listing and reading cannot lead out of the root.
     """
     parts = path.parts
-    depth = max(1, min(depth, len(parts) - 1))
+    depth = max(1, min(depth, len(parts)))  # all of a relative path under "." (exports = cwd)
     shown = "/".join(parts[-depth:])
     fd = os.open(Path(*parts[:-depth]), _DIRECTORY)
     try:
