@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import TypeVar
 
 import dagster as dg
+from pydantic import PrivateAttr
 
+from dedup import run_lock
 from dedup.admin.privacy import AFTER_ERASURE_POLICIES
 from dedup.config import EngineConfig, HubLimits
 from dedup.ingest.adapters.base import SourceConfig
@@ -19,10 +21,17 @@ from quality.gates import GateLimits
 
 T = TypeVar("T")
 
-# Workspace facts for the native adapters and the CRM step, from the environment, for the
-# `contacts` CLI and the code location (comma-separated lists). Dagster run config can set the
-# same fields on the resource instead.
-WORKSPACE_ENV = {
+# Every setting a workspace may give in its environment, under the same name for both entry
+# points (the `contacts` CLI and the code location). A `ContactsSettings` field left empty reads
+# its variable when the run starts (`ContactsSettings.setting`): a Dagster run whose launchpad
+# overrides one field of the resource (run config replaces the resource's whole config) still
+# gets the others from the environment, and nothing falls back to a default path silently.
+# Lists are comma-separated.
+SETTINGS_ENV = {
+    "exports_dir": "CONTACTS_EXPORTS_DIR",
+    "db_path": "CONTACTS_DB",
+    "default_region": "CONTACTS_DEFAULT_REGION",
+    # Workspace facts for the native adapters and the CRM step.
     "staff_domains": "CONTACTS_STAFF_DOMAINS",
     "workspace_emails": "CONTACTS_WORKSPACE_EMAILS",
     "business_phone_numbers": "CONTACTS_BUSINESS_NUMBERS",
@@ -30,20 +39,20 @@ WORKSPACE_ENV = {
     "salesforce_instance": "CONTACTS_SALESFORCE_INSTANCE",
     "properties_file": "CONTACTS_PROPERTIES_FILE",
 }
+LIST_SETTINGS = frozenset({"staff_domains", "workspace_emails", "business_phone_numbers"})
+DEFAULT_REGION = "US"
+
+# A workspace whose product never calls `identify()` with a hash sets this to `off`: then a
+# missing identity secret is expected and no run warns about it (docs/operations.md).
+VERIFICATION_ENV = "CONTACTS_IDENTITY_VERIFICATION"
 
 
-def workspace_from_env() -> dict[str, object]:
-    """ContactsSettings fields given in the environment (see `WORKSPACE_ENV`)."""
-    out: dict[str, object] = {}
-    for name, var in WORKSPACE_ENV.items():
-        value = os.environ.get(var, "").strip()
-        if not value:
-            continue
-        if name.endswith("_id") or name in ("salesforce_instance", "properties_file"):
-            out[name] = value
-        else:
-            out[name] = [v.strip() for v in value.split(",") if v.strip()]
-    return out
+# The run tag a Dagster run carries when it ran without the identity secret (the runs list shows it).
+VERIFICATION_TAG = "contacts/identity_verification"
+
+
+class SettingsError(ValueError):
+    """A setting that is missing or wrong; the message says which variable or field to set."""
 
 
 class CrmAudienceRuleConfig(dg.Config):
@@ -61,11 +70,16 @@ class ContactsSettings(dg.ConfigurableResource):
 
     The identity secrets are read from the environment at run time (never stored in run config
     or logs): `ASKVAULT_IDENTITY_SECRET`, and during a rotation `ASKVAULT_IDENTITY_SECRET_PREVIOUS`.
+    Fields named in `SETTINGS_ENV` read their variable when left empty.
+
+    In a Dagster run the resource holds the run lock (dedup.run_lock) from the run's start to its
+    end, as `contacts run` does, and warns when identities cannot be verified.
     """
 
-    exports_dir: str
-    db_path: str = "contacts.duckdb"
-    default_region: str = "US"
+    # Empty: CONTACTS_EXPORTS_DIR, CONTACTS_DB, CONTACTS_DEFAULT_REGION (then US).
+    exports_dir: str = ""
+    db_path: str = ""
+    default_region: str = ""
     identity_secret_env: str = "ASKVAULT_IDENTITY_SECRET"
     phone_max_identities: int = 1
     email_max_phones: int = 3
@@ -103,10 +117,76 @@ class ContactsSettings(dg.ConfigurableResource):
     hubspot_portal_id: str = ""
     salesforce_instance: str = ""
     crm_audience_rules: list[CrmAudienceRuleConfig] | None = None
+    _held: bool = PrivateAttr(default=False)
+
+    def setting(self, name: str) -> str | list[str]:
+        """A field's value, or when empty its variable in `SETTINGS_ENV` (lists comma-separated)."""
+        given = getattr(self, name)
+        if given:
+            return given
+        raw = os.environ.get(SETTINGS_ENV[name], "").strip()
+        if name in LIST_SETTINGS:
+            return [v.strip() for v in raw.split(",") if v.strip()]
+        return raw
+
+    def _required(self, name: str, what: str) -> str:
+        value = self.setting(name)
+        if not value:
+            raise SettingsError(
+                f"no {what}: set {SETTINGS_ENV[name]} or the settings resource's {name}"
+            )
+        return str(value)
 
     @property
     def exports(self) -> Path:
-        return Path(self.exports_dir)
+        return Path(self._required("exports_dir", "exports folder"))
+
+    @property
+    def db(self) -> Path:
+        """The published file (never a silent `./contacts.duckdb`)."""
+        return Path(self._required("db_path", "published file"))
+
+    @property
+    def region(self) -> str:
+        return str(self.setting("default_region") or DEFAULT_REGION)
+
+    def verification_state(self) -> str:
+        """`on`, `off` (said so by the workspace) or the warning: for run metadata."""
+        if os.environ.get(self.identity_secret_env, ""):
+            return "on"
+        return self.verification_warning() or f"off ({VERIFICATION_ENV}=off)"
+
+    def verification_warning(self) -> str | None:
+        """The line every run prints when no identity can be verified, unless the workspace
+        said it has no verification (`CONTACTS_IDENTITY_VERIFICATION=off`)."""
+        if os.environ.get(self.identity_secret_env, ""):
+            return None
+        if os.environ.get(VERIFICATION_ENV, "").strip().lower() == "off":
+            return None
+        return (
+            f"{self.identity_secret_env} is not set: no user id is verified tonight, and "
+            "contacts that only a verified id joins stay apart (set the secret, or "
+            f"{VERIFICATION_ENV}=off if this workspace does not verify identities)"
+        )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if context.run is None:  # a sensor or schedule evaluating: no run, no lock
+            return
+        run_lock.acquire(self.db)
+        self._held = True
+        warning = self.verification_warning()
+        if warning:
+            if context.log is not None:
+                context.log.warning(warning)
+            if context.instance is not None:
+                context.instance.add_run_tags(
+                    context.run.run_id, {VERIFICATION_TAG: "no secret: nothing verified"}
+                )
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._held:
+            self._held = False
+            run_lock.release(self.db)
 
     @property
     def model_path(self) -> Path:
@@ -119,7 +199,7 @@ class ContactsSettings(dg.ConfigurableResource):
 
     @property
     def layout(self) -> StateLayout:
-        return StateLayout(Path(self.db_path)).ensure()
+        return StateLayout(self.db).ensure()
 
     @property
     def output(self) -> Path:
@@ -135,9 +215,9 @@ class ContactsSettings(dg.ConfigurableResource):
 
     def source_config(self) -> SourceConfig:
         return SourceConfig(
-            staff_domains=tuple(self.staff_domains),
-            workspace_emails=tuple(self.workspace_emails),
-            business_phone_numbers=tuple(self.business_phone_numbers),
+            staff_domains=tuple(self.setting("staff_domains")),
+            workspace_emails=tuple(self.setting("workspace_emails")),
+            business_phone_numbers=tuple(self.setting("business_phone_numbers")),
         )
 
     def crm_config(self) -> CrmConfig:
@@ -150,10 +230,10 @@ class ContactsSettings(dg.ConfigurableResource):
             )
         )
         return CrmConfig(
-            hubspot_portal_id=self.hubspot_portal_id,
-            salesforce_instance=self.salesforce_instance,
+            hubspot_portal_id=str(self.setting("hubspot_portal_id")),
+            salesforce_instance=str(self.setting("salesforce_instance")),
             audience_rules=rules,
-            default_region=self.default_region,
+            default_region=self.region,
         )
 
     def engine_config(self) -> EngineConfig:
@@ -177,12 +257,13 @@ class ContactsSettings(dg.ConfigurableResource):
                 f"after_erasure must be one of {', '.join(AFTER_ERASURE_POLICIES)}, "
                 f"not {self.after_erasure!r}"
             )
+        properties = str(self.setting("properties_file"))
         return EngineConfig(
             identity_secrets=secrets,
             previous_secret_until=until,
             after_erasure=self.after_erasure,
-            properties=load_schema(Path(self.properties_file) if self.properties_file else None),
-            default_region=self.default_region,
+            properties=load_schema(Path(properties) if properties else None),
+            default_region=self.region,
             hub_limits=HubLimits(
                 phone_max_identities=self.phone_max_identities,
                 email_max_phones=self.email_max_phones,
@@ -199,13 +280,23 @@ class QualityRunner(dg.ConfigurableResource):
 
     Dagster sets resources up when a run starts, so a run with quality checks starts importing GX
     in a worker process right away; the checks at its end find it loaded (about 8 s saved a run).
+    The run's end stops the worker it started.
     """
 
     separate_process: bool = True
+    _started: bool = PrivateAttr(default=False)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         if self.separate_process:
-            gx_worker.warm()
+            self._started = gx_worker.warm()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        # The worker this run started ends with it: an idle one kept a run launched from the
+        # Dagster UI alive for good (quality.gx_worker). One started by the nightly job (before
+        # its ingest) is the nightly job's to stop.
+        if self._started:
+            self._started = False
+            gx_worker.stop()
 
     def run(self, fn: Callable[..., T], *args: object) -> T:
         """`fn(*args)`: a function of quality.gx_suites over frames, in the worker if enabled."""

@@ -1,4 +1,4 @@
-"""Sensor for new or changed export days; nightly build schedule."""
+"""Schedules (the night's whole work, the weekly purge) and the sensor for new or changed export days."""
 
 import dagster as dg
 
@@ -6,7 +6,8 @@ from assets.ingest import INGEST_ASSET_BY_SOURCE
 from assets.partitions import export_days
 from assets.resources import ContactsSettings
 from dedup.ingest.days import day_files, fingerprint, stale_days
-from pipelines.jobs import build_job, ingest_job, purge_job
+from pipelines.jobs import ingest_job, purge_job
+from pipelines.nightly import nightly_job
 
 
 @dg.sensor(
@@ -14,7 +15,8 @@ from pipelines.jobs import build_job, ingest_job, purge_job
 )
 def new_export_days(context: dg.SensorEvaluationContext, settings: ContactsSettings):
     """Request an ingest run of one source's partition for every export day whose files are new
-    or changed; the other sources' partitions of that day are not re-run."""
+    or changed; the other sources' partitions of that day are not re-run. Optional: the nightly
+    job ingests what it finds stale itself; the sensor stages days as they land."""
     partition_keys = set(export_days.get_partition_keys())
     for source, day in stale_days(settings.exports, settings.layout.staging_root):
         if day not in partition_keys:
@@ -28,13 +30,18 @@ def new_export_days(context: dg.SensorEvaluationContext, settings: ContactsSetti
         )
 
 
-nightly_build = dg.ScheduleDefinition(
-    name="nightly_contacts_build",
-    job=build_job,
+nightly_run = dg.ScheduleDefinition(
+    name="nightly_contacts_run",
+    # The whole night, as `contacts run`: ingest what landed, then build. A schedule of the
+    # build job alone published yesterday's data whenever the sensor was off (issue 23).
+    job=nightly_job,
     cron_schedule="0 3 * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Rebuild and publish contacts every night after the day's exports have landed.",
+    description=(
+        "Every night after the day's exports have landed: ingest the new or changed export "
+        "days, then rebuild, check and publish contacts."
+    ),
 )
 
 weekly_purge = dg.ScheduleDefinition(

@@ -11,11 +11,20 @@ never contends for a file lock.
 .QualityRunner), so every run that will check starts the import first thing, and by
 `contacts run` before ingest. Callers that never warmed (one-off scripts) run inline: a cold
 worker would only add its start-up to the same import.
+
+Whoever started the worker stops it (`stop()`) when its run ends: the resource's teardown, the
+nightly job's end. A worker left idle keeps the run's process alive: a Dagster run launched by
+the default run launcher is a `multiprocessing` child of the code server, and such a child joins
+its own children *before* `concurrent.futures` tells its pools to shut down, so it waited on the
+idle worker for good (issue 23: ~10 minutes, until the worker was killed). As a safety net a
+multiprocessing finalizer, which runs before that join (and at an ordinary interpreter exit),
+stops a worker nobody stopped.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing.util
 import os
 import sys
 import threading
@@ -58,18 +67,35 @@ class Worker:
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
 
-    def start(self) -> None:
-        """Start the process and its warm-up, once; returns at once."""
+    def start(self) -> bool:
+        """Start the process and its warm-up, once; returns at once, True if this call started it."""
         with self._lock:
-            if self._pool is None:
-                self._pool = spawn_pool(1)
-                if self._warm_up is not None:
-                    # Not awaited: a failed warm-up fails again, with its error, in `run`.
-                    self._pool.submit(self._warm_up)
+            if self._pool is not None:
+                return False
+            self._pool = spawn_pool(1)
+            if self._warm_up is not None:
+                # Not awaited: a failed warm-up fails again, with its error, in `run`.
+                self._pool.submit(self._warm_up)
+            return True
 
     @property
     def started(self) -> bool:
         return self._pool is not None
+
+    def stop(self, grace: float = 2.0) -> None:
+        """End the process now (no task of a caller is running: `run` waits for its result).
+        A warm-up still importing gets `grace` seconds, then is terminated: it holds no state."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.join(grace)
+            if process.is_alive():
+                process.terminate()
+                process.join(grace)
 
     def run(self, fn: Callable[..., T], *args: object) -> T:
         """`fn(*args)` in the process, or inline when it was not started.
@@ -96,9 +122,19 @@ class Worker:
 _worker = Worker()
 
 
-def warm() -> None:
-    """Start this process's GX worker and its import, once; returns at once."""
-    _worker.start()
+def warm() -> bool:
+    """Start this process's GX worker and its import, once; returns at once. True when this
+    call started it: the caller then owns it and calls `stop()` when its run ends."""
+    return _worker.start()
+
+
+def stop() -> None:
+    """Stop this process's GX worker, if one runs; a later `warm()` starts a new one."""
+    _worker.stop()
+
+
+# Before multiprocessing joins the children of an exiting process (see the module docstring).
+multiprocessing.util.Finalize(_worker, _worker.stop, exitpriority=100)
 
 
 def run(fn: Callable[..., T], *args: object) -> T:

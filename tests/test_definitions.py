@@ -72,9 +72,14 @@ def test_asset_graph_snapshot() -> None:
     assert sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")) == [
         "build_contacts",
         "ingest_exports",
+        "nightly_contacts",
         "purge_state",
     ]
-    assert [s.name for s in defs.schedules] == ["nightly_contacts_build", "weekly_retention_purge"]
+    # The nightly schedule runs the night's whole work (ingest, then build), as `contacts run`.
+    assert [(s.name, s.job_name) for s in defs.schedules] == [
+        ("nightly_contacts_run", "nightly_contacts"),
+        ("weekly_retention_purge", "purge_state"),
+    ]
     assert [s.name for s in defs.sensors] == ["new_export_days"]
 
 
@@ -86,8 +91,9 @@ def test_sensor_requests_only_new_or_changed_days(tmp_path: Path) -> None:
     local = make_definitions(settings)
     # Stage one day through the real ingest job; the sensor then asks only for the other.
     local.resolve_job_def("ingest_exports").execute_in_process(partition_key="2026-11-01")
-    context = dg.build_sensor_context(resources={"settings": settings})
-    requests = list(new_export_days(context))
+    # The settings resource sets up and tears down (the run lock), so its context is a `with`.
+    with dg.build_sensor_context(resources={"settings": settings}) as context:
+        requests = list(new_export_days(context))
     assert [r.partition_key for r in requests] == ["2026-11-02"]
     # A run request names only the source whose day changed, not every ingest asset.
     assert [[k.to_user_string() for k in r.asset_selection or []] for r in requests] == [

@@ -15,7 +15,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from contacts.cli.common import NEXT_RUN, DbOption, fail, out, published_file, review_action
+from contacts.cli.common import (
+    NEXT_RUN,
+    DbOption,
+    JsonOption,
+    fail,
+    out,
+    print_json,
+    published_file,
+    review_action,
+)
 
 app = typer.Typer()
 
@@ -150,7 +159,7 @@ def _show(frame, limit: int) -> None:
     out.print(table)
 
 
-def _run_search(db: Path, flt, limit: int) -> None:
+def _run_search(db: Path, flt, limit: int, json_: bool = False) -> None:
     from dedup.service.review import hidden_ids
     from dedup.service.search import FilterError, count, search
 
@@ -163,6 +172,9 @@ def _run_search(db: Path, flt, limit: int) -> None:
         fail(str(exc))
     finally:
         con.close()
+    if json_:
+        print_json(frame.head(limit).to_dicts())
+        return
     _show(frame, limit)
     out.print(f"{total:,} contact(s) match" + (f"; showing {limit}" if total > limit else ""))
 
@@ -172,11 +184,12 @@ def search_command(
     text: Text = None,
     db: DbOption = Path("contacts.duckdb"),
     limit: Annotated[int, typer.Option(help="Rows to show at most.")] = 50,
+    json_: JsonOption = False,
     *,
     flt,
 ) -> None:
     """Find contacts: full text plus tag, channel, date, audience and CRM filters."""
-    _run_search(db, flt, limit)
+    _run_search(db, flt, limit, json_)
 
 
 @with_filters
@@ -388,6 +401,7 @@ def sql(
     query: Annotated[str, typer.Argument(help="A SQL query over the published tables.")],
     db: DbOption = Path("contacts.duckdb"),
     limit: Annotated[int, typer.Option(help="Rows to show at most.")] = 50,
+    json_: JsonOption = False,
 ) -> None:
     """Query the published file read-only (for machines without the `duckdb` CLI)."""
     import duckdb
@@ -402,6 +416,9 @@ def sql(
         fail(str(exc).splitlines()[0])
     finally:
         con.close()
+    if json_:
+        print_json([dict(zip(columns, row, strict=True)) for row in rows])
+        return
     table = Table(*columns)
     for row in rows:
         table.add_row(*("∅" if v is None else str(v) for v in row))

@@ -19,11 +19,35 @@ err = Console(stderr=True)
 # Piped or captured output gets wide tables: a script reading ids must not get them cut.
 out = Console() if sys.stdout.isatty() else Console(width=240)
 
+# `CONTACTS_DB` is the variable the code location reads too (assets.resources.SETTINGS_ENV).
 DbOption = Annotated[
-    Path, typer.Option("--db", help="The published DuckDB file (its state folder sits beside it).")
+    Path,
+    typer.Option(
+        "--db",
+        envvar="CONTACTS_DB",
+        help="The published DuckDB file (its state folder sits beside it).",
+    ),
 ]
 
 NEXT_RUN = "takes effect at the next `contacts run`"
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the rows as one JSON array on stdout (for scripts).")
+]
+
+
+def _jsonable(value: object) -> object:
+    if hasattr(value, "isoformat"):  # datetime, date, time
+        return value.isoformat()  # type: ignore[union-attr]
+    return str(value)  # Decimal, UUID, bytes: their text
+
+
+def print_json(rows: list[dict]) -> None:
+    """`--json`: the rows as a JSON array of objects on stdout, unwrapped and unstyled (dates as
+    ISO 8601 text, lists as arrays)."""
+    import json
+
+    sys.stdout.write(json.dumps(rows, default=_jsonable, ensure_ascii=False) + "\n")
 
 
 def fail(message: str) -> None:

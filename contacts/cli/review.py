@@ -11,9 +11,11 @@ from rich.table import Column, Table
 from contacts.cli.common import (
     NEXT_RUN,
     DbOption,
+    JsonOption,
     cell,
     fail,
     out,
+    print_json,
     review_action,
 )
 
@@ -34,11 +36,15 @@ def proposals_list(
     ] = "pending",
     min_probability: Annotated[float, typer.Option(help="Hide proposals below this.")] = 0.0,
     limit: Annotated[int, typer.Option(help="Rows to show at most.")] = 50,
+    json_: JsonOption = False,
 ) -> None:
     """List merge proposals, most probable first (pending ones already decided are hidden)."""
     from dedup.service.review import review_queue
 
     rows = review_action(lambda: review_queue(db, status, min_probability, limit))
+    if json_:
+        print_json(rows)
+        return
     # Ids never wrap: people copy them into the next command.
     table = Table(
         Column("proposal", no_wrap=True),

@@ -12,13 +12,13 @@ scrubbed by the run that applies an erasure, and the rest is needed by the next 
 
 from __future__ import annotations
 
-import fcntl
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from dedup.decisions import ERASE, read_all
 from dedup.layout import StateLayout
+from dedup.run_lock import run_lock
 
 DAY = 86_400
 
@@ -43,33 +43,28 @@ def purge(
         return []
     moment = (now or datetime.now(UTC)).timestamp()
     removed: list[Path] = []
-    lock_path = layout.state_dir / "run.lock"
-    with open(lock_path, "a+") as lock:
-        # The same lock `contacts run` holds: never delete files a build is using.
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            work = [p for p in layout.work_dir.glob("*") if p.is_file()]
-            spill = [p for p in (layout.work_dir / "duckdb_tmp").rglob("*") if p.is_file()]
-            for path in [*work, *spill]:
-                if _older(path, policy.work_days, moment):
+    # The lock every run holds (dedup.run_lock): never delete files a build is using.
+    with run_lock(db, wait=True):
+        work = [p for p in layout.work_dir.glob("*") if p.is_file()]
+        spill = [p for p in (layout.work_dir / "duckdb_tmp").rglob("*") if p.is_file()]
+        for path in [*work, *spill]:
+            if _older(path, policy.work_days, moment):
+                path.unlink()
+                removed.append(path)
+        backups = layout.state_dir / "backups"
+        if backups.is_dir():
+            log = read_all(layout.decisions_path)
+            erasures = log.filter(log["kind"] == ERASE)
+            settled = [
+                t.timestamp()
+                for t in erasures.get_column("decided_at").to_list()
+                if moment - t.timestamp() > policy.erased_days * DAY
+            ]
+            for path in sorted(p for p in backups.rglob("*") if p.is_file()):
+                taken = path.stat().st_mtime
+                expired = _older(path, policy.backup_days, moment)
+                holds_erased = any(taken < t for t in settled)
+                if expired or holds_erased:
                     path.unlink()
                     removed.append(path)
-            backups = layout.state_dir / "backups"
-            if backups.is_dir():
-                log = read_all(layout.decisions_path)
-                erasures = log.filter(log["kind"] == ERASE)
-                settled = [
-                    t.timestamp()
-                    for t in erasures.get_column("decided_at").to_list()
-                    if moment - t.timestamp() > policy.erased_days * DAY
-                ]
-                for path in sorted(p for p in backups.rglob("*") if p.is_file()):
-                    taken = path.stat().st_mtime
-                    expired = _older(path, policy.backup_days, moment)
-                    holds_erased = any(taken < t for t in settled)
-                    if expired or holds_erased:
-                        path.unlink()
-                        removed.append(path)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
     return removed
