@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -205,8 +206,9 @@ def test_redelivered_interaction_is_one_and_the_later_version_wins(
     summary = run()
     assert summary.interactions == 1 and summary.updates == 1
     assert query(db, "SELECT tags, interaction_count FROM contacts").rows() == [(["new"], 1)]
+    # export_day is published as a DATE (issue 23 item 12).
     assert query(db, "SELECT export_day, file FROM interactions").rows() == [
-        (D2, f"askvault/{D2}/b.jsonl")
+        (date.fromisoformat(D2), f"askvault/{D2}/b.jsonl")
     ]
 
 
