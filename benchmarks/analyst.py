@@ -98,7 +98,7 @@ def build_file(path: Path, n_contacts: int, n_interactions: int) -> None:
                CASE WHEN j % 2 = 0 THEN '+1415' || lpad((j % 10000000)::VARCHAR, 7, '0') END AS phone_e164,
                NULL AS name_norm, false AS identity_verified,
                'contact_' || lpad(to_hex(j % {n_contacts}), 16, '0') AS contact_id,
-               'askvault' AS source, '2026-11-01' AS export_day, 'f.jsonl' AS file, j AS row
+               'askvault' AS source, DATE '2026-11-01' AS export_day, 'f.jsonl' AS file, j AS row
         FROM range({n_interactions}) t(j)
         """
     )
