@@ -30,10 +30,8 @@ from dedup.ingest.readers import (
     open_component,
     open_regular,
     read_capped,
+    read_export_bytes,
     unreadable,
-)
-from dedup.ingest.readers import (  # for the adapters' own reads of one file
-    read_export_bytes as read_export_bytes,
 )
 from dedup.schema import CANONICAL_FIELDS, RAW_SCHEMA, empty_raw
 
@@ -130,6 +128,18 @@ class Rejects(_Rejects):
     ) -> None:
         self.add(row, reason, raw, iid)
         self.rows[-1]["file"] = file
+
+
+def read_file(path: Path, origin: FileOrigin, rejects: _Rejects) -> bytes | None:
+    """One export file's bytes, read the safe way (`readers.read_export_bytes`: no symlink
+    followed, regular files only, decompressed size capped); None once the reason is recorded."""
+    try:
+        return read_export_bytes(path, origin)
+    except RefusedFile as refused:
+        rejects.add(None, refused.reason, None)
+    except OSError as exc:
+        rejects.add(None, unreadable(exc), None)
+    return None
 
 
 def result(

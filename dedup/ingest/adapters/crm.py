@@ -29,7 +29,7 @@ from pathlib import Path
 
 import polars as pl
 
-from dedup.ingest.adapters.base import Rejects, dumps, header_key, read_csv_rows
+from dedup.ingest.adapters.base import Rejects, dumps, header_key, read_csv_rows, read_file
 from dedup.ingest.readers import FileOrigin, ReadResult
 
 CRM_RECORD_SCHEMA: dict[str, pl.DataType] = {
@@ -126,10 +126,8 @@ def _read_crm(
     if path.suffix.lower() != ".csv":
         rejects.add(None, f"unsupported file type '{path.name}' (expected .csv)", None)
         return ReadResult(empty_crm_records(), rejects.frame())
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        rejects.add(None, f"cannot read file: {exc.strerror or exc}", None)
+    data = read_file(path, origin, rejects)
+    if data is None:
         return ReadResult(empty_crm_records(), rejects.frame())
     header, rows = read_csv_rows(data, rejects, origin.file)
     keys = _column_keys(header, system)

@@ -56,6 +56,7 @@ from dedup.ingest.adapters.base import (
     Records,
     Rejects,
     SourceConfig,
+    read_file,
     result,
 )
 from dedup.ingest.readers import FileOrigin, ReadResult
@@ -113,10 +114,8 @@ _LIST_LOCAL = re.compile(r".+-(?:request|bounces|owner|confirm)(?:\+.*)?|owner-.
 def read_mail(path: Path, origin: FileOrigin, config: SourceConfig = DEFAULT_CONFIG) -> ReadResult:
     """Read one `.mbox`, `.eml` or pipermail `.txt` file. Never raises on bad content."""
     records, rejects, skipped = Records(), Rejects(origin), Counter[str]()
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        rejects.add(None, f"cannot read file: {exc.strerror or exc}", None)
+    data = read_file(path, origin, rejects)
+    if data is None:
         return result(records, rejects, skipped, origin)
     suffix = path.suffix.lower()
     if suffix == ".eml":

@@ -37,6 +37,7 @@ from dedup.ingest.adapters.base import (
     SourceConfig,
     header_key,
     read_csv_rows,
+    read_file,
     result,
 )
 from dedup.ingest.readers import FileOrigin, ReadResult
@@ -56,10 +57,8 @@ WHATSAPP_PREFIX = "whatsapp:"
 def read_sms(path: Path, origin: FileOrigin, config: SourceConfig = DEFAULT_CONFIG) -> ReadResult:
     """Read one Twilio message-log CSV. Never raises on bad content."""
     records, rejects, skipped = Records(), Rejects(origin), Counter[str]()
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        rejects.add(None, f"cannot read file: {exc.strerror or exc}", None)
+    data = read_file(path, origin, rejects)
+    if data is None:
         return result(records, rejects, skipped, origin)
     header, rows = read_csv_rows(data, rejects, origin.file)
     if not header:

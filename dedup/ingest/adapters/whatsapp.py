@@ -41,6 +41,7 @@ from dedup.ingest.adapters.base import (
     SourceConfig,
     digits_of,
     dumps,
+    read_file,
     result,
 )
 from dedup.ingest.readers import FileOrigin, ReadResult
@@ -54,10 +55,8 @@ def read_whatsapp(
 ) -> ReadResult:
     """Read one WhatsApp webhook file. Never raises on bad content."""
     records, rejects, skipped = Records(), Rejects(origin), Counter[str]()
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        rejects.add(None, f"cannot read file: {exc.strerror or exc}", None)
+    data = read_file(path, origin, rejects)
+    if data is None:
         return result(records, rejects, skipped, origin)
     if path.suffix.lower() not in SUFFIXES:
         rejects.add(None, f"unsupported file type '{path.name}' (expected .json or .jsonl)", None)
