@@ -40,8 +40,10 @@ from tests.conftest import SECRET, query, rec, write_jsonl
 from tests.webauth import ADMIN, sign_in_browser, signed_in_client
 
 CHROMIUM = "/usr/bin/chromium"
-# One person, three contacts no exact key joins: a work address and a phone; a personal
-# address; an SMS from a phone one digit off. Same (uncommon) name and company on all three.
+# One person, three contacts no exact key joins: a work address and a phone; the address typed
+# with two letters swapped; an SMS from the phone one digit off. The typo and the digit each tie
+# one contact to the first (a path, or a triangle should name and company be enough for the
+# third pair): one group of three, whatever the model makes of name and company alone.
 GROUP = ("g1", "g2", "g3")
 
 
@@ -60,11 +62,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "g1",
                 "2026-11-01T09:00:00Z",
                 channel="email",
-                email="seun@kowalczyk-labs.test",
+                email="seun.abernathy@kowalczyk-labs.test",
                 phone="+1 617 555 0199",
                 **person,
             ),
-            rec("g2", "2026-11-02T09:00:00Z", email="oluwaseun.abernathy@gmail.com", **person),
+            rec("g2", "2026-11-02T09:00:00Z", email="seun.abernahty@kowalczyk-labs.test", **person),
             rec("g3", "2026-11-02T11:00:00Z", channel="sms", phone="+1 617 555 0198", **person),
         ],
     )
@@ -383,9 +385,35 @@ def test_browser_decides_a_three_contact_group_in_one_action(server, tmp_path: P
     assert {m["survivor_id"] for m in merges} == {keep}
     assert {c for m in merges for c in m["merged_ids"]} == set(ids.values()) - {keep}
     assert {m["decided_by"] for m in merges} == {f"{ADMIN} (web)"}
-    # Each member joined by a merge of its own: undoing one brings back just that contact.
-    undone = merges[0]
+    # Each member joined by a merge of its own: undoing one brings that contact back as it was.
+    (undone,) = [m for m in merges if ids["g2"] in m["merged_ids"]]
     review.unmerge(db, undone["merge_id"], who="ana")
     run()
     back = group_contacts(db)
-    assert set(back.values()) == {keep, *undone["merged_ids"]}
+    assert back["g2"] == ids["g2"] and back["g3"] == keep
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine gap (dedup/identity/constraints.py): a join already applied is re-derived "
+    "from everything its survivor holds now, so after one of two merges into the same survivor "
+    "is undone, the other join also covers the undone side, is refused as 'would join contacts "
+    "an admin separated', and its member comes apart under a new id",
+)
+def test_undoing_one_merge_of_a_group_keeps_the_other_members(copy) -> None:
+    db, run = copy
+    ids = group_contacts(db)
+    anchor = (
+        open_proposals(db)
+        .filter(pl.col("contact_id_r").is_in(list(ids.values())))
+        .item(0, "proposal_id")
+    )
+    keep = ids["g3"]
+    decide_group(db, anchor, "accept", keep, who="ana")
+    run()
+    merges = query(db, "SELECT merge_id, merged_ids FROM merges WHERE kind <> 'auto'").to_dicts()
+    (undone,) = [m for m in merges if ids["g2"] in m["merged_ids"]]
+    review.unmerge(db, undone["merge_id"], who="ana")
+    run()
+    back = group_contacts(db)
+    assert back == {"g1": keep, "g2": ids["g2"], "g3": keep}
