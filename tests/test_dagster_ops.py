@@ -345,23 +345,3 @@ def test_the_run_lock_is_reentrant_here_and_exclusive_across_processes(tmp_path:
         other.join(30)
     run_lock.acquire(db)  # free again once the other process has gone
     run_lock.release(db)
-
-
-def _warm_and_return() -> None:
-    from quality import gx_worker
-
-    gx_worker.warm()
-
-
-def test_a_process_that_warmed_the_gx_worker_exits_when_it_is_done() -> None:
-    """The default run launcher's run process is a multiprocessing child; such a child joins its
-    own children before pools shut down. Before the fix it waited on its idle GX worker for good."""
-    import multiprocessing
-
-    child = multiprocessing.get_context("spawn").Process(target=_warm_and_return)
-    child.start()
-    child.join(60)
-    alive = child.is_alive()
-    if alive:
-        _stop(_descendants(child.pid) | {child.pid})  # type: ignore[arg-type]
-    assert not alive, "the process that warmed the GX worker did not exit"
