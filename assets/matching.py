@@ -31,7 +31,9 @@ from assets.resources import ContactsSettings
 from dedup.admin.contact_edits import apply_contact_edits
 from dedup.layout import WORK_COMPRESSION
 from dedup.matching.incremental import predict_nightly
+from dedup.matching.labels import labelled_faces, labelled_records
 from dedup.matching.model import TrainedModel, TrainingConfig, train
+from dedup.matching.profile import workspace_properties
 from dedup.matching.proposals import (
     PREDICTION_SCHEMA,
     PROPOSALS_SCHEMA,
@@ -39,7 +41,7 @@ from dedup.matching.proposals import (
     update_proposals,
     without_two_accounts,
 )
-from dedup.matching.records import contact_records, matched_properties
+from dedup.matching.records import contact_records
 from dedup.matching.reports import write_reports
 from dedup.matching.settings import property_columns
 from dedup.snapshot.build import build_contacts_frame, interactions_sql
@@ -116,12 +118,16 @@ def merge_proposals(
     run = json.loads(layout.work_file(RUN_FILE).read_text())
     now = datetime.fromisoformat(run["decided_at"])
     contacts = pl.read_parquet(layout.work_file(CONTACTS_FILE))
-    records = contact_records(
-        contacts,
-        pl.read_parquet(layout.work_file(AMBIGUOUS_FILE)),
-        matched_properties(settings.engine_config().properties),
+    # Auto-merged contacts' faces are labelled pairs: they choose the identifying attributes
+    # and train m (dedup.matching.labels, dedup.matching.profile).
+    faces = labelled_faces(layout.work_file(INTERACTIONS_FILE), layout.work_file(ASSIGNMENT_FILE))
+    properties, identified = workspace_properties(
+        contacts, faces, settings.engine_config().properties
     )
-    metadata: dict[str, object] = {}
+    records = contact_records(
+        contacts, pl.read_parquet(layout.work_file(AMBIGUOUS_FILE)), properties
+    )
+    metadata: dict[str, object] = {"identified_attributes": dg.MetadataValue.json(identified)}
     for stale in (SCORES_FILE, RECORDS_FILE):  # never last night's
         layout.work_file(stale).unlink(missing_ok=True)
     if records.height < settings.min_contacts_to_match:
@@ -144,7 +150,7 @@ def merge_proposals(
             )
         )
         if reason:
-            model = train(records, training)
+            model = train(records, training, labels=labelled_records(faces, properties))
             model.save(settings.model_path)
             trained_tonight = True
             metadata["model"] = f"trained ({reason})"

@@ -132,6 +132,32 @@ def missed_pairs(
     )
 
 
+def wrong_by_case(judged: pl.DataFrame, truth: pl.DataFrame, threshold: float) -> None:
+    """Wrong proposals at or above `threshold` (two people joined), by the planted cases of the
+    two people: a trap (household, switchboard, kiosk, forged id, throwaway address) must have
+    none."""
+    cases = truth.select("person_id", "person_case").unique("person_id")
+    wrong = (
+        judged.filter(
+            (pl.col("match_probability") >= threshold)
+            & (pl.col("person_id") != pl.col("person_id_r"))
+        )
+        .join(cases, on="person_id")
+        .join(cases.rename({"person_id": "person_id_r", "person_case": "case_r"}), on="person_id_r")
+        .with_columns(
+            pl.min_horizontal("person_case", "case_r").alias("a"),
+            pl.max_horizontal("person_case", "case_r").alias("b"),
+        )
+        .group_by("a", "b")
+        .len()
+        .sort("len", descending=True)
+    )
+    print(f"\nWrong proposals at ≥ {threshold} (two people), by the two people's planted cases:\n")
+    print("| case | case | wrong proposals |\n|---|---|---:|")
+    for a, b, n in wrong.iter_rows():
+        print(f"| {a} | {b} | {n} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--persons", type=int, default=20_000)
@@ -189,6 +215,7 @@ def main() -> None:
             for v in row
         ]
         print("| " + " | ".join(cells) + " |")
+    wrong_by_case(judged, truth, 0.9)
     clusters = accept_proposals(assignment, proposals, args.default_threshold)
     missed = missed_pairs(clusters, assignment, data["records"], truth)
     total = pairwise_scores(clusters, truth_ids).true_pairs

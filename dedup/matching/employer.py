@@ -18,6 +18,13 @@ registrable label, the one before the public suffix (`mail.monarchmedia.co.uk` �
 `monarchmedia`); a company name's is its matching form (`records.company_norm`: legal suffixes
 and punctuation gone) without spaces or accents, so "Monarch Media GmbH" and `monarchmedia.io`
 meet, and so do "Zürich Analytics AG" and `zurichanalytics.ch`.
+
+No list knows every consumer provider (a regional ISP, a university's alumni mail, a provider
+started last year). The workspace's own contacts say which of its domains are providers
+(`workspace_providers`): many unrelated people write from it, and those who typed a company
+typed mostly other companies than the one the domain would name. Such a domain gives no
+employer either. Read as an employer, it made a consumer address "another employer" than the
+company the same person typed elsewhere, −4.3 bits against a true pair (issue 24).
 """
 
 from __future__ import annotations
@@ -80,4 +87,33 @@ def employer_key(company_key: pl.Expr, domain_key: pl.Expr) -> pl.Expr:
         .then(pl.lit("c:") + company_key)
         .when(domain_key.is_not_null())
         .then(pl.lit("d:") + domain_key)
+    )
+
+
+# A domain is judged only once this many different surnames use it: a family's domain (one or
+# two surnames) or a small company's (a handful of contacts) is left to the list above, and a
+# provider is, by what it is, used by many unrelated people.
+PROVIDER_MIN_SURNAMES = 10
+
+
+def workspace_providers(records: pl.DataFrame) -> pl.Series:
+    """Email domains of `records` (email_domain, email_employer, company_employer, surname) that
+    act as mail providers in this workspace: at least `PROVIDER_MIN_SURNAMES` different
+    surnames, and fewer than half of its contacts that typed a company typed the company the
+    domain names (none typed any: nothing says it is their employer either). A big customer
+    whose people never type their company is then read as a provider too: its employer
+    evidence becomes neutral, never evidence against."""
+    return (
+        records.filter(pl.col("email_employer").is_not_null())
+        .group_by("email_domain")
+        .agg(
+            pl.col("surname").n_unique().alias("surnames"),
+            pl.col("company_employer").is_not_null().sum().alias("typed"),
+            (pl.col("company_employer") == pl.col("email_employer")).sum().alias("own"),
+        )
+        .filter(
+            (pl.col("surnames") >= PROVIDER_MIN_SURNAMES) & (2 * pl.col("own") < pl.col("typed"))
+            | (pl.col("surnames") >= PROVIDER_MIN_SURNAMES) & (pl.col("typed") == 0)
+        )
+        .get_column("email_domain")
     )

