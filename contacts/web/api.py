@@ -25,7 +25,7 @@ from dedup.properties import validate
 from dedup.schema import CHANNELS, MAX_ATTRIBUTE_KEYS, MAX_TAGS
 from dedup.service import review
 from dedup.service.apikeys import ApiKey, authenticate
-from dedup.service.search import ContactFilter, FilterError, load_fts, search_sql
+from dedup.service.search import ContactFilter, FilterError, load_fts, page_sql
 
 Channel = Literal["widget", "whatsapp", "slack", "email", "sms", "api"]
 assert set(Channel.__args__) == set(CHANNELS)  # one list of channels: dedup.schema
@@ -194,30 +194,23 @@ def one(db: Path, contact_id: str) -> tuple[dict, str | None]:
 def _page(
     db: Path, flt: ContactFilter, limit: int, cursor: str | None
 ) -> tuple[list[str], pl.DataFrame]:
-    """Ids of the page (one more than `limit`, to know whether a next page exists) and its rows."""
+    """Ids of the page (one more than `limit`, to know whether a next page exists) and its rows.
+
+    One keyset query over `contacts` (`search.page_sql`): no sort of the whole table per page.
+    """
     try:
-        sql, params = search_sql(flt, hidden=review.hidden_ids(db))
+        sql, params = page_sql(flt, SELECT_CONTACT, cursor, limit + 1, hidden=review.hidden_ids(db))
     except FilterError as exc:
         raise ApiError(400, str(exc)) from None
-    page_sql = (
-        f"SELECT m.contact_id FROM ({sql}) m WHERE (?::VARCHAR IS NULL OR m.contact_id > ?) "
-        "ORDER BY m.contact_id LIMIT ?"
-    )
     try:
         with review.published(db) as con:
             if flt.text:
                 load_fts(con)
-            ids = [
-                r[0] for r in con.execute(page_sql, [*params, cursor, cursor, limit + 1]).fetchall()
-            ]
-            frame = con.execute(
-                f"SELECT {SELECT_CONTACT} "
-                "FROM contacts WHERE contact_id IN (SELECT unnest(?)) ORDER BY contact_id",
-                [ids[:limit]],
-            ).pl()
+            frame = con.execute(sql, params).pl()
     except review.ReviewError as exc:
         raise ApiError(503, str(exc)) from None
-    return ids, frame
+    ids = frame.get_column("contact_id").to_list()
+    return ids, frame.head(limit)
 
 
 @router.get("/contacts", response_model=ContactPage, responses=ERRORS)

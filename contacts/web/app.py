@@ -10,18 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from contacts.web.api import install_error_handlers
 from contacts.web.api import router as api_router
 from contacts.web.guard import Guard
-from contacts.web.pages import CSRF_COOKIE
+from contacts.web.pages import CSRF_COOKIE, failed
 from contacts.web.pages import router as pages_router
 from contacts.web.reports import router as reports_router
 from contacts.web.signin import router as signin_router
 from contacts.web.state import RateLimiter, WebState
+from dedup.decisions import DecisionLogError
 from dedup.properties import load_schema
+from dedup.service import read_cache
 
 __all__ = ["CSRF_COOKIE", "LOOPBACK_HOSTS", "create_app"]
 
@@ -52,6 +55,8 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    # One long-lived read connection per process, reopened after each publish (read_cache).
+    read_cache.share_published(db)
     app.state.web = WebState(
         db=db,
         limiter=RateLimiter(requests_per_minute),
@@ -64,7 +69,23 @@ def create_app(
     )
     app.include_router(api_router)
     install_error_handlers(app)
+    install_state_error_handler(app)
     app.include_router(signin_router)
     app.include_router(pages_router)
     app.include_router(reports_router)
     return app
+
+
+def install_state_error_handler(app: FastAPI) -> None:
+    """A damaged decision log is 503 with its one line, never a 500 with a traceback.
+
+    The file is the operator's to restore (the line says so, as the CLI prints it); until then no
+    read or write can be answered right, and 503 tells an API client to come back later rather
+    than that its request was wrong. The API answers `{"error": ...}`, the page its error page.
+    """
+
+    @app.exception_handler(DecisionLogError)
+    async def _damaged_log(request: Request, exc: DecisionLogError) -> Response:
+        if request.url.path.startswith("/v1/"):
+            return JSONResponse({"error": str(exc)}, status_code=503)
+        return failed(request, str(exc), status_code=503)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dedup.json_state import locked, read_json, write_json
+from dedup.service import read_cache
 
 SCOPES = ("read", "write")
 # Only the admin who runs `contacts serve` reads the key hashes (docs/privacy.md).
@@ -91,13 +92,27 @@ def revoke_key(path: Path, key_id: str) -> ApiKey:
         return _record(key_id, entries[key_id])
 
 
+def _active(path: Path) -> tuple[tuple[str, ApiKey], ...]:
+    """(hash, key) of every active key; the file is re-read only when it changed (a create or a
+    revoke replaces it with a rename, so its version changes: `read_cache`)."""
+
+    def load() -> tuple[tuple[str, ApiKey], ...]:
+        return tuple(
+            (entry["hash"], _record(key_id, entry))
+            for key_id, entry in _entries(path).items()
+            if entry["revoked_at"] is None
+        )
+
+    return read_cache.CACHE.get(("api_keys", path), [path], load)
+
+
 def authenticate(path: Path, key: str) -> ApiKey | None:
     """The active key matching `key`, or None. Compares hashes in constant time."""
     if not key.startswith(PREFIX):
         return None
     given = _hash(key)
     found = None
-    for key_id, entry in _entries(path).items():
-        if hmac.compare_digest(entry["hash"], given) and entry["revoked_at"] is None:
-            found = _record(key_id, entry)
+    for stored, record in _active(path):
+        if hmac.compare_digest(stored, given):
+            found = record
     return found

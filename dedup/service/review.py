@@ -54,6 +54,7 @@ from dedup.decisions import (
 from dedup.identity.normalize import email_norm
 from dedup.layout import StateLayout
 from dedup.schema import attribute_problem, text_problem
+from dedup.service import read_cache
 from dedup.service.export import BULK_ACTION_LIMIT, ExportError, enforce_bulk_limit
 from dedup.service.saved_views import forget_person
 from dedup.snapshot.files import table_names
@@ -81,11 +82,22 @@ class NotFound(ReviewError):
 
 
 def open_published(db: Path) -> duckdb.DuckDBPyConnection:
-    """The published file, read-only; a missing or locked file is a one-line ReviewError."""
+    """The published file, read-only; a missing or locked file is a one-line ReviewError.
+
+    Where the process shares one connection (`read_cache.share_published`: the web app), this is
+    a cursor on it, reopened after a new publish; otherwise a connection of its own.
+    """
     if not db.exists():
         raise ReviewError(f"no published file at {db}; run `contacts run` or `contacts demo` first")
+    reader = read_cache.shared_reader(db)
     try:
+        if reader is not None:
+            return reader.cursor()
         return duckdb.connect(str(db), read_only=True)
+    except FileNotFoundError:
+        raise ReviewError(
+            f"no published file at {db}; run `contacts run` or `contacts demo` first"
+        ) from None
     except duckdb.Error as exc:
         raise ReviewError(f"cannot open {db}: {str(exc).splitlines()[0]}") from exc
 
@@ -105,19 +117,43 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) 
     return [dict(zip(cols, r, strict=True)) for r in rel.fetchall()]
 
 
+def decision_log(db: Path) -> pl.DataFrame:
+    """Every decision in the log (`read_all`), re-read only when the log file changed."""
+    path = StateLayout(db).decisions_path
+    return read_cache.CACHE.get(
+        ("decisions", path), read_cache.duckdb_files(path), lambda: read_all(path)
+    )
+
+
+def _applied_ids(db: Path) -> frozenset[str]:
+    """Decision ids the published file applied, read once per published file."""
+
+    def load() -> frozenset[str]:
+        if not db.exists():
+            return frozenset()
+        with published(db) as con:
+            if "admin_decisions" not in table_names(con):
+                return frozenset()
+            return frozenset(
+                r[0] for r in con.execute("SELECT decision_id FROM admin_decisions").fetchall()
+            )
+
+    return read_cache.CACHE.get(("applied", db), [db], load)
+
+
 def pending_decisions(db: Path) -> list[dict]:
     """Decisions in the log that the published file has not applied yet (oldest first)."""
-    log = read_all(StateLayout(db).decisions_path)
-    if log.height == 0:
-        return []
-    applied: set[str] = set()
-    if db.exists():
-        with published(db) as con:
-            if "admin_decisions" in table_names(con):
-                applied = {
-                    r[0] for r in con.execute("SELECT decision_id FROM admin_decisions").fetchall()
-                }
-    return [r for r in log.iter_rows(named=True) if r["decision_id"] not in applied]
+    path = StateLayout(db).decisions_path
+
+    def load() -> list[dict]:
+        log = decision_log(db)
+        if log.height == 0:
+            return []
+        applied = _applied_ids(db)
+        return [r for r in log.iter_rows(named=True) if r["decision_id"] not in applied]
+
+    pending = read_cache.CACHE.get(("pending", db), [*read_cache.duckdb_files(path), db], load)
+    return [dict(r) for r in pending]  # callers may change their rows
 
 
 def live_contact(con: duckdb.DuckDBPyConnection, contact_id: str) -> str:
@@ -156,17 +192,30 @@ def deletions(db: Path, now: datetime | None = None, counts: bool = True) -> pl.
     members = (
         read_deletion_members(path) if counts else pl.DataFrame(schema=DELETION_MEMBERS_SCHEMA)
     )
-    return deletion_status(read_all(path), members, now or datetime.now(UTC))
+    return deletion_status(decision_log(db), members, now or datetime.now(UTC))
+
+
+def _hidden(db: Path) -> frozenset[str]:
+    # Deleted or purged does not depend on the hour (only which of the two), so the set is kept
+    # for as long as the log is unchanged.
+    path = StateLayout(db).decisions_path
+
+    def load() -> frozenset[str]:
+        found = deletions(db, counts=False).filter(pl.col("status").is_in([DELETED, PURGED]))
+        return frozenset(found.get_column("contact_id").to_list())
+
+    return read_cache.CACHE.get(("hidden", path), read_cache.duckdb_files(path), load)
 
 
 def hidden_ids(db: Path) -> set[str]:
     """Contacts deleted (restorable or purged): every read path leaves them out at once."""
-    found = deletions(db, counts=False).filter(pl.col("status").is_in([DELETED, PURGED]))
-    return set(found.get_column("contact_id").to_list())
+    return set(_hidden(db))
 
 
 def require_visible(db: Path, contact_id: str) -> None:
     """ReviewError when `contact_id` (a live id) was deleted after the published file was built."""
+    if contact_id not in _hidden(db):
+        return
     found = deletions(db, counts=False).filter(
         (pl.col("contact_id") == contact_id) & (pl.col("status") == DELETED)
     )
@@ -899,9 +948,7 @@ def tasks(db: Path, contact_id: str | None = None) -> pl.DataFrame:
 
     from dedup.admin.tasks import contact_tasks
 
-    frame = contact_tasks(
-        read_all(StateLayout(db).decisions_path), _redirects(db), datetime.now(UTC)
-    )
+    frame = contact_tasks(decision_log(db), _redirects(db), datetime.now(UTC))
     if contact_id is not None:
         with published(db) as con:
             live = live_contact(con, contact_id)

@@ -128,6 +128,51 @@ def parse_instant(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _conditions(
+    flt: ContactFilter, now: datetime, hidden: Collection[str]
+) -> list[tuple[str, list[Any]]]:
+    """The filter's conditions on `c` (contact_list or contacts), each with its parameters."""
+    out: list[tuple[str, list[Any]]] = []
+    if hidden:
+        out.append(("NOT list_contains(?::VARCHAR[], c.contact_id)", [sorted(hidden)]))
+    for sql, values in (
+        ("list_has_all(c.tags, ?::VARCHAR[])", flt.has_tags),
+        ("NOT list_has_any(c.tags, ?::VARCHAR[])", flt.not_tags),
+        ("list_has_all(c.channels, ?::VARCHAR[])", flt.engaged),
+        ("NOT list_has_any(c.channels, ?::VARCHAR[])", flt.not_engaged),
+    ):
+        if values:
+            out.append((sql, [list(values)]))
+    if flt.created_within_days is not None:
+        out.append(("c.first_seen >= ?", [now - timedelta(days=flt.created_within_days)]))
+    for column, op, value in (
+        ("first_seen", ">=", flt.created_after),
+        ("first_seen", "<", flt.created_before),
+        ("last_seen", ">=", flt.last_seen_after),
+        ("last_seen", "<", flt.last_seen_before),
+    ):
+        if value is not None:
+            out.append((f"c.{column} {op} ?", [value]))
+    if flt.audience is not None:
+        out.append(("c.audience = ?", [flt.audience]))
+    if flt.crm_sync_status == "none":
+        out.append(("c.crm_sync_status IS NULL", []))
+    elif flt.crm_sync_status is not None:
+        out.append(("c.crm_sync_status = ?", [flt.crm_sync_status]))
+    return out
+
+
+def _has_text(flt: ContactFilter) -> bool:
+    return bool(flt.text and flt.text.strip())
+
+
+def _matches_sql() -> str:
+    return (
+        f"SELECT contact_id, {FTS_SCHEMA}.match_bm25(contact_id, ?, conjunctive := 1) AS score "
+        f"FROM {SEARCH_TABLE}"
+    )
+
+
 def search_sql(
     flt: ContactFilter, now: datetime | None = None, hidden: Collection[str] = ()
 ) -> tuple[str, list[Any]]:
@@ -136,60 +181,58 @@ def search_sql(
     `hidden`: ids to leave out although the published file still holds them (contacts deleted
     since it was built, `dedup.service.review.hidden_ids`).
     """
-    now = now or datetime.now(UTC)
-    where: list[str] = []
+    conditions = _conditions(flt, now or datetime.now(UTC), hidden)
     params: list[Any] = []
-    if hidden:
-        where.append("NOT list_contains(?::VARCHAR[], c.contact_id)")
-        params.append(sorted(hidden))
-    if flt.has_tags:
-        where.append("list_has_all(c.tags, ?::VARCHAR[])")
-        params.append(list(flt.has_tags))
-    if flt.not_tags:
-        where.append("NOT list_has_any(c.tags, ?::VARCHAR[])")
-        params.append(list(flt.not_tags))
-    if flt.engaged:
-        where.append("list_has_all(c.channels, ?::VARCHAR[])")
-        params.append(list(flt.engaged))
-    if flt.not_engaged:
-        where.append("NOT list_has_any(c.channels, ?::VARCHAR[])")
-        params.append(list(flt.not_engaged))
-    if flt.created_within_days is not None:
-        where.append("c.first_seen >= ?")
-        params.append(now - timedelta(days=flt.created_within_days))
-    for column, op, value in (
-        ("first_seen", ">=", flt.created_after),
-        ("first_seen", "<", flt.created_before),
-        ("last_seen", ">=", flt.last_seen_after),
-        ("last_seen", "<", flt.last_seen_before),
-    ):
-        if value is not None:
-            where.append(f"c.{column} {op} ?")
-            params.append(value)
-    if flt.audience is not None:
-        where.append("c.audience = ?")
-        params.append(flt.audience)
-    if flt.crm_sync_status is not None:
-        if flt.crm_sync_status == "none":
-            where.append("c.crm_sync_status IS NULL")
-        else:
-            where.append("c.crm_sync_status = ?")
-            params.append(flt.crm_sync_status)
-    if flt.text and flt.text.strip():
-        source = (
-            f"(SELECT contact_id, {FTS_SCHEMA}.match_bm25(contact_id, ?, conjunctive := 1) AS score "
-            f"FROM {SEARCH_TABLE}) s JOIN contact_list c USING (contact_id)"
-        )
-        params[:0] = [flt.text.strip(), flt.text.strip()]
-        where.insert(0, f"s.score IS NOT NULL AND {HAS_WORD_SQL}")
+    if _has_text(flt):
+        assert flt.text is not None
+        source = f"({_matches_sql()}) s JOIN contact_list c USING (contact_id)"
+        conditions.insert(0, (f"s.score IS NOT NULL AND {HAS_WORD_SQL}", [flt.text.strip()]))
+        params.append(flt.text.strip())
         order = "s.score DESC, c.contact_id"
     else:
         source = "contact_list c"
         order = "c.last_seen DESC NULLS LAST, c.contact_id"
     sql = f"SELECT c.* FROM {source}"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
+    if conditions:
+        sql += " WHERE " + " AND ".join(sql for sql, _ in conditions)
+        params += [p for _, values in conditions for p in values]
     return f"{sql} ORDER BY {order}", params
+
+
+def page_sql(
+    flt: ContactFilter,
+    columns: str,
+    after: str | None,
+    limit: int,
+    now: datetime | None = None,
+    hidden: Collection[str] = (),
+) -> tuple[str, list[Any]]:
+    """One keyset page of `contacts` matching `flt`, in contact-id order, after id `after`.
+
+    Reads little however large the file: `contacts` is published in contact_id order, so the
+    `contact_id > ?` bound skips every row group before the cursor by its min/max (zonemap), and
+    the top-N under ORDER BY contact_id LIMIT stops scanning once later row groups cannot beat
+    the page (DuckDB's dynamic filter). No sort of the whole table (measured: docs/performance.md).
+    `columns`: the select list over `c`.
+    """
+    conditions = _conditions(flt, now or datetime.now(UTC), hidden)
+    if after is not None:
+        conditions.insert(0, ("c.contact_id > ?", [after]))
+    if _has_text(flt):
+        assert flt.text is not None
+        text = flt.text.strip()
+        conditions.append(
+            (
+                f"{HAS_WORD_SQL} AND c.contact_id IN "
+                f"(SELECT contact_id FROM ({_matches_sql()}) WHERE score IS NOT NULL)",
+                [text, text],
+            )
+        )
+    sql = f"SELECT {columns} FROM contacts c"
+    if conditions:
+        sql += " WHERE " + " AND ".join(sql for sql, _ in conditions)
+    params = [p for _, values in conditions for p in values]
+    return f"{sql} ORDER BY c.contact_id LIMIT {int(limit)}", params
 
 
 def _run(con: duckdb.DuckDBPyConnection, flt: ContactFilter, sql: str, params: list[Any]):

@@ -1,0 +1,140 @@
+"""Reads a long-running server repeats on every request, kept between requests while their files
+have not changed: the published file's connection, and values computed from small state files
+(the API key file, the decision log).
+
+A file's *version* is what `os.stat` says of it (device, inode, mtime in ns, size): one stat per
+request, far cheaper than opening DuckDB. The nightly publish is an atomic rename, so the
+published path gets a new inode and the next request opens the new file; the old connection
+keeps reading the old file until its last cursor is done (no request sees half of each).
+
+A value is kept only when its files were last modified at least `RACY_SECONDS` before it was
+read ("racily clean", as git calls it): file times are coarse (a jiffy on Linux, up to 2 s on
+some file systems), so a write landing in the same tick as our read could leave the version
+unchanged. Within that window every read goes to the file; an edit is never missed.
+
+Sharing the published file's connection is switched on per file by `share_published` (the web
+app does); the CLI keeps opening the file a moment at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+
+T = TypeVar("T")
+
+# Coarsest file-time granularity we expect (FAT/HFS+ 2 s; ext4 and overlayfs a jiffy).
+RACY_SECONDS = 2.0
+PUBLISHED_ALIAS = "pub"
+
+Version = tuple[int, int, int, int] | None
+
+
+def file_version(path: Path) -> Version:
+    """(device, inode, mtime_ns, size) of `path`, or None when it does not exist."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _settled(versions: Sequence[Version]) -> bool:
+    """Every file last changed long enough ago that a later write must change its version."""
+    oldest_allowed = time.time_ns() - int(RACY_SECONDS * 1e9)
+    return all(v is None or v[2] < oldest_allowed for v in versions)
+
+
+class VersionedCache:
+    """Values keyed by name, each valid while the files it was read from keep their version."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[object, tuple[tuple[Version, ...], object]] = {}
+
+    def get(self, key: object, paths: Sequence[Path], load: Callable[[], T]) -> T:
+        # The version is taken before the load: a write during the load makes the next get reload.
+        versions = tuple(file_version(p) for p in paths)
+        with self._lock:
+            hit = self._entries.get(key)
+        if hit is not None and hit[0] == versions:
+            return hit[1]  # type: ignore[return-value]
+        value = load()
+        if _settled(versions):
+            with self._lock:
+                self._entries[key] = (versions, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+CACHE = VersionedCache()
+
+
+def duckdb_files(path: Path) -> tuple[Path, Path]:
+    """A DuckDB file and its write-ahead log: a committed write changes one of the two."""
+    return path, path.with_name(path.name + ".wal")
+
+
+class PublishedReader:
+    """One read-only connection to the published file per process, reopened after a publish.
+
+    The file is ATTACHed into a private in-memory database rather than opened with
+    `duckdb.connect(path)`: DuckDB's per-process instance cache would hand back the *old* file's
+    database for the same path while any connection to it is still open.
+    """
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self._lock = threading.Lock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._version: Version = None
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect()
+        try:
+            # ATTACH takes no parameters: the path as a quoted literal.
+            literal = "'" + str(self.db).replace("'", "''") + "'"
+            con.execute(f"ATTACH {literal} AS {PUBLISHED_ALIAS} (READ_ONLY)")
+        except Exception:
+            con.close()
+            raise
+        return con
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor (its own connection, safe in this thread) on the current published file."""
+        version = file_version(self.db)
+        if version is None:
+            raise FileNotFoundError(self.db)
+        with self._lock:
+            if self._con is None or version != self._version:
+                # The old connection is dropped, not closed: a request still reading it keeps
+                # its cursor; the old file is released when the last one is done.
+                self._con, self._version = self._open(), version
+            cur = self._con.cursor()
+        cur.execute(f"USE {PUBLISHED_ALIAS}")
+        return cur
+
+
+_readers: dict[Path, PublishedReader] = {}
+_readers_lock = threading.Lock()
+
+
+def share_published(db: Path) -> None:
+    """From now on this process reads `db` through one long-lived connection."""
+    with _readers_lock:
+        _readers.setdefault(Path(db).resolve(), PublishedReader(Path(db)))
+
+
+def shared_reader(db: Path) -> PublishedReader | None:
+    if not _readers:
+        return None
+    return _readers.get(Path(db).resolve())
