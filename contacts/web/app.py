@@ -24,6 +24,7 @@ from contacts.web.signin import router as signin_router
 from contacts.web.state import RateLimiter, WebState
 from dedup.decisions import DecisionLogError
 from dedup.properties import load_schema
+from dedup.service import read_cache
 
 __all__ = ["CSRF_COOKIE", "LOOPBACK_HOSTS", "create_app"]
 
@@ -54,6 +55,8 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    # One long-lived read connection per process, reopened after each publish (read_cache).
+    read_cache.share_published(db)
     app.state.web = WebState(
         db=db,
         limiter=RateLimiter(requests_per_minute),
