@@ -86,22 +86,24 @@ def _attribute_limits(attributes: pl.Series, longest_key: pl.Series) -> pl.Serie
     return pl.Series("_attr_limits", problems, dtype=pl.String)
 
 
-def validate(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split staged records into accepted (typed) and quarantined rows.
+_CUT = 60  # characters of a bad value quoted in its quarantine reason
 
-    Args:
-        raw: frame in `schema.RAW_SCHEMA`.
+# Working columns `_with_facts` adds and `validate` drops from accepted rows.
+_FACT_COLUMNS = (
+    "_ts",
+    "_attr_valid",
+    "_attr_kind",
+    "_attr_keys",
+    "_attr_limits",
+    "_bytes",
+    "_widest",
+)
 
-    Returns:
-        (accepted, quarantine). Accepted rows have `channel` lower-cased, `occurred_at` as UTC
-        timestamp, ids trimmed; quarantine rows follow `schema.QUARANTINE_SCHEMA`.
-    """
-    if raw.height == 0:
-        return raw.with_columns(
-            pl.col("occurred_at").cast(pl.Datetime("us", "UTC"))
-        ), empty_quarantine()
+
+def _with_facts(raw: pl.DataFrame) -> pl.DataFrame:
+    """Trimmed ids and channel, the parsed time, and what the rules need to know per record."""
     facts = _attribute_facts(raw.get_column("attributes"))
-    frame = raw.with_columns(
+    return raw.with_columns(
         pl.col("interaction_id").str.strip_chars().alias("interaction_id"),
         pl.col("channel").str.strip_chars().str.to_lowercase().alias("channel"),
         parse_occurred_at(pl.col("occurred_at")).alias("_ts"),
@@ -116,8 +118,12 @@ def validate(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
             "_widest"
         ),
     )
-    cut = 60
-    rules: list[tuple[pl.Expr, pl.Expr]] = [
+
+
+def _rules() -> list[tuple[pl.Expr, pl.Expr]]:
+    """(breaks the schema, reason) in order: the first rule a record breaks is its reason."""
+    attrs = pl.col("attributes").is_not_null()
+    return [
         (
             pl.col("_bytes") > MAX_RECORD_BYTES,
             pl.format(
@@ -137,19 +143,16 @@ def validate(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         (pl.col("channel").is_null(), pl.lit("missing channel")),
         (
             ~pl.col("channel").is_in(CHANNELS),
-            pl.format("unknown channel '{}'", pl.col("channel").str.slice(0, cut)),
+            pl.format("unknown channel '{}'", pl.col("channel").str.slice(0, _CUT)),
         ),
         (pl.col("occurred_at").is_null(), pl.lit("missing occurred_at")),
         (
             pl.col("_ts").is_null(),
-            pl.format("unparseable occurred_at '{}'", pl.col("occurred_at").str.slice(0, cut)),
+            pl.format("unparseable occurred_at '{}'", pl.col("occurred_at").str.slice(0, _CUT)),
         ),
+        (attrs & ~pl.col("_attr_valid"), pl.lit("attributes is not valid JSON")),
         (
-            pl.col("attributes").is_not_null() & ~pl.col("_attr_valid"),
-            pl.lit("attributes is not valid JSON"),
-        ),
-        (
-            pl.col("attributes").is_not_null() & (pl.col("_attr_kind") != "OBJECT"),
+            attrs & (pl.col("_attr_kind") != "OBJECT"),
             pl.format(
                 "attributes must be a JSON object, got {}", pl.col("_attr_kind").str.to_lowercase()
             ),
@@ -164,13 +167,27 @@ def validate(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         ),
         (pl.col("_attr_limits").is_not_null(), pl.col("_attr_limits")),
     ]
-    reason = pl.lit(None, dtype=pl.String)
-    for condition, text in reversed(rules):
-        reason = pl.when(condition.fill_null(False)).then(text).otherwise(reason)
-    frame = frame.with_columns(reason.alias("_reason"))
 
-    bad = frame.filter(pl.col("_reason").is_not_null())
-    quarantine = bad.select(
+
+def validate(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split staged records into accepted (typed) and quarantined rows.
+
+    Args:
+        raw: frame in `schema.RAW_SCHEMA`.
+
+    Returns:
+        (accepted, quarantine). Accepted rows have `channel` lower-cased, `occurred_at` as UTC
+        timestamp, ids trimmed; quarantine rows follow `schema.QUARANTINE_SCHEMA`.
+    """
+    if raw.height == 0:
+        return raw.with_columns(
+            pl.col("occurred_at").cast(pl.Datetime("us", "UTC"))
+        ), empty_quarantine()
+    reason = pl.lit(None, dtype=pl.String)
+    for condition, text in reversed(_rules()):
+        reason = pl.when(condition.fill_null(False)).then(text).otherwise(reason)
+    frame = _with_facts(raw).with_columns(reason.alias("_reason"))
+    quarantine = frame.filter(pl.col("_reason").is_not_null()).select(
         "source",
         "export_day",
         "file",
@@ -185,15 +202,6 @@ def validate(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     accepted = (
         frame.filter(pl.col("_reason").is_null())
         .with_columns(pl.col("_ts").alias("occurred_at"))
-        .drop(
-            "_ts",
-            "_attr_valid",
-            "_attr_kind",
-            "_attr_keys",
-            "_attr_limits",
-            "_bytes",
-            "_widest",
-            "_reason",
-        )
+        .drop(*_FACT_COLUMNS, "_reason")
     )
     return accepted, quarantine.cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]

@@ -64,13 +64,9 @@ def register_audience_map(con: duckdb.DuckDBPyConnection, config: EngineConfig) 
     con.execute("CREATE OR REPLACE TABLE audience_map AS SELECT * FROM frame")
 
 
-def build_contacts(
-    con: duckdb.DuckDBPyConnection, config: EngineConfig, source: str = "interactions"
-) -> None:
-    """Create `contacts` from the interactions in table `source` (which must carry `contact_id`)."""
-    register_audience_map(con, config)
-    con.execute(
-        f"""
+def _base_sql(source: str) -> str:
+    """One row per interaction with what a profile is picked from (plans of failed claims out)."""
+    return f"""
         CREATE OR REPLACE TEMP TABLE _contact_base AS
         SELECT i.contact_id, i.interaction_id, i.occurred_at, i.identity_verified, i.channel,
                i.session_id, i.verified_user_id, i.plan_norm, i.email_norm, i.email_address,
@@ -80,22 +76,11 @@ def build_contacts(
                coalesce(i.conversation_id, i.interaction_id) AS _conversation
         FROM {source} i LEFT JOIN audience_map a USING (plan_norm)
         """
-    )
-    base = "_contact_base"
-    picks = {
-        "name": _pick_cte("name_display", "name", base, prefer_cased=True),
-        "email": _pick_cte("email_address", "email", base),
-        "email_norm": _pick_cte("email_norm", "email_norm", base),
-        "phone": _pick_cte("phone_e164", "phone", base),
-        "company": _pick_cte("company_display", "company", base, prefer_cased=True),
-        "audience_pick": _pick_cte("audience_tag", "audience_pick", base),
-    }
-    pick_ctes = ",".join(picks.values())
-    pick_joins = "\n".join(f"        LEFT JOIN pick_{a} USING (contact_id)" for a in picks)
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE contacts AS
-        WITH {pick_ctes},
+
+
+def _facts_cte(base: str) -> str:
+    """Per contact: channels, verification, counts, first/last seen, every email and phone."""
+    return f"""
         facts AS (
           SELECT contact_id,
                  list(DISTINCT channel ORDER BY channel) AS channels,
@@ -114,7 +99,12 @@ def build_contacts(
                  count(*) FILTER (WHERE plan_norm IS NOT NULL AND audience_tag IS NULL
                                   AND NOT claim_failed) AS unknown_plans
           FROM {base} GROUP BY contact_id
-        ),
+        )"""
+
+
+def _tags_ctes(source: str) -> str:
+    """A contact's tags: the `MAX_TAGS` most recently set, and how many were dropped."""
+    return f"""
         tag_rows AS (
           SELECT contact_id, unnest(contact_tags) AS tag, occurred_at FROM {source}
           WHERE contact_tags IS NOT NULL
@@ -128,7 +118,13 @@ def build_contacts(
           SELECT contact_id, list(tag ORDER BY tag) FILTER (WHERE rn <= {MAX_TAGS}) AS tags,
                  count(*) FILTER (WHERE rn > {MAX_TAGS}) AS tags_dropped
           FROM tag_latest GROUP BY contact_id
-        ),
+        )"""
+
+
+def _attribute_ctes(source: str, config: EngineConfig) -> str:
+    """A contact's attributes: the latest value per key, the `MAX_ATTRIBUTE_KEYS` most recently
+    set keys, and how many were dropped; values that break their declared type are not stored."""
+    return f"""
         attr_rows AS (
           SELECT i.contact_id, j.key, j.value, i.occurred_at, i.interaction_id
           FROM {source} i, json_each(i.attributes::JSON) j
@@ -156,7 +152,32 @@ def build_contacts(
         attrs_dropped AS (
           SELECT contact_id, greatest(count(*) - {MAX_ATTRIBUTE_KEYS}, 0) AS attributes_dropped
           FROM attr_latest GROUP BY contact_id
-        )
+        )"""
+
+
+def build_contacts(
+    con: duckdb.DuckDBPyConnection, config: EngineConfig, source: str = "interactions"
+) -> None:
+    """Create `contacts` from the interactions in table `source` (which must carry `contact_id`)."""
+    register_audience_map(con, config)
+    con.execute(_base_sql(source))
+    base = "_contact_base"
+    picks = {
+        "name": _pick_cte("name_display", "name", base, prefer_cased=True),
+        "email": _pick_cte("email_address", "email", base),
+        "email_norm": _pick_cte("email_norm", "email_norm", base),
+        "phone": _pick_cte("phone_e164", "phone", base),
+        "company": _pick_cte("company_display", "company", base, prefer_cased=True),
+        "audience_pick": _pick_cte("audience_tag", "audience_pick", base),
+    }
+    ctes = ",".join(
+        [*picks.values(), _facts_cte(base), _tags_ctes(source), _attribute_ctes(source, config)]
+    )
+    pick_joins = "\n".join(f"        LEFT JOIN pick_{a} USING (contact_id)" for a in picks)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE contacts AS
+        WITH {ctes}
         SELECT f.contact_id, name, email, phone, company, f.channels,
                coalesce(audience_pick, '{config.default_audience}') AS audience,
                f.identity_verified, f.verified_at, f.user_id,
