@@ -23,39 +23,31 @@ from assets.reporting import md_table
 from assets.resources import ContactsSettings
 from dedup.admin.deletion import (
     TRASH_FILE,
-    deleted_members,
     deletion_status,
     held_ids,
-    split_by_deletion,
     with_restored,
 )
 from dedup.admin.privacy import (
-    crm_records_without_erased,
     erased_contact_ids,
     held_keys,
     salt,
-    suppressed_interactions,
 )
+from dedup.admin.tonight import DecisionLog, apply_decisions, scrub_erased
 from dedup.decisions import read_all, read_deletion_members, read_suppression
 from dedup.identity.automerge import KEY_COLUMNS, auto_merge, cluster_sizes
 from dedup.identity.constraints import (
     MERGE_SIDES_SCHEMA,
-    apply_constraints,
-    constraints_from_decisions,
 )
 from dedup.identity.crm_evidence import crm_evidence
-from dedup.identity.interactions import prepare_interactions
 from dedup.identity.merge_history import (
     MERGES_SCHEMA,
     SIDE_PROFILE_COLUMNS,
-    decision_outcomes,
     side_profiles,
-    update_history,
 )
-from dedup.identity.normalize import phone_lookup, read_phone_lookup, write_phone_lookup
-from dedup.identity.stable_ids import assign_ids
-from dedup.identity.verify import identity_failures, revocations, revoke
-from dedup.ingest.days import read_staged, read_staged_crm, scrub_crm_staging, scrub_staging
+from dedup.identity.normalize import read_phone_lookup, write_phone_lookup
+from dedup.identity.resolution import PreviousIds, resolve_ids
+from dedup.identity.verify import identity_failures
+from dedup.ingest.days import read_staged, read_staged_crm
 from dedup.layout import WORK_COMPRESSION
 from dedup.snapshot.files import load_previous_ids, previous_rows, previous_table
 
@@ -100,32 +92,17 @@ def interactions(
     config = settings.engine_config()
     region = config.default_region
     known_phones = read_phone_lookup(layout.cache_dir, region)
-    resolved = prepare_interactions(
-        read_staged(layout.staging_root, "accepted"), config, known_phones
+    log = DecisionLog(
+        decisions=pl.read_parquet(layout.work_file(DECISIONS_FILE)),
+        suppression=pl.read_parquet(layout.work_file(SUPPRESSION_FILE)),
+        deletion_members=pl.read_parquet(layout.work_file(DELETION_MEMBERS_FILE)),
+        deletions=pl.read_parquet(layout.work_file(DELETIONS_FILE)),
+        salt_hex=salt(layout.state_dir),
     )
-    decisions = pl.read_parquet(layout.work_file(DECISIONS_FILE))
-    frame = revoke(resolved.interactions, revocations(decisions))
-    resolved.interactions = pl.DataFrame()  # `frame` holds the rows now
-    salt_hex = salt(layout.state_dir)
-    # Erasure: what the suppression list matches never reaches the engine, from any export day.
-    suppressed = suppressed_interactions(
-        frame,
-        pl.read_parquet(layout.work_file(SUPPRESSION_FILE)),
-        salt_hex,
-        config.after_erasure,
+    tonight = apply_decisions(
+        read_staged(layout.staging_root, "accepted"), config, log, known_phones
     )
-    if suppressed.height:  # an anti-join copies every row, even when it removes none
-        frame = frame.join(suppressed.select("interaction_id"), on="interaction_id", how="anti")
-    # Deletion: a deleted contact's interactions wait outside the engine until a restore; once
-    # purged they stay out and their staged copies go, like an erasure's.
-    members = deleted_members(
-        frame,
-        pl.read_parquet(layout.work_file(DELETION_MEMBERS_FILE)),
-        pl.read_parquet(layout.work_file(DELETIONS_FILE)),
-        salt_hex,
-    )
-    split = split_by_deletion(frame, members)
-    frame = split.kept
+    frame, split = tonight.interactions, tonight.deletion
     split.trash.drop("contact_id", "identity_failure").write_parquet(
         layout.work_file(TRASH_FILE), compression=WORK_COMPRESSION
     )
@@ -133,53 +110,35 @@ def interactions(
         layout.work_file(TRASH_ASSIGNMENT_FILE)
     )
     split.restored.write_parquet(layout.work_file(RESTORED_FILE))
-    # Tomorrow parses only new phone texts. Written from what stays (live and held rows), so an
-    # erased person's numbers leave the lookup in the run that applies the erasure.
-    phones = phone_lookup(frame, split.trash)
-    write_phone_lookup(layout.cache_dir, region, phones)
-    scrubbed = scrub_staging(
-        layout.staging_root,
-        pl.concat([suppressed.get_column("interaction_id"), split.purged]),
-    )
-    suppression = pl.read_parquet(layout.work_file(SUPPRESSION_FILE))
-    if suppression.height:
-        # CRM exports hold the person too: their staged records go as well.
-        scrubbed += scrub_crm_staging(
-            layout.staging_root,
-            lambda records: crm_records_without_erased(
-                records, suppression, salt_hex, config.default_region
-            ),
-        )
-    suppressed.group_by("decision_id").agg(pl.len().alias("interactions")).write_parquet(
+    write_phone_lookup(layout.cache_dir, region, tonight.phones)
+    scrubbed = scrub_erased(layout.staging_root, tonight, log, region)
+    tonight.suppressed.group_by("decision_id").agg(pl.len().alias("interactions")).write_parquet(
         layout.work_file(SUPPRESSED_FILE)
     )
     identity_failures(frame).write_parquet(layout.work_file(FAILURES_FILE))
     frame.drop("identity_failure").write_parquet(
         layout.work_file(INTERACTIONS_FILE), compression=WORK_COMPRESSION
     )
-    layout.work_file(INTERACTION_STATS_FILE).write_text(
-        json.dumps(
-            {
-                "deliveries": resolved.deliveries,
-                "updates": resolved.updates,
-                "repeats": resolved.repeats,
-                "suppressed": suppressed.height,
-            }
-        )
-    )
+    stats = {
+        "deliveries": tonight.deliveries,
+        "updates": tonight.updates,
+        "repeats": tonight.repeats,
+        "suppressed": tonight.suppressed.height,
+    }
+    layout.work_file(INTERACTION_STATS_FILE).write_text(json.dumps(stats))
     if not config.identity_secrets:
         context.log.warning("no identity secret set: no user id counts as verified")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": frame.height,
-            "deliveries": resolved.deliveries,
-            "updates": resolved.updates,
-            "repeated_deliveries": resolved.repeats,
-            "suppressed_by_erasure": suppressed.height,
+            "deliveries": tonight.deliveries,
+            "updates": tonight.updates,
+            "repeated_deliveries": tonight.repeats,
+            "suppressed_by_erasure": tonight.suppressed.height,
             "held_by_deletion": split.held,
             "staging_rows_scrubbed": scrubbed,
             "phone_lookup_loaded": known_phones.height if known_phones is not None else 0,
-            "phone_lookup_saved": phones.height,
+            "phone_lookup_saved": tonight.phones.height,
             "identity_failures": int(frame.get_column("identity_failure").is_not_null().sum()),
             "verified_interactions": int(frame.get_column("identity_verified").sum()),
             "invalid_emails": int(
@@ -289,99 +248,64 @@ def contact_ids(
     layout = settings.layout
     db_path = layout.db_path
     decided_at = datetime.now(UTC).replace(microsecond=0)
-    clusters = pl.read_parquet(layout.work_file(CLUSTERS_FILE))
-    ambiguous = pl.read_parquet(layout.work_file(AMBIGUOUS_FILE))
-    previous = with_restored(
-        load_previous_ids(db_path), pl.read_parquet(layout.work_file(RESTORED_FILE))
-    )
-    previous_merges = previous_table(db_path, "merges", MERGES_SCHEMA)
-    previous_sides = previous_table(db_path, "merge_sides", MERGE_SIDES_SCHEMA)
-    decisions = pl.read_parquet(layout.work_file(DECISIONS_FILE))
-    constraints = constraints_from_decisions(decisions, previous, previous_merges, previous_sides)
-    constrained = apply_constraints(
-        clusters,
-        pl.read_parquet(
-            layout.work_file(INTERACTIONS_FILE), columns=["interaction_id", *KEY_COLUMNS.values()]
-        )
-        if decisions.height
-        else pl.DataFrame(),
-        ambiguous,
-        constraints,
-    )
-    ids = assign_ids(
-        constrained.clusters,
-        previous,
-        decided_at,
-        constrained.forced_ids,
-        held=held_ids(pl.read_parquet(layout.work_file(DELETIONS_FILE))),
-    )
-    assignment = constrained.clusters.join(ids.contact_of_cluster, on="cluster").select(
-        "interaction_id", "contact_id"
-    )
-    assignment.write_parquet(layout.work_file(ASSIGNMENT_FILE), compression=WORK_COMPRESSION)
-    ids.redirects.write_parquet(layout.work_file(REDIRECTS_FILE))
-    history = update_history(
-        previous_merges,
-        previous_sides,
-        previous,
-        ids,
-        constraints,
-        constrained,
-        decided_at,
-    )
-    history.merges.write_parquet(layout.work_file(MERGES_FILE))
-    history.sides.write_parquet(layout.work_file(MERGE_SIDES_FILE))
-    involved = (
-        history.merges.filter(pl.col("merge_id").is_in(history.new_merge_ids))
-        .select(pl.concat_list("survivor_id", "merged_ids").explode())
-        .to_series()
-        .unique()
-        .to_list()
-    )
-    profiles = previous_rows(
-        db_path,
-        "contacts",
-        ", ".join(
-            "attributes::VARCHAR AS attributes" if c == "attributes" else c
-            for c in SIDE_PROFILE_COLUMNS
+    previous = PreviousIds(
+        state=with_restored(
+            load_previous_ids(db_path), pl.read_parquet(layout.work_file(RESTORED_FILE))
         ),
-        "contact_id",
-        involved,
+        merges=previous_table(db_path, "merges", MERGES_SCHEMA),
+        sides=previous_table(db_path, "merge_sides", MERGE_SIDES_SCHEMA),
     )
-    side_profiles(profiles, history).write_parquet(layout.work_file(SIDE_PROFILES_FILE))
-    constrained.bridging_keys.write_parquet(layout.work_file(BRIDGING_FILE))
-    constraints.separated_pairs.write_parquet(layout.work_file(SEPARATED_FILE))
+    decisions = pl.read_parquet(layout.work_file(DECISIONS_FILE))
+    done = resolve_ids(
+        pl.read_parquet(layout.work_file(CLUSTERS_FILE)),
+        pl.read_parquet(layout.work_file(AMBIGUOUS_FILE)),
+        lambda: pl.read_parquet(
+            layout.work_file(INTERACTIONS_FILE), columns=["interaction_id", *KEY_COLUMNS.values()]
+        ),
+        decisions,
+        previous,
+        held_ids(pl.read_parquet(layout.work_file(DELETIONS_FILE))),
+        decided_at,
+    )
+    done.assignment.write_parquet(layout.work_file(ASSIGNMENT_FILE), compression=WORK_COMPRESSION)
+    done.ids.redirects.write_parquet(layout.work_file(REDIRECTS_FILE))
+    done.history.merges.write_parquet(layout.work_file(MERGES_FILE))
+    done.history.sides.write_parquet(layout.work_file(MERGE_SIDES_FILE))
+    columns = ", ".join(
+        "attributes::VARCHAR AS attributes" if c == "attributes" else c
+        for c in SIDE_PROFILE_COLUMNS
+    )
+    profiles = previous_rows(db_path, "contacts", columns, "contact_id", done.merged_contact_ids())
+    side_profiles(profiles, done.history).write_parquet(layout.work_file(SIDE_PROFILES_FILE))
+    done.constrained.bridging_keys.write_parquet(layout.work_file(BRIDGING_FILE))
+    done.constraints.separated_pairs.write_parquet(layout.work_file(SEPARATED_FILE))
     # Erased ids (and ids that redirected to them), for the assets that must leave them out.
-    erased_contact_ids(decisions, previous.redirects).to_frame("contact_id").write_parquet(
+    erased_contact_ids(decisions, previous.state.redirects).to_frame("contact_id").write_parquet(
         layout.work_file(ERASED_FILE)
     )
-    outcomes = decision_outcomes(decisions, constraints, constrained)
-    outcomes.write_parquet(layout.work_file(OUTCOMES_FILE))
-    tonight = history.merges.filter(pl.col("merge_id").is_in(history.new_merge_ids))
-    layout.work_file(RUN_FILE).write_text(
-        json.dumps(
-            {
-                "run_id": context.run.run_id,
-                "decided_at": decided_at.isoformat(),
-                "auto_merges": tonight.filter(pl.col("kind") == "auto").height,
-            }
-        )
-    )
-    not_applied = outcomes.filter(pl.col("outcome") == "not applied")
+    done.outcomes.write_parquet(layout.work_file(OUTCOMES_FILE))
+    tonight = done.merged_tonight
+    run = {
+        "run_id": context.run.run_id,
+        "decided_at": decided_at.isoformat(),
+        "auto_merges": tonight.filter(pl.col("kind") == "auto").height,
+    }
+    layout.work_file(RUN_FILE).write_text(json.dumps(run))
+    not_applied = done.outcomes.filter(pl.col("outcome") == "not applied")
     if not_applied.height:
         context.log.warning(f"{not_applied.height} admin decision(s) could not be applied")
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": ids.contact_of_cluster.height,
-            "new_contacts": ids.contact_of_cluster.join(
-                previous.contacts, on="contact_id", how="anti"
+            "dagster/row_count": done.ids.contact_of_cluster.height,
+            "new_contacts": done.ids.contact_of_cluster.join(
+                previous.state.contacts, on="contact_id", how="anti"
             ).height,
             "merges_tonight": dg.MetadataValue.md(
                 md_table(tonight.group_by("kind").len().sort("kind"))
             ),
-            "unmerges_tonight": constraints.unmerges.height,
-            "bridging_keys": constrained.bridging_keys.height,
+            "unmerges_tonight": done.constraints.unmerges.height,
+            "bridging_keys": done.constrained.bridging_keys.height,
             "decisions_not_applied": dg.MetadataValue.md(md_table(not_applied, 20)),
-            "redirects": ids.redirects.height,
+            "redirects": done.ids.redirects.height,
         }
     )

@@ -30,20 +30,13 @@ from assets.reporting import md_table
 from assets.resources import ContactsSettings
 from dedup.admin.contact_edits import apply_contact_edits
 from dedup.layout import WORK_COMPRESSION
-from dedup.matching.incremental import predict_nightly
-from dedup.matching.labels import labelled_faces, labelled_records
-from dedup.matching.model import TrainedModel, TrainingConfig, train
-from dedup.matching.profile import workspace_properties
+from dedup.matching.labels import labelled_faces
+from dedup.matching.model import TrainedModel
+from dedup.matching.nightly import MatchingNight, MatchingOptions, match_tonight, tonight_proposals
 from dedup.matching.proposals import (
-    PREDICTION_SCHEMA,
     PROPOSALS_SCHEMA,
-    predictions_frame,
-    update_proposals,
-    without_two_accounts,
 )
-from dedup.matching.records import contact_records
 from dedup.matching.reports import write_reports
-from dedup.matching.settings import property_columns
 from dedup.snapshot.build import build_contacts_frame, interactions_sql
 from dedup.snapshot.files import previous_table
 
@@ -103,6 +96,29 @@ def contact_profiles(
     )
 
 
+def _matching_metadata(night: MatchingNight, settings: ContactsSettings) -> dict[str, object]:
+    metadata: dict[str, object] = {
+        "identified_attributes": dg.MetadataValue.json(night.identified),
+        "model": night.model_status,
+    }
+    run = night.run
+    if run is None or night.model is None:
+        return metadata
+    return {
+        **metadata,
+        "predict_mode": run.mode,
+        "predict_reason": run.reason,
+        "changed_contacts": run.changed,
+        "carried_pairs": run.carried_pairs,
+        "stored_pairs": run.stored_pairs,
+        "tf_headroom_bits": round(run.headroom_bits, 3),
+        "predict_seconds": dg.MetadataValue.json(run.seconds),
+        "candidate_pairs_per_rule": dg.MetadataValue.json(run.pairs_per_rule),
+        "model_path": dg.MetadataValue.path(str(settings.model_path)),
+        "m_u_parameters": dg.MetadataValue.md(md_table(_m_u_table(night.model.settings), 60)),
+    }
+
+
 @dg.asset(
     name=PROPOSALS,
     deps=[PROFILES],
@@ -115,107 +131,64 @@ def merge_proposals(
     context: dg.AssetExecutionContext, config: MatchingConfig, settings: ContactsSettings
 ) -> dg.MaterializeResult:
     layout = settings.layout
-    run = json.loads(layout.work_file(RUN_FILE).read_text())
-    now = datetime.fromisoformat(run["decided_at"])
-    contacts = pl.read_parquet(layout.work_file(CONTACTS_FILE))
-    # Auto-merged contacts' faces are labelled pairs: they choose the identifying attributes
-    # and train m (dedup.matching.labels, dedup.matching.profile).
-    faces = labelled_faces(layout.work_file(INTERACTIONS_FILE), layout.work_file(ASSIGNMENT_FILE))
-    properties, identified = workspace_properties(
-        contacts, faces, settings.engine_config().properties
-    )
-    records = contact_records(
-        contacts, pl.read_parquet(layout.work_file(AMBIGUOUS_FILE)), properties
-    )
-    metadata: dict[str, object] = {"identified_attributes": dg.MetadataValue.json(identified)}
+    work = layout.work_file
+    contacts = pl.read_parquet(work(CONTACTS_FILE))
     for stale in (SCORES_FILE, RECORDS_FILE):  # never last night's
-        layout.work_file(stale).unlink(missing_ok=True)
-    if records.height < settings.min_contacts_to_match:
-        context.log.info(f"{records.height} contacts: too few to train a matching model")
-        predictions = pl.DataFrame(schema=PREDICTION_SCHEMA)
-        metadata["model"] = "not trained (too few contacts)"
+        work(stale).unlink(missing_ok=True)
+    options = MatchingOptions(
+        model_path=settings.model_path,
+        state_dir=settings.matching_state_dir,
+        threshold=settings.proposal_threshold,
+        max_pairs_per_rule=settings.max_pairs_per_rule,
+        min_contacts=settings.min_contacts_to_match,
+        retrain=config.retrain,
+        full_predict=config.full_predict,
+    )
+    night = match_tonight(
+        contacts,
+        labelled_faces(work(INTERACTIONS_FILE), work(ASSIGNMENT_FILE)),
+        pl.read_parquet(work(AMBIGUOUS_FILE)),
+        settings.engine_config().properties,
+        options,
+    )
+    if night.model is None:
+        context.log.info(f"{night.records.height} contacts: too few to train a matching model")
     else:
-        training = TrainingConfig()
-        model = TrainedModel.load(settings.model_path)
-        trained_tonight = False
-        reason = (
-            "--retrain"
-            if config.retrain
-            else (
-                "no saved model"
-                if model is None
-                else model.retrain_reason(
-                    records.height, training, property_columns(records.columns)
-                )
-            )
+        assert night.run is not None
+        night.run.scored.write_parquet(work(SCORES_FILE))
+        night.records.write_parquet(work(RECORDS_FILE))
+    if night.skipped_rules:
+        context.log.warning(
+            f"blocking rules over {settings.max_pairs_per_rule:,} candidate pairs skipped "
+            f"tonight: {night.skipped_rules}"
         )
-        if reason:
-            model = train(records, training, labels=labelled_records(faces, properties))
-            model.save(settings.model_path)
-            trained_tonight = True
-            metadata["model"] = f"trained ({reason})"
-        else:
-            metadata["model"] = f"reused (trained on {model.trained_on_contacts:,} contacts)"
-        # Only new or changed contacts are scored when last night's state allows it; a model
-        # trained tonight (even on the same data) scores everything.
-        run = predict_nightly(
-            records,
-            model,
-            settings.proposal_threshold,
-            settings.matching_state_dir,
-            max_pairs_per_rule=settings.max_pairs_per_rule,
-            force_full=config.full_predict or trained_tonight,
-        )
-        scored, pairs_per_rule = run.scored, run.pairs_per_rule
-        predictions = without_two_accounts(
-            predictions_frame(scored) if scored.height else pl.DataFrame(schema=PREDICTION_SCHEMA),
-            contacts,
-        )
-        metadata["predict_mode"] = run.mode
-        metadata["predict_reason"] = run.reason
-        metadata["changed_contacts"] = run.changed
-        metadata["carried_pairs"] = run.carried_pairs
-        metadata["stored_pairs"] = run.stored_pairs
-        metadata["tf_headroom_bits"] = round(run.headroom_bits, 3)
-        metadata["predict_seconds"] = dg.MetadataValue.json(run.seconds)
-        scored.write_parquet(layout.work_file(SCORES_FILE))
-        records.write_parquet(layout.work_file(RECORDS_FILE))
-        metadata["candidate_pairs_per_rule"] = dg.MetadataValue.json(pairs_per_rule)
-        skipped = [r for r, n in pairs_per_rule.items() if n > settings.max_pairs_per_rule]
-        if skipped:
-            context.log.warning(
-                f"blocking rules over {settings.max_pairs_per_rule:,} candidate pairs skipped "
-                f"tonight: {skipped}"
-            )
-        metadata["model_path"] = dg.MetadataValue.path(str(settings.model_path))
-        metadata["m_u_parameters"] = dg.MetadataValue.md(md_table(_m_u_table(model.settings), 60))
-    proposals = update_proposals(
-        predictions,
+    proposals = tonight_proposals(
+        night.predictions,
         previous_table(layout.db_path, "merge_proposals", PROPOSALS_SCHEMA),
-        pl.read_parquet(layout.work_file(DECISIONS_FILE)),
-        pl.read_parquet(layout.work_file(REDIRECTS_FILE)),
+        pl.read_parquet(work(DECISIONS_FILE)),
+        pl.read_parquet(work(REDIRECTS_FILE)),
         contacts.get_column("contact_id"),
-        now,
-        separated=pl.read_parquet(layout.work_file(SEPARATED_FILE)),
+        datetime.fromisoformat(json.loads(work(RUN_FILE).read_text())["decided_at"]),
+        pl.read_parquet(work(SEPARATED_FILE)),
+        pl.read_parquet(work(ERASED_FILE)).get_column("contact_id"),
     )
-    # An erased contact leaves no proposal behind, pending or decided.
-    erased = pl.read_parquet(layout.work_file(ERASED_FILE)).get_column("contact_id").implode()
-    proposals = proposals.filter(
-        ~pl.col("contact_id_l").is_in(erased) & ~pl.col("contact_id_r").is_in(erased)
+    proposals.write_parquet(work(PROPOSALS_FILE))
+    pending = proposals.filter(pl.col("status") == "pending").sort(
+        "match_probability", descending=True
     )
-    proposals.write_parquet(layout.work_file(PROPOSALS_FILE))
-    by_status = proposals.group_by("status").len().sort("status")
     return dg.MaterializeResult(
         metadata={
-            **metadata,
+            **_matching_metadata(night, settings),
             "dagster/row_count": proposals.height,
             "threshold": settings.proposal_threshold,
-            "by_status": dg.MetadataValue.md(md_table(by_status)),
+            "by_status": dg.MetadataValue.md(
+                md_table(proposals.group_by("status").len().sort("status"))
+            ),
             "top_pending": dg.MetadataValue.md(
                 md_table(
-                    proposals.filter(pl.col("status") == "pending")
-                    .sort("match_probability", descending=True)
-                    .select("proposal_id", "contact_id_l", "contact_id_r", "match_probability"),
+                    pending.select(
+                        "proposal_id", "contact_id_l", "contact_id_r", "match_probability"
+                    ),
                     10,
                 )
             ),

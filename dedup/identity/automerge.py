@@ -176,6 +176,105 @@ def _with_evidence(interactions: pl.DataFrame, evidence: pl.DataFrame | None) ->
     return pl.concat([frame, rows.cast(dict(frame.schema))])  # type: ignore[arg-type]
 
 
+def _nodes(with_sig: pl.DataFrame) -> pl.DataFrame:
+    """Distinct identity signatures: a person repeating the same identifiers in many
+    interactions is one node, which shrinks the graph several-fold before any join."""
+    keys = list(KEY_COLUMNS.values())
+    return (
+        with_sig.filter(pl.col("_sig_hash").is_not_null())
+        .group_by(keys)
+        .agg(
+            (~pl.col("_evidence")).sum().alias("n"),  # interactions, for the reports
+            pl.col("interaction_id").min().alias("_first"),
+        )
+        .sort("_first")
+        .with_row_index("node")
+        .with_columns(pl.col("node").cast(pl.Int64))
+    )
+
+
+def _phone_hubs(
+    nodes: pl.DataFrame, evidence: pl.DataFrame | None, limits: HubLimits
+) -> pl.DataFrame:
+    """Phase 2's ambiguous phones (`AMBIGUOUS_SCHEMA`-like rows).
+
+    A phone is one person's only if it touches at most `phone_max_identities` phase-1
+    components that carry an email or a verified user id, and (CRM evidence) at most that many
+    CRM people.
+    """
+    identity_comps = nodes.group_by("comp1").agg(
+        (pl.col("email_norm").is_not_null() | pl.col("verified_user_id").is_not_null())
+        .any()
+        .alias("has_identity")
+    )
+    phone_counts = (
+        nodes.filter(pl.col("phone_e164").is_not_null())
+        .join(identity_comps, on="comp1")
+        .group_by("phone_e164")
+        .agg(
+            pl.col("comp1").filter(pl.col("has_identity")).n_unique().alias("n_identities"),
+            pl.col("n").sum().alias("n_interactions"),
+        )
+    )
+    hubs = phone_counts.filter(pl.col("n_identities") > limits.phone_max_identities).select(
+        pl.lit("phone").alias("key_type"),
+        pl.col("phone_e164").alias("key_value"),
+        pl.format(
+            "seen with {} distinct people (emails or verified user ids; limit {})",
+            pl.col("n_identities"),
+            pl.lit(limits.phone_max_identities),
+        ).alias("reason"),
+        pl.col("n_identities").cast(pl.UInt32).alias("n_linked"),
+        pl.col("n_interactions").cast(pl.UInt32),
+    )
+    if evidence is None or evidence.height == 0:
+        return hubs
+    crm_hubs = _crm_phone_hubs(evidence, limits).join(
+        phone_counts.select("phone_e164", "n_interactions"), on="phone_e164", how="left"
+    )
+    crm_only = (
+        crm_hubs.join(hubs, left_on="phone_e164", right_on="key_value", how="anti")
+        .select(
+            pl.lit("phone").alias("key_type"),
+            pl.col("phone_e164").alias("key_value"),
+            pl.format(
+                "in {} CRM records of different people (limit {})",
+                pl.col("n_people"),
+                pl.lit(limits.phone_max_identities),
+            ).alias("reason"),
+            pl.col("n_people").alias("n_linked"),
+            pl.col("n_interactions").fill_null(0).cast(pl.UInt32),
+        )
+        .cast(dict(hubs.schema))  # type: ignore[arg-type]
+    )
+    return pl.concat([hubs, crm_only])
+
+
+def _clusters(with_sig: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
+    """interaction_id → cluster, named by the smallest interaction id of its component."""
+    keys = list(KEY_COLUMNS.values())
+    node_of = with_sig.join(
+        nodes.select(*keys, "comp"), on=keys, how="left", nulls_equal=True, maintain_order="left"
+    )
+    # Keyless interactions are contacts of their own; evidence belongs to no contact.
+    return (
+        node_of.filter(~pl.col("_evidence"))
+        .with_columns(
+            pl.when(pl.col("_sig_hash").is_null())
+            .then(None)
+            .otherwise(pl.col("comp"))
+            .alias("comp")
+        )
+        .with_columns(
+            pl.when(pl.col("comp").is_null())
+            .then(pl.col("interaction_id"))
+            .otherwise(pl.col("interaction_id").min().over("comp"))
+            .alias("cluster")
+        )
+        .select("interaction_id", "cluster")
+    )
+
+
 def auto_merge(
     interactions: pl.DataFrame,
     limits: HubLimits = HubLimits(),  # noqa: B008 (frozen)
@@ -197,31 +296,17 @@ def auto_merge(
         carries is not listed: it would have joined nothing).
     """
     keys = list(KEY_COLUMNS.values())
-    # Nodes are distinct identity signatures: a person repeating the same identifiers in many
-    # interactions is one node, which shrinks the graph several-fold before any join.
     has_key = pl.any_horizontal([pl.col(k).is_not_null() for k in keys])
     with_sig = _with_evidence(interactions, evidence).with_columns(
         pl.when(has_key).then(pl.struct(keys).hash(7)).otherwise(None).alias("_sig_hash")
     )
-    nodes = (
-        with_sig.filter(pl.col("_sig_hash").is_not_null())
-        .group_by(keys)
-        .agg(
-            (~pl.col("_evidence")).sum().alias("n"),  # interactions, for the reports
-            pl.col("interaction_id").min().alias("_first"),
-        )
-        .sort("_first")
-        .with_row_index("node")
-        .with_columns(pl.col("node").cast(pl.Int64))
-    )
-    n_nodes = nodes.height
+    nodes = _nodes(with_sig)
     hubs = _value_level_hubs(nodes, limits)
     held = pl.DataFrame(schema=HELD_SCHEMA) if held is None else held.select(*HELD_SCHEMA)
     apart = pl.concat([hubs.select(*HELD_SCHEMA), held.cast(HELD_SCHEMA)])  # type: ignore[arg-type]
     excluded = {
         t: apart.filter(pl.col("key_type") == t).get_column("key_value") for t in KEY_COLUMNS
     }
-
     # Phase 1: email, verified user id, session.
     phase1 = pl.concat(
         [
@@ -231,59 +316,11 @@ def auto_merge(
         ]
     )
     comp1 = connected_components(
-        n_nodes, phase1.get_column("a").to_numpy(), phase1.get_column("b").to_numpy()
+        nodes.height, phase1.get_column("a").to_numpy(), phase1.get_column("b").to_numpy()
     )
     nodes = nodes.with_columns(pl.Series("comp1", comp1, dtype=pl.Int64))
-
-    # Phase 2: a phone is one person's only if it touches at most `phone_max_identities`
-    # phase-1 components that carry an email or a verified user id.
-    identity_comps = nodes.group_by("comp1").agg(
-        (pl.col("email_norm").is_not_null() | pl.col("verified_user_id").is_not_null())
-        .any()
-        .alias("has_identity")
-    )
-    phone_counts = (
-        nodes.filter(pl.col("phone_e164").is_not_null())
-        .join(identity_comps, on="comp1")
-        .group_by("phone_e164")
-        .agg(
-            pl.col("comp1").filter(pl.col("has_identity")).n_unique().alias("n_identities"),
-            pl.col("n").sum().alias("n_interactions"),
-        )
-    )
-    phone_hubs = phone_counts.filter(pl.col("n_identities") > limits.phone_max_identities).select(
-        pl.lit("phone").alias("key_type"),
-        pl.col("phone_e164").alias("key_value"),
-        pl.format(
-            "seen with {} distinct people (emails or verified user ids; limit {})",
-            pl.col("n_identities"),
-            pl.lit(limits.phone_max_identities),
-        ).alias("reason"),
-        pl.col("n_identities").cast(pl.UInt32).alias("n_linked"),
-        pl.col("n_interactions").cast(pl.UInt32),
-    )
-    if evidence is not None and evidence.height:
-        crm_hubs = _crm_phone_hubs(evidence, limits).join(
-            phone_counts.select("phone_e164", "n_interactions"), on="phone_e164", how="left"
-        )
-        phone_hubs = pl.concat(
-            [
-                phone_hubs,
-                crm_hubs.join(phone_hubs, left_on="phone_e164", right_on="key_value", how="anti")
-                .select(
-                    pl.lit("phone").alias("key_type"),
-                    pl.col("phone_e164").alias("key_value"),
-                    pl.format(
-                        "in {} CRM records of different people (limit {})",
-                        pl.col("n_people"),
-                        pl.lit(limits.phone_max_identities),
-                    ).alias("reason"),
-                    pl.col("n_people").alias("n_linked"),
-                    pl.col("n_interactions").fill_null(0).cast(pl.UInt32),
-                )
-                .cast(dict(phone_hubs.schema)),  # type: ignore[arg-type]
-            ]
-        )
+    # Phase 2: phones, except those shared by several people.
+    phone_hubs = _phone_hubs(nodes, evidence, limits)
     phase2 = _star_edges(
         nodes,
         "phone_e164",
@@ -291,37 +328,16 @@ def auto_merge(
         "comp1",
     )
     comp2 = connected_components(
-        n_nodes, phase2.get_column("a").to_numpy(), phase2.get_column("b").to_numpy()
+        nodes.height, phase2.get_column("a").to_numpy(), phase2.get_column("b").to_numpy()
     )
     nodes = nodes.with_columns(pl.Series("comp", comp2[comp1], dtype=pl.Int64))
-
-    node_of = with_sig.join(
-        nodes.select(*keys, "comp"), on=keys, how="left", nulls_equal=True, maintain_order="left"
-    )
-    # Keyless interactions are contacts of their own; evidence belongs to no contact.
-    clusters = (
-        node_of.filter(~pl.col("_evidence"))
-        .with_columns(
-            pl.when(pl.col("_sig_hash").is_null())
-            .then(None)
-            .otherwise(pl.col("comp"))
-            .alias("comp")
-        )
-        .with_columns(
-            pl.when(pl.col("comp").is_null())
-            .then(pl.col("interaction_id"))
-            .otherwise(pl.col("interaction_id").min().over("comp"))
-            .alias("cluster")
-        )
-        .select("interaction_id", "cluster")
-    )
     natural = pl.concat([hubs, phone_hubs.cast(AMBIGUOUS_SCHEMA)])  # type: ignore[arg-type]
     ambiguous = (
         pl.concat([natural, _held_report(nodes, held, natural)])
         .filter(pl.col("n_interactions") > 0)  # a key only CRM records carry joined nobody
         .sort("key_type", "key_value")
     )
-    return AutoMergeResult(clusters=clusters, ambiguous_keys=ambiguous)
+    return AutoMergeResult(clusters=_clusters(with_sig, nodes), ambiguous_keys=ambiguous)
 
 
 def _held_report(nodes: pl.DataFrame, held: pl.DataFrame, natural: pl.DataFrame) -> pl.DataFrame:

@@ -34,6 +34,7 @@ import polars as pl
 from dedup.decisions import ACCEPT_PROPOSAL, MANUAL_MERGE, REJECT_PROPOSAL, Decision, append_many
 from dedup.identity.graph import connected_components
 from dedup.layout import StateLayout
+from dedup.matching import groups as proposal_graph
 from dedup.service import review
 from dedup.service.explain_words import in_words, load_base_weights
 
@@ -66,12 +67,10 @@ def with_groups(proposals: pl.DataFrame) -> pl.DataFrame:
     the id of the most probable proposal of its connected component (ties: smallest id)."""
     if proposals.height == 0:
         return proposals.with_columns(pl.lit(None, pl.String).alias("group_id"))
-    nodes = pl.concat([proposals["contact_id_l"], proposals["contact_id_r"]]).unique().sort()
-    index = {c: i for i, c in enumerate(nodes.to_list())}
-    a = np.array([index[c] for c in proposals["contact_id_l"]], dtype=np.int64)
-    b = np.array([index[c] for c in proposals["contact_id_r"]], dtype=np.int64)
-    label = connected_components(len(index), a, b)
-    ranked = proposals.with_columns(pl.Series("_component", label[a])).sort(
+    components = proposal_graph.proposal_groups(proposals, status=None).select(
+        "proposal_id", pl.col("group_id").alias("_component")
+    )
+    ranked = proposals.join(components, on="proposal_id", how="left").sort(
         pl.col("match_probability").fill_null(1.0), "proposal_id", descending=[True, False]
     )
     return ranked.with_columns(
