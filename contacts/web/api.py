@@ -7,11 +7,13 @@ read or write, rate-limited per key. Errors are JSON: `{"error": "..."}`.
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import duckdb
 import polars as pl
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -23,7 +25,7 @@ from dedup.decisions import DECISIONS_SCHEMA
 from dedup.layout import StateLayout
 from dedup.properties import validate
 from dedup.schema import CHANNELS, MAX_ATTRIBUTE_KEYS, MAX_TAGS
-from dedup.service import review
+from dedup.service import read_cache, review
 from dedup.service.apikeys import ApiKey, authenticate
 from dedup.service.search import ContactFilter, FilterError, load_fts, page_sql
 
@@ -115,31 +117,41 @@ SELECT_CONTACT = ", ".join(
 
 
 def _pending_frame(db: Path) -> pl.DataFrame:
-    rows = review.pending_decisions(db)
-    return (
-        pl.DataFrame(rows, schema=DECISIONS_SCHEMA)
-        if rows
-        else pl.DataFrame(schema=DECISIONS_SCHEMA)
-    )
+    """The pending decisions as a frame, rebuilt only when the log or the published file changed."""
+
+    def load() -> pl.DataFrame:
+        rows = review.pending_decisions(db)
+        return (
+            pl.DataFrame(rows, schema=DECISIONS_SCHEMA)
+            if rows
+            else pl.DataFrame(schema=DECISIONS_SCHEMA)
+        )
+
+    return read_cache.CACHE.get(("pending_frame", db), review.pending_files(db), load)
 
 
 def _as_contacts(frame: pl.DataFrame, pending: pl.DataFrame) -> list[dict]:
     """Rows of `contacts` with pending edits laid on top, as API dicts."""
     if frame.height == 0:
         return []
+    # Only these rows' decisions matter (no redirects: each names its contact); none, no work.
+    pending = pending.filter(pl.col("contact_id_l").is_in(frame.get_column("contact_id").to_list()))
+    if pending.height == 0:
+        return [_as_dict(row, []) for row in frame.iter_rows(named=True)]
     no_redirects = pl.DataFrame(schema={"from_contact_id": pl.String, "to_contact_id": pl.String})
     edited = apply_contact_edits(frame, pending, no_redirects, pending.get_column("decision_id"))
-    out = []
     kinds = pending.group_by("contact_id_l").agg(pl.col("kind").unique().sort())
     kinds_of = dict(kinds.iter_rows())
-    for row in edited.iter_rows(named=True):
-        attributes = row.get("attributes")
-        row["attributes"] = (
-            json.loads(attributes) if isinstance(attributes, str) and attributes else {}
-        )
-        row["pending"] = kinds_of.get(row["contact_id"], [])
-        out.append(row)
-    return out
+    return [
+        _as_dict(row, kinds_of.get(row["contact_id"], [])) for row in edited.iter_rows(named=True)
+    ]
+
+
+def _as_dict(row: dict, pending: list[str]) -> dict:
+    attributes = row.get("attributes")
+    row["attributes"] = json.loads(attributes) if isinstance(attributes, str) and attributes else {}
+    row["pending"] = pending
+    return row
 
 
 router = APIRouter(prefix="/v1", tags=["contacts"])
@@ -176,14 +188,48 @@ def writer(key: Annotated[ApiKey, Depends(caller)]) -> ApiKey:
     return key
 
 
+def _snapshot(db: Path) -> read_cache.Snapshot | None:
+    """The process's shared view of the published file (None: each read opens its own)."""
+    reader = read_cache.shared_reader(db)
+    if reader is None:
+        return None
+    try:
+        return reader.snapshot()
+    except FileNotFoundError:
+        raise ApiError(503, f"no published file at {db}") from None
+
+
+@contextmanager
+def _reading(db: Path, snap: read_cache.Snapshot | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection on `snap` (the file its index was built from), or one of its own."""
+    if snap is None:
+        with review.published(db) as con:
+            yield con
+        return
+    con = snap.cursor()
+    try:
+        yield con
+    finally:
+        con.close()
+
+
 def one(db: Path, contact_id: str) -> tuple[dict, str | None]:
     """A visible contact (redirects followed) with pending edits, and the id asked for if merged."""
+    snap = _snapshot(db)
+    index = snap.index() if snap is not None else None
+    rowid = index.rowid(contact_id) if index is not None else None
     try:
-        with review.published(db) as con:
-            live = review.live_contact(con, contact_id)
-            frame = con.execute(
-                f"SELECT {SELECT_CONTACT} FROM contacts WHERE contact_id = ?", [live]
-            ).pl()
+        with _reading(db, snap) as con:
+            if rowid is not None:  # a live id: one row group read (read_cache.ContactIndex)
+                live = contact_id
+                frame = con.execute(
+                    f"SELECT {SELECT_CONTACT} FROM contacts WHERE rowid = ?", [rowid]
+                ).pl()
+            else:
+                live = review.live_contact(con, contact_id)
+                frame = con.execute(
+                    f"SELECT {SELECT_CONTACT} FROM contacts WHERE contact_id = ?", [live]
+                ).pl()
         review.require_visible(db, live)
     except review.ReviewError as exc:
         raise ApiError(404, str(exc)) from None
@@ -198,12 +244,19 @@ def _page(
 
     One keyset query over `contacts` (`search.page_sql`): no sort of the whole table per page.
     """
+    snap = _snapshot(db)
+    index = snap.index() if snap is not None else None
+    from_row = index.first_after(cursor) if index is not None else None
+    if index is not None and from_row is None:
+        return [], pl.DataFrame()  # the cursor is past the last contact
     try:
-        sql, params = page_sql(flt, SELECT_CONTACT, cursor, limit + 1, hidden=review.hidden_ids(db))
+        sql, params = page_sql(
+            flt, SELECT_CONTACT, cursor, limit + 1, hidden=review.hidden_ids(db), from_row=from_row
+        )
     except FilterError as exc:
         raise ApiError(400, str(exc)) from None
     try:
-        with review.published(db) as con:
+        with _reading(db, snap) as con:
             if flt.text:
                 load_fts(con)
             frame = con.execute(sql, params).pl()

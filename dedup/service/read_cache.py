@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import duckdb
+import numpy as np
 
 T = TypeVar("T")
 
@@ -84,6 +85,74 @@ def duckdb_files(path: Path) -> tuple[Path, Path]:
     return path, path.with_name(path.name + ".wal")
 
 
+class ContactIndex:
+    """Every contact id of one published file in row order, with its row id.
+
+    `contacts` is published in contact_id order, but DuckDB keeps only an 8-byte prefix of a
+    string's min/max per row group, and every id starts with `contact_`: a `contact_id > ?`
+    bound prunes nothing. Row ids have exact min/max, so a cursor or an id is turned into a row
+    id here (a binary search) and the query reads the row group(s) holding it. Built once per
+    published file (about 2 s and 60 MB for 2.2M contacts: docs/performance.md).
+    """
+
+    def __init__(self, ids: np.ndarray, rowids: np.ndarray) -> None:
+        self.ids, self.rowids = ids, rowids
+
+    @classmethod
+    def load(cls, con: duckdb.DuckDBPyConnection) -> ContactIndex | None:
+        """The index, or None when the rows are not in contact_id order (an older file)."""
+        rows = con.execute("SELECT rowid, contact_id FROM contacts ORDER BY rowid").fetchnumpy()
+        # Bytes compare like DuckDB's VARCHAR (byte-wise UTF-8), and take a third of str's room.
+        ids = np.array([i.encode() for i in rows["contact_id"]], dtype=np.bytes_)
+        if len(ids) > 1 and not bool(np.all(ids[:-1] < ids[1:])):
+            return None
+        return cls(ids, np.asarray(rows["rowid"], dtype=np.int64))
+
+    def rowid(self, contact_id: str) -> int | None:
+        """The row id of `contact_id`, or None when `contacts` has no such row."""
+        key = contact_id.encode()
+        at = int(np.searchsorted(self.ids, key, side="left"))
+        if at < len(self.ids) and self.ids[at] == key:
+            return int(self.rowids[at])
+        return None
+
+    def first_after(self, contact_id: str | None) -> int | None:
+        """The row id of the first contact whose id sorts after `contact_id` (None: none)."""
+        at = (
+            0
+            if contact_id is None
+            else int(np.searchsorted(self.ids, contact_id.encode(), "right"))
+        )
+        return int(self.rowids[at]) if at < len(self.ids) else None
+
+
+class Snapshot:
+    """One published file as this process reads it: its connection and its contact index."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, version: Version) -> None:
+        self.con, self.version = con, version
+        self._lock = threading.Lock()
+        self._index: ContactIndex | None = None
+        self._indexed = False
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor (its own connection, safe in this thread) on this file."""
+        cur = self.con.cursor()
+        cur.execute(f"USE {PUBLISHED_ALIAS}")
+        return cur
+
+    def index(self) -> ContactIndex | None:
+        with self._lock:
+            if not self._indexed:
+                cur = self.cursor()
+                try:
+                    self._index = ContactIndex.load(cur)
+                finally:
+                    cur.close()
+                self._indexed = True
+            return self._index
+
+
 class PublishedReader:
     """One read-only connection to the published file per process, reopened after a publish.
 
@@ -95,10 +164,9 @@ class PublishedReader:
     def __init__(self, db: Path) -> None:
         self.db = db
         self._lock = threading.Lock()
-        self._con: duckdb.DuckDBPyConnection | None = None
-        self._version: Version = None
+        self._current: Snapshot | None = None
 
-    def _open(self) -> duckdb.DuckDBPyConnection:
+    def _open(self, version: Version) -> Snapshot:
         con = duckdb.connect()
         try:
             # ATTACH takes no parameters: the path as a quoted literal.
@@ -107,21 +175,23 @@ class PublishedReader:
         except Exception:
             con.close()
             raise
-        return con
+        return Snapshot(con, version)
 
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A cursor (its own connection, safe in this thread) on the current published file."""
+    def snapshot(self) -> Snapshot:
+        """The current published file (reopened when its version changed since the last call)."""
         version = file_version(self.db)
         if version is None:
             raise FileNotFoundError(self.db)
         with self._lock:
-            if self._con is None or version != self._version:
+            if self._current is None or version != self._current.version:
                 # The old connection is dropped, not closed: a request still reading it keeps
                 # its cursor; the old file is released when the last one is done.
-                self._con, self._version = self._open(), version
-            cur = self._con.cursor()
-        cur.execute(f"USE {PUBLISHED_ALIAS}")
-        return cur
+                self._current = self._open(version)
+            return self._current
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor (its own connection, safe in this thread) on the current published file."""
+        return self.snapshot().cursor()
 
 
 _readers: dict[Path, PublishedReader] = {}

@@ -143,7 +143,6 @@ def _applied_ids(db: Path) -> frozenset[str]:
 
 def pending_decisions(db: Path) -> list[dict]:
     """Decisions in the log that the published file has not applied yet (oldest first)."""
-    path = StateLayout(db).decisions_path
 
     def load() -> list[dict]:
         log = decision_log(db)
@@ -152,7 +151,7 @@ def pending_decisions(db: Path) -> list[dict]:
         applied = _applied_ids(db)
         return [r for r in log.iter_rows(named=True) if r["decision_id"] not in applied]
 
-    pending = read_cache.CACHE.get(("pending", db), [*read_cache.duckdb_files(path), db], load)
+    pending = read_cache.CACHE.get(("pending", db), pending_files(db), load)
     return [dict(r) for r in pending]  # callers may change their rows
 
 
@@ -207,13 +206,36 @@ def _hidden(db: Path) -> frozenset[str]:
     return read_cache.CACHE.get(("hidden", path), read_cache.duckdb_files(path), load)
 
 
+def erasing_ids(db: Path) -> frozenset[str]:
+    """Contacts with an erasure request the published file has not applied yet: gone from every
+    read at once (the next run removes them), like a deletion."""
+
+    def load() -> frozenset[str]:
+        return frozenset(
+            d["contact_id_l"]
+            for d in pending_decisions(db)
+            if d["kind"] == ERASE and d["contact_id_l"] is not None
+        )
+
+    return read_cache.CACHE.get(("erasing", db), pending_files(db), load)
+
+
+def pending_files(db: Path) -> list[Path]:
+    """The files `pending_decisions` is read from (its cache's key: `read_cache`)."""
+    return [*read_cache.duckdb_files(StateLayout(db).decisions_path), db]
+
+
 def hidden_ids(db: Path) -> set[str]:
-    """Contacts deleted (restorable or purged): every read path leaves them out at once."""
-    return set(_hidden(db))
+    """Contacts deleted (restorable or purged) or being erased: every read path leaves them out
+    at once."""
+    return set(_hidden(db)) | erasing_ids(db)
 
 
 def require_visible(db: Path, contact_id: str) -> None:
-    """ReviewError when `contact_id` (a live id) was deleted after the published file was built."""
+    """ReviewError when `contact_id` (a live id) was deleted or asked erased after the published
+    file was built."""
+    if contact_id in erasing_ids(db):
+        raise ReviewError(f"contact {contact_id} is being erased; the next run removes it")
     if contact_id not in _hidden(db):
         return
     found = deletions(db, counts=False).filter(
@@ -224,9 +246,13 @@ def require_visible(db: Path, contact_id: str) -> None:
 
 
 def refuse_deleted(db: Path, *contact_ids: str) -> None:
-    """ReviewError when one of `contact_ids` is deleted (pending or applied): no decision, card
-    or queue row may name it, or a merge would pull other people's data into the trash."""
-    gone = sorted(hidden_ids(db).intersection(contact_ids))
+    """ReviewError when one of `contact_ids` is deleted (pending or applied) or being erased: no
+    decision, card or queue row may name it, or a merge would pull other people's data into the
+    trash."""
+    erasing = sorted(erasing_ids(db).intersection(contact_ids))
+    if erasing:
+        raise ReviewError(f"contact {erasing[0]} is being erased; nothing can be decided about it")
+    gone = sorted(_hidden(db).intersection(contact_ids))
     if gone:
         raise ReviewError(
             f"contact {gone[0]} is deleted; nothing can be decided about it "

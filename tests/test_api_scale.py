@@ -1,0 +1,197 @@
+"""The Contact API's cached reads stay right (issue 26): the long-lived connection, the caches of
+the key file / decision log, and keyset pages over the contact index.
+
+- an edit (through the API or the CLI's path) shows in the very next read;
+- a new publish is read without restarting the app;
+- an erased or deleted contact is gone from every read at once;
+- a cursor sync returns every contact exactly once, across row groups, with or without the
+  contact index (a file not in contact_id order falls back to the contact_id keyset).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from fastapi.testclient import TestClient
+
+from assets.resources import ContactsSettings
+from contacts.runner import run_pipeline
+from contacts.web import api, create_app
+from dedup.layout import StateLayout
+from dedup.service import read_cache, review
+from dedup.service.apikeys import create_key, revoke_key
+from dedup.service.search import ContactFilter
+from tests.conftest import SECRET, query, rec, write_jsonl
+from tests.webauth import signed_in_client
+
+NO_MATCHING = {"min_contacts_to_match": 10**9}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def people(day: str, n: int, first: int = 0) -> list[dict]:
+    return [
+        rec(
+            f"s{first + i}",
+            f"{day}T{8 + i % 10}:00:00Z",
+            name=f"Scale Person {first + i}",
+            email=f"s{first + i}@scale.test",
+            contact_tags=["batch"],
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def served(tmp_path: Path):
+    """A published file of 6 contacts, its app (one client for the whole test), and keys."""
+    exports = tmp_path / "exports"
+    write_jsonl(exports, "2026-11-01", "people.jsonl", people("2026-11-01", 6))
+    os.environ.setdefault("ASKVAULT_IDENTITY_SECRET", SECRET)
+    db = tmp_path / "out" / "c.duckdb"
+
+    def run() -> None:
+        run_pipeline(ContactsSettings(exports_dir=str(exports), db_path=str(db), **NO_MATCHING))
+
+    run()
+    keys = StateLayout(db).api_keys_path
+    read_key, _ = create_key(keys, "read")
+    write_key, write_record = create_key(keys, "write")
+    app = create_app(db, allowed_hosts=["testserver"])
+    client = TestClient(app)
+    return {
+        "db": db,
+        "app": app,
+        "client": client,
+        "read": {"Authorization": f"Bearer {read_key}"},
+        "write": {"Authorization": f"Bearer {write_key}"},
+        "write_id": write_record.key_id,
+        "run": run,
+        "exports": exports,
+    }
+
+
+def listed(client: TestClient, headers: dict, **params) -> list[str]:
+    """Every contact id the API lists, through the cursor, pages of 2."""
+    out, cursor = [], None
+    while True:
+        page = client.get(
+            "/v1/contacts", headers=headers, params={"limit": 2, **params, "cursor": cursor}
+        )
+        assert page.status_code == 200, page.text
+        out += [c["contact_id"] for c in page.json()["data"]]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            return out
+
+
+def test_an_edit_shows_in_the_next_read(served) -> None:
+    client, db, read, write = served["client"], served["db"], served["read"], served["write"]
+    target = listed(client, read)[0]
+    assert client.get(f"/v1/contacts/{target}", headers=read).json()["tags"] == ["batch"]
+    patched = client.patch(f"/v1/contacts/{target}", headers=write, json={"tags": ["vip"]})
+    assert patched.json()["tags"] == ["vip"]
+    assert client.get(f"/v1/contacts/{target}", headers=read).json()["tags"] == ["vip"]
+    page = client.get("/v1/contacts", headers=read, params={"limit": 200}).json()["data"]
+    assert {c["contact_id"]: c["tags"] for c in page}[target] == ["vip"]
+    # The CLI's path (another writer of the decision log), right after a cached read.
+    review.edit_contact(db, target, tags_add={"gold"}, who="cli")
+    assert client.get(f"/v1/contacts/{target}", headers=read).json()["tags"] == ["gold", "vip"]
+    # A revoked key is refused on its next request although the key file was cached.
+    revoke_key(StateLayout(db).api_keys_path, served["write_id"])
+    assert client.get("/v1/contacts", headers=write).status_code == 401
+
+
+def test_a_new_publish_is_read_without_a_restart(served) -> None:
+    client, db, read = served["client"], served["db"], served["read"]
+    before = set(listed(client, read))
+    assert len(before) == 6
+    snapshot = read_cache.shared_reader(db).snapshot()
+    write_jsonl(served["exports"], "2026-11-02", "more.jsonl", people("2026-11-02", 3, first=6))
+    served["run"]()
+    after = set(listed(client, read))
+    assert before < after and len(after) == 9
+    new = sorted(after - before)[0]
+    assert client.get(f"/v1/contacts/{new}", headers=read).json()["contact_id"] == new
+    assert read_cache.shared_reader(db).snapshot() is not snapshot
+    found = client.get("/v1/contacts", headers=read, params={"q": "scale person 7"}).json()
+    assert len(found["data"]) == 1
+
+
+def test_an_erased_or_deleted_contact_is_gone_from_every_read_at_once(served) -> None:
+    client, db, read, write = served["client"], served["db"], served["read"], served["write"]
+    erased, deleted = listed(client, read)[:2]
+    page = signed_in_client(db, served["app"])
+    assert erased in page.get("/contacts").text  # every cache warm before the writes
+    assert client.get(f"/v1/contacts/{deleted}", headers=read).status_code == 200
+
+    assert client.delete(f"/v1/contacts/{erased}", headers=write).status_code == 202
+    review.delete_contacts(db, [deleted], who="cli")
+    for gone in (erased, deleted):
+        assert client.get(f"/v1/contacts/{gone}", headers=read).status_code == 404
+        assert gone not in listed(client, read)
+        assert gone not in listed(client, read, q="scale")
+        assert gone not in page.get("/contacts").text
+        assert gone not in page.get("/contacts", params={"q": "scale"}).text
+    assert len(listed(client, read)) == 4
+    served["run"]()  # applied: still gone, and only those two
+    assert len(listed(client, read)) == 4
+    assert client.get(f"/v1/contacts/{erased}", headers=read).status_code == 404
+
+
+def synthetic(path: Path, n: int, shuffled: bool = False) -> Path:
+    """`n` contacts in the published layout (benchmarks/analyst.py), optionally out of order."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from analyst import build_file
+
+    build_file(path, n, 10)
+    if shuffled:
+        con = duckdb.connect(str(path))
+        con.execute("CREATE TABLE c2 AS SELECT * FROM contacts ORDER BY hash(contact_id)")
+        con.execute("DROP TABLE contacts")
+        con.execute("ALTER TABLE c2 RENAME TO contacts")
+        con.close()
+    return path
+
+
+def sync(db: Path, flt: ContactFilter, limit: int) -> list[str]:
+    out, cursor = [], None
+    while True:
+        ids, frame = api._page(db, flt, limit, cursor)
+        assert frame.get_column("contact_id").to_list() == ids[:limit]
+        out += ids[:limit]
+        if len(ids) <= limit:
+            return out
+        cursor = ids[limit - 1]
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_a_cursor_sync_returns_every_contact_once(tmp_path: Path, shuffled: bool) -> None:
+    db = synthetic(tmp_path / "s.duckdb", 300_000, shuffled)  # three row groups
+    read_cache.share_published(db)
+    index = read_cache.shared_reader(db).snapshot().index()
+    assert (index is None) == shuffled  # out of order: no index, the contact_id keyset
+    every = query(db, "SELECT contact_id FROM contacts ORDER BY contact_id")["contact_id"]
+    assert sync(db, ContactFilter(), 7_000) == every.to_list()
+    growth = query(
+        db, "SELECT contact_id FROM contacts WHERE audience = 'growth' ORDER BY contact_id"
+    )["contact_id"].to_list()
+    assert sync(db, ContactFilter(audience="growth"), 9_999) == growth
+    # A cursor between ids, and past the last one.
+    assert api._page(db, ContactFilter(), 1, every[1000] + "0")[0] == [every[1001], every[1002]]
+    assert api._page(db, ContactFilter(), 5, every[-1])[0] == []
+
+
+def test_a_contact_id_outside_the_index_still_resolves(tmp_path: Path) -> None:
+    """A merged-away id is not in `contacts`: the lookup follows its redirect as before."""
+    db = synthetic(tmp_path / "r.duckdb", 1_000)
+    con = duckdb.connect(str(db))
+    survivor = con.execute("SELECT min(contact_id) FROM contacts").fetchone()[0]
+    con.execute("INSERT INTO contact_redirects VALUES ('contact_gone', ?)", [survivor])
+    con.close()
+    read_cache.share_published(db)
+    row, merged_from = api.one(db, "contact_gone")
+    assert (row["contact_id"], merged_from) == (survivor, "contact_gone")
