@@ -11,10 +11,14 @@ the key file / decision log, and keyset pages over the contact index.
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -195,3 +199,41 @@ def test_a_contact_id_outside_the_index_still_resolves(tmp_path: Path) -> None:
     read_cache.share_published(db)
     row, merged_from = api.one(db, "contact_gone")
     assert (row["contact_id"], merged_from) == (survivor, "contact_gone")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_rate_limit_holds_across_workers(tmp_path: Path) -> None:
+    """`contacts serve --workers 2`: each worker allows half the limit, so all together never
+    answer more than the limit (each alone allowing all of it would answer up to twice)."""
+    db = synthetic(tmp_path / "w.duckdb", 100)
+    key, _ = create_key(StateLayout(db).api_keys_path, "read")
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("contacts")), "serve", "--db", str(db)]
+        + ["--port", str(port)]
+        + ["--workers", "2", "--requests-per-minute", "6"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 60
+        while True:
+            try:
+                httpx.get(f"{base}/v1/contacts", timeout=5)  # 401: counted as a failure only
+                break
+            except httpx.TransportError:
+                assert time.time() < deadline and server.poll() is None, server.stderr.read()
+                time.sleep(0.3)
+        headers = {"Authorization": f"Bearer {key}"}
+        # A new connection per request: uvicorn's workers take turns accepting them.
+        answers = [httpx.get(f"{base}/v1/contacts", headers=headers).status_code for _ in range(24)]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert answers.count(200) <= 6 and set(answers) == {200, 429}, answers

@@ -60,6 +60,13 @@ def serve(
     requests_per_minute: Annotated[
         int, typer.Option(help="Contact API calls per key per minute before 429.")
     ] = 120,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes (uvicorn workers); the rate limit is shared out among them.",
+        ),
+    ] = 1,
 ) -> None:
     """The admins' review web page (proposal queue, review cards, contact pages with undo)."""
     import uvicorn
@@ -83,17 +90,55 @@ def serve(
         )
     hosts = _allowed_hosts(allowed_host)
     err.print(f"review page on http://{host}:{port}/ (Ctrl+C to stop)")
+    properties = os.environ.get("CONTACTS_PROPERTIES_FILE") or None
+    if workers > 1:
+        _serve_workers(db, host, port, requests_per_minute, properties, hosts, workers)
+        return
     uvicorn.run(
         create_app(
             db,
             requests_per_minute=requests_per_minute,
-            properties_file=Path(os.environ["CONTACTS_PROPERTIES_FILE"])
-            if os.environ.get("CONTACTS_PROPERTIES_FILE")
-            else None,
+            properties_file=Path(properties) if properties else None,
             allowed_hosts=hosts,
         ),
         host=host,
         port=port,
+        log_level="warning",
+    )
+
+
+def _serve_workers(
+    db: Path,
+    host: str,
+    port: int,
+    requests_per_minute: int,
+    properties: str | None,
+    hosts: list[str],
+    workers: int,
+) -> None:
+    """uvicorn with `workers` processes; each builds its app from the options in the environment
+    (contacts.web.app.app_from_environment) and allows 1/workers of the rate limit."""
+    import json
+
+    import uvicorn
+
+    from contacts.web.app import SERVE_ENV
+
+    os.environ[SERVE_ENV] = json.dumps(
+        {
+            "db": str(db.resolve()),
+            "requests_per_minute": requests_per_minute,
+            "properties_file": properties,
+            "allowed_hosts": hosts,
+            "workers": workers,
+        }
+    )
+    uvicorn.run(
+        "contacts.web.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
         log_level="warning",
     )
 

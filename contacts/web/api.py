@@ -6,6 +6,8 @@ path the CLI takes. Auth is `Authorization: Bearer ak_...` (`contacts apikey cre
 read or write, rate-limited per key. Errors are JSON: `{"error": "..."}`.
 """
 
+import bisect
+import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,7 +29,7 @@ from dedup.properties import validate
 from dedup.schema import CHANNELS, MAX_ATTRIBUTE_KEYS, MAX_TAGS
 from dedup.service import read_cache, review
 from dedup.service.apikeys import ApiKey, authenticate
-from dedup.service.search import ContactFilter, FilterError, load_fts, page_sql
+from dedup.service.search import ContactFilter, FilterError, load_fts, matching_ids, page_sql
 
 Channel = Literal["widget", "whatsapp", "slack", "email", "sms", "api"]
 assert set(Channel.__args__) == set(CHANNELS)  # one list of channels: dedup.schema
@@ -246,24 +248,57 @@ def _page(
     """
     snap = _snapshot(db)
     index = snap.index() if snap is not None else None
-    from_row = index.first_after(cursor) if index is not None else None
-    if index is not None and from_row is None:
-        return [], pl.DataFrame()  # the cursor is past the last contact
-    try:
-        sql, params = page_sql(
-            flt, SELECT_CONTACT, cursor, limit + 1, hidden=review.hidden_ids(db), from_row=from_row
-        )
-    except FilterError as exc:
-        raise ApiError(400, str(exc)) from None
+    hidden = review.hidden_ids(db)
     try:
         with _reading(db, snap) as con:
             if flt.text:
                 load_fts(con)
-            frame = con.execute(sql, params).pl()
+            if index is not None and flt.text:
+                frame = _text_page(con, index, flt, limit + 1, cursor, hidden)
+            else:
+                frame = _keyset_page(con, index, flt, limit + 1, cursor, hidden)
+    except FilterError as exc:
+        raise ApiError(400, str(exc)) from None
     except review.ReviewError as exc:
         raise ApiError(503, str(exc)) from None
-    ids = frame.get_column("contact_id").to_list()
+    ids = frame.get_column("contact_id").to_list() if frame.height else []
     return ids, frame.head(limit)
+
+
+def _keyset_page(
+    con, index, flt: ContactFilter, n: int, cursor: str | None, hidden
+) -> pl.DataFrame:
+    """`n` rows after `cursor`: from the cursor's row id with the index, else by contact_id."""
+    from_row = index.first_after(cursor) if index is not None else None
+    if index is not None and from_row is None:
+        return pl.DataFrame()  # the cursor is past the last contact
+    sql, params = page_sql(flt, SELECT_CONTACT, cursor, n, hidden=hidden, from_row=from_row)
+    return con.execute(sql, params).pl()
+
+
+# Full-text matches checked against the other filters per round; most pages need one round.
+TEXT_CHUNK = 1_000
+
+
+def _text_page(
+    con, index: read_cache.ContactIndex, flt: ContactFilter, n: int, cursor: str | None, hidden
+) -> pl.DataFrame:
+    """`n` full-text matches after `cursor`: the matching ids from the fts tables first, then
+    their rows in chunks by row id (a join of the matches with every contact read all of them)."""
+    assert flt.text is not None
+    matches = matching_ids(con, flt.text)
+    start = bisect.bisect_right(matches, cursor) if cursor is not None else 0
+    rest = dataclasses.replace(flt, text=None)
+    frames: list[pl.DataFrame] = []
+    found = 0
+    while found < n and start < len(matches):
+        chunk = matches[start : start + TEXT_CHUNK]
+        start += len(chunk)
+        rowids = [r for r in map(index.rowid, chunk) if r is not None]
+        sql, params = page_sql(rest, SELECT_CONTACT, None, n - found, hidden=hidden, rowids=rowids)
+        frames.append(con.execute(sql, params).pl())
+        found += frames[-1].height
+    return pl.concat(frames) if frames else pl.DataFrame()
 
 
 @router.get("/contacts", response_model=ContactPage, responses=ERRORS)

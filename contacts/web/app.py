@@ -21,12 +21,12 @@ from contacts.web.pages import CSRF_COOKIE, failed
 from contacts.web.pages import router as pages_router
 from contacts.web.reports import router as reports_router
 from contacts.web.signin import router as signin_router
-from contacts.web.state import RateLimiter, WebState
+from contacts.web.state import FAILURES_PER_MINUTE, RateLimiter, WebState
 from dedup.decisions import DecisionLogError
 from dedup.properties import load_schema
 from dedup.service import read_cache
 
-__all__ = ["CSRF_COOKIE", "LOOPBACK_HOSTS", "create_app"]
+__all__ = ["CSRF_COOKIE", "LOOPBACK_HOSTS", "app_from_environment", "create_app"]
 
 # Host headers always answered: the page as `contacts serve` prints it, and its usual spelling.
 # Any other name (a proxy's, a LAN address) must be configured: a page under a foreign name is
@@ -39,6 +39,7 @@ def create_app(
     requests_per_minute: int = 120,
     properties_file: Path | None = None,
     allowed_hosts: Iterable[str] = (),
+    workers: int = 1,
 ) -> FastAPI:
     """The review page and Contact API over one published file (its state folder beside it).
 
@@ -47,6 +48,10 @@ def create_app(
         requests_per_minute: Contact API requests per key per minute before 429.
         properties_file: the declared custom properties PATCHes are checked against.
         allowed_hosts: `Host` names answered besides 127.0.0.1 and localhost.
+        workers: server processes sharing the port. Each counts in its own memory (the `limits`
+            library has no storage shared between processes short of Redis or Memcached), so each
+            allows 1/workers of both limits: together they never allow more than the limit, and a
+            client whose connections all land on one worker is held to that worker's share.
     """
     app = FastAPI(
         title="Contacts",
@@ -59,7 +64,9 @@ def create_app(
     read_cache.share_published(db)
     app.state.web = WebState(
         db=db,
-        limiter=RateLimiter(requests_per_minute),
+        limiter=RateLimiter(
+            max(1, requests_per_minute // workers), max(1, FAILURES_PER_MINUTE // workers)
+        ),
         properties=load_schema(properties_file),
     )
     app.add_middleware(Guard)
@@ -89,3 +96,23 @@ def install_state_error_handler(app: FastAPI) -> None:
         if request.url.path.startswith("/v1/"):
             return JSONResponse({"error": str(exc)}, status_code=503)
         return failed(request, str(exc), status_code=503)
+
+
+# `contacts serve --workers N` hands its options to each worker process through these variables
+# (uvicorn starts workers from an import string, not from an app object).
+SERVE_ENV = "CONTACTS_SERVE_OPTIONS"
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one `contacts serve --workers N` worker (uvicorn's factory)."""
+    import json
+    import os
+
+    options = json.loads(os.environ[SERVE_ENV])
+    return create_app(
+        Path(options["db"]),
+        requests_per_minute=options["requests_per_minute"],
+        properties_file=Path(options["properties_file"]) if options["properties_file"] else None,
+        allowed_hosts=options["allowed_hosts"],
+        workers=options["workers"],
+    )

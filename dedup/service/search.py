@@ -206,6 +206,13 @@ def _match_ids_sql() -> str:
     )
 
 
+def matching_ids(con: duckdb.DuckDBPyConnection, text: str) -> list[str]:
+    """Every contact id matching all words of `text` (the full-text filter), sorted; none for
+    text without a word."""
+    sql = f"SELECT * FROM ({_match_ids_sql()}) WHERE {HAS_WORD_SQL} ORDER BY 1"
+    return [r[0] for r in con.execute(sql, [text.strip(), text.strip()]).fetchall()]
+
+
 def search_sql(
     flt: ContactFilter, now: datetime | None = None, hidden: Collection[str] = ()
 ) -> tuple[str, list[Any]]:
@@ -240,6 +247,7 @@ def page_sql(
     now: datetime | None = None,
     hidden: Collection[str] = (),
     from_row: int | None = None,
+    rowids: Collection[int] | None = None,
 ) -> tuple[str, list[Any]]:
     """One keyset page of `contacts` matching `flt`, in contact-id order, after id `after`.
 
@@ -250,11 +258,16 @@ def page_sql(
     `columns`: the select list over `c`. `from_row`: instead of `after`, the row id of the first
     candidate, for a file whose rows are in contact_id order (`read_cache.ContactIndex`): row ids
     have exact min/max per row group, string ids only an 8-byte prefix, so this is the bound
-    DuckDB can prune by.
+    DuckDB can prune by. `rowids`: only these rows (the full-text matches next in line; their
+    min and max bound the scan).
     """
     conditions = _conditions(flt, now or datetime.now(UTC), hidden)
     order = "c.contact_id"
-    if from_row is not None:
+    if rowids is not None:
+        listed = ", ".join(str(int(r)) for r in rowids) or "NULL"
+        conditions.insert(0, (f"c.rowid IN ({listed})", []))
+        order = "c.rowid"
+    elif from_row is not None:
         conditions.insert(0, ("c.rowid >= ?", [from_row]))
         order = "c.rowid"
     elif after is not None:
