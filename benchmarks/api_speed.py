@@ -13,8 +13,8 @@ Builds (or reuses, `--reuse`) a synthetic published file with `benchmarks/analys
   contact, checking each is returned exactly once;
 - `GET /v1/contacts/{id}` (p50), `q=` search and a two-filter list (p50);
 - the review page's contact list, a later page, a search and the proposal queue (p50).
-With `--demo FILE` (a `contacts demo` file) it also runs 1,500 reads at concurrency 20 against it
-(requests/s, p50, p99). Prints Markdown for docs/performance.md; peak memory is this process's
+With `--demo FILE` (a `contacts demo` file) it also runs 1,500 reads at concurrency 20 against
+`contacts serve --workers 1` and `--workers 2` in their own processes (requests/s, p50, p99). Prints Markdown for docs/performance.md; peak memory is this process's
 (server and client together).
 """
 
@@ -24,6 +24,7 @@ import argparse
 import random
 import resource
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -102,17 +103,6 @@ def row(rows: list[tuple], label: str, values: list[float]) -> None:
     print(f"{label}: n={len(values)} p50 {pct(values, 0.5):.1f} ms p99 {pct(values, 0.99):.1f} ms")
 
 
-def cursors(api: httpx.Client, n: int) -> list[str]:
-    """`n` cursors spread over the file (ids from pages at evenly spaced starting ids)."""
-    found = []
-    for i in range(n):
-        start = f"contact_{i * (2**64 // n):016x}"
-        page = api.get("/v1/contacts", params={"limit": 1, "cursor": start}).json()["data"]
-        if page:
-            found.append(page[0]["contact_id"])
-    return found
-
-
 def full_sync(api: httpx.Client, expected: int) -> tuple[float, int, list[float]]:
     """Every contact through the cursor; asserts each comes exactly once."""
     seen: set[str] = set()
@@ -166,7 +156,7 @@ def measure_big(path: Path, port: int, sync: bool) -> list[tuple]:
         "first page after start (builds the contact index)",
         timings(api, ["/v1/contacts?limit=200"]),
     )
-    spread = cursors(api, 200)
+    spread = sorted(sample)  # cursors spread over the whole file
     row(
         rows,
         "cursor page of 200",
@@ -189,15 +179,36 @@ def measure_big(path: Path, port: int, sync: bool) -> list[tuple]:
     return rows
 
 
-def concurrency(db: Path, port: int, requests: int = 1500, workers: int = 20) -> str:
-    """`requests` reads at `workers` at a time against `db`: requests/s, p50, p99."""
+def spawn(db: Path, port: int, workers: int) -> tuple[subprocess.Popen, str]:
+    """`contacts serve --workers N` in its own process(es), so the client's threads do not
+    share the server's interpreter."""
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("contacts")), "serve", "--db", str(db)]
+        + ["--port", str(port), "--workers", str(workers), "--requests-per-minute", str(10**9)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            httpx.get(f"{base}/v1/contacts", timeout=5)
+            return server, base
+        except httpx.TransportError:
+            if time.time() > deadline or server.poll() is not None:
+                raise RuntimeError("contacts serve did not start") from None
+            time.sleep(0.3)
+
+
+def concurrency(db: Path, port: int, workers: int, requests: int = 1500, at_once: int = 20) -> str:
+    """`requests` reads, `at_once` at a time, against `contacts serve --workers N` on `db`."""
     import duckdb
 
     con = duckdb.connect(str(db), read_only=True)
     ids = [r[0] for r in con.execute("SELECT contact_id FROM contacts").fetchall()]
     con.close()
     key, _ = credentials(db)
-    server, base = serve(db, port)
+    server, base = spawn(db, port, workers)
     headers = {"Authorization": f"Bearer {key}"}
     urls = [
         "/v1/contacts?limit=50" if i % 3 == 0 else f"/v1/contacts/{ids[i % len(ids)]}"
@@ -213,15 +224,19 @@ def concurrency(db: Path, port: int, requests: int = 1500, workers: int = 20) ->
         status = client.get(url).status_code
         return time.perf_counter() - t, status
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(one, urls))
-    seconds = time.perf_counter() - started
-    server.should_exit = True
+    try:
+        with ThreadPoolExecutor(at_once) as pool:
+            list(pool.map(one, urls[:100]))  # warm: connections, each worker's first reads
+            started = time.perf_counter()
+            results = list(pool.map(one, urls))
+            seconds = time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
     times = [t for t, _ in results]
     statuses = sorted({s for _, s in results})
     line = (
-        f"{len(ids)} contacts, {requests} reads at concurrency {workers}: "
+        f"{len(ids)} contacts, {workers} worker(s), {requests} reads at concurrency {at_once}: "
         f"{requests / seconds:.0f} requests/s, p50 {pct(times, 0.5):.0f} ms, "
         f"p99 {pct(times, 0.99):.0f} ms, statuses {statuses}"
     )
@@ -238,14 +253,20 @@ def main() -> None:
     parser.add_argument("--demo", type=Path, help="A `contacts demo` file for the load test.")
     parser.add_argument("--sync", action="store_true", help="Also sync every contact.")
     parser.add_argument("--port", type=int, default=8799)
+    parser.add_argument("--demo-only", action="store_true", help="Only the --demo load test.")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.demo_only:
+        for workers in (1, 2):
+            concurrency(args.demo, args.port + workers, workers)
+        return
     rows = measure_big(big_file(args), args.port, args.sync)
     print("\n| read | n | p50 ms | p99 ms |\n|---|---:|---:|---:|")
     for label, n, p50, p99 in rows:
         print(f"| {label} | {n} | {p50:.1f} | {p99:.1f} |")
     if args.demo:
-        print("\n" + concurrency(args.demo, args.port + 1))
+        for workers in (1, 2):
+            concurrency(args.demo, args.port + workers, workers)
     print(f"\npeak memory (server and client, one process): {peak_mb():.0f} MB")
 
 
