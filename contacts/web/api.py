@@ -218,7 +218,7 @@ def _reading(db: Path, snap: read_cache.Snapshot | None) -> Iterator[duckdb.Duck
 def one(db: Path, contact_id: str) -> tuple[dict, str | None]:
     """A visible contact (redirects followed) with pending edits, and the id asked for if merged."""
     snap = _snapshot(db)
-    index = snap.index() if snap is not None else None
+    index = snap.index(wait=False) if snap is not None else None
     rowid = index.rowid(contact_id) if index is not None else None
     try:
         with _reading(db, snap) as con:
@@ -247,7 +247,7 @@ def _page(
     One keyset query over `contacts` (`search.page_sql`): no sort of the whole table per page.
     """
     snap = _snapshot(db)
-    index = snap.index() if snap is not None else None
+    index = snap.index(wait=False) if snap is not None else None
     hidden = review.hidden_ids(db)
     try:
         with _reading(db, snap) as con:

@@ -134,6 +134,7 @@ class Snapshot:
         self._lock = threading.Lock()
         self._index: ContactIndex | None = None
         self._indexed = False
+        self._building: threading.Thread | None = None
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor (its own connection, safe in this thread) on this file."""
@@ -141,16 +142,35 @@ class Snapshot:
         cur.execute(f"USE {PUBLISHED_ALIAS}")
         return cur
 
-    def index(self) -> ContactIndex | None:
+    def index(self, wait: bool = True) -> ContactIndex | None:
+        """The contact index of this file (None: not in contact_id order).
+
+        `wait=False` never blocks: while the index is being built (in a thread, started by the
+        first call) it answers None and the caller takes the slower contact_id path, so the
+        requests right after a publish do not queue behind the build.
+        """
         with self._lock:
-            if not self._indexed:
-                cur = self.cursor()
-                try:
-                    self._index = ContactIndex.load(cur)
-                finally:
-                    cur.close()
-                self._indexed = True
-            return self._index
+            if self._indexed:
+                return self._index
+            if self._building is None:
+                self._building = threading.Thread(target=self._build, daemon=True)
+                self._building.start()
+            building = self._building
+        if not wait:
+            return None
+        building.join()
+        return self._index
+
+    def _build(self) -> None:
+        cur = self.cursor()
+        try:
+            index = ContactIndex.load(cur)
+        except duckdb.Error:
+            index = None  # e.g. no `contacts` table: every read takes the plain path
+        finally:
+            cur.close()
+        with self._lock:
+            self._index, self._indexed = index, True
 
 
 class PublishedReader:
