@@ -15,7 +15,7 @@ import io
 import os
 import stat
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -451,6 +451,28 @@ def _parse_csv(data: bytes, rejects: _Rejects) -> pl.DataFrame:
     return fast
 
 
+def csv_records(
+    reader: Iterator[list[str]], reject: Callable[[int, str], None]
+) -> Iterator[tuple[int, list[str]]]:
+    """(1-based first line, fields) of each record a `csv.reader` yields after its header.
+
+    A malformed record (`csv.Error`) is handed to `reject(line, reason)` and skipped; reading
+    goes on with the next line. Used by the canonical reader and the provider adapters alike.
+    """
+    start = reader.line_num + 1  # type: ignore[attr-defined]
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            reject(start, f"malformed CSV: {exc}")
+            start = reader.line_num + 1  # type: ignore[attr-defined]
+            continue
+        line, start = start, reader.line_num + 1  # type: ignore[attr-defined]
+        yield line, record
+
+
 def _parse_csv_slow(data: bytes, rejects: _Rejects) -> tuple[dict[str, list], list[int]]:
     text = data.decode("utf-8", errors="surrogateescape")
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -467,17 +489,7 @@ def _parse_csv_slow(data: bytes, rejects: _Rejects) -> tuple[dict[str, list], li
     index = {name: i for i, name in enumerate(header)}
     columns: dict[str, list] = {f: [] for f in CANONICAL_FIELDS}
     rows: list[int] = []
-    start = reader.line_num + 1
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            rejects.add(start, f"malformed CSV: {exc}", None)
-            start = reader.line_num + 1
-            continue
-        line, start = start, reader.line_num + 1
+    for line, record in csv_records(reader, lambda row, why: rejects.add(row, why, None)):
         raw = _csv_line(record)
         if not record:
             continue

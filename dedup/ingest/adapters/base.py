@@ -24,6 +24,7 @@ from dedup.ingest.readers import (
     ReadResult,
     RefusedFile,
     _Rejects,
+    csv_records,
     depth_below_root,
     max_file_bytes,
     open_beneath,
@@ -267,17 +268,9 @@ def read_csv_rows(
         rejects.add_in(file, None, "CSV file has no header row", None, None)
         return [], []
     rows: list[tuple[int, list[str]]] = []
-    start = reader.line_num + 1
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            rejects.add_in(file, start, f"malformed CSV: {exc}", None, None)
-            start = reader.line_num + 1
-            continue
-        line, start = start, reader.line_num + 1
+    for line, record in csv_records(
+        reader, lambda at, why: rejects.add_in(file, at, why, None, None)
+    ):
         if not record or all(not v.strip() for v in record):
             continue
         raw = ",".join(record).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
