@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from dedup.layout import StateLayout
 from dedup.service.apikeys import create_key, list_keys, revoke_key
 from dedup.service.review import merge_contacts
 from tests.conftest import SECRET, during_a_run, query, rec, write_jsonl
+from tests.webauth import serving
 
 NO_MATCHING = {"min_contacts_to_match": 10**9}
 
@@ -234,37 +234,23 @@ def test_openapi_document_is_published(api) -> None:
 def test_documented_curl_calls_work(api) -> None:
     """The three curl commands of docs/api.md, run as written against a live `contacts serve`."""
     import re
-    import socket
-    import threading
-
-    import uvicorn
 
     client, db, _read, write, _ = api
     calls = re.findall(
         r"```bash\n(curl .*?)\n```", (Path(__file__).parent.parent / "docs" / "api.md").read_text()
     )
     assert len(calls) == 3
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(client.app, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
     target = query(
         db,
         "SELECT contact_id FROM contacts WHERE list_contains(channels, 'whatsapp') ORDER BY 1 LIMIT 1",
     ).item()
-    env = {
-        **os.environ,
-        "CONTACTS_API_KEY": write["Authorization"].removeprefix("Bearer "),
-        "CONTACTS_URL": f"http://127.0.0.1:{port}",
-        "CONTACT_ID": target,
-    }
-    try:
+    with serving(client.app) as base:
+        env = {
+            **os.environ,
+            "CONTACTS_API_KEY": write["Authorization"].removeprefix("Bearer "),
+            "CONTACTS_URL": base,
+            "CONTACT_ID": target,
+        }
         outputs = [
             json.loads(
                 subprocess.run(
@@ -273,9 +259,6 @@ def test_documented_curl_calls_work(api) -> None:
             )
             for call in calls
         ]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
     listed, one, patched = outputs
     assert len(listed["data"]) == 2 and all("whatsapp" in c["channels"] for c in listed["data"])
     assert listed["next_cursor"] == listed["data"][-1]["contact_id"]

@@ -9,15 +9,11 @@ folders; the metadata links the served addresses.
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import dagster as dg
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from assets.names import MATCHING_REPORTS, SNAPSHOT
@@ -31,7 +27,7 @@ from dedup.layout import StateLayout
 from dedup.report_urls import DEFAULT_REPORTS_URL, REPORTS_URL_ENV, report_url
 from quality.data_docs import CDN_FILES, VENDOR
 from tests.conftest import SECRET
-from tests.webauth import LOCAL, sign_in_browser, signed_in_client
+from tests.webauth import LOCAL, serving, sign_in_browser, signed_in_client
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -66,28 +62,11 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     return db, metadata
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(world):
     db, _ = world
-    port = _free_port()
-    srv = uvicorn.Server(
-        uvicorn.Config(create_app(db), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", db
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(db)) as base:
+        yield base, db
 
 
 class Offline:

@@ -7,14 +7,10 @@ import json
 import math
 import re
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import polars as pl
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
 from assets.resources import ContactsSettings
@@ -37,7 +33,7 @@ from dedup.service.review_groups import (
     with_groups,
 )
 from tests.conftest import SECRET, query, rec, write_jsonl
-from tests.webauth import ADMIN, sign_in_browser, signed_in_client
+from tests.webauth import ADMIN, serving, sign_in_browser, signed_in_client
 
 CHROMIUM = "/usr/bin/chromium"
 # One person, three contacts no exact key joins: a work address and a phone; the address typed
@@ -325,28 +321,11 @@ def test_group_decision_needs_the_page_token(copy) -> None:
 # --- the browser ---------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(copy):
     db, run = copy
-    port = _free_port()
-    srv = uvicorn.Server(
-        uvicorn.Config(create_app(db), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "review server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", db, run
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(db)) as base:
+        yield base, db, run
 
 
 def test_browser_decides_a_three_contact_group_in_one_action(server, tmp_path: Path) -> None:

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
 from assets.resources import ContactsSettings
@@ -21,7 +17,7 @@ from contacts.web import CSRF_COOKIE, create_app
 from dedup.decisions import read_all
 from dedup.layout import StateLayout
 from tests.conftest import SECRET, query, rec, write_jsonl
-from tests.webauth import sign_in_browser, signed_in_client
+from tests.webauth import serving, sign_in_browser, signed_in_client
 
 CHROMIUM = "/usr/bin/chromium"
 SCRIPT_NAME = '<script>alert("pwned")</script>'
@@ -184,28 +180,11 @@ def test_a_visitor_typed_script_renders_as_text(copy) -> None:
     assert SCRIPT_NAME not in html
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(copy):
     db, run = copy
-    port = _free_port()
-    srv = uvicorn.Server(
-        uvicorn.Config(create_app(db), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "review server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", db, run
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(db)) as base:
+        yield base, db, run
 
 
 def test_browser_accept_reject_and_undo(server, tmp_path: Path) -> None:

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -30,7 +27,7 @@ from dedup.layout import StateLayout
 from dedup.service.admins import admins_path
 from dedup.service.apikeys import create_key
 from tests.conftest import SECRET, query, rec, write_jsonl
-from tests.webauth import LOCAL, admin_token, sign_in, signed_in_client
+from tests.webauth import LOCAL, admin_token, serving, sign_in, signed_in_client
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -90,20 +87,6 @@ def every_route(db: Path) -> list[tuple[str, str]]:
     return out
 
 
-def _serve(app) -> tuple[uvicorn.Server, threading.Thread, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 def test_browser_signs_in_decides_and_the_admin_is_decided_by(db: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -113,36 +96,31 @@ def test_browser_signs_in_decides_and_the_admin_is_decided_by(db: Path) -> None:
         "SELECT proposal_id FROM merge_proposals WHERE status = 'pending' "
         "ORDER BY match_probability DESC, proposal_id LIMIT 1",
     ).item()
-    server, thread, base = _serve(create_app(db))
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page()
-            page.goto(f"{base}/proposals/{target}")  # not signed in: the sign-in page
-            expect(page).to_have_url(re.compile(r"/login\?next="))
-            assert page.locator("#card").count() == 0
-            page.fill('input[name="name"]', "ada.admin")
-            page.fill('input[name="secret"]', "not the token")
-            page.locator('#signin button[type="submit"]').click()
-            expect(page.locator(".error")).to_contain_text("wrong name or password")
-            page.fill('input[name="name"]', "ada.admin")
-            page.fill('input[name="secret"]', token)
-            page.locator('#signin button[type="submit"]').click()
-            expect(page).to_have_url(f"{base}/proposals/{target}")  # back where it asked
-            expect(page.locator("header .who")).to_have_text("ada.admin")
-            page.locator("#reject").click()
-            expect(page.locator(".msg")).to_contain_text(f"rejected {target}")
-            page.goto(f"{base}/proposals/{target}")
-            expect(page.locator(".pending")).to_contain_text("by ada.admin (web)")
-            page.locator("#logout button").click()
-            expect(page).to_have_url(re.compile(r"/login"))
-            expect(page.locator(".msg")).to_have_text("Signed out.")
-            page.goto(f"{base}/proposals")
-            expect(page).to_have_url(re.compile(r"/login\?next="))
-            browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving(create_app(db)) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(f"{base}/proposals/{target}")  # not signed in: the sign-in page
+        expect(page).to_have_url(re.compile(r"/login\?next="))
+        assert page.locator("#card").count() == 0
+        page.fill('input[name="name"]', "ada.admin")
+        page.fill('input[name="secret"]', "not the token")
+        page.locator('#signin button[type="submit"]').click()
+        expect(page.locator(".error")).to_contain_text("wrong name or password")
+        page.fill('input[name="name"]', "ada.admin")
+        page.fill('input[name="secret"]', token)
+        page.locator('#signin button[type="submit"]').click()
+        expect(page).to_have_url(f"{base}/proposals/{target}")  # back where it asked
+        expect(page.locator("header .who")).to_have_text("ada.admin")
+        page.locator("#reject").click()
+        expect(page.locator(".msg")).to_contain_text(f"rejected {target}")
+        page.goto(f"{base}/proposals/{target}")
+        expect(page.locator(".pending")).to_contain_text("by ada.admin (web)")
+        page.locator("#logout button").click()
+        expect(page).to_have_url(re.compile(r"/login"))
+        expect(page.locator(".msg")).to_have_text("Signed out.")
+        page.goto(f"{base}/proposals")
+        expect(page).to_have_url(re.compile(r"/login\?next="))
+        browser.close()
     decided = read_all(StateLayout(db).decisions_path)
     assert decided.select("proposal_id", "decided_by").rows() == [(target, "ada.admin (web)")]
 

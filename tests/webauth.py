@@ -6,8 +6,14 @@ of the page reach it as http://127.0.0.1 with a session, exactly as a person wou
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -54,3 +60,24 @@ def sign_in_browser(page, base: str, db: Path, name: str = ADMIN) -> None:
     page.fill('input[name="secret"]', token)
     page.locator('#signin button[type="submit"]').click()
     page.wait_for_url(f"{base}/proposals")
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """`app` on a real uvicorn on a free loopback port, for a browser or a subprocess; yields
+    its base URL and stops the server on exit."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
