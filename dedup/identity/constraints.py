@@ -10,7 +10,13 @@ This module translates one into the other and bends the auto-merge result to fit
   before session, the order of `KEY_STRENGTH`). A key that reaches two sides is a *bridging key*:
   it joins nobody and is reported.
 - **joins** (an accepted proposal, a manual merge): the clusters holding either contact's
-  interactions become one, and the admin's survivor keeps its id.
+  interactions become one, and the admin's survivor keeps its id. A join covers what its
+  contacts hold in the last published file, less what tonight's unmerges give back to a contact
+  the join does not name (by the id the admin saw or its id now): after one of two merges into
+  one survivor is undone, the survivor still holds the undone side there, and the other merge's
+  join would otherwise span two separated sides, be refused, and its member come apart under a
+  new id. (Not the merge's `merge_sides`: they are dropped when its window closes, and a merge
+  done after the undone one recorded the undone side in its survivor's.)
 
 Which interactions a side holds: for contacts that are apart in the last published file, what
 each holds there (so an interaction that arrived since follows its identifiers); for an unmerge
@@ -165,6 +171,7 @@ class _Tonight:
     log: _Log
     separations: list[tuple] = field(default_factory=list)
     joins: list[tuple[str, str]] = field(default_factory=list)
+    named: dict[str, set[str]] = field(default_factory=dict)  # join -> ids it names or is now
     join_meta: list[dict] = field(default_factory=list)
     unmerges: list[dict] = field(default_factory=list)
     pairs: list[tuple[str, str]] = field(default_factory=list)
@@ -227,6 +234,7 @@ class _Tonight:
             self.skipped.append((did, kind, "a contact of the pair no longer exists"))
             return
         self.joins.extend((did, i) for c in {left, right} for i in self.log.members_of.get(c, []))
+        self.named[did] = {r["contact_id_l"], r["contact_id_r"], r["survivor_id"], left, right}
         self.join_meta.append(
             {
                 "join_id": did,
@@ -241,11 +249,22 @@ class _Tonight:
             }
         )
 
+    def kept_joins(self) -> list[tuple[str, str]]:
+        """The joins less the interactions tonight's unmerges give back to a contact the join
+        does not name (module docstring)."""
+        restored: dict[str, set[str]] = {}
+        for _, label, interaction, _, restore in self.separations:
+            if restore:
+                restored.setdefault(interaction, set()).add(label)
+        return [
+            (join, i) for join, i in self.joins if not restored.get(i, set()) - self.named[join]
+        ]
+
     def constraints(self) -> Constraints:
         pairs = pl.DataFrame(self.pairs, schema=PAIR_SCHEMA, orient="row")
         return Constraints(
             separations=pl.DataFrame(self.separations, schema=SEPARATION_SCHEMA, orient="row"),
-            joins=pl.DataFrame(self.joins, schema=JOIN_SCHEMA, orient="row").unique(),
+            joins=pl.DataFrame(self.kept_joins(), schema=JOIN_SCHEMA, orient="row").unique(),
             join_meta=pl.DataFrame(self.join_meta, schema=JOIN_META_SCHEMA),
             unmerges=pl.DataFrame(self.unmerges, schema=UNMERGE_SCHEMA),
             separated_pairs=pairs.select(
