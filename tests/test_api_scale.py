@@ -164,12 +164,14 @@ def synthetic(path: Path, n: int, shuffled: bool = False) -> Path:
 def sync(db: Path, flt: ContactFilter, limit: int) -> list[str]:
     out, cursor = [], None
     while True:
-        ids, frame = api._page(db, flt, limit, cursor)
-        assert frame.get_column("contact_id").to_list() == ids[:limit]
-        out += ids[:limit]
-        if len(ids) <= limit:
+        rows, following = api._page(db, flt, limit, cursor)
+        ids = [r["contact_id"] for r in rows]
+        assert len(ids) == limit or following is None
+        assert following in (None, ids[-1])
+        out += ids
+        if following is None:
             return out
-        cursor = ids[limit - 1]
+        cursor = following
 
 
 @pytest.mark.parametrize("shuffled", [False, True])
@@ -185,8 +187,9 @@ def test_a_cursor_sync_returns_every_contact_once(tmp_path: Path, shuffled: bool
     )["contact_id"].to_list()
     assert sync(db, ContactFilter(audience="growth"), 9_999) == growth
     # A cursor between ids, and past the last one.
-    assert api._page(db, ContactFilter(), 1, every[1000] + "0")[0] == [every[1001], every[1002]]
-    assert api._page(db, ContactFilter(), 5, every[-1])[0] == []
+    rows, following = api._page(db, ContactFilter(), 1, every[1000] + "0")
+    assert ([r["contact_id"] for r in rows], following) == ([every[1001]], every[1001])
+    assert api._page(db, ContactFilter(), 5, every[-1]) == ([], None)
 
 
 def test_a_contact_id_outside_the_index_still_resolves(tmp_path: Path) -> None:
@@ -237,3 +240,18 @@ def test_the_rate_limit_holds_across_workers(tmp_path: Path) -> None:
         server.terminate()
         server.wait(timeout=30)
     assert answers.count(200) <= 6 and set(answers) == {200, 429}, answers
+
+
+def test_the_moving_window_counts_each_key_for_its_window() -> None:
+    """The in-process limiter (contacts.web.state.MovingWindow, no timer thread): `amount` hits
+    per key inside the window, the wait until the oldest leaves it, keys counted apart."""
+    from contacts.web.state import MovingWindow
+
+    window = MovingWindow(2, seconds=0.5)
+    assert window.hit("a") is None and window.hit("a") is None
+    wait = window.hit("a")
+    assert wait is not None and 0 < wait <= 0.5
+    assert window.hit("b") is None  # another key has its own count
+    time.sleep(wait + 0.05)
+    assert window.hit("a") is None  # the oldest hit left the window
+    assert window.hit("a") is not None

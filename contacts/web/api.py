@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import duckdb
 import polars as pl
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from contacts.web.state import ApiError, WebState, web
@@ -118,34 +118,47 @@ SELECT_CONTACT = ", ".join(
 )
 
 
-def _pending_frame(db: Path) -> pl.DataFrame:
-    """The pending decisions as a frame, rebuilt only when the log or the published file changed."""
+def _pending(db: Path) -> tuple[pl.DataFrame, frozenset[str]]:
+    """The pending decisions as a frame, and the contacts they name (`contact_id_l`); rebuilt
+    only when the log or the published file changed."""
 
-    def load() -> pl.DataFrame:
+    def load() -> tuple[pl.DataFrame, frozenset[str]]:
         rows = review.pending_decisions(db)
-        return (
+        frame = (
             pl.DataFrame(rows, schema=DECISIONS_SCHEMA)
             if rows
             else pl.DataFrame(schema=DECISIONS_SCHEMA)
         )
+        return frame, frozenset(r["contact_id_l"] for r in rows if r["contact_id_l"])
 
     return read_cache.CACHE.get(("pending_frame", db), review.pending_files(db), load)
 
 
-def _as_contacts(frame: pl.DataFrame, pending: pl.DataFrame) -> list[dict]:
+def _fetch(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]:
+    """Rows as dicts: a page is read as Python rows, not a Polars frame (the frame and its trip
+    through Arrow cost ~3 ms of a 50-row page; docs/performance.md)."""
+    cur = con.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def _as_contacts(con: duckdb.DuckDBPyConnection, rows: list[dict], db: Path) -> list[dict]:
     """Rows of `contacts` with pending edits laid on top, as API dicts."""
-    if frame.height == 0:
-        return []
+    pending, edited = _pending(db)
     # Only these rows' decisions matter (no redirects: each names its contact); none, no work.
+    if not edited.intersection(r["contact_id"] for r in rows):
+        return [_as_dict(row, []) for row in rows]
+    # The frame takes the columns' own types (a zero-row read), not ones guessed from values.
+    schema = con.execute(f"SELECT {SELECT_CONTACT} FROM contacts LIMIT 0").pl().schema
+    frame = pl.DataFrame([tuple(r.values()) for r in rows], schema=schema, orient="row")
     pending = pending.filter(pl.col("contact_id_l").is_in(frame.get_column("contact_id").to_list()))
-    if pending.height == 0:
-        return [_as_dict(row, []) for row in frame.iter_rows(named=True)]
     no_redirects = pl.DataFrame(schema={"from_contact_id": pl.String, "to_contact_id": pl.String})
-    edited = apply_contact_edits(frame, pending, no_redirects, pending.get_column("decision_id"))
+    edited_rows = apply_contact_edits(frame, pending, no_redirects, pending["decision_id"])
     kinds = pending.group_by("contact_id_l").agg(pl.col("kind").unique().sort())
     kinds_of = dict(kinds.iter_rows())
     return [
-        _as_dict(row, kinds_of.get(row["contact_id"], [])) for row in edited.iter_rows(named=True)
+        _as_dict(row, kinds_of.get(row["contact_id"], []))
+        for row in edited_rows.iter_rows(named=True)
     ]
 
 
@@ -223,26 +236,22 @@ def one(db: Path, contact_id: str) -> tuple[dict, str | None]:
     try:
         with _reading(db, snap) as con:
             if rowid is not None:  # a live id: one row group read (read_cache.ContactIndex)
-                live = contact_id
-                frame = con.execute(
-                    f"SELECT {SELECT_CONTACT} FROM contacts WHERE rowid = ?", [rowid]
-                ).pl()
+                live, where, key = contact_id, "rowid = ?", rowid
             else:
                 live = review.live_contact(con, contact_id)
-                frame = con.execute(
-                    f"SELECT {SELECT_CONTACT} FROM contacts WHERE contact_id = ?", [live]
-                ).pl()
-        review.require_visible(db, live)
+                where, key = "contact_id = ?", live
+            review.require_visible(db, live)
+            rows = _fetch(con, f"SELECT {SELECT_CONTACT} FROM contacts WHERE {where}", [key])
+            row = _as_contacts(con, rows, db)[0]
     except review.ReviewError as exc:
         raise ApiError(404, str(exc)) from None
-    row = _as_contacts(frame, _pending_frame(db))[0]
     return row, (contact_id if live != contact_id else None)
 
 
 def _page(
     db: Path, flt: ContactFilter, limit: int, cursor: str | None
-) -> tuple[list[str], pl.DataFrame]:
-    """Ids of the page (one more than `limit`, to know whether a next page exists) and its rows.
+) -> tuple[list[dict], str | None]:
+    """The page's contacts (pending edits laid on) and the next page's cursor (None: the last).
 
     One keyset query over `contacts` (`search.page_sql`): no sort of the whole table per page.
     """
@@ -254,26 +263,24 @@ def _page(
             if flt.text:
                 load_fts(con)
             if index is not None and flt.text:
-                frame = _text_page(con, index, flt, limit + 1, cursor, hidden)
+                rows = _text_page(con, index, flt, limit + 1, cursor, hidden)
             else:
-                frame = _keyset_page(con, index, flt, limit + 1, cursor, hidden)
+                rows = _keyset_page(con, index, flt, limit + 1, cursor, hidden)
+            following = rows[limit - 1]["contact_id"] if len(rows) > limit else None
+            return _as_contacts(con, rows[:limit], db), following
     except FilterError as exc:
         raise ApiError(400, str(exc)) from None
     except review.ReviewError as exc:
         raise ApiError(503, str(exc)) from None
-    ids = frame.get_column("contact_id").to_list() if frame.height else []
-    return ids, frame.head(limit)
 
 
-def _keyset_page(
-    con, index, flt: ContactFilter, n: int, cursor: str | None, hidden
-) -> pl.DataFrame:
+def _keyset_page(con, index, flt: ContactFilter, n: int, cursor: str | None, hidden) -> list[dict]:
     """`n` rows after `cursor`: from the cursor's row id with the index, else by contact_id."""
     from_row = index.first_after(cursor) if index is not None else None
     if index is not None and from_row is None:
-        return pl.DataFrame()  # the cursor is past the last contact
+        return []  # the cursor is past the last contact
     sql, params = page_sql(flt, SELECT_CONTACT, cursor, n, hidden=hidden, from_row=from_row)
-    return con.execute(sql, params).pl()
+    return _fetch(con, sql, params)
 
 
 # Full-text matches checked against the other filters per round; most pages need one round.
@@ -282,23 +289,23 @@ TEXT_CHUNK = 1_000
 
 def _text_page(
     con, index: read_cache.ContactIndex, flt: ContactFilter, n: int, cursor: str | None, hidden
-) -> pl.DataFrame:
+) -> list[dict]:
     """`n` full-text matches after `cursor`: the matching ids from the fts tables first, then
     their rows in chunks by row id (a join of the matches with every contact read all of them)."""
     assert flt.text is not None
     matches = matching_ids(con, flt.text)
     start = bisect.bisect_right(matches, cursor) if cursor is not None else 0
     rest = dataclasses.replace(flt, text=None)
-    frames: list[pl.DataFrame] = []
-    found = 0
-    while found < n and start < len(matches):
+    rows: list[dict] = []
+    while len(rows) < n and start < len(matches):
         chunk = matches[start : start + TEXT_CHUNK]
         start += len(chunk)
         rowids = [r for r in map(index.rowid, chunk) if r is not None]
-        sql, params = page_sql(rest, SELECT_CONTACT, None, n - found, hidden=hidden, rowids=rowids)
-        frames.append(con.execute(sql, params).pl())
-        found += frames[-1].height
-    return pl.concat(frames) if frames else pl.DataFrame()
+        sql, params = page_sql(
+            rest, SELECT_CONTACT, None, n - len(rows), hidden=hidden, rowids=rowids
+        )
+        rows += _fetch(con, sql, params)
+    return rows
 
 
 @router.get("/contacts", response_model=ContactPage, responses=ERRORS)
@@ -336,12 +343,15 @@ def list_contacts(
         )
     except FilterError as exc:
         raise ApiError(400, str(exc)) from None
-    ids, frame = _page(state.db, flt, limit, cursor)
-    rows = _as_contacts(frame, _pending_frame(state.db))
-    return ContactPage(
-        data=[Contact(**r) for r in rows],
-        next_cursor=ids[limit - 1] if len(ids) > limit else None,
-    )
+    rows, following = _page(state.db, flt, limit, cursor)
+    page = ContactPage(data=[Contact(**r) for r in rows], next_cursor=following)
+    return _json(page)  # type: ignore[return-value]
+
+
+def _json(model: BaseModel) -> Response:
+    """`model` as its JSON, once: a returned model is dumped and validated again by FastAPI
+    against `response_model` (the route keeps it for the OpenAPI document)."""
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 @router.get("/contacts/{contact_id}", response_model=Contact, responses=ERRORS)
@@ -352,7 +362,7 @@ def get_contact(
 ) -> Contact:
     """One contact; a merged-away id answers with its survivor (`merged_from` says so)."""
     row, merged_from = one(state.db, contact_id)
-    return Contact(**row, merged_from=merged_from)
+    return _json(Contact(**row, merged_from=merged_from))  # type: ignore[return-value]
 
 
 @router.patch("/contacts/{contact_id}", response_model=Contact, responses=ERRORS)

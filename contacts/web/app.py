@@ -48,8 +48,8 @@ def create_app(
         requests_per_minute: Contact API requests per key per minute before 429.
         properties_file: the declared custom properties PATCHes are checked against.
         allowed_hosts: `Host` names answered besides 127.0.0.1 and localhost.
-        workers: server processes sharing the port. Each counts in its own memory (the `limits`
-            library has no storage shared between processes short of Redis or Memcached), so each
+        workers: server processes sharing the port. Each counts in its own memory (`state.MovingWindow`;
+            sharing counts between processes would take Redis or Memcached), so each
             allows 1/workers of both limits: together they never allow more than the limit, and a
             client whose connections all land on one worker is held to that worker's share.
     """
