@@ -44,22 +44,13 @@ def _febrl_records() -> list[dict]:
     return out
 
 
-# Not reached yet (issue 24, measured 2026-12-07): in this workspace a full-name agreement
-# on a name only this pair holds is worth ~10 bits (u 0.00018, and Splink's term-frequency
-# adjustment takes 2.2 bits off a name seen twice in 560 contacts), a company ~3 bits (u 0.095:
-# the workspace has ten companies), against a prior of 0.00025 (-12 bits): 0.5-0.85, short of
-# 0.9. What remains is in docs/accuracy.md.
-_NOT_YET = pytest.mark.xfail(
-    strict=True, reason="issue 24: name tf and company u on a small workspace (docs/accuracy.md)"
-)
-
 # (interaction a, interaction b, proposed at >= 0.9?)
 PAIRS = [
-    pytest.param("fc1", "fc2", True, marks=_NOT_YET),  # full name, company; work/personal
-    pytest.param("cp1", "cp2", True, marks=_NOT_YET),  # full name; consumer vs work address
-    pytest.param("nk1", "nk2", True, marks=_NOT_YET),  # nickname, surname, company
+    ("fc1", "fc2", True),  # full name, company; work/personal
+    ("cp1", "cp2", True),  # full name; consumer vs work address
+    ("nk1", "nk2", True),  # nickname, surname, company
     ("pt1", "pt2", True),  # phone one digit off, same name
-    pytest.param("et1", "et2", True, marks=_NOT_YET),  # email domain mistyped, same name
+    ("et1", "et2", True),  # email domain mistyped, same name
     ("hh1", "hh2", False),  # household sharing a phone
     ("st1", "st2", False),  # same name, other companies
 ]
@@ -173,3 +164,12 @@ def test_proposal_groups_join_connected_pairs() -> None:
     assert groups.get_column("group_id").to_list() == ["c1", "c1", "c7"]
     assert groups.get_column("group_size").to_list() == [3, 3, 2]
     assert json.dumps(groups.get_column("group_proposals").to_list()) == "[2, 2, 1]"
+
+
+def test_u_of_a_full_name_leaves_out_the_workspaces_own_duplicates(workspace) -> None:
+    settings, _ = workspace
+    model = TrainedModel.load(settings.model_path)
+    # Random pairs agreeing on a full name here are almost all FEBRL's duplicates that
+    # auto-merge left apart (dedup.matching.frequencies): u without them is far smaller.
+    before, after = model.diagnostics["u_without_matches"]["name"][0]
+    assert after < before / 4, (before, after)

@@ -11,8 +11,9 @@ A night's candidate pairs split in two:
   more or less common in the whole table), and it is recomputed from tonight's tf tables with
   Splink's formula (`ComparisonLevel._tf_adjustment_sql`: `w * (log2(u_exact) - log2(tf))`).
 
-Term-frequency tables always come from the full table (Splink's `compute_tf_table` on the
-linker's input), so a changed contact's pairs score exactly as in a full run.
+Term-frequency tables always come from the full table (`frequencies.term_frequencies` over
+tonight's records, registered on the linker), so a changed contact's pairs score exactly as in
+a full run.
 
 Why a floor: last night's pairs are kept down to `floor_bits` of match weight below the
 threshold, because an unchanged pair can only rise through tf shifts, and the rise is bounded:
@@ -47,6 +48,7 @@ import splink
 from splink.internals.misc import prob_to_match_weight
 
 from dedup.layout import WORK_COMPRESSION
+from dedup.matching.frequencies import register_term_frequencies, term_frequencies, tf_levels
 from dedup.matching.model import (
     TrainedModel,
     _linker,
@@ -133,27 +135,6 @@ def with_record_columns(
     return pairs.select(order)
 
 
-def _tf_levels(settings: dict[str, Any]) -> list[dict[str, Any]]:
-    """Levels with a term-frequency adjustment: comparison, gamma value, column, weight, min."""
-    levels = []
-    for comparison in settings["comparisons"]:
-        non_null = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
-        for i, level in enumerate(non_null):
-            column = level.get("tf_adjustment_column")
-            weight = float(level.get("tf_adjustment_weight", 1.0))
-            if column and weight:
-                levels.append(
-                    {
-                        "comparison": comparison["output_column_name"],
-                        "gamma": len(non_null) - 1 - i,  # Splink numbers levels bottom-up
-                        "column": column,
-                        "weight": weight,
-                        "minimum": float(level.get("tf_minimum_u_value", 0.0)),
-                    }
-                )
-    return levels
-
-
 def _state_key(
     records: pl.DataFrame,
     settings: dict[str, Any],
@@ -179,21 +160,12 @@ def _to_polars(frame: Any) -> pl.DataFrame:
     return pl.from_pandas(frame.as_pandas_dataframe())
 
 
-def _tf_tables(linker: Any, levels: list[dict[str, Any]]) -> pl.DataFrame:
-    """column, value, tf — from the linker's whole input, registered on the linker for scoring."""
-    frames = []
-    for column in sorted({lv["column"] for lv in levels}):
-        table = _to_polars(linker.table_management.compute_tf_table(column))
-        frames.append(
-            table.select(
-                pl.lit(column).alias("column"),
-                pl.col(column).cast(pl.String).alias("value"),
-                pl.col(f"tf_{column}").cast(pl.Float64).alias("tf"),
-            )
-        )
-    if not frames:
-        return pl.DataFrame(schema={"column": pl.String, "value": pl.String, "tf": pl.Float64})
-    return pl.concat(frames)
+def _tf_tables(linker: Any, records: pl.DataFrame, levels: list[dict[str, Any]]) -> pl.DataFrame:
+    """column, value, tf — from the whole table (`frequencies.term_frequencies`), registered on
+    the linker for scoring."""
+    tf = term_frequencies(records, levels)
+    register_term_frequencies(linker, records, tf)
+    return tf
 
 
 def _tf_rise(old: pl.DataFrame, new: pl.DataFrame, levels: list[dict[str, Any]]) -> float:
@@ -490,11 +462,11 @@ def predict_nightly(
     # Splink filters on the weight of the threshold; the same number here.
     threshold_weight = prob_to_match_weight(threshold)
     floor_weight = threshold_weight - config.floor_bits
-    levels = _tf_levels(model_settings)
+    levels = tf_levels(model_settings)
     linker = _linker(
         records, {**model_settings, "blocking_rules_to_generate_predictions": kept}, db_api
     )
-    tf_now = _tf_tables(linker, levels)
+    tf_now = _tf_tables(linker, records, levels)
     prints = fingerprints(records)
     clock["prepare"] = time.perf_counter() - started
 

@@ -18,6 +18,12 @@ import polars as pl
 from splink import DuckDBAPI, Linker
 
 from dedup.duck import private_session
+from dedup.matching.frequencies import (
+    register_term_frequencies,
+    term_frequencies,
+    tf_levels,
+    u_without_matches,
+)
 from dedup.matching.labels import LabelledRecords, pairs_agreeing
 from dedup.matching.settings import (
     TRAINING_BLOCKS,
@@ -110,7 +116,14 @@ class TrainedModel:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(
-            json.dumps({"trained_on_contacts": self.trained_on_contacts, "settings": self.settings})
+            json.dumps(
+                {
+                    "trained_on_contacts": self.trained_on_contacts,
+                    "settings": self.settings,
+                    "diagnostics": self.diagnostics,
+                },
+                default=str,
+            )
         )
         tmp.replace(path)
 
@@ -119,7 +132,9 @@ class TrainedModel:
         try:
             data = json.loads(path.read_text())
             return cls(
-                settings=data["settings"], trained_on_contacts=int(data["trained_on_contacts"])
+                settings=data["settings"],
+                trained_on_contacts=int(data["trained_on_contacts"]),
+                diagnostics=data.get("diagnostics") or {},
             )
         except (OSError, ValueError, KeyError):
             return None
@@ -256,6 +271,8 @@ def train(
         seed=config.seed,
         num_chunks=config.u_chunks,
     )
+    sampled = min(config.u_max_pairs, records.height * (records.height - 1) / 2)
+    u_report = u_without_matches(linker, settings["probability_two_random_records_match"], sampled)
     sessions: dict[str, str] = {}
     if records.height < config.em_min_contacts:
         settings = linker.misc.save_model_to_json()
@@ -266,6 +283,7 @@ def train(
                 "em_sessions": {"all": f"not run below {config.em_min_contacts:,} contacts"},
                 "prior_recall_labelled": recall,
                 "m_from_labels": label_info,
+                "u_without_matches": u_report,
             },
         )
     pair_counts = candidate_pairs(records)
@@ -305,7 +323,12 @@ def train(
     return TrainedModel(
         settings=settings,
         trained_on_contacts=records.height,
-        diagnostics={"em_sessions": sessions, "prior_recall_labelled": recall, "m_from_labels": label_info},
+        diagnostics={
+            "em_sessions": sessions,
+            "prior_recall_labelled": recall,
+            "m_from_labels": label_info,
+            "u_without_matches": u_report,
+        },
     )
 
 
@@ -554,6 +577,7 @@ def predict(
     linker = _linker(records, settings, db_api)
     # Levels a small workspace never observed (u not sampled) keep Splink's defaults; that is
     # expected here and reported in the model's m/u table, so the console warning is off.
+    register_term_frequencies(linker, records, term_frequencies(records, tf_levels(model_settings)))
     scored = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
     frame = contact_ids_of(scored.as_duckdbpyrelation().pl(), records)
     return explain(frame, model.settings), report
