@@ -30,10 +30,13 @@ from assets.resources import ContactsSettings  # noqa: E402
 from contacts.demo import GeneratorConfig, generate_exports  # noqa: E402
 from contacts.runner import run_pipeline  # noqa: E402
 from dedup.matching.evaluation import (  # noqa: E402
+    EVIDENCE_KINDS,
     accept_proposals,
     contact_persons,
+    evidence_pairs,
     pairwise_scores,
     recall_by,
+    recall_by_evidence,
 )
 from dedup.matching.records import contact_records  # noqa: E402
 
@@ -158,6 +161,22 @@ def wrong_by_case(judged: pl.DataFrame, truth: pl.DataFrame, threshold: float) -
         print(f"| {a} | {b} | {n} |")
 
 
+def print_evidence(per_evidence: dict[float, dict[str, tuple[int, float]]]) -> None:
+    """Recall per kind of evidence two contacts of one person carry (dedup.matching.evaluation:
+    a name plus one more agreeing field, or an identifier one edit away), per threshold."""
+    print(
+        "\nRecall per evidence kind (interaction pairs of one person in two contacts after "
+        "auto-merge whose two records carry it; a pair can carry several):\n"
+    )
+    thresholds = list(per_evidence)
+    print("| evidence | pairs | " + " | ".join(f"≥ {t}" for t in thresholds) + " |")
+    print("| --- | ---: |" + " ---: |" * len(thresholds))
+    for kind in [*EVIDENCE_KINDS, "any of these"]:
+        pairs = per_evidence[thresholds[0]][kind][0]
+        cells = " | ".join(f"{per_evidence[t][kind][1]:.4f}" for t in thresholds)
+        print(f"| {kind} | {pairs:,} | {cells} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--persons", type=int, default=20_000)
@@ -186,9 +205,11 @@ def main() -> None:
     print("| accepted | proposals | proposal precision | precision | recall | F1 |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     print(f"| auto-merge only | 0 | – | {auto.precision:.4f} | {auto.recall:.4f} | {auto.f1:.4f} |")
-    per_case = {}
+    per_case, per_evidence = {}, {}
+    evidence = evidence_pairs(assignment, data["records"], truth)
     for threshold in THRESHOLDS:
         clusters = accept_proposals(assignment, proposals, threshold)
+        per_evidence[threshold] = recall_by_evidence(evidence, assignment, clusters)
         s = pairwise_scores(clusters, truth_ids)
         mine = judged.filter(pl.col("match_probability") >= threshold)
         right = mine.filter(pl.col("person_id") == pl.col("person_id_r")).height
@@ -215,6 +236,7 @@ def main() -> None:
             for v in row
         ]
         print("| " + " | ".join(cells) + " |")
+    print_evidence(per_evidence)
     wrong_by_case(judged, truth, 0.9)
     clusters = accept_proposals(assignment, proposals, args.default_threshold)
     missed = missed_pairs(clusters, assignment, data["records"], truth)

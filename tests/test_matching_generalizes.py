@@ -173,3 +173,18 @@ def test_u_of_a_full_name_leaves_out_the_workspaces_own_duplicates(workspace) ->
     # auto-merge left apart (dedup.matching.frequencies): u without them is far smaller.
     before, after = model.diagnostics["u_without_matches"]["name"][0]
     assert after < before / 4, (before, after)
+
+
+def test_a_mistyped_gmail_domain_reads_as_a_domain_typo(workspace) -> None:
+    # Normalization drops dots from Gmail addresses only; `gmial.com` keeps them. The email
+    # comparison must still see one local part at two domains one edit apart.
+    _, db = workspace
+    row = query(
+        db,
+        "SELECT p.explanation FROM merge_proposals p "
+        "JOIN interactions a ON a.contact_id IN (p.contact_id_l, p.contact_id_r) "
+        "JOIN interactions b ON b.contact_id IN (p.contact_id_l, p.contact_id_r) "
+        "WHERE a.interaction_id = 'et1' AND b.interaction_id = 'et2'",
+    )
+    (email,) = [f for f in json.loads(row.item()) if f["field"] == "email"]
+    assert email["level"] == "same local part, domain one or two characters apart"

@@ -164,3 +164,93 @@ def recall_by(
         .with_columns(recall=pl.col("found_pairs") / pl.col("true_pairs"))
         .sort("true_pairs", descending=True)
     )
+
+
+# What the two contacts of one person show each other, as issue 24 names the kinds of
+# duplicate a matcher must find: a name (the same full name, or a nickname of the first name
+# with the same surname) plus one more agreeing field, or an identifier one edit away. DuckDB
+# SQL over a pair's two records (`_a`, `_b`); a pair may carry several kinds.
+_NAME = (
+    "(full_name_a = full_name_b OR (surname_a = surname_b AND ("
+    "first_name_canonical_a = first_name_canonical_b "
+    "OR list_contains(first_name_forms_a, first_name_b) "
+    "OR list_contains(first_name_forms_b, first_name_a))))"
+)
+EVIDENCE_KINDS = {
+    "name + company or work domain": f"{_NAME} AND substr(employer_a, 3) = substr(employer_b, 3)",
+    "name + phone": f"{_NAME} AND (phone_a = phone_b OR len(list_intersect(phones_a, phones_b)) > 0)",
+    "name + 2 attributes": f"{_NAME} AND len(list_intersect(attr_values_a, attr_values_b)) >= 2",
+    "phone one edit away": "phone_a <> phone_b AND damerau_levenshtein(phone_a, phone_b) = 1",
+    "email one edit away": (
+        "email_a <> email_b AND (damerau_levenshtein(email_a, email_b) = 1 OR "
+        "(email_local_a = email_local_b AND levenshtein(email_domain_a, email_domain_b) <= 2))"
+    ),
+}
+_EVIDENCE_COLUMNS = (
+    "full_name", "first_name", "surname", "first_name_canonical", "first_name_forms", "phone",
+    "phones", "email", "email_local", "email_domain", "employer", "attr_values",
+)  # fmt: skip
+
+
+def evidence_pairs(
+    assignment: pl.DataFrame, records: pl.DataFrame, truth: pl.DataFrame
+) -> pl.DataFrame:
+    """Every pair of contacts of one person (auto-merge kept them apart), weighted by the pairs
+    of interactions it stands for, with a boolean per `EVIDENCE_KINDS` from the two records."""
+    import duckdb  # only the benchmarks ask for this; the nightly job never does
+
+    per_contact = (
+        assignment.join(truth.select("interaction_id", "person_id"), on="interaction_id")
+        .group_by("person_id", "contact_id")
+        .len()
+    )
+    pairs = (
+        per_contact.join(per_contact, on="person_id", suffix="_b")
+        .filter(pl.col("contact_id") < pl.col("contact_id_b"))
+        .select(
+            pl.col("contact_id").alias("contact_a"),
+            pl.col("contact_id_b").alias("contact_b"),
+            (pl.col("len").cast(pl.Int64) * pl.col("len_b")).alias("weight"),
+        )
+    )
+    columns = [c for c in _EVIDENCE_COLUMNS if c in records.columns]
+    side = records.select("unique_id", *columns)
+    for s in ("a", "b"):
+        pairs = pairs.join(
+            side.rename({c: f"{c}_{s}" for c in side.columns}),
+            left_on=f"contact_{s}",
+            right_on=f"unique_id_{s}",
+            how="left",
+        )
+    kinds = ", ".join(f'coalesce({sql}, false) AS "{kind}"' for kind, sql in EVIDENCE_KINDS.items())
+    con = duckdb.connect()
+    try:
+        con.register("pairs", pairs.to_arrow())
+        return con.sql(f"SELECT contact_a, contact_b, weight, {kinds} FROM pairs").pl()
+    finally:
+        con.close()
+
+
+def recall_by_evidence(
+    pairs: pl.DataFrame, assignment: pl.DataFrame, clusters: pl.DataFrame
+) -> dict[str, tuple[int, float]]:
+    """Per evidence kind of `evidence_pairs` (and any of them): the interaction pairs carrying
+    it, and the share of them `clusters` (interaction_id → cluster, e.g. `accept_proposals`)
+    puts together. `assignment`: interaction_id → contact_id."""
+    # Every interaction of a contact is in its contact's cluster.
+    of_contact = assignment.join(clusters, on="interaction_id").unique("contact_id")
+    for side in ("a", "b"):
+        pairs = pairs.join(
+            of_contact.select(
+                pl.col("contact_id").alias(f"contact_{side}"), pl.col("cluster").alias(side)
+            ),
+            on=f"contact_{side}",
+        )
+    pairs = pairs.with_columns(pl.any_horizontal(*EVIDENCE_KINDS).alias("any of these"))
+    out = {}
+    for kind in [*EVIDENCE_KINDS, "any of these"]:
+        rows = pairs.filter(pl.col(kind))
+        total = int(rows.get_column("weight").sum() or 0)
+        found = int(rows.filter(pl.col("a") == pl.col("b")).get_column("weight").sum() or 0)
+        out[kind] = (total, found / total if total else 1.0)
+    return out

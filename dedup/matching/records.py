@@ -225,7 +225,13 @@ def contact_records(
         "name",
         pl.col("company").alias("company_raw"),
         email.alias("email"),
-        email.str.extract(r"^([^@]+)@", 1).alias("email_local"),
+        # Without dots: normalization drops a Gmail address's dots (Gmail ignores them) but
+        # cannot know that `gmial.com` is Gmail mistyped, so the two faces of one address keep
+        # different local parts; compared without dots they are one local part at two domains
+        # one edit apart (tests/test_matching_generalizes.py, the email-typo pair).
+        email.str.extract(r"^([^@]+)@", 1)
+        .str.replace_all(".", "", literal=True)
+        .alias("email_local"),
         email.str.extract(r"@(.+)$", 1).alias("email_domain"),
         pl.col("phone").alias("phone"),
         pl.col("phone").str.slice(-7).alias("phone_last7"),
