@@ -28,7 +28,7 @@ from contacts.web import api, create_app
 from dedup.layout import StateLayout
 from dedup.service import read_cache, review
 from dedup.service.apikeys import create_key, revoke_key
-from dedup.service.search import ContactFilter
+from dedup.service.search import ContactFilter, search
 from tests.conftest import SECRET, query, rec, write_jsonl
 from tests.webauth import signed_in_client
 
@@ -167,7 +167,7 @@ def sync(db: Path, flt: ContactFilter, limit: int) -> list[str]:
         rows, following = api._page(db, flt, limit, cursor)
         ids = [r["contact_id"] for r in rows]
         assert len(ids) == limit or following is None
-        assert following in (None, ids[-1])
+        assert following is None or following == ids[-1]
         out += ids
         if following is None:
             return out
@@ -257,3 +257,113 @@ def test_the_moving_window_counts_each_key_for_its_window() -> None:
     time.sleep(wait + 0.05)
     assert window.hit("a") is None  # the first hit left the window, the second has not
     assert window.hit("a") is not None
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic published file of 5,000 contacts with its analyst layer (the fts index and
+    the postings in word order)."""
+    from dedup.snapshot.analyst import finish_analyst_layer
+
+    db = synthetic(tmp_path_factory.mktemp("fts") / "f.duckdb", 5_000)
+    finish_analyst_layer(db)
+    return db
+
+
+TEXT_CASES = [
+    ContactFilter(text="ann"),
+    ContactFilter(text="city"),  # every contact: the attributes' key (consecutive docids)
+    ContactFilter(text="plan tier", audience="growth"),
+    ContactFilter(text="berlin gold"),
+    ContactFilter(text="Ann Berlin", audience="growth"),
+    ContactFilter(text="lagos", has_tags=("vip",), engaged=("sms",)),
+    ContactFilter(text="berlin", audience="no-such-audience"),
+    ContactFilter(text="zzzzunknown"),
+    ContactFilter(text="!!!"),
+]
+
+
+@pytest.mark.parametrize("postings", [True, False])
+def test_full_text_pages_match_the_search_in_contact_id_order(
+    indexed: Path, tmp_path: Path, postings: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`q=` pages from the postings in word order (small chunks, so every page takes several
+    rounds and the keyset query for the rest) return exactly what the search matches, in
+    contact-id order, once each, hidden contacts left out; a file without the postings (built
+    before them) answers the same from fts's own tables."""
+    db = tmp_path / "f.duckdb"
+    db.write_bytes(indexed.read_bytes())
+    if not postings:
+        con = duckdb.connect(str(db))
+        con.execute("DROP TABLE fts_main_contact_search.postings")
+        con.close()
+    monkeypatch.setattr(api, "TEXT_CHUNK", 7)
+    read_cache.share_published(db)
+    assert read_cache.shared_reader(db).snapshot().index() is not None
+    hide = query(db, "SELECT min(contact_id) AS c FROM contacts WHERE name ILIKE 'ann %'")["c"][0]
+    monkeypatch.setattr(review, "hidden_ids", lambda _db: {hide})
+    with review.published(db) as con:
+        for flt in TEXT_CASES:
+            expected = sorted(search(con, flt, hidden={hide}).get_column("contact_id").to_list())
+            assert sync(db, flt, 23) == expected, flt
+            assert hide not in expected
+    assert len(sync(db, TEXT_CASES[0], 23)) > 100  # a word common enough to need many pages
+
+
+def test_search_ranks_the_same_from_the_postings_as_from_fts_tables(
+    indexed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The review page's and the CLI's search (best BM25 first) and its count read the postings
+    in word order where the file has them: the same contacts as from fts's own tables, ranked
+    by fts's own match_bm25 score (ties by contact_id)."""
+    from dedup.service import search as searching
+
+    con = duckdb.connect(str(indexed), read_only=True)
+    searching.load_fts(con)
+    assert searching.has_postings(con)
+    cases = [*TEXT_CASES, ContactFilter(text="Ann Berlin gold")]
+    posted = [(searching.search(con, f), searching.count(con, f)) for f in cases]
+    for text in ("berlin gold", "Ann Berlin gold", "city"):
+        ranked = searching.search(con, ContactFilter(text=text))["contact_id"].to_list()
+        bm25 = con.execute(
+            "SELECT contact_id FROM (SELECT contact_id, fts_main_contact_search.match_bm25("
+            "contact_id, ?, conjunctive := 1) AS s FROM contact_search) WHERE s IS NOT NULL "
+            "ORDER BY round(s, 9) DESC, contact_id",
+            [text],
+        ).fetchall()
+        assert ranked == [r[0] for r in bm25] and len(ranked) > 10, text
+    monkeypatch.setattr(searching, "has_postings", lambda _con: False)
+    for flt, (frame, total) in zip(cases, posted, strict=True):
+        before = searching.search(con, flt)
+        assert sorted(frame["contact_id"]) == sorted(before["contact_id"]), flt
+        assert total == searching.count(con, flt) == frame.height, flt
+
+
+def test_the_review_pages_text_search_ranks_like_the_search(
+    indexed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Contacts page's text-only search comes from the ranked postings (pages.
+    ranked_text_page): the same count and the same contacts in the same order, page by page,
+    as `search`, hidden contacts left out; with another filter it is not taken."""
+    from contacts.web import pages
+
+    monkeypatch.setattr(pages, "PAGE_SIZE", 40)
+    read_cache.share_published(indexed)
+    assert read_cache.shared_reader(indexed).snapshot().index() is not None
+    with review.published(indexed) as con:
+        for text in ("ann", "berlin gold", "city", "Ann Berlin gold", "zzzzunknown"):
+            flt = ContactFilter(text=text)
+            every = search(con, flt)["contact_id"].to_list()
+            hidden = set(every[3:60:7])
+            ranked = [c for c in every if c not in hidden]
+            for offset in (0, 40, 4_960):
+                found = pages.ranked_text_page(indexed, con, flt, hidden, offset)
+                assert found is not None
+                total, rows = found
+                assert total == len(ranked), text
+                assert [r["contact_id"] for r in rows] == ranked[offset : offset + 40], text
+                assert rows == search(con, flt, 40, offset=offset, hidden=hidden).to_dicts()
+        assert (
+            pages.ranked_text_page(indexed, con, ContactFilter("ann", audience="x"), set(), 0)
+            is None
+        )

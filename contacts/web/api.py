@@ -27,7 +27,7 @@ from dedup.decisions import DECISIONS_SCHEMA
 from dedup.layout import StateLayout
 from dedup.properties import validate
 from dedup.schema import CHANNELS, MAX_ATTRIBUTE_KEYS, MAX_TAGS
-from dedup.service import read_cache, review
+from dedup.service import read_cache, review, search
 from dedup.service.apikeys import ApiKey, authenticate
 from dedup.service.search import ContactFilter, FilterError, load_fts, matching_ids, page_sql
 
@@ -203,6 +203,11 @@ def writer(key: Annotated[ApiKey, Depends(caller)]) -> ApiKey:
     return key
 
 
+def snapshot_of(db: Path) -> read_cache.Snapshot | None:
+    """The process's shared view of the published file (None: each read opens its own)."""
+    return _snapshot(db)
+
+
 def _snapshot(db: Path) -> read_cache.Snapshot | None:
     """The process's shared view of the published file (None: each read opens its own)."""
     reader = read_cache.shared_reader(db)
@@ -262,8 +267,8 @@ def _page(
         with _reading(db, snap) as con:
             if flt.text:
                 load_fts(con)
-            if index is not None and flt.text:
-                rows = _text_page(con, index, flt, limit + 1, cursor, hidden)
+            if index is not None and snap is not None and flt.text:
+                rows = _text_page(con, snap, flt, limit + 1, cursor, hidden)
             else:
                 rows = _keyset_page(con, index, flt, limit + 1, cursor, hidden)
             following = rows[limit - 1]["contact_id"] if len(rows) > limit else None
@@ -285,27 +290,87 @@ def _keyset_page(con, index, flt: ContactFilter, n: int, cursor: str | None, hid
 
 # Full-text matches checked against the other filters per round; most pages need one round.
 TEXT_CHUNK = 1_000
+# Rounds before the rest is left to one query: a filter that keeps few of many matches would
+# otherwise take a round per chunk.
+TEXT_ROUNDS = 3
+
+
+def docids_are_contacts(snap: read_cache.Snapshot, index: read_cache.ContactIndex) -> bool:
+    """Whether docid n of the file's fts index is the contact at position n of `index` (the
+    postings in word order there, their docids in contact_id order, as many as contacts)."""
+    ordered = snap.memo(
+        "docids_in_id_order", lambda c: search.has_postings(c) and search.docids_in_id_order(c)
+    )
+    return ordered and snap.memo("documents", search.documents) == len(index.ids)
 
 
 def _text_page(
-    con, index: read_cache.ContactIndex, flt: ContactFilter, n: int, cursor: str | None, hidden
+    con, snap: read_cache.Snapshot, flt: ContactFilter, n: int, cursor: str | None, hidden
 ) -> list[dict]:
-    """`n` full-text matches after `cursor`: the matching ids from the fts tables first, then
-    their rows in chunks by row id (a join of the matches with every contact read all of them)."""
+    """`n` full-text matches after `cursor`, with the other filters: candidates in contact-id
+    order from the index, then their rows in chunks by row id (a join of the matches with every
+    contact read all of them)."""
     assert flt.text is not None
-    matches = matching_ids(con, flt.text)
-    start = bisect.bisect_right(matches, cursor) if cursor is not None else 0
+    index = snap.index(wait=False)
+    assert index is not None
     rest = dataclasses.replace(flt, text=None)
     rows: list[dict] = []
-    while len(rows) < n and start < len(matches):
-        chunk = matches[start : start + TEXT_CHUNK]
-        start += len(chunk)
-        rowids = [r for r in map(index.rowid, chunk) if r is not None]
+    rounds = _candidates(con, snap, index, flt.text, cursor)
+    for done, (chunk, following) in enumerate(rounds, start=1):
+        rowids = [r for r in chunk if r is not None]
         sql, params = page_sql(
             rest, SELECT_CONTACT, None, n - len(rows), hidden=hidden, rowids=rowids
         )
         rows += _fetch(con, sql, params)
+        if len(rows) >= n or following is None:
+            break
+        if done == TEXT_ROUNDS:  # the rest in one keyset query, the full text a condition
+            posted = snap.memo("postings", search.has_postings)
+            sql, params = page_sql(
+                flt,
+                SELECT_CONTACT,
+                None,
+                n - len(rows),
+                None,
+                hidden,
+                from_row=following,
+                postings=posted,
+            )
+            rows += _fetch(con, sql, params)
+            break
     return rows
+
+
+def _candidates(
+    con, snap: read_cache.Snapshot, index: read_cache.ContactIndex, text: str, cursor: str | None
+) -> Iterator[tuple[list[int | None], int | None]]:
+    """Row ids of the contacts matching `text` after `cursor`, in contact-id order, a chunk at
+    a time (None: a match `contacts` does not hold), each with the row id the next chunk starts
+    from (None: no more).
+
+    Where the index's docids are the contacts in contact_id order (search.docids_in_id_order,
+    the same count of documents as contacts), the postings in word order give the next matches
+    straight from the cursor: a page reads a few thousand postings, whatever the word. Else
+    every match is listed first (search.matching_ids) and cut at the cursor.
+    """
+    if docids_are_contacts(snap, index):
+        words = search.query_words(con, text)
+        start: int | None = index.position_after(cursor)
+        size = TEXT_CHUNK
+        while start is not None:
+            docids, start = search.next_matches(con, words, start, size)
+            if start is not None and start >= len(index.rowids):
+                start = None
+            following = None if start is None else int(index.rowids[start])
+            yield [int(index.rowids[d]) for d in docids], following
+            size *= 4  # few matches so far: longer strides
+        return
+    matches = matching_ids(con, text)
+    at = bisect.bisect_right(matches, cursor) if cursor is not None else 0
+    for begin in range(at, len(matches), TEXT_CHUNK):
+        end = begin + TEXT_CHUNK
+        following = index.rowid(matches[end]) if end < len(matches) else None
+        yield [index.rowid(c) for c in matches[begin:end]], following
 
 
 @router.get("/contacts", response_model=ContactPage, responses=ERRORS)

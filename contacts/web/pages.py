@@ -11,16 +11,18 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from contacts.web import api
 from contacts.web.sessions import SESSION_COOKIE, Session
 from contacts.web.state import WebState, web
 from dedup.service import review, review_groups
-from dedup.service.search import ContactFilter, FilterError, count, search
+from dedup.service.search import ContactFilter, FilterError, count, ranked_docids, search
 from dedup.snapshot.analyst import CONTACT_LIST_COLUMNS, CONTACT_VIEW_COLUMNS
 
 CSRF_COOKIE = "contacts_csrf"
@@ -299,10 +301,14 @@ def contact_list(
         )
         hidden = review.hidden_ids(state.db)
         with review.published(state.db) as con:
-            total = count(con, flt, hidden=hidden)
-            rows = search(
-                con, flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, hidden=hidden
-            ).to_dicts()
+            found = ranked_text_page(state.db, con, flt, hidden, (page - 1) * PAGE_SIZE)
+            if found is not None:
+                total, rows = found
+            else:
+                total = count(con, flt, hidden=hidden)
+                rows = search(
+                    con, flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, hidden=hidden
+                ).to_dicts()
     except (FilterError, review.ReviewError) as exc:
         return failed(request, str(exc))
     return render(
@@ -320,6 +326,51 @@ def contact_list(
         audience=audience,
         cols=",".join(columns),
     )
+
+
+def ranked_text_page(
+    db, con, flt: ContactFilter, hidden: set[str], offset: int
+) -> tuple[int, list[dict]] | None:
+    """A text-only search's count and page, best match first, straight from the postings in
+    word order (search.ranked_docids), or None where that does not apply (other filters, a file
+    without the postings in contact_id order, the contact index not built yet): the same
+    contacts in the same order as `search`, without joining every match to the contacts."""
+    if not flt.text or not replace(flt, text=None).is_empty():
+        return None
+    snap = api.snapshot_of(db)
+    index = snap.index(wait=False) if snap is not None else None
+    if snap is None or index is None or not api.docids_are_contacts(snap, index):
+        return None
+    skip = [at for at in map(index.position, hidden) if at is not None]
+    total, docids = ranked_docids(con, flt.text, skip, offset, PAGE_SIZE)
+    if not docids:
+        return total, []
+    by_id: dict[str, dict] = {}
+    for near in _near(sorted(int(index.rowids[d]) for d in docids)):
+        # Both bounds: DuckDB prunes row groups by a range, not by an IN list's values.
+        rel = con.execute(
+            f"SELECT {', '.join(CONTACT_VIEW_COLUMNS)} FROM contacts "
+            f"WHERE rowid BETWEEN {near[0]} AND {near[-1]} "
+            f"AND rowid IN ({', '.join(map(str, near))})"
+        )
+        names = [d[0] for d in rel.description]
+        by_id.update((r[0], dict(zip(names, r, strict=True))) for r in rel.fetchall())
+    return total, [by_id[index.ids[d].decode()] for d in docids]
+
+
+# DuckDB's rows per row group: row ids this close share one or two row groups.
+ROW_GROUP = 122_880
+
+
+def _near(rowids: list[int]) -> list[list[int]]:
+    """Sorted row ids cut where two are a row group apart or more."""
+    runs: list[list[int]] = []
+    for r in rowids:
+        if runs and r - runs[-1][0] < ROW_GROUP:
+            runs[-1].append(r)
+        else:
+            runs.append([r])
+    return runs
 
 
 @router.get("/contacts/{contact_id}", response_class=HTMLResponse)

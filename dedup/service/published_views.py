@@ -22,7 +22,7 @@ import duckdb
 import polars as pl
 
 from dedup.json_state import read_json
-from dedup.service.search import ContactFilter, FilterError, search_sql
+from dedup.service.search import ContactFilter, FilterError, has_postings, search_sql
 from dedup.snapshot.analyst import load_fts
 
 SAVED_VIEWS_SCHEMA: dict[str, pl.DataType] = {
@@ -90,9 +90,9 @@ def _instant(value: object) -> datetime | None:
 def _members(con: duckdb.DuckDBPyConnection, name: str, flt: ContactFilter, now: datetime) -> int:
     """Insert the view's members with the search's own SQL, in DuckDB (a view of every contact
     of a 10M-contact file never passes through Python); how many."""
-    sql, params = search_sql(flt, now)
     if flt.text:
         load_fts(con)
+    sql, params = search_sql(flt, now, postings=bool(flt.text) and has_postings(con))
     row = con.execute(
         f"INSERT INTO saved_view_members SELECT ?, contact_id FROM ({sql})", [name, *params]
     ).fetchone()

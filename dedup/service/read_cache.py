@@ -116,6 +116,20 @@ class ContactIndex:
             return int(self.rowids[at])
         return None
 
+    def position(self, contact_id: str) -> int | None:
+        """Where `contact_id` is in contact-id order (None: not a contact)."""
+        key = contact_id.encode()
+        at = int(np.searchsorted(self.ids, key, side="left"))
+        return at if at < len(self.ids) and self.ids[at] == key else None
+
+    def position_after(self, contact_id: str | None) -> int | None:
+        """Where the first contact whose id sorts after `contact_id` is in contact-id order
+        (0 for None; None when there is none)."""
+        if contact_id is None:
+            return 0 if len(self.ids) else None
+        at = int(np.searchsorted(self.ids, contact_id.encode(), "right"))
+        return at if at < len(self.ids) else None
+
     def first_after(self, contact_id: str | None) -> int | None:
         """The row id of the first contact whose id sorts after `contact_id` (None: none)."""
         at = (
@@ -135,12 +149,27 @@ class Snapshot:
         self._index: ContactIndex | None = None
         self._indexed = False
         self._building: threading.Thread | None = None
+        self._memo: dict[str, object] = {}
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor (its own connection, safe in this thread) on this file."""
         cur = self.con.cursor()
         cur.execute(f"USE {PUBLISHED_ALIAS}")
         return cur
+
+    def memo(self, key: str, load: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """`load(cursor)` once per published file: what never changes while it is current."""
+        with self._lock:
+            if key in self._memo:
+                return self._memo[key]  # type: ignore[no-any-return]
+        cur = self.cursor()
+        try:
+            value = load(cur)
+        finally:
+            cur.close()
+        with self._lock:
+            self._memo[key] = value
+        return value
 
     def index(self, wait: bool = True) -> ContactIndex | None:
         """The contact index of this file (None: not in contact_id order).

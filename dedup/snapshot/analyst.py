@@ -23,6 +23,18 @@ SEARCH_TABLE = "contact_search"
 SEARCH_FIELDS: tuple[str, ...] = ("name", "email", "company", "attributes_text")
 # Schema DuckDB's `create_fts_index` creates for SEARCH_TABLE (holds `match_bm25`).
 FTS_SCHEMA = f"fts_main_{SEARCH_TABLE}"
+# Beside fts's own tables, in its schema (so a new index replaces them with it):
+# - `postings`: fts's `terms` in word order, one row per (word, document): termid, docid, tf
+#   (times the word occurs in the document) and len (the document's length), everything BM25
+#   needs besides the word's df and `stats`. `terms` is in document order, so a common word's
+#   postings were read out of all 22M rows at 2.2M contacts; here they are one range of rows
+#   that DuckDB finds by its min/max (docs/performance.md).
+# - `words`: fts's `dict` (term, termid, df) in term order, so a query's words are found the same way.
+# - `postings_info`: docids_in_id_order, whether docid n is the n-th contact in contact_id order
+#   (the Contact API then pages through a word's postings in cursor order).
+POSTINGS_TABLE = f"{FTS_SCHEMA}.postings"
+WORDS_TABLE = f"{FTS_SCHEMA}.words"
+POSTINGS_INFO_TABLE = f"{FTS_SCHEMA}.postings_info"
 
 # Columns of the Contacts page's list, in the order it shows them.
 CONTACT_LIST_COLUMNS: tuple[str, ...] = (
@@ -207,6 +219,37 @@ def finish_analyst_layer(path: Path) -> None:
             f"PRAGMA create_fts_index('{SEARCH_TABLE}', 'contact_id', {fields}, "
             "stemmer='porter', stopwords='none', ignore='[^a-z0-9]+', overwrite=1)"
         )
+        write_postings(con)
         con.execute("CHECKPOINT")
     finally:
         con.close()
+
+
+def write_postings(con: duckdb.DuckDBPyConnection) -> None:
+    """The fts index's postings in word order, its words in term order, and whether its docids
+    follow contact_id order (see POSTINGS_TABLE). Read only by dedup.service.search, which
+    falls back to fts's own tables for a file without them."""
+    f = FTS_SCHEMA
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE {POSTINGS_TABLE} AS
+        SELECT t.termid, t.docid, t.tf::INTEGER AS tf, docs.len::INTEGER AS len
+        FROM (SELECT termid, docid, count(*) AS tf FROM {f}.terms GROUP BY ALL) t
+        JOIN {f}.docs docs USING (docid)
+        ORDER BY t.termid, t.docid
+        """
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE {WORDS_TABLE} AS "
+        f"SELECT term, termid, df FROM {f}.dict ORDER BY term"
+    )
+    # fts numbers documents by their row in SEARCH_TABLE, written in contact_id order above;
+    # checked rather than assumed: docids 0..n-1, names rising with them.
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE {POSTINGS_INFO_TABLE} AS
+        SELECT coalesce(count_if(name <= prev) = 0 AND min(docid) = 0
+                        AND max(docid) = count(*) - 1, true) AS docids_in_id_order
+        FROM (SELECT docid, name, lag(name) OVER (ORDER BY docid) AS prev FROM {f}.docs)
+        """
+    )
