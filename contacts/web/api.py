@@ -226,11 +226,7 @@ def _reading(db: Path, snap: read_cache.Snapshot | None) -> Iterator[duckdb.Duck
         with review.published(db) as con:
             yield con
         return
-    con = snap.cursor()
-    try:
-        yield con
-    finally:
-        con.close()
+    yield snap.thread_cursor()
 
 
 def one(db: Path, contact_id: str) -> tuple[dict, str | None]:
