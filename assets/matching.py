@@ -112,6 +112,9 @@ def _matching_metadata(night: MatchingNight, settings: ContactsSettings) -> dict
         "carried_pairs": run.carried_pairs,
         "stored_pairs": run.stored_pairs,
         "tf_headroom_bits": round(run.headroom_bits, 3),
+        "prior": night.model.settings["probability_two_random_records_match"],
+        # On a night that trained: the rules' estimate and what the scored pairs implied.
+        "prior_fit": dg.MetadataValue.json(run.prior),
         "predict_seconds": dg.MetadataValue.json(run.seconds),
         "candidate_pairs_per_rule": dg.MetadataValue.json(run.pairs_per_rule),
         "model_path": dg.MetadataValue.path(str(settings.model_path)),

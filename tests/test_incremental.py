@@ -265,3 +265,35 @@ def test_only_records_sharing_a_blocking_key_with_a_changed_one_are_reached() ->
         schema={c: pl.String for c in columns},
     )
     assert reachable_from(changed, others).to_list() == [True] * 5 + [False] * 2
+
+
+def test_a_refitted_prior_is_kept_and_the_next_night_stays_incremental(
+    nights, tmp_path: Path
+) -> None:
+    """A night that trains refits the prior (dedup.matching.prior_fit): every pair moves by the
+    same bits, the model takes the prior, and the next night, incremental from that state,
+    equals a full predict with the refitted model."""
+    settings, _ = nights
+    records, model = _tonight(settings)
+    threshold = settings.proposal_threshold
+    model.settings["probability_two_random_records_match"] /= 8  # a prior far too small
+    low = model.settings["probability_two_random_records_match"]
+    before, _ = predict(records, model, 0.01)
+    state = tmp_path / "state"
+    first = predict_nightly(records, model, threshold, state, fit_prior=True)
+    assert first.mode == "full" and first.prior["estimated"] == low
+    assert model.settings["probability_two_random_records_match"] == first.prior["fitted"] > low
+    assert first.headroom_bits == pytest.approx(
+        IncrementalConfig().floor_bits - first.prior["bits"]
+    )
+    after, _ = predict(records, model, 0.01)
+    moved = before.join(after, on=["unique_id_l", "unique_id_r"], suffix="_after").select(
+        pl.col("match_weight_after") - pl.col("match_weight")
+    )
+    assert moved.to_series().min() == pytest.approx(first.prior["bits"], abs=1e-9)
+    assert moved.to_series().max() == pytest.approx(first.prior["bits"], abs=1e-9)
+    night2 = records.filter(pl.int_range(pl.len()) % 9 != 0)
+    second = predict_nightly(night2, model, threshold, state)
+    assert second.mode == "incremental", second.reason
+    full, _ = predict(night2, model, threshold)
+    _compare(predictions_frame(second.scored), predictions_frame(full))

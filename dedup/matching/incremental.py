@@ -59,6 +59,7 @@ from dedup.matching.model import (
     prediction_rules,
     splink_ids,
 )
+from dedup.matching.prior_fit import fitted_prior, prior_shift, shift_weights, with_probability
 from dedup.matching.settings import blocking_keys, property_columns
 
 STATE_FILE = "state.json"
@@ -96,6 +97,7 @@ class PredictionRun:
     stored_pairs: int = 0
     headroom_bits: float = 0.0
     seconds: dict[str, float] = field(default_factory=dict)
+    prior: dict[str, float] = field(default_factory=dict)  # estimated, fitted, bits (prior_fit)
 
 
 def fingerprints(records: pl.DataFrame) -> pl.DataFrame:
@@ -237,13 +239,7 @@ def rescore_carried(
             pairs = pairs.with_columns(
                 pl.lit(2.0).pow(pl.col(f"mw_tf_adj_{comparison}")).alias(f"bf_tf_adj_{comparison}")
             )
-    # Splink: p = 1 / (1 + 2^-w) for w >= 0, 2^w / (1 + 2^w) otherwise (no overflow either way).
-    w = pl.col("match_weight")
-    pairs = pairs.with_columns(
-        match_probability=pl.when(w >= 0)
-        .then(1 / (1 + pl.lit(2.0).pow(-w)))
-        .otherwise(pl.lit(2.0).pow(w) / (1 + pl.lit(2.0).pow(w)))
-    )
+    pairs = with_probability(pairs)
     new_tf = {
         f"tf_{c}_{s}": pl.coalesce(f"_tf_{c}_{s}", f"tf_{c}_{s}")
         for c in {lv["column"] for lv in levels}
@@ -437,6 +433,25 @@ def _predict_incremental(
     return stored.select(state["pairs"].columns) if state["pairs"].width else stored
 
 
+def _refit_prior(
+    model: TrainedModel, stored: pl.DataFrame, contacts: int, run: PredictionRun
+) -> pl.DataFrame:
+    """`stored` under the prior its own weights imply (`prior_fit`); the model takes it.
+
+    Raising the prior by b bits raises every pair by b, so a pair left out of the store (below
+    the floor before) may now be up to b bits closer to the threshold: the headroom the next
+    incremental night may spend on tf shifts shrinks by b (none left: it predicts in full)."""
+    prior = float(model.settings["probability_two_random_records_match"])
+    fitted = fitted_prior(stored.get_column("match_weight").to_numpy(), prior, contacts)
+    bits = prior_shift(prior, fitted)
+    run.prior = {"estimated": prior, "fitted": fitted, "bits": bits}
+    if bits <= 0:
+        return stored
+    model.settings["probability_two_random_records_match"] = fitted
+    run.headroom_bits = max(run.headroom_bits - bits, 0.0)
+    return shift_weights(stored, bits)
+
+
 def predict_nightly(
     records: pl.DataFrame,
     model: TrainedModel,
@@ -446,9 +461,13 @@ def predict_nightly(
     max_pairs_per_rule: int = 30_000_000,
     config: IncrementalConfig = IncrementalConfig(),
     force_full: bool = False,
+    fit_prior: bool = False,
 ) -> PredictionRun:
     """Tonight's scored pairs at or above `threshold`, incrementally when last night's state
-    allows it (module docstring), and tonight's state for the next night."""
+    allows it (module docstring), and tonight's state for the next night.
+
+    `fit_prior` (a night that trained `model`): score every pair, then raise the model's prior
+    to what the scored pairs imply (`prior_fit`), in `model.settings`, for the caller to save."""
     clock: dict[str, float] = {}
     started = time.perf_counter()
     # The saved model's SQL in this backend's dialect (a DuckDB-trained model on Spark).
@@ -486,6 +505,15 @@ def predict_nightly(
         order, copied = scored.columns, record_columns_of(scored, records, levels)
         stored = contact_ids_of(scored.drop(copied), records)
         run.headroom_bits = config.floor_bits
+        if fit_prior:
+            stored = _refit_prior(model, stored, records.height, run)
+            key = _state_key(
+                records,
+                portable_settings(model.settings, dialect_of(db_api)),
+                threshold,
+                kept,
+                config.floor_bits,
+            )
     else:
         assert state is not None and changed_ids is not None
         # The same model, rules and record columns (the state key): last night's output form.

@@ -102,7 +102,10 @@ def match_tonight(
         options.state_dir,
         max_pairs_per_rule=options.max_pairs_per_rule,
         force_full=options.full_predict or trained_tonight,
+        fit_prior=trained_tonight,
     )
+    if run.prior.get("bits", 0) > 0:
+        model.save(options.model_path)  # with the prior its scored pairs imply (prior_fit)
     scored = run.scored
     night.model, night.run = model, run
     night.predictions = without_two_accounts(
