@@ -17,6 +17,7 @@ from contacts.demo import GeneratorConfig, generate_exports
 from contacts.runner import RunSummary, run_pipeline
 from dedup.identity.verify import expected_hash
 from dedup.matching.records import contact_records
+from quality import gx_worker
 
 SECRET = "test-identity-secret"
 T = TypeVar("T")
@@ -27,6 +28,20 @@ def _identity_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ASKVAULT_IDENTITY_SECRET", SECRET)
     monkeypatch.delenv("ASKVAULT_IDENTITY_SECRET_PREVIOUS", raising=False)
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _warm_quality_worker():
+    """One GX worker for the whole test process, warmed once (its import costs ~8 s of a core).
+
+    A run stops only a worker it started itself (`gx_worker.warm()` returns False when one is
+    running), so every in-process run of the suite checks in this warm worker instead of
+    importing GX again: the same checks in the same kind of process, as `contacts demo` keeps
+    it between nights. Runs in subprocesses (the CLI, Dagster's launcher) still start and stop
+    their own; test_dagster_ops checks that they exit."""
+    gx_worker.warm()
+    yield
+    gx_worker.stop()
 
 
 def signed(user_id: str) -> str:
