@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from contacts.web import api
+from contacts.web.api import docids_are_contacts, snapshot_of
 from contacts.web.sessions import SESSION_COOKIE, Session
 from contacts.web.state import WebState, web
 from dedup.service import review, review_groups
@@ -337,9 +337,9 @@ def ranked_text_page(
     contacts in the same order as `search`, without joining every match to the contacts."""
     if not flt.text or not replace(flt, text=None).is_empty():
         return None
-    snap = api.snapshot_of(db)
+    snap = snapshot_of(db)
     index = snap.index(wait=False) if snap is not None else None
-    if snap is None or index is None or not api.docids_are_contacts(snap, index):
+    if snap is None or index is None or not docids_are_contacts(snap, index):
         return None
     skip = [at for at in map(index.position, hidden) if at is not None]
     total, docids = ranked_docids(con, flt.text, skip, offset, PAGE_SIZE)
