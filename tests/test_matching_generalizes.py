@@ -53,9 +53,10 @@ PAIRS = [
     ("et1", "et2", True),  # email domain mistyped, same name
     ("hh1", "hh2", False),  # household sharing a phone
     ("st1", "st2", False),  # same name, other companies
+    ("hn1", "hn2", False),  # household, no names: a phone auto-merge saw with two addresses
 ]
 PAIR_IDS = ["full-name-company", "consumer-domain", "nickname", "phone-typo", "email-typo",
-            "household", "same-name-strangers"]  # fmt: skip
+            "household", "same-name-strangers", "nameless-household"]  # fmt: skip
 
 PLANTED = [
     rec("fc1", channel="email", name="Marguerite Okonkwo", email="marguerite@lanternworks.test",
@@ -82,6 +83,12 @@ PLANTED = [
         phone="+1 212 555 0187", company="Acme Widgets"),
     rec("st2", channel="email", name="Maria Lopez", email="mlopez@globex-foods.test",
         phone="+1 312 555 0163", company="Globex Foods"),
+    # Two addresses on one phone and no name: one person's two faces or two of a family;
+    # nothing tells which, and the shared tags are weak evidence next to that.
+    rec("hn1", channel="widget", email="sofia@garcia-family.test", phone="+1 305 555 0177",
+        tags=["vip", "beta"]),
+    rec("hn2", channel="widget", email="mateo@garcia-family.test", phone="+1 305 555 0177",
+        tags=["vip", "beta"]),
 ]  # fmt: skip
 
 

@@ -51,6 +51,7 @@ RECORD_COLUMNS = (
     "email_local",
     "email_domain",
     "phone",
+    "phone_shared",
     "phone_last7",
     "phones",
     "company",
@@ -84,6 +85,16 @@ def hub_values(ambiguous_keys: pl.DataFrame, key_type: str) -> pl.Series:
     limit = MAX_SHARED_IDENTITIES if key_type == "phone" else 0
     return ambiguous_keys.filter(
         (pl.col("key_type") == key_type) & (pl.col("n_linked") > limit)
+    ).get_column("key_value")
+
+
+def shared_phones(ambiguous_keys: pl.DataFrame | None) -> pl.Series:
+    """Phones auto-merge saw with two identities and the matcher still sees (not hubs): one
+    person's two addresses, or a household. Only names tell the two apart (settings.PHONE)."""
+    if ambiguous_keys is None or ambiguous_keys.height == 0:
+        return pl.Series("key_value", [], pl.String)
+    return ambiguous_keys.filter(
+        (pl.col("key_type") == "phone") & (pl.col("n_linked") <= MAX_SHARED_IDENTITIES)
     ).get_column("key_value")
 
 
@@ -234,6 +245,7 @@ def contact_records(
         .alias("email_local"),
         email.str.extract(r"@(.+)$", 1).alias("email_domain"),
         pl.col("phone").alias("phone"),
+        pl.col("phone").is_in(shared_phones(ambiguous_keys).implode()).alias("phone_shared"),
         pl.col("phone").str.slice(-7).alias("phone_last7"),
         pl.when(pl.col("phones").list.len() > 0).then(pl.col("phones")).alias("phones"),
         pl.when(tags.list.len() > 0).then(tags.list.sort()).alias("tags"),

@@ -130,14 +130,19 @@ PHONE = cl.CustomComparison(
         # spelled alike), the shared phone is neutral (m = u, fixed: 0 bits) and the names
         # decide. Random sampling put the phone's u at 1e-5 in a workspace of unique phones
         # (FEBRL1), +15 bits: a mother and son sharing a phone were proposed at 0.99.
+        # A phone auto-merge already saw with two identities (`phone_shared`) is one person's
+        # two addresses or a household; where a side gave no first name, nothing tells which,
+        # so it is neutral too (a nameless household member was proposed at 0.94).
         cll.CustomLevel(
             _only_if(
                 "phone_l = phone_r",
-                "first_name_l <> first_name_r "
+                "(first_name_l <> first_name_r "
                 "AND first_name_canonical_l <> first_name_canonical_r "
                 "AND NOT coalesce(array_contains(first_name_forms_l, first_name_r), false) "
                 "AND NOT coalesce(array_contains(first_name_forms_r, first_name_l), false) "
-                "AND jaro_winkler_similarity(first_name_l, first_name_r) < 0.9",
+                "AND jaro_winkler_similarity(first_name_l, first_name_r) < 0.9) "
+                "OR (coalesce(phone_shared_l, false) "
+                "AND (first_name_l IS NULL OR first_name_r IS NULL))",
             ),
             "same phone, first names differ: a shared phone",
             base_dialect_str="spark",
