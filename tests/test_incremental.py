@@ -245,7 +245,7 @@ def test_reports_sample_the_proposals_and_survive_a_night_without_any(
 
 
 def test_only_records_sharing_a_blocking_key_with_a_changed_one_are_reached() -> None:
-    columns = ["first_name", "first_name_canonical", "surname", "phone_last7", "email_local"]
+    columns = ["first_name", "first_name_canonical", "surname", "phone_last7", "email_user"]
     columns += ["company"]
 
     def record(first, surname, last7=None, local=None, company=None) -> dict:

@@ -42,26 +42,40 @@ import polars as pl
 TF_SCHEMA = {"column": pl.String, "value": pl.String, "tf": pl.Float64}
 
 
+def _sampled_u(level: Any) -> float | None:
+    """The level's u as random sampling left it: None where the sample never reached the level
+    (Splink then leaves it unset, which scores it with a made-up default, or marks it not
+    observed)."""
+    u = level._u_probability
+    return float(u) if isinstance(u, (int, float)) else None
+
+
 def u_without_matches(linker: Any, prior: float, sampled_pairs: float) -> dict[str, list]:
     """Correct the linker's u (just estimated by random sampling) for the duplicates among the
-    sampled pairs (module docstring), in place. Returns comparison → [u before, u after] per
-    non-null level, for the model's diagnostics."""
+    sampled pairs (module docstring), in place. A level the sample never reached gets the
+    floor: the sample says strangers reach it less often than once in its pairs (Splink would
+    score it with a default u, ~1e-3 for an email one edit away, where none of 2M random pairs
+    had one). Returns comparison → [u before, u after] per non-null level, for the model's
+    diagnostics (None: not reached by the sample)."""
     floor = 1.0 / max(sampled_pairs, 1.0)
     report: dict[str, list] = {}
     for comparison in linker._settings_obj.comparisons:
         levels = [lv for lv in comparison.comparison_levels if not lv.is_null_level]
         if any(lv._fix_u_probability for lv in levels):
             continue  # a fixed u (the shared-phone level) is a decision, not an estimate
-        observed = [(lv.u_probability, lv.m_probability) for lv in levels]
-        if any(u is None or m is None for u, m in observed):
-            continue  # a level the sample never saw: nothing to correct
-        corrected = [max((u - prior * m) / (1.0 - prior), floor) for u, m in observed]
+        sampled = [_sampled_u(lv) for lv in levels]
+        if all(u is None for u in sampled):
+            continue  # the comparison was not sampled at all: nothing to correct
+        corrected = [
+            max(((u or 0.0) - prior * (lv.m_probability or 0.0)) / (1.0 - prior), floor)
+            for u, lv in zip(sampled, levels, strict=True)
+        ]
         total = math.fsum(corrected)
         for level, u in zip(levels, corrected, strict=True):
             level.u_probability = u / total
         report[comparison.output_column_name] = [
-            [round(u, 10), round(lv.u_probability, 10)]
-            for (u, _), lv in zip(observed, levels, strict=True)
+            [None if u is None else round(u, 10), round(lv.u_probability, 10)]
+            for u, lv in zip(sampled, levels, strict=True)
         ]
     return report
 

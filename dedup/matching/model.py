@@ -486,7 +486,7 @@ def _union_by_name(records: pl.DataFrame, rules: list[tuple[str, ...]]) -> int:
 
 # The prior's rules on an identifier auto-merge joins on: labelled pairs share one by
 # construction, so their agreement there says nothing about the pairs auto-merge left apart.
-_MERGE_KEY_COLUMNS = {"phone", "phone_last7", "phones", "email", "email_local"}
+_MERGE_KEY_COLUMNS = {"phone", "phone_last7", "phones", "email", "email_local", "email_user"}
 
 
 def deterministic_recall(

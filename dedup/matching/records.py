@@ -49,6 +49,7 @@ RECORD_COLUMNS = (
     "surname",
     "email",
     "email_local",
+    "email_user",
     "email_domain",
     "phone",
     "phone_shared",
@@ -236,13 +237,15 @@ def contact_records(
         "name",
         pl.col("company").alias("company_raw"),
         email.alias("email"),
-        # Without dots: normalization drops a Gmail address's dots (Gmail ignores them) but
-        # cannot know that `gmial.com` is Gmail mistyped, so the two faces of one address keep
-        # different local parts; compared without dots they are one local part at two domains
-        # one edit apart (tests/test_matching_generalizes.py, the email-typo pair).
+        email.str.extract(r"^([^@]+)@", 1).alias("email_local"),
+        # The local part without dots, for the domain-typo level and its blocking rule only:
+        # normalization drops a Gmail address's dots (Gmail ignores them) but cannot know that
+        # `gmial.com` is Gmail mistyped, so the two faces of one address keep different local
+        # parts (tests/test_matching_generalizes.py, the email-typo pair). Everywhere else dots
+        # count: `michael.smith@` and `michaelsmith@` are two mailboxes at most providers.
         email.str.extract(r"^([^@]+)@", 1)
         .str.replace_all(".", "", literal=True)
-        .alias("email_local"),
+        .alias("email_user"),
         email.str.extract(r"@(.+)$", 1).alias("email_domain"),
         pl.col("phone").alias("phone"),
         pl.col("phone").is_in(shared_phones(ambiguous_keys).implode()).alias("phone_shared"),
