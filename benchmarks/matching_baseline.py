@@ -175,7 +175,8 @@ def bare(cache: Path, night: int, em_term_frequencies: bool = True) -> dict[str,
     t = time.perf_counter()
     # Only the columns the stock comparisons and the blocking rules read: less to copy.
     columns = ["unique_id", "full_name", "first_name", "first_name_canonical", "surname"]
-    columns += ["email", "email_local", "email_domain", "phone", "phone_last7", "company"]
+    columns += ["email", "email_local", "email_user", "email_domain", "phone", "phone_last7"]
+    columns += ["company"]
     frame = records.select(columns)
     kept = [r for r, n in zip(BLOCKING_RULES, candidate_pairs(records), strict=True) if n <= 30e6]
     settings = SettingsCreator(
