@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from assets.resources import ContactsSettings
 from contacts.cli import app
+from contacts.runner import run_pipeline
 from dedup.decisions import REJECT_PROPOSAL, Decision, append, read_all
 from dedup.layout import StateLayout
 from dedup.service.review import ReviewError, add_note, contact_detail, merge_contacts, unmerge
-from tests.conftest import contact_of, during_a_run, query, rec, signed, write_jsonl
+from tests.conftest import SECRET, contact_of, during_a_run, query, rec, signed, write_jsonl
 
 NO_MATCHING = {"min_contacts_to_match": 10**9}
 
@@ -61,6 +64,34 @@ def two_people(exports: Path) -> None:
     )
 
 
+@pytest.fixture(scope="module")
+def first_night(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Ada and Bea's first night (no matching), run once for the module."""
+    root = tmp_path_factory.mktemp("two-people")
+    two_people(root / "exports")
+    settings = ContactsSettings(
+        exports_dir=str(root / "exports"),
+        db_path=str(root / "out" / "contacts.duckdb"),
+        **NO_MATCHING,
+    )
+    # Module fixtures are set up before the suite's per-test environment (conftest).
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("ASKVAULT_IDENTITY_SECRET", SECRET)
+        env.delenv("ASKVAULT_IDENTITY_SECRET_PREVIOUS", raising=False)
+        env.delenv("DAGSTER_HOME", raising=False)
+        run_pipeline(settings)
+    return root
+
+
+@pytest.fixture
+def after_first_night(first_night: Path, exports: Path, db: Path) -> None:
+    """This test's `exports` and `db` as `two_people(exports); run(**NO_MATCHING)` leaves them:
+    a private copy of the module's first night (copy2 keeps the export files' times, so the
+    next run finds no changed export day, as after a run of its own)."""
+    shutil.copytree(first_night / "exports", exports, dirs_exist_ok=True)
+    shutil.copytree(first_night / "out", db.parent)
+
+
 def bridge_by_session(exports: Path, day: str, tag: str) -> None:
     """One browser session in which both emails were typed: auto-merge joins Ada and Bea."""
     write_jsonl(
@@ -76,9 +107,9 @@ def bridge_by_session(exports: Path, day: str, tag: str) -> None:
     )
 
 
-def test_manual_merge_keeps_chosen_survivor_across_runs(exports: Path, db: Path, run) -> None:
-    two_people(exports)
-    run(**NO_MATCHING)
+def test_manual_merge_keeps_chosen_survivor_across_runs(
+    exports: Path, db: Path, run, after_first_night
+) -> None:
     ada, bea = contact_with(db, "ada@engines.test"), contact_with(db, "bea@home.test")
     assert ada != bea
     # Bea is the younger contact; the admin keeps her id anyway.
@@ -119,9 +150,9 @@ def test_manual_merge_keeps_chosen_survivor_across_runs(exports: Path, db: Path,
     assert query(db, "SELECT outcome FROM admin_decisions").item() == "applied"
 
 
-def test_unmerge_restores_both_contacts_and_keeps_them_apart(exports: Path, db: Path, run) -> None:
-    two_people(exports)
-    run(**NO_MATCHING)
+def test_unmerge_restores_both_contacts_and_keeps_them_apart(
+    exports: Path, db: Path, run, after_first_night
+) -> None:
     ada, bea = contact_with(db, "ada@engines.test"), contact_with(db, "bea@home.test")
     before = profiles(db)
     add_note(db, bea, "asked for a refund <b>twice</b>", who="ann")
@@ -177,9 +208,7 @@ def test_unmerge_restores_both_contacts_and_keeps_them_apart(exports: Path, db: 
         unmerge(db, merge["merge_id"])
 
 
-def test_unmerge_after_30_days_is_refused(exports: Path, db: Path, run) -> None:
-    two_people(exports)
-    run(**NO_MATCHING)
+def test_unmerge_after_30_days_is_refused(exports: Path, db: Path, run, after_first_night) -> None:
     bridge_by_session(exports, "2026-11-02", "x")
     run(**NO_MATCHING)
     merge = query(db, "SELECT merge_id, decided_at FROM merges").row(0, named=True)
@@ -190,9 +219,9 @@ def test_unmerge_after_30_days_is_refused(exports: Path, db: Path, run) -> None:
     assert read_all(StateLayout(db).decisions_path).height == 0
 
 
-def test_rejected_pair_stays_apart_when_a_key_joins_them(exports: Path, db: Path, run) -> None:
-    two_people(exports)
-    run(**NO_MATCHING)
+def test_rejected_pair_stays_apart_when_a_key_joins_them(
+    exports: Path, db: Path, run, after_first_night
+) -> None:
     ada, bea = contact_with(db, "ada@engines.test"), contact_with(db, "bea@home.test")
     append(
         StateLayout(db).decisions_path,
@@ -204,9 +233,7 @@ def test_rejected_pair_stays_apart_when_a_key_joins_them(exports: Path, db: Path
     assert query(db, "SELECT count(*) FROM merges").item() == 0
 
 
-def test_manual_merge_refuses_bad_input(exports: Path, db: Path, run) -> None:
-    two_people(exports)
-    run(**NO_MATCHING)
+def test_manual_merge_refuses_bad_input(exports: Path, db: Path, run, after_first_night) -> None:
     ada, bea = contact_with(db, "ada@engines.test"), contact_with(db, "bea@home.test")
     runner = CliRunner()
     for args, message in (
@@ -223,10 +250,8 @@ def test_manual_merge_refuses_bad_input(exports: Path, db: Path, run) -> None:
 
 
 def test_decision_taken_while_a_run_builds_is_applied_by_the_next_run(
-    exports: Path, db: Path, run
+    exports: Path, db: Path, run, after_first_night
 ) -> None:
-    two_people(exports)
-    run(**NO_MATCHING)
     ada, bea = contact_with(db, "ada@engines.test"), contact_with(db, "bea@home.test")
     # A second process runs the job; this one decides while it builds.
     decision = during_a_run(
