@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from assets.resources import ContactsSettings
 from contacts.cli import app
+from contacts.runner import run_pipeline
 from contacts.web import CSRF_COOKIE
 from dedup.ingest.days import read_staged
 from dedup.layout import StateLayout
@@ -24,7 +27,7 @@ from dedup.service.review import (
     restore_contacts,
     select_contacts,
 )
-from tests.conftest import query, rec, write_jsonl
+from tests.conftest import SECRET, query, rec, write_jsonl
 from tests.webauth import signed_in_client
 
 NO_MATCHING = {"min_contacts_to_match": 10**9}
@@ -71,6 +74,34 @@ def ada_and_bea(exports: Path) -> None:
     )
 
 
+@pytest.fixture(scope="module")
+def first_night(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Ada and Bea's first night (no matching), run once for the module."""
+    root = tmp_path_factory.mktemp("ada-and-bea")
+    ada_and_bea(root / "exports")
+    settings = ContactsSettings(
+        exports_dir=str(root / "exports"),
+        db_path=str(root / "out" / "contacts.duckdb"),
+        **NO_MATCHING,
+    )
+    # Module fixtures are set up before the suite's per-test environment (conftest).
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("ASKVAULT_IDENTITY_SECRET", SECRET)
+        env.delenv("ASKVAULT_IDENTITY_SECRET_PREVIOUS", raising=False)
+        env.delenv("DAGSTER_HOME", raising=False)
+        run_pipeline(settings)
+    return root
+
+
+@pytest.fixture
+def after_first_night(first_night: Path, exports: Path, db: Path) -> None:
+    """This test's `exports` and `db` as `ada_and_bea(exports); run(**NO_MATCHING)` leaves them:
+    a private copy of the module's first night (copy2 keeps the export files' times, so the
+    next run finds no changed export day, as after a run of its own)."""
+    shutil.copytree(first_night / "exports", exports, dirs_exist_ok=True)
+    shutil.copytree(first_night / "out", db.parent)
+
+
 def join_whatsapp_to_ada(exports: Path) -> None:
     write_jsonl(
         exports,
@@ -94,10 +125,8 @@ def contact_with(db: Path, email: str) -> str:
 
 
 def test_delete_hides_everywhere_and_restore_brings_back_exactly(
-    exports: Path, db: Path, run
+    exports: Path, db: Path, run, after_first_night
 ) -> None:
-    ada_and_bea(exports)
-    run(**NO_MATCHING)
     whatsapp_id = query(
         db, "SELECT contact_id FROM interactions WHERE interaction_id = 'w1'"
     ).item()
@@ -165,10 +194,8 @@ def test_delete_hides_everywhere_and_restore_brings_back_exactly(
 
 
 def test_person_writing_while_deleted_is_new_contact_joined_back_at_restore(
-    exports: Path, db: Path, run
+    exports: Path, db: Path, run, after_first_night
 ) -> None:
-    ada_and_bea(exports)
-    run(**NO_MATCHING)
     ada = contact_with(db, "ada@engines.test")
     delete_contacts(db, [ada])
     write_jsonl(
@@ -200,9 +227,9 @@ def test_person_writing_while_deleted_is_new_contact_joined_back_at_restore(
     assert got.get_column("interaction_id").to_list() == ["a1", "a3"]
 
 
-def test_after_30_days_the_deletion_is_purged_for_good(exports: Path, db: Path, run) -> None:
-    ada_and_bea(exports)
-    run(**NO_MATCHING)
+def test_after_30_days_the_deletion_is_purged_for_good(
+    exports: Path, db: Path, run, after_first_night
+) -> None:
     ada = contact_with(db, "ada@engines.test")
     long_ago = datetime.now(UTC) - timedelta(days=31)
     delete_contacts(db, [ada], who="ann", now=long_ago)
@@ -234,9 +261,9 @@ def test_after_30_days_the_deletion_is_purged_for_good(exports: Path, db: Path, 
     assert got.to_list() == ["a9"]
 
 
-def test_cli_api_and_web_delete_and_restore(exports: Path, db: Path, run) -> None:
-    ada_and_bea(exports)
-    run(**NO_MATCHING)
+def test_cli_api_and_web_delete_and_restore(
+    exports: Path, db: Path, run, after_first_night
+) -> None:
     ada, bea = contact_with(db, "ada@engines.test"), contact_with(db, "bea@home.test")
     cli = CliRunner()
     # CLI: more than 200 is refused before anything is decided; then a real delete and listing.
