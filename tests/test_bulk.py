@@ -139,3 +139,14 @@ def test_tasks_follow_merges_and_unmerges(exports: Path, db: Path, run) -> None:
     run(**NO_MATCHING)
     back = query(db, "SELECT contact_id, status FROM contact_tasks ORDER BY title").rows()
     assert back == [(bea, "open"), (bea, "done")]
+
+
+def test_the_cli_offers_every_bulk_action_the_service_knows() -> None:
+    # The CLI spells its bulk commands itself (importing the review service at startup costs
+    # ~0.5 s on every command); the API's literal is built from the service's table.
+    from contacts.cli.analyst import bulk_app
+    from contacts.web.api import BulkRequest
+    from dedup.service.review import BULK_ACTIONS
+
+    assert {c.name for c in bulk_app.registered_commands} == set(BULK_ACTIONS)
+    assert set(BulkRequest.model_fields["action"].annotation.__args__) == {*BULK_ACTIONS, "restore"}

@@ -83,7 +83,8 @@ class Erasure(BaseModel):
 
 
 class BulkRequest(BaseModel):
-    action: Literal["tag-add", "tag-remove", "audience", "crm-resync", "delete", "restore"] = Field(
+    # The review service's bulk actions, and `restore` (the undo of `delete`, its own call).
+    action: Literal[(*review.BULK_ACTIONS, "restore")] = Field(  # type: ignore[valid-type]
         description="`delete` hides the contacts (restorable for 30 days); `restore` undoes it."
     )
     value: str | None = None
