@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -28,6 +29,32 @@ def _identity_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ASKVAULT_IDENTITY_SECRET", SECRET)
     monkeypatch.delenv("ASKVAULT_IDENTITY_SECRET_PREVIOUS", raising=False)
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
+
+
+def night_once(root: Path, write_exports: Callable[[Path], None], **overrides) -> Path:
+    """Write `root/exports` with `write_exports` and run the nightly job into `root/out` once,
+    for a module fixture; `copy_night` gives each test its own copy. Module fixtures are set up
+    before the per-test environment (`_identity_secret`), so it is set here for the run."""
+    write_exports(root / "exports")
+    settings = ContactsSettings(
+        exports_dir=str(root / "exports"),
+        db_path=str(root / "out" / "contacts.duckdb"),
+        **overrides,
+    )
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("ASKVAULT_IDENTITY_SECRET", SECRET)
+        env.delenv("ASKVAULT_IDENTITY_SECRET_PREVIOUS", raising=False)
+        env.delenv("DAGSTER_HOME", raising=False)
+        run_pipeline(settings)
+    return root
+
+
+def copy_night(root: Path, exports: Path, db: Path) -> None:
+    """A test's `exports` and `db` as the night of `night_once(root, ...)` left them (copy2 keeps
+    the export files' times, so the next run finds no changed export day, as after a run of its
+    own)."""
+    shutil.copytree(root / "exports", exports, dirs_exist_ok=True)
+    shutil.copytree(root / "out", db.parent)
 
 
 @pytest.fixture(scope="session", autouse=True)

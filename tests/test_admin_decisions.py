@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from assets.resources import ContactsSettings
 from contacts.cli import app
-from contacts.runner import run_pipeline
 from dedup.decisions import REJECT_PROPOSAL, Decision, append, read_all
 from dedup.layout import StateLayout
 from dedup.service.review import ReviewError, add_note, contact_detail, merge_contacts, unmerge
-from tests.conftest import SECRET, contact_of, during_a_run, query, rec, signed, write_jsonl
+from tests.conftest import (
+    contact_of,
+    copy_night,
+    during_a_run,
+    night_once,
+    query,
+    rec,
+    signed,
+    write_jsonl,
+)
 
 NO_MATCHING = {"min_contacts_to_match": 10**9}
 
@@ -67,29 +73,14 @@ def two_people(exports: Path) -> None:
 @pytest.fixture(scope="module")
 def first_night(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Ada and Bea's first night (no matching), run once for the module."""
-    root = tmp_path_factory.mktemp("two-people")
-    two_people(root / "exports")
-    settings = ContactsSettings(
-        exports_dir=str(root / "exports"),
-        db_path=str(root / "out" / "contacts.duckdb"),
-        **NO_MATCHING,
-    )
-    # Module fixtures are set up before the suite's per-test environment (conftest).
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("ASKVAULT_IDENTITY_SECRET", SECRET)
-        env.delenv("ASKVAULT_IDENTITY_SECRET_PREVIOUS", raising=False)
-        env.delenv("DAGSTER_HOME", raising=False)
-        run_pipeline(settings)
-    return root
+    return night_once(tmp_path_factory.mktemp("two-people"), two_people, **NO_MATCHING)
 
 
 @pytest.fixture
 def after_first_night(first_night: Path, exports: Path, db: Path) -> None:
-    """This test's `exports` and `db` as `two_people(exports); run(**NO_MATCHING)` leaves them:
-    a private copy of the module's first night (copy2 keeps the export files' times, so the
-    next run finds no changed export day, as after a run of its own)."""
-    shutil.copytree(first_night / "exports", exports, dirs_exist_ok=True)
-    shutil.copytree(first_night / "out", db.parent)
+    """This test's `exports` and `db` as `two_people(exports); run(**NO_MATCHING)` leaves them: a private copy of the module's
+    first night."""
+    copy_night(first_night, exports, db)
 
 
 def bridge_by_session(exports: Path, day: str, tag: str) -> None:

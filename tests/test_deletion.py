@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from assets.resources import ContactsSettings
 from contacts.cli import app
-from contacts.runner import run_pipeline
 from contacts.web import CSRF_COOKIE
 from dedup.ingest.days import read_staged
 from dedup.layout import StateLayout
@@ -27,7 +24,7 @@ from dedup.service.review import (
     restore_contacts,
     select_contacts,
 )
-from tests.conftest import SECRET, query, rec, write_jsonl
+from tests.conftest import copy_night, night_once, query, rec, write_jsonl
 from tests.webauth import signed_in_client
 
 NO_MATCHING = {"min_contacts_to_match": 10**9}
@@ -77,29 +74,14 @@ def ada_and_bea(exports: Path) -> None:
 @pytest.fixture(scope="module")
 def first_night(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Ada and Bea's first night (no matching), run once for the module."""
-    root = tmp_path_factory.mktemp("ada-and-bea")
-    ada_and_bea(root / "exports")
-    settings = ContactsSettings(
-        exports_dir=str(root / "exports"),
-        db_path=str(root / "out" / "contacts.duckdb"),
-        **NO_MATCHING,
-    )
-    # Module fixtures are set up before the suite's per-test environment (conftest).
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("ASKVAULT_IDENTITY_SECRET", SECRET)
-        env.delenv("ASKVAULT_IDENTITY_SECRET_PREVIOUS", raising=False)
-        env.delenv("DAGSTER_HOME", raising=False)
-        run_pipeline(settings)
-    return root
+    return night_once(tmp_path_factory.mktemp("ada-and-bea"), ada_and_bea, **NO_MATCHING)
 
 
 @pytest.fixture
 def after_first_night(first_night: Path, exports: Path, db: Path) -> None:
-    """This test's `exports` and `db` as `ada_and_bea(exports); run(**NO_MATCHING)` leaves them:
-    a private copy of the module's first night (copy2 keeps the export files' times, so the
-    next run finds no changed export day, as after a run of its own)."""
-    shutil.copytree(first_night / "exports", exports, dirs_exist_ok=True)
-    shutil.copytree(first_night / "out", db.parent)
+    """This test's `exports` and `db` as `ada_and_bea(exports); run(**NO_MATCHING)` leaves them: a private copy of the module's
+    first night."""
+    copy_night(first_night, exports, db)
 
 
 def join_whatsapp_to_ada(exports: Path) -> None:
