@@ -65,8 +65,8 @@ def _model(
     if not reason:
         assert model is not None
         return model, f"reused (trained on {model.trained_on_contacts:,} contacts)", False
+    # Saved by `match_tonight` once its predict has refitted the prior (prior_fit).
     model = train(records, training, labels=labelled_records(faces, properties))
-    model.save(options.model_path)
     return model, f"trained ({reason})", True
 
 
@@ -104,7 +104,7 @@ def match_tonight(
         force_full=options.full_predict or trained_tonight,
         fit_prior=trained_tonight,
     )
-    if run.prior.get("bits", 0) > 0:
+    if trained_tonight:
         model.save(options.model_path)  # with the prior its scored pairs imply (prior_fit)
     scored = run.scored
     night.model, night.run = model, run

@@ -24,14 +24,9 @@ anyway); the refitted prior is saved with the model, so incremental nights score
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import polars as pl
-
-
-def _logit2(p: float) -> float:
-    return math.log2(p / (1.0 - p))
+from splink.internals.misc import prob_to_match_weight
 
 
 def fitted_prior(weights: np.ndarray, prior: float, contacts: int, iterations: int = 200) -> float:
@@ -40,11 +35,13 @@ def fitted_prior(weights: np.ndarray, prior: float, contacts: int, iterations: i
     total = contacts * (contacts - 1) / 2
     if total <= 0 or weights.size == 0:
         return prior
-    evidence = weights.astype(np.float64) - _logit2(prior)  # what the fields say, per pair
+    evidence = weights.astype(np.float64) - prob_to_match_weight(
+        prior
+    )  # what the fields say, per pair
     fitted = prior
     for _ in range(iterations):
         # 1 / (1 + 2^-w), written to stay finite for very negative weights.
-        expected = float(np.sum(1.0 / (1.0 + np.exp2(-(evidence + _logit2(fitted))))))
+        expected = float(np.sum(1.0 / (1.0 + np.exp2(-(evidence + prob_to_match_weight(fitted))))))
         update = min(max(expected / total, 1e-12), 0.5)
         if abs(update - fitted) <= 1e-9 * fitted:
             fitted = update
@@ -71,4 +68,4 @@ def shift_weights(pairs: pl.DataFrame, bits: float) -> pl.DataFrame:
 
 def prior_shift(prior: float, fitted: float) -> float:
     """Bits every pair's match weight moves when the prior goes from `prior` to `fitted`."""
-    return _logit2(fitted) - _logit2(prior)
+    return prob_to_match_weight(fitted) - prob_to_match_weight(prior)
