@@ -4,7 +4,7 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -38,6 +38,7 @@ SETTINGS_ENV = {
     "hubspot_portal_id": "CONTACTS_HUBSPOT_PORTAL_ID",
     "salesforce_instance": "CONTACTS_SALESFORCE_INSTANCE",
     "properties_file": "CONTACTS_PROPERTIES_FILE",
+    "engine": "CONTACTS_ENGINE",
 }
 LIST_SETTINGS = frozenset({"staff_domains", "workspace_emails", "business_phone_numbers"})
 DEFAULT_REGION = "US"
@@ -117,6 +118,10 @@ class ContactsSettings(dg.ConfigurableResource):
     hubspot_portal_id: str = ""
     salesforce_instance: str = ""
     crm_audience_rules: list[CrmAudienceRuleConfig] | None = None
+    # Where the heavy stages run: `local` (this process) or `spark` (dedup.spark, the session
+    # from CONTACTS_SPARK_CONF / CONTACTS_SPARK_MASTER; docs/scale.md). Empty: CONTACTS_ENGINE,
+    # then local.
+    engine: Literal["", "local", "spark"] = ""
     _held: bool = PrivateAttr(default=False)
 
     def setting(self, name: str) -> str | list[str]:
@@ -145,6 +150,14 @@ class ContactsSettings(dg.ConfigurableResource):
     def db(self) -> Path:
         """The published file (never a silent `./contacts.duckdb`)."""
         return Path(self._required("db_path", "published file"))
+
+    @property
+    def backend(self) -> Literal["local", "spark"]:
+        """`engine`, or CONTACTS_ENGINE when empty; `local` when neither says."""
+        value = str(self.setting("engine") or "local").strip().lower()
+        if value not in ("local", "spark"):
+            raise SettingsError(f"CONTACTS_ENGINE must be local or spark, not {value!r}")
+        return value  # type: ignore[return-value]
 
     @property
     def region(self) -> str:

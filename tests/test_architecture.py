@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = ("pipelines", "assets", "dedup", "quality", "contacts")
 
 # dedup's stages, in the order they may import each other (a stage imports earlier ones only).
-STAGES = ("ingest", "identity", "matching", "admin", "snapshot", "service")
+# `spark` (issue 27) runs earlier stages' functions on a cluster, so it comes after them.
+STAGES = ("ingest", "identity", "matching", "admin", "snapshot", "service", "spark")
 
 
 def _module_name(path: Path) -> str:
@@ -103,7 +104,7 @@ def _all_imports() -> dict[str, set[str]]:
     [
         # The in-process runner (`contacts run`) materializes the same assets the code location serves.
         ("dagster", ("pipelines", "assets", "contacts.runner")),
-        ("splink", ("dedup.matching",)),
+        ("splink", ("dedup.matching", "dedup.spark")),
         ("great_expectations", ("quality.gx_suites", "quality.gx_worker")),
     ],
 )

@@ -3,7 +3,8 @@
 Workspaces that outgrow one machine run matching on Spark; these tests hold the settings to
 that promise on real data: a model trained on DuckDB scores identically on Spark, a model
 trained on Spark scores on DuckDB, and the incremental predict on Spark gives the proposals of a
-full DuckDB predict. One module, so the tests share one Spark session (a JVM costs ~20 s).
+full DuckDB predict. The tests share one Spark session with tests/test_spark_engine.py (a JVM
+costs ~20 s).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dedup.matching.incremental import predict_nightly
 from dedup.matching.model import TrainingConfig, predict, train
 from dedup.matching.proposals import predictions_frame
 from tests.conftest import generated_records
+from tests.spark_session import local_test_session
 from tests.test_incremental import _compare
 
 pytestmark = pytest.mark.skipif(
@@ -34,24 +36,9 @@ def records(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def spark(tmp_path_factory: pytest.TempPathFactory):
-    from pyspark.sql import SparkSession
-    from splink.backends.spark import similarity_jar_location
-
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("contacts-tests")
-        .config("spark.jars", similarity_jar_location())
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.memory", "2g")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    session.sparkContext.setCheckpointDir(str(tmp_path_factory.mktemp("spark-checkpoints")))
-    yield session
-    session.stop()
+    # The process's one session (tests/test_spark_engine.py gets the same): never stopped here,
+    # its JVM ends with the test process.
+    return local_test_session(tmp_path_factory.mktemp("spark-checkpoints"))
 
 
 @pytest.fixture(scope="module")

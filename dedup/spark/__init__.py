@@ -1,0 +1,18 @@
+"""The Spark engine (issue 27): the identity stage run on a Spark cluster, one implementation.
+
+What it holds:
+- `session`: the Spark session, configured from the environment or a `spark-defaults`-style
+  file (docs/scale.md); local mode when nothing says otherwise.
+- `normalize`: staged records to normalized interactions on the executors: the Polars functions
+  of `dedup.identity` applied per Arrow batch inside `mapInArrow` (not a port).
+- `automerge`: the auto-merge key edges and ambiguous-key (hub) rules of
+  `dedup.identity.automerge` as Spark SQL aggregations; connected components by Splink's
+  clustering on its `SparkAPI`.
+- `stable_ids`: `dedup.identity.stable_ids`'s rules (mutual pairing, hashed new ids, redirects,
+  merge records) as Spark SQL.
+
+What it may import: pyspark, Splink's Spark backend, and the engine's earlier stages
+(`dedup.ingest`, `dedup.identity`). No Dagster: assets and the CLI choose this engine from
+`ContactsSettings.engine`. Nothing here is imported by the local engine, so a workspace that
+never sets `engine = "spark"` never starts a JVM.
+"""

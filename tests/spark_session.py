@@ -1,0 +1,23 @@
+"""The one Spark session of a test process, shared by tests/test_spark.py and
+tests/test_spark_engine.py (a JVM costs ~20-30 s to start on this machine)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Local mode sized for 2 cores and small frames: two shuffle partitions instead of 200.
+TEST_CONF = {
+    "spark.master": "local[2]",
+    "spark.app.name": "contacts-tests",
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+    "spark.ui.enabled": "false",
+    "spark.driver.memory": "2g",
+}
+
+
+def local_test_session(checkpoint_dir: Path):
+    """The process's session (created on first use, then reused) with `checkpoint_dir` set."""
+    from dedup.spark.session import spark_session
+
+    return spark_session(env={}, overrides=TEST_CONF, checkpoint_dir=checkpoint_dir)
