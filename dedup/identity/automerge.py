@@ -69,9 +69,10 @@ AMBIGUOUS_SCHEMA = {
 }
 
 
-def _value_level_hubs(nodes: pl.DataFrame, limits: HubLimits) -> pl.DataFrame:
-    """Emails and sessions ambiguous by direct co-occurrence counts."""
-    checks = [
+def value_hub_checks(limits: HubLimits) -> list[tuple[str, str, str, int, str]]:
+    """The co-occurrence caps on emails and sessions: (key type, key column, other column, limit,
+    label of the other). One table for both engines (dedup.spark.automerge reads it too)."""
+    return [
         ("email", "email_norm", "phone_e164", limits.email_max_phones, "phones"),
         ("email", "email_norm", "verified_user_id", limits.email_max_user_ids, "verified user ids"),
         ("session", "session_id", "email_norm", limits.session_max_emails, "emails"),
@@ -84,8 +85,12 @@ def _value_level_hubs(nodes: pl.DataFrame, limits: HubLimits) -> pl.DataFrame:
             "verified user ids",
         ),
     ]
+
+
+def _value_level_hubs(nodes: pl.DataFrame, limits: HubLimits) -> pl.DataFrame:
+    """Emails and sessions ambiguous by direct co-occurrence counts."""
     found = []
-    for key_type, key_col, other_col, limit, label in checks:
+    for key_type, key_col, other_col, limit, label in value_hub_checks(limits):
         counts = (
             nodes.filter(pl.col(key_col).is_not_null())
             .group_by(key_col)
