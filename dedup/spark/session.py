@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -95,8 +96,14 @@ def spark_session(
 
     if remote := env.get(REMOTE_ENV, "").strip():
         return SparkSession.builder.remote(remote).getOrCreate()
+    conf = spark_conf(env, overrides)
+    if conf["spark.master"].startswith("local"):
+        # Python workers of local mode run this interpreter (the project and its libraries;
+        # PySpark reads only the variable). On a cluster, executors need an environment with
+        # the project installed (docs/scale.md).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder
-    for key, value in spark_conf(env, overrides).items():
+    for key, value in conf.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
