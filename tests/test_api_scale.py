@@ -270,6 +270,38 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
+def test_a_lookup_by_id_reads_the_same_row_through_the_id_index(
+    indexed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The analyst layer indexes contacts(contact_id) (ART): `one` fetches a row through it, and
+    gives the same contact and 404 as the row-id path of a file without it."""
+    from dedup.service import search as searching
+
+    read_cache.share_published(indexed)
+    snap = read_cache.shared_reader(indexed).snapshot()
+    assert snap.index() is not None
+    with review.published(indexed) as con:
+        assert searching.has_id_index(con)
+        ids = [
+            r[0] for r in con.execute("SELECT contact_id FROM contacts USING SAMPLE 25").fetchall()
+        ]
+        plan = con.execute(
+            "EXPLAIN ANALYZE SELECT name FROM contacts WHERE contact_id = ?", [ids[0]]
+        ).fetchall()
+    assert "Index Scan" in plan[0][1]  # DuckDB picks the index when the scan starts
+    through_index = [api.one(indexed, c) for c in ids]
+    with pytest.raises(api.ApiError) as missing:
+        api.one(indexed, "contact_nobody")
+    assert missing.value.status == 404
+    monkeypatch.setattr(searching, "has_id_index", lambda _con: False)
+    snap._memo.pop("id_index", None)
+    assert [api.one(indexed, c) for c in ids] == through_index
+    assert [row["contact_id"] for row, _ in through_index] == ids
+    with pytest.raises(api.ApiError):
+        api.one(indexed, "contact_nobody")
+    snap._memo.pop("id_index")  # the module's later tests read through the index again
+
+
 TEXT_CASES = [
     ContactFilter(text="ann"),
     ContactFilter(text="city"),  # every contact: the attributes' key (consecutive docids)

@@ -24,7 +24,6 @@ from pydantic import BaseModel, Field
 from contacts.web.state import ApiError, WebState, web
 from dedup.admin.contact_edits import apply_contact_edits
 from dedup.decisions import DECISIONS_SCHEMA
-from dedup.layout import StateLayout
 from dedup.properties import validate
 from dedup.schema import CHANNELS, MAX_ATTRIBUTE_KEYS, MAX_TAGS
 from dedup.service import read_cache, review, search
@@ -179,8 +178,7 @@ def api_caller(state: WebState, authorization: str | None, request: Request) -> 
     Called by `guard.Guard` before the body is read; a client's failed attempts are counted too.
     """
     scheme, _, token = (authorization or "").partition(" ")
-    keys_path = StateLayout(state.db).api_keys_path
-    key = authenticate(keys_path, token.strip()) if scheme.lower() == "bearer" else None
+    key = authenticate(state.api_keys_path, token.strip()) if scheme.lower() == "bearer" else None
     if key is None:
         state.limiter.check_failure("API keys", request.client.host if request.client else "")
         raise ApiError(401, "missing or invalid API key (Authorization: Bearer ak_...)")
@@ -188,17 +186,18 @@ def api_caller(state: WebState, authorization: str | None, request: Request) -> 
     return key
 
 
-def caller(
+async def caller(
     request: Request,
     state: Annotated[WebState, Depends(web)],
     authorization: Annotated[str | None, Header()] = None,
 ) -> ApiKey:
-    """The request's API key: the one `Guard` found, or (a router used without it) checked here."""
+    """The request's API key: the one `Guard` found, or (a router used without it) checked here.
+    Coroutines, this and `writer`: FastAPI would run a plain function in its thread pool."""
     key = getattr(request.state, "api_key", None)
     return key if key is not None else api_caller(state, authorization, request)
 
 
-def writer(key: Annotated[ApiKey, Depends(caller)]) -> ApiKey:
+async def writer(key: Annotated[ApiKey, Depends(caller)]) -> ApiKey:
     if key.scope != "write":
         raise ApiError(403, f"API key {key.key_id} is read-only")
     return key
@@ -233,21 +232,31 @@ def _reading(db: Path, snap: read_cache.Snapshot | None) -> Iterator[duckdb.Duck
 def one(db: Path, contact_id: str) -> tuple[dict, str | None]:
     """A visible contact (redirects followed) with pending edits, and the id asked for if merged."""
     snap = _snapshot(db)
-    index = snap.index(wait=False) if snap is not None else None
-    rowid = index.rowid(contact_id) if index is not None else None
     try:
         with _reading(db, snap) as con:
-            if rowid is not None:  # a live id: one row group read (read_cache.ContactIndex)
-                live, where, key = contact_id, "rowid = ?", rowid
-            else:
+            live, rows = contact_id, _row_of(con, snap, contact_id)
+            if not rows:  # not a live id: a merged-away one, a deleted one, or none
                 live = review.live_contact(con, contact_id)
-                where, key = "contact_id = ?", live
+                rows = _row_of(con, snap, live)
             review.require_visible(db, live)
-            rows = _fetch(con, f"SELECT {SELECT_CONTACT} FROM contacts WHERE {where}", [key])
             row = _as_contacts(con, rows, db)[0]
     except review.ReviewError as exc:
         raise ApiError(404, str(exc)) from None
     return row, (contact_id if live != contact_id else None)
+
+
+def _row_of(con, snap: read_cache.Snapshot | None, contact_id: str) -> list[dict]:
+    """The `contacts` row of `contact_id` ([] when none): through the file's ART index on
+    contact_id (the row alone is fetched), else by row id from the contact index (one row
+    group is scanned), else by a scan of the table (an older file, the index still building)."""
+    if snap is not None and not snap.memo("id_index", search.has_id_index):
+        index = snap.index(wait=False)
+        if index is not None:
+            rowid = index.rowid(contact_id)
+            if rowid is None:
+                return []
+            return _fetch(con, f"SELECT {SELECT_CONTACT} FROM contacts WHERE rowid = ?", [rowid])
+    return _fetch(con, f"SELECT {SELECT_CONTACT} FROM contacts WHERE contact_id = ?", [contact_id])
 
 
 def _page(

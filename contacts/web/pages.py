@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from contacts.web.api import docids_are_contacts, snapshot_of
 from contacts.web.sessions import SESSION_COOKIE, Session
-from contacts.web.state import WebState, web
+from contacts.web.state import WebState, state_of, web
 from dedup.service import review, review_groups
 from dedup.service.search import ContactFilter, FilterError, count, ranked_docids, search
 from dedup.snapshot.analyst import CONTACT_LIST_COLUMNS, CONTACT_VIEW_COLUMNS
@@ -47,12 +47,13 @@ _UNSET = object()
 def current_session(request: Request) -> Session | None:
     """The signed-in admin's session (found by `Guard`, or looked up here), else None."""
     if getattr(request.state, "session", _UNSET) is _UNSET:
-        request.state.session = web(request).signed_in(request.cookies.get(SESSION_COOKIE))
+        request.state.session = state_of(request).signed_in(request.cookies.get(SESSION_COOKIE))
     return request.state.session
 
 
-def signed_in(request: Request) -> Session:
-    """A FastAPI dependency: the admin's session; 401 without one (Guard redirects GETs first)."""
+async def signed_in(request: Request) -> Session:
+    """A FastAPI dependency: the admin's session; 401 without one (Guard redirects GETs first).
+    A coroutine: FastAPI would run a plain function in its thread pool."""
     session = current_session(request)
     if session is None:
         raise HTTPException(401, "sign in first (/login)")
@@ -64,7 +65,7 @@ Admin = Annotated[Session, Depends(signed_in)]
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
     """A page, with the CSRF cookie its forms echo (the session's token once signed in)."""
-    state, session = web(request), current_session(request)
+    state, session = state_of(request), current_session(request)
     cookie = request.cookies.get(CSRF_COOKIE)
     token = session.csrf if session else cookie or secrets.token_urlsafe(32)
     code = request.query_params.get("msg", "")

@@ -23,7 +23,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from contacts.web.pages import Admin, render
-from contacts.web.state import web
+from contacts.web.state import state_of
 from dedup.layout import StateLayout
 from dedup.report_urls import PREFIX, SERVED_FOLDERS
 
@@ -110,13 +110,13 @@ def _sites(output: Path) -> list[tuple[str, str]]:
 
 @router.get(PREFIX)
 def reports_index(request: Request, _admin: Admin) -> Response:
-    output = StateLayout(web(request).db).output_dir
+    output = StateLayout(state_of(request).db).output_dir
     return render(request, "reports.html", sites=_sites(output), prefix=PREFIX)
 
 
 @router.get(PREFIX + "/{folder}/{rest:path}")
 def report_file(request: Request, folder: str, rest: str, _admin: Admin) -> Response:
-    output = StateLayout(web(request).db).output_dir
+    output = StateLayout(state_of(request).db).output_dir
     path = _target(output, folder, rest)
     if path.is_dir():  # relative links inside need the slash
         return RedirectResponse(f"{request.url.path}/", 307)

@@ -11,12 +11,14 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
 from contacts.web.sessions import Session, Sessions
+from dedup.layout import StateLayout
 from dedup.properties import Property
 from dedup.service import admins
 from dedup.service.admins import admins_path
@@ -111,6 +113,11 @@ class WebState:
     )
     sessions: Sessions = field(default_factory=Sessions)
 
+    @cached_property
+    def api_keys_path(self) -> Path:
+        """The API key file (asked on every API request)."""
+        return StateLayout(self.db).api_keys_path
+
     def signed_in(self, token: str | None) -> Session | None:
         """The session of cookie `token`, while its admin still exists."""
         session = self.sessions.get(token)
@@ -120,6 +127,12 @@ class WebState:
         return session
 
 
-def web(request: Request) -> WebState:
-    """The app's state (a FastAPI dependency)."""
+def state_of(request: Request) -> WebState:
+    """The app's state."""
+    return request.app.state.web
+
+
+async def web(request: Request) -> WebState:
+    """The app's state (a FastAPI dependency). A coroutine: FastAPI runs a plain function
+    dependency in its thread pool, a hop that cost more than the lookup (docs/performance.md)."""
     return request.app.state.web

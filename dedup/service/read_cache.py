@@ -253,6 +253,9 @@ class PublishedReader:
 
 
 _readers: dict[Path, PublishedReader] = {}
+# The path as callers pass it -> its reader: `Path.resolve` costs several system calls, and
+# every request asks (a share is never undone, so what a path resolved to stays right).
+_by_given: dict[Path, PublishedReader] = {}
 _readers_lock = threading.Lock()
 
 
@@ -265,4 +268,10 @@ def share_published(db: Path) -> None:
 def shared_reader(db: Path) -> PublishedReader | None:
     if not _readers:
         return None
-    return _readers.get(Path(db).resolve())
+    found = _by_given.get(db)
+    if found is None:
+        found = _readers.get(Path(db).resolve())
+        if found is not None:
+            with _readers_lock:
+                _by_given[db] = found
+    return found

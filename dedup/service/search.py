@@ -22,6 +22,7 @@ import polars as pl
 
 from dedup.schema import CHANNELS
 from dedup.snapshot.analyst import (
+    CONTACT_ID_INDEX,
     FTS_SCHEMA,
     POSTINGS_INFO_TABLE,
     POSTINGS_TABLE,
@@ -215,6 +216,17 @@ def has_postings(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(found and found[0])
 
 
+def has_id_index(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the published file has the ART index on contacts(contact_id) (files built before
+    it look an id up by row id through read_cache.ContactIndex)."""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_indexes() WHERE index_name = ? AND table_name = 'contacts' "
+        "AND database_name = current_database()",
+        [CONTACT_ID_INDEX],
+    ).fetchone()
+    return bool(found and found[0])
+
+
 def _matches_sql(postings: bool = False) -> str:
     """(contact_id, score) of every match: the same BM25 score as `match_bm25(contact_id, text,
     conjunctive := 1)` with fts's defaults k = 1.2, b = 0.75 (checked equal on 2.2M contacts),
@@ -322,6 +334,12 @@ def next_matches(
     return docids, (window[-1] + 1 if len(window) == n else None)
 
 
+# One word's BM25 term score for posting p (q: the word's df; s: fts's stats); a match's score is
+# the sum over the query's words, rounded to 9 places (see _POSTED_HITS_CTE).
+TERM_SCORE = """log((s.num_docs - q.df + 0.5) / (q.df + 0.5) + 1)
+    * (p.tf * (1.2 + 1) / (p.tf + 1.2 * (1 - 0.75 + 0.75 * p.len / s.avgdl)))"""
+
+
 def ranked_docids(
     con: duckdb.DuckDBPyConnection, text: str, skip: Collection[int], offset: int, limit: int
 ) -> tuple[int, list[int]]:
@@ -332,28 +350,18 @@ def ranked_docids(
     words = query_words(con, text)
     if not words.complete:
         return 0, []
+    left_out = f"AND p.docid NOT IN ({', '.join(str(int(d)) for d in skip)})" if skip else ""
+    if len(words.termids) == 1:
+        return _ranked_one_word(con, int(words.termids[0]), left_out, offset, limit)
     termids = ", ".join(str(int(t)) for t in words.termids)
-    left_out = ", ".join(str(int(d)) for d in skip)
-    term_score = """log((s.num_docs - q.df + 0.5) / (q.df + 0.5) + 1)
-        * (p.tf * (1.2 + 1) / (p.tf + 1.2 * (1 - 0.75 + 0.75 * p.len / s.avgdl)))"""
-    # One word: a document's score is its one posting's (no grouping; the same rounded value).
-    single = len(words.termids) == 1
-    score, grouped = (
-        (f"round({term_score}, 9)", "")
-        if single
-        else (
-            f"round(sum({term_score}), 9)",
-            f"GROUP BY p.docid HAVING count(*) = {len(words.termids)}",
-        )
-    )
     row = con.execute(
         f"""
         WITH q AS (SELECT termid, df FROM {WORDS_TABLE} WHERE termid IN ({termids})),
         hits AS (
-            SELECT p.docid, {score} AS score
+            SELECT p.docid, round(sum({TERM_SCORE}), 9) AS score
             FROM {POSTINGS_TABLE} p JOIN q USING (termid) CROSS JOIN {FTS_SCHEMA}.stats s
-            WHERE p.termid IN ({termids}) {f"AND p.docid NOT IN ({left_out})" if skip else ""}
-            {grouped})
+            WHERE p.termid IN ({termids}) {left_out}
+            GROUP BY p.docid HAVING count(*) = {len(words.termids)})
         SELECT (SELECT count(*) FROM hits),
                (SELECT list(docid) FROM (SELECT docid FROM hits ORDER BY score DESC, docid
                                          LIMIT {int(limit)} OFFSET {int(offset)}))
@@ -361,6 +369,58 @@ def ranked_docids(
     ).fetchone()
     assert row is not None
     return int(row[0]), list(row[1] or [])
+
+
+def _ranked_one_word(
+    con: duckdb.DuckDBPyConnection, termid: int, left_out: str, offset: int, limit: int
+) -> tuple[int, list[int]]:
+    """`ranked_docids` for one word. A document's score is then its one posting's, which
+    depends only on the posting's tf and length, and a word has few distinct (tf, len): each
+    pair is scored once (the same expression, so the same rounded value), and the page is read
+    from the pairs whose scores cover its ranks. Scoring every posting of a common word (733,000
+    for "gold" at 2.2M contacts) took 50-260 ms; docs/performance.md."""
+    pairs = con.execute(
+        f"""
+        WITH q AS (SELECT termid, df FROM {WORDS_TABLE} WHERE termid = {termid}),
+        p AS (SELECT termid, tf, len, count(*) AS n FROM {POSTINGS_TABLE} p
+              WHERE p.termid = {termid} {left_out} GROUP BY ALL)
+        SELECT p.tf, p.len, p.n, round({TERM_SCORE}, 9) AS score
+        FROM p JOIN q USING (termid) CROSS JOIN {FTS_SCHEMA}.stats s
+        ORDER BY score DESC
+        """
+    ).fetchall()
+    total = sum(n for _, _, n, _ in pairs)
+    # Pairs of one score are one group: its documents tie and are ordered by docid together.
+    groups: list[tuple[float, int, list[tuple[int, int]]]] = []
+    for tf, length, n, score in pairs:
+        if groups and groups[-1][0] == score:
+            groups[-1] = (score, groups[-1][1] + n, [*groups[-1][2], (tf, length)])
+        else:
+            groups.append((score, n, [(tf, length)]))
+    skipped, chosen = 0, []  # documents ranked before the chosen groups; the chosen groups
+    for _, n, members in groups:
+        if skipped + n <= offset and not chosen:
+            skipped += n  # wholly ranked before the page
+        elif skipped + sum(m for m, _ in chosen) < offset + limit:
+            chosen.append((n, members))
+        else:
+            break
+    if not chosen:
+        return total, []
+    values = ", ".join(
+        f"({int(tf)}, {int(length)}, {rank})"
+        for rank, (_, members) in enumerate(chosen)
+        for tf, length in members
+    )
+    rows = con.execute(
+        f"""
+        SELECT p.docid FROM {POSTINGS_TABLE} p
+        JOIN (VALUES {values}) v(tf, len, rank) ON p.tf = v.tf AND p.len = v.len
+        WHERE p.termid = {termid} {left_out}
+        ORDER BY v.rank, p.docid LIMIT {int(limit)} OFFSET {int(offset - skipped)}
+        """
+    ).fetchall()
+    return total, [r[0] for r in rows]
 
 
 def search_sql(
