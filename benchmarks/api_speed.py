@@ -21,6 +21,7 @@ With `--demo FILE` (a `contacts demo` file) it also runs 1,500 reads at concurre
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import shutil
@@ -43,6 +44,11 @@ from dedup.layout import StateLayout  # noqa: E402
 from dedup.service import read_cache  # noqa: E402
 from dedup.service.admins import add_admin, admins_path  # noqa: E402
 from dedup.service.apikeys import create_key  # noqa: E402
+
+
+def load() -> str:
+    """The machine's load averages (1, 5, 15 min): the machine is shared, say it beside figures."""
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def peak_mb() -> float:
@@ -257,11 +263,14 @@ def main() -> None:
     parser.add_argument("--demo-only", action="store_true", help="Only the --demo load test.")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    print(f"start: {load()}")
     if args.demo_only:
         for workers in (1, 2):
             concurrency(args.demo, args.port + workers, workers)
+        print(f"end: {load()}")
         return
     rows = measure_big(big_file(args), args.port, args.sync)
+    print(f"after the big file's reads: {load()}")
     print("\n| read | n | p50 ms | p99 ms |\n|---|---:|---:|---:|")
     for label, n, p50, p99 in rows:
         print(f"| {label} | {n} | {p50:.1f} | {p99:.1f} |")
@@ -269,6 +278,7 @@ def main() -> None:
         for workers in (1, 2):
             concurrency(args.demo, args.port + workers, workers)
     print(f"\npeak memory (server and client, one process): {peak_mb():.0f} MB")
+    print(f"end: {load()}")
 
 
 if __name__ == "__main__":
