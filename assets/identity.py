@@ -39,6 +39,7 @@ from dedup.identity.constraints import (
     MERGE_SIDES_SCHEMA,
 )
 from dedup.identity.crm_evidence import crm_evidence
+from dedup.identity.day_cache import forget, normalized_history
 from dedup.identity.merge_history import (
     MERGES_SCHEMA,
     SIDE_PROFILE_COLUMNS,
@@ -47,7 +48,7 @@ from dedup.identity.merge_history import (
 from dedup.identity.normalize import read_phone_lookup, write_phone_lookup
 from dedup.identity.resolution import PreviousIds, resolve_ids
 from dedup.identity.verify import identity_failures
-from dedup.ingest.days import read_staged, read_staged_crm
+from dedup.ingest.days import read_staged_crm
 from dedup.layout import WORK_COMPRESSION
 from dedup.snapshot.files import load_previous_ids, previous_rows, previous_table
 
@@ -75,6 +76,16 @@ DELETION_MEMBERS_FILE = "deletion_members.parquet"
 # contact_id): kept out of the engine, profiled for `deleted_contacts`.
 TRASH_ASSIGNMENT_FILE = "deleted_assignment.parquet"
 RESTORED_FILE = "restored_interactions.parquet"
+# Normalized rows per staged source-day, kept between nights (`dedup.identity.day_cache`).
+NORMALIZED_CACHE = "normalized"
+FULL_REQUESTED = "--full requested"
+
+
+class IdentityConfig(dg.Config):
+    """Run config of the `interactions` step."""
+
+    # Normalize every staged day again instead of reading back the days that did not change.
+    full: bool = False
 
 
 @dg.asset(
@@ -86,11 +97,12 @@ RESTORED_FILE = "restored_interactions.parquet"
     description="One normalized row per interaction id across every staged export day.",
 )
 def interactions(
-    context: dg.AssetExecutionContext, settings: ContactsSettings
+    context: dg.AssetExecutionContext, config: IdentityConfig, settings: ContactsSettings
 ) -> dg.MaterializeResult:
     layout = settings.layout
-    config = settings.engine_config()
-    region = config.default_region
+    full = FULL_REQUESTED if config.full else None
+    engine = settings.engine_config()
+    region = engine.default_region
     known_phones = read_phone_lookup(layout.cache_dir, region)
     log = DecisionLog(
         decisions=pl.read_parquet(layout.work_file(DECISIONS_FILE)),
@@ -99,9 +111,11 @@ def interactions(
         deletions=pl.read_parquet(layout.work_file(DELETIONS_FILE)),
         salt_hex=salt(layout.state_dir),
     )
-    tonight = apply_decisions(
-        read_staged(layout.staging_root, "accepted"), config, log, known_phones
-    )
+    cache = layout.cache_dir / NORMALIZED_CACHE
+    resolved, plan = normalized_history(layout.staging_root, cache, engine, known_phones, full)
+    context.log.info(f"normalization: {plan.describe()}")
+    tonight = apply_decisions(resolved, engine, log, known_phones)
+    del resolved
     frame, split = tonight.interactions, tonight.deletion
     split.trash.drop("contact_id", "identity_failure").write_parquet(
         layout.work_file(TRASH_FILE), compression=WORK_COMPRESSION
@@ -112,6 +126,7 @@ def interactions(
     split.restored.write_parquet(layout.work_file(RESTORED_FILE))
     write_phone_lookup(layout.cache_dir, region, tonight.phones)
     scrubbed = scrub_erased(layout.staging_root, tonight, log, region)
+    forget(layout.staging_root, cache, engine, tonight.gone_for_good)
     tonight.suppressed.group_by("decision_id").agg(pl.len().alias("interactions")).write_parquet(
         layout.work_file(SUPPRESSED_FILE)
     )
@@ -126,11 +141,14 @@ def interactions(
         "suppressed": tonight.suppressed.height,
     }
     layout.work_file(INTERACTION_STATS_FILE).write_text(json.dumps(stats))
-    if not config.identity_secrets:
+    if not engine.identity_secrets:
         context.log.warning("no identity secret set: no user id counts as verified")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": frame.height,
+            # Which path the night took and why (issue 25).
+            "night_path": plan.describe(),
+            "days_normalized": dg.MetadataValue.json(plan.new + plan.changed),
             "deliveries": tonight.deliveries,
             "updates": tonight.updates,
             "repeated_deliveries": tonight.repeats,

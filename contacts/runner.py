@@ -32,6 +32,7 @@ def run_pipeline(
     progress: Callable[[str], None] = lambda _msg: None,
     retrain: bool = False,
     keep_quality_worker: bool = False,
+    full: bool = False,
 ) -> RunSummary:
     """Ingest changed export days, then build, check and publish. Safe to repeat."""
     return run_night(
@@ -40,4 +41,5 @@ def run_pipeline(
         progress=progress,
         retrain=retrain,
         keep_quality_worker=keep_quality_worker,
+        full=full,
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.ingest import INGEST_ASSET_BY_SOURCE
-from assets.names import PROPOSALS
+from assets.names import INTERACTIONS, PROPOSALS
 from assets.partitions import export_days
 from assets.resources import ContactsSettings, SettingsError
 from dedup import run_lock
@@ -156,9 +156,15 @@ class _Night:
             if not result.success:
                 raise PipelineError(f"ingest of {span}: {failure_line(result)}")
 
-    def build(self, retrain: bool) -> None:
-        self.progress("build, check and publish contacts")
-        config = {**QUIET, "ops": {PROPOSALS: {"config": {"retrain": retrain}}}}
+    def build(self, retrain: bool, full: bool) -> None:
+        self.progress("build, check and publish contacts" + (" (full rebuild)" if full else ""))
+        # `full`: every staged day normalized again and every candidate pair scored again,
+        # instead of only what changed since the last night (issue 25).
+        ops = {
+            INTERACTIONS: {"config": {"full": full}},
+            PROPOSALS: {"config": {"retrain": retrain, "full_predict": full}},
+        }
+        config = {**QUIET, "ops": ops}
         result = self.defs.resolve_job_def(BUILD_JOB).execute_in_process(
             instance=self.instance, raise_on_error=False, run_config=config, tags=self.tags
         )
@@ -173,10 +179,12 @@ def run_night(
     retrain: bool = False,
     tags: dict[str, str] | None = None,
     keep_quality_worker: bool = False,
+    full: bool = False,
 ) -> RunSummary:
     """Ingest changed export days, then build, check and publish. Safe to repeat.
 
     Holds the run lock throughout; a second run refuses with one line (`PipelineError`).
+    `full` rebuilds from every staged day instead of carrying over what did not change.
     `keep_quality_worker` leaves the GX worker this night started running for the next night in
     the same process (`contacts demo`); otherwise it is stopped when the night ends.
     """
@@ -204,7 +212,7 @@ def run_night(
             stale = night.stale()
             night.ingest(stale)
             summary.days_ingested = sorted(stale)
-            night.build(retrain)
+            night.build(retrain, full)
         finally:
             if owns_worker and not keep_quality_worker:
                 gx_worker.stop()
@@ -247,6 +255,7 @@ def fill_counts(summary: RunSummary) -> None:
 
 class NightConfig(dg.Config):
     retrain: bool = False  # retrain the Splink model even if the saved one still fits the data
+    full: bool = False  # rebuild from every staged day (`contacts run --full`)
 
 
 @dg.op(
@@ -265,6 +274,7 @@ def run_the_night(
         progress=context.log.info,
         retrain=config.retrain,
         tags={PARENT_TAG: context.run_id},
+        full=config.full,
     )
     for warning in summary.warnings:
         context.log.warning(warning)

@@ -29,7 +29,14 @@ def _settings(exports: Path, db: Path, region: str):
     return ContactsSettings(exports_dir=str(exports), db_path=str(db), default_region=region)
 
 
-def _run(exports: Path, db: Path, region: str, retrain: bool = False, keep_worker: bool = False):
+def _run(
+    exports: Path,
+    db: Path,
+    region: str,
+    retrain: bool = False,
+    keep_worker: bool = False,
+    full: bool = False,
+):
     # Export-day partitions start at this folder's first day (assets.partitions): they are
     # defined when the assets are imported, below.
     os.environ["CONTACTS_EXPORTS_DIR"] = str(exports)
@@ -42,6 +49,7 @@ def _run(exports: Path, db: Path, region: str, retrain: bool = False, keep_worke
                 progress=lambda m: status.update(m),
                 retrain=retrain,
                 keep_quality_worker=keep_worker,
+                full=full,
             )
         except PipelineError as exc:
             fail(str(exc))
@@ -87,11 +95,19 @@ def run(
         bool,
         typer.Option("--retrain", help="Retrain the matching model even if the saved one fits."),
     ] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Rebuild from every staged day (normalization, all candidate pairs) instead of "
+            "carrying over what did not change since the last night.",
+        ),
+    ] = False,
 ) -> None:
     """Run the nightly job: ingest changed export days, auto-merge, propose merges, publish."""
     if not exports.is_dir():
         fail(f"exports folder not found: {exports}")
-    summary = _run(exports, db, region, retrain)
+    summary = _run(exports, db, region, retrain, full=full)
     _print_summary(summary, "contacts run")
 
 

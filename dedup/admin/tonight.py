@@ -19,7 +19,7 @@ import polars as pl
 from dedup.admin.deletion import DeletionSplit, deleted_members, split_by_deletion
 from dedup.admin.privacy import crm_records_without_erased, suppressed_interactions
 from dedup.config import EngineConfig
-from dedup.identity.interactions import prepare_interactions
+from dedup.identity.interactions import ResolvedInteractions, prepare_interactions
 from dedup.identity.normalize import phone_lookup
 from dedup.identity.verify import revocations, revoke
 from dedup.ingest.days import scrub_crm_staging, scrub_staging
@@ -55,13 +55,18 @@ class Tonight:
 
 
 def apply_decisions(
-    staged: pl.DataFrame,
+    staged: pl.DataFrame | ResolvedInteractions,
     config: EngineConfig,
     log: DecisionLog,
     known_phones: pl.DataFrame | None = None,
 ) -> Tonight:
-    """Staged records → tonight's interactions, every decision applied (module docstring)."""
-    resolved = prepare_interactions(staged, config, known_phones)
+    """Staged records (or records already normalized and resolved: `identity.day_cache`) →
+    tonight's interactions, every decision applied (module docstring)."""
+    resolved = (
+        staged
+        if isinstance(staged, ResolvedInteractions)
+        else prepare_interactions(staged, config, known_phones)
+    )
     frame = revoke(resolved.interactions, revocations(log.decisions))
     resolved.interactions = pl.DataFrame()  # `frame` holds the rows now
     suppressed = suppressed_interactions(frame, log.suppression, log.salt_hex, config.after_erasure)

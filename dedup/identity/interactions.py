@@ -20,20 +20,30 @@ class ResolvedInteractions:
     repeats: int  # re-deliveries with identical content
 
 
+# Column holding `content_hash()` when it was computed before normalization (the day cache):
+# normalization rewrites `session_id` in place, so the hash must be of the staged values.
+CONTENT = "_content"
+
+
+def content_hash() -> pl.Expr:
+    """What makes two deliveries of one interaction id the same version (staged values)."""
+    return pl.struct([c for c in CANONICAL_FIELDS if c != "interaction_id"]).hash(11).alias(CONTENT)
+
+
 def resolve_redeliveries(staged: pl.DataFrame) -> ResolvedInteractions:
     """Keep one version per `interaction_id`: the latest export day, then the later file, then row.
 
     SPEC: the same id delivered again is the same interaction, never counted twice; with different
-    content it is an update and the later delivery wins.
+    content it is an update and the later delivery wins. `staged` may already carry `CONTENT`
+    (rows normalized before they were resolved: `dedup.identity.day_cache`).
     """
-    content = pl.struct([c for c in CANONICAL_FIELDS if c != "interaction_id"]).hash(11)
-    ordered = staged.with_columns(content.alias("_content")).sort(
+    ordered = (staged if CONTENT in staged.columns else staged.with_columns(content_hash())).sort(
         "interaction_id", "export_day", "source", "file", "row"
     )
     versions = ordered.group_by("interaction_id").agg(
-        pl.len().alias("n"), pl.col("_content").n_unique().alias("n_versions")
+        pl.len().alias("n"), pl.col(CONTENT).n_unique().alias("n_versions")
     )
-    latest = ordered.unique("interaction_id", keep="last", maintain_order=True).drop("_content")
+    latest = ordered.unique("interaction_id", keep="last", maintain_order=True).drop(CONTENT)
     return ResolvedInteractions(
         interactions=latest,
         deliveries=staged.height,
@@ -55,15 +65,23 @@ def prepare_interactions(
     resolved = resolve_redeliveries(staged)
     del staged
     frame, resolved.interactions = resolved.interactions, pl.DataFrame()
+    resolved.interactions = normalize_rows(frame, config, known_phones)
+    return resolved
+
+
+def normalize_rows(
+    frame: pl.DataFrame, config: EngineConfig, known_phones: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Verify identities, normalize identifiers and display text, row by row and in row order:
+    the result for a set of rows is the concatenation of the results for its parts (what lets
+    `dedup.identity.day_cache` keep one export day's rows from night to night)."""
     frame = verified_user_ids(frame, config.identity_secrets, config.previous_secret_until)
     frame = normalize_identifiers(
         frame, default_region=config.default_region, known_phones=known_phones
     )
-    frame = frame.with_columns(
+    return frame.with_columns(
         display_text(pl.col("name")).alias("name_display"),
         display_text(pl.col("company")).alias("company_display"),
         pl.col("plan").str.strip_chars().str.to_lowercase().alias("plan_norm"),
         pl.col("session_id").str.strip_chars().replace("", None).alias("session_id"),
     )
-    resolved.interactions = frame
-    return resolved

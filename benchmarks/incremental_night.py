@@ -1,0 +1,230 @@
+"""Benchmark (issue 25): a night that adds one small export day to a large history.
+
+Not a test. Usage:
+
+    .venv/bin/python benchmarks/incremental_night.py --interactions 1000000 --new-share 0.01
+
+1. Generates `--interactions` of history (the project's generator, 10 export days) and runs the
+   first night on it (`contacts run`'s code path, fresh process).
+2. Adds one export day holding `--new-share` of the history's size: rows drawn from the history's
+   own Parquet files (so most new interactions belong to people already known) with new
+   interaction ids, dated the day after the last.
+3. Runs that night twice from copies of the same state, each in a fresh process: the default
+   path (incremental where it can be) and `--full`; prints wall seconds, peak RSS and seconds per
+   Dagster step of both, checks that both published the same rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from inspect import signature
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SECRET = "bench-secret"
+
+
+def peak_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return own / 1024
+
+
+def step_seconds(instance) -> dict[str, float]:
+    """Seconds per step key (start to success or failure), summed over the night's runs."""
+    import dagster as dg
+
+    started: dict[tuple[str, str], float] = {}
+    seconds: dict[str, float] = {}
+    for run in instance.get_runs():
+        for entry in instance.all_logs(run.run_id):
+            event = entry.dagster_event
+            if event is None or event.step_key is None:
+                continue
+            key = (run.run_id, event.step_key)
+            if event.event_type == dg.DagsterEventType.STEP_START:
+                started[key] = entry.timestamp
+            elif event.event_type in (
+                dg.DagsterEventType.STEP_SUCCESS,
+                dg.DagsterEventType.STEP_FAILURE,
+            ):
+                took = entry.timestamp - started.get(key, entry.timestamp)
+                seconds[event.step_key] = seconds.get(event.step_key, 0.0) + took
+    return seconds
+
+
+def path_metadata(instance) -> str:
+    """What the `interactions` asset said about the path it took (issue 25)."""
+    import dagster as dg
+
+    records = instance.fetch_materializations(dg.AssetKey("interactions"), limit=1).records
+    if not records:
+        return ""
+    meta = records[0].asset_materialization.metadata  # type: ignore[union-attr]
+    value = meta.get("night_path")
+    return str(value.value) if value is not None else ""
+
+
+def one_night(exports: Path, db: Path, full: bool) -> None:
+    """Child process: one night through `pipelines.nightly.run_night`; JSON on stdout."""
+    os.environ["CONTACTS_EXPORTS_DIR"] = str(exports)
+    os.environ["ASKVAULT_IDENTITY_SECRET"] = SECRET
+    import dagster as dg
+
+    from assets.resources import ContactsSettings
+    from pipelines.nightly import run_night
+
+    settings = ContactsSettings(exports_dir=str(exports), db_path=str(db))
+    instance = dg.DagsterInstance.ephemeral()
+    t = time.perf_counter()
+    # A checkout from before `full` existed (the baseline) runs its only path.
+    kwargs = {"full": True} if full and "full" in signature(run_night).parameters else {}
+    summary = run_night(settings, instance, **kwargs)
+    took = time.perf_counter() - t
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    report = {
+        "seconds": took,
+        "peak_mb": peak_mb(),
+        "worker_peak_mb": children,
+        "interactions": summary.interactions,
+        "contacts": summary.contacts,
+        "steps": step_seconds(instance),
+        "path": path_metadata(instance),
+    }
+    print(json.dumps(report))
+
+
+def night(exports: Path, db: Path, full: bool = False) -> dict:
+    cmd = [sys.executable, __file__, "--night", str(exports), "--db", str(db)]
+    if full:
+        cmd.append("--full")
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode:
+        sys.stderr.write(done.stderr[-4000:])
+        raise SystemExit(f"night failed ({' '.join(cmd)})")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def link_tree(source: Path, target: Path) -> None:
+    """Real folders, hard-linked files: a day's fingerprint (lstat) is that of a real file."""
+    for folder, _dirs, files in os.walk(source):
+        rel = Path(folder).relative_to(source)
+        (target / rel).mkdir(parents=True, exist_ok=True)
+        for name in files:
+            os.link(Path(folder) / name, target / rel / name)
+
+
+def add_day(exports: Path, staging: Path, share: float, history: int, seed: int = 25):
+    """One new askvault export day: `share` × history rows drawn from the history's staged rows
+    (people already known, new interaction ids), dated the day after the last day."""
+    import polars as pl
+
+    from dedup.schema import CANONICAL_FIELDS
+
+    days = sorted(p.name for p in (exports / "askvault").iterdir())
+    pool = pl.read_parquet(sorted(staging.glob("askvault/*/accepted.parquet")))
+    n = max(1, round(history * share))
+    new_day = (date.fromisoformat(days[-1]) + timedelta(days=1)).isoformat()
+    midnight = pl.lit(date.fromisoformat(new_day)).cast(pl.Datetime("us", "UTC"))
+    rows = (
+        pool.sample(n, with_replacement=n > pool.height, seed=seed)
+        .select(CANONICAL_FIELDS)
+        .with_columns(
+            pl.format("int_new_{}", pl.int_range(pl.len())).alias("interaction_id"),
+            (pl.col("occurred_at") - pl.col("occurred_at").dt.truncate("1d") + midnight).alias(
+                "occurred_at"
+            ),
+        )
+    )
+    folder = exports / "askvault" / new_day
+    folder.mkdir()
+    rows.write_parquet(folder / "export-001.parquet")
+    return new_day, rows.height
+
+
+def copy_state(source_db: Path, target_db: Path) -> None:
+    shutil.rmtree(target_db.parent, ignore_errors=True)
+    target_db.parent.mkdir(parents=True)
+    shutil.copy2(source_db, target_db)
+    state = source_db.with_name(source_db.name + ".state")
+    shutil.copytree(state, target_db.with_name(target_db.name + ".state"), symlinks=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--interactions", type=int, default=1_000_000)
+    parser.add_argument("--new-share", type=float, default=0.01)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
+    parser.add_argument(
+        "--reuse-history",
+        action="store_true",
+        help="start from the history night an earlier run left in --out",
+    )
+    parser.add_argument("--night", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--full", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.night:
+        one_night(args.night, args.db, args.full)
+        return
+
+    from contacts.demo import generate_benchmark_exports
+
+    history = args.out / f"exports-{args.interactions}"
+    if not (history / "askvault").is_dir():
+        shutil.rmtree(history, ignore_errors=True)
+        generate_benchmark_exports(history, args.interactions)
+    work = args.out / f"incremental-{args.interactions}"
+    exports = work / "exports"
+    if not args.reuse_history:
+        shutil.rmtree(work, ignore_errors=True)
+        link_tree(history / "askvault", exports / "askvault")
+    for extra in sorted((exports / "askvault").iterdir()):
+        if not (history / "askvault" / extra.name).is_dir():
+            shutil.rmtree(extra)  # the new day of an earlier benchmark run
+    base = work / "base" / "contacts.duckdb"
+    if not base.exists():
+        first = night(exports, base)
+        print(f"history night: {first['interactions']:,} interactions, {first['seconds']:.1f} s")
+    staging = base.with_name(base.name + ".state") / "staging"
+    new_day, rows = add_day(exports, staging, args.new_share, args.interactions)
+    print(f"new day {new_day}: {rows:,} rows")
+    results = {}
+    since = datetime.now(UTC)
+    for name, full in (("incremental", False), ("full", True)):
+        db = work / name / "contacts.duckdb"
+        copy_state(base, db)
+        results[name] = night(exports, db, full)
+        r = results[name]
+        print(f"{name}: {r['seconds']:.1f} s, peak {r['peak_mb']:,.0f} MB, path: {r['path']}")
+    (work / "nights.json").write_text(json.dumps(results, indent=1))
+    inc, full = results["incremental"], results["full"]
+    print("\n| step | incremental (s) | full (s) |\n| --- | ---: | ---: |")
+    for step in sorted(full["steps"], key=lambda s: -full["steps"][s]):
+        print(f"| {step} | {inc['steps'].get(step, 0):.2f} | {full['steps'][step]:.2f} |")
+    print(
+        f"| **night (wall)** | **{inc['seconds']:.1f}** | **{full['seconds']:.1f}** |\n"
+        f"| peak RSS (MB) | {inc['peak_mb']:,.0f} | {full['peak_mb']:,.0f} |\n"
+        f"| interactions / contacts | {inc['interactions']:,} / {inc['contacts']:,} "
+        f"| {full['interactions']:,} / {full['contacts']:,} |"
+    )
+    # The equality test's comparison: every table, run clocks and run ids aside.
+    from tests.test_incremental_night import differences
+
+    differ = differences(
+        work / "incremental" / "contacts.duckdb", work / "full" / "contacts.duckdb", since
+    )
+    print("\npublished files: " + ("identical" if not differ else f"DIFFER: {differ}"))
+
+
+if __name__ == "__main__":
+    main()
