@@ -52,7 +52,8 @@ def _tables(con: duckdb.DuckDBPyConnection, db: str) -> list[tuple[str, str]]:
 def _comparable(con: duckdb.DuckDBPyConnection, schema: str, table: str, since) -> str:
     """The table's columns as compared: a time taken after `since` (a run's clock: when a merge
     was decided, when it stops being reversible) reads as a marker, a merge id (hashed from its
-    run's time) as what the merge did, a run id as nothing, a float to 9 decimals."""
+    run's time) as what the merge did, a full-text index's term number as its term, a run id as
+    nothing, a float to 9 decimals."""
     columns = con.execute(
         "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 'a' "
         "AND schema_name = ? AND table_name = ? ORDER BY column_index",
@@ -71,6 +72,9 @@ def _comparable(con: duckdb.DuckDBPyConnection, schema: str, table: str, since) 
             # Matching's incremental rescoring adds a pair's weights in another order than a
             # full predict: equal to ~1e-15 (tests/test_incremental.py holds it to 1e-9).
             out.append(f"round({column}, 9)")
+        elif name == "termid" and schema.startswith("fts_"):
+            # A full-text index numbers its terms in the order its threads meet them.
+            out.append(f"(SELECT min(term) FROM term_key k WHERE k.termid = {column})")
         elif name == "merge_id" or kind == "VARCHAR" and name.endswith("merge_id"):
             out.append(f"(SELECT min(what) FROM merge_key m WHERE m.merge_id = {column})")
         else:
@@ -95,6 +99,11 @@ def differences(a: Path, b: Path, since) -> dict[str, int]:
                 f"CASE WHEN decided_at >= '{since}' THEN 'this run' ELSE decided_at::VARCHAR END) "
                 f"AS what FROM {db}.main.merges"
             )
+            if schema.startswith("fts_"):
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE term_key AS "
+                    f"SELECT termid, term FROM {db}.{schema}.dict"
+                )
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE side_{db} AS SELECT {cols} FROM {db}.{schema}.{table}"
             )
