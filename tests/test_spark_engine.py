@@ -8,12 +8,40 @@ The JVM tests share the process's one Spark session with tests/test_spark.py
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from assets.resources import ContactsSettings, SettingsError
+from contacts.demo import GeneratorConfig, generate_exports
+from dedup.config import EngineConfig, HubLimits
+from dedup.identity.automerge import (
+    AMBIGUOUS_SCHEMA,
+    EVIDENCE_SCHEMA,
+    HELD_REASON,
+    HELD_SCHEMA,
+    auto_merge,
+)
+from dedup.identity.crm_evidence import crm_evidence
+from dedup.identity.interactions import prepare_interactions
+from dedup.identity.stable_ids import PreviousState, assign_ids, new_contact_id
+from dedup.ingest.days import (
+    SOURCES,
+    day_files,
+    export_days,
+    fingerprint,
+    ingest_day,
+    read_staged,
+    read_staged_crm,
+    write_staging,
+)
+from dedup.spark.identity import identity_stage, previous_from_local, staged_files
 from dedup.spark.session import CONF_ENV, MASTER_ENV, read_spark_defaults, spark_conf
+from dedup.spark.stable_ids import assign_ids as spark_assign_ids
+from tests.conftest import SECRET
+from tests.spark_session import local_test_session
 
 needs_java = pytest.mark.skipif(
     shutil.which("java") is None, reason="Spark needs a Java runtime (bin/dev test installs one)"
@@ -59,3 +87,177 @@ def test_spark_defaults_file_then_master_variable(tmp_path: Path) -> None:
     assert local["spark.master"] == "local[2]"
     assert local["spark.driver.bindAddress"] == "127.0.0.1"
     assert local["spark.jars"].endswith(".jar")  # Splink's similarity functions
+
+
+# --- the identity stage, Spark local mode against the local engine --------------------------
+
+DECIDED_AT = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
+# Night 1 of the two-night test runs under other caps than night 2, so night 2 splits some of
+# night 1's contacts (a looser phone cap merged households) and merges others (a stricter email
+# cap kept people apart): pairing, redirects and merge records all have work to do.
+NIGHT1_LIMITS = HubLimits(phone_max_identities=3, email_max_phones=1, session_max_emails=1)
+
+
+@pytest.fixture(scope="module")
+def staging(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated workspace (households, switchboards, throwaway emails, kiosks, forged user
+    ids, re-deliveries; native WhatsApp, email, SMS, Slack, HubSpot and Salesforce exports)
+    ingested into the staging layout, as the nightly job's ingest leaves it."""
+    root = tmp_path_factory.mktemp("spark-engine")
+    config = GeneratorConfig(persons=400, days=3, seed=5, secret=SECRET, native=True)
+    generate_exports(root / "exports", config)
+    for source in SOURCES:
+        for day in export_days(root / "exports", source):
+            files = day_files(root / "exports", source, day)
+            result = ingest_day(root / "exports", source, day, files=files)
+            write_staging(result, root / "staging" / source / day, fingerprint(files))
+    return root / "staging"
+
+
+@pytest.fixture(scope="module")
+def prepared(staging: Path) -> pl.DataFrame:
+    """The local engine's normalized interactions."""
+    config = EngineConfig(identity_secrets=(SECRET,))
+    return prepare_interactions(read_staged(staging, "accepted"), config).interactions
+
+
+@pytest.fixture(scope="module")
+def evidence(staging: Path, prepared: pl.DataFrame) -> pl.DataFrame:
+    """CRM records as auto-merge evidence (the local engine's `crm_evidence`, both engines),
+    plus two records of different people (names apart, no email) typing one customer's phone:
+    a CRM switchboard, which only the CRM phone cap catches."""
+    phone = prepared["phone_e164"].drop_nulls().sort()[-1]
+    switchboard = pl.DataFrame(
+        {
+            "evidence_id": ["hubspot:sb-1", "salesforce:sb-2"],
+            "email_norm": [None, None],
+            "phone_e164": [phone, phone],
+            "name_norm": ["ada reception", "bea front desk"],
+        },
+        schema=EVIDENCE_SCHEMA,
+    )
+    return pl.concat([crm_evidence(read_staged_crm(staging), "US"), switchboard])
+
+
+@pytest.fixture(scope="module")
+def held(prepared: pl.DataFrame) -> pl.DataFrame:
+    """One email and one phone of multi-interaction contacts held, as an erasure holds them."""
+    clusters = auto_merge(prepared).clusters.filter(pl.len().over("cluster") > 2)
+    keys = prepared.join(clusters, on="interaction_id")
+    return pl.DataFrame(
+        {
+            "key_type": ["email", "phone"],
+            "key_value": [
+                keys["email_norm"].drop_nulls().sort()[0],
+                keys["phone_e164"].drop_nulls().sort()[0],
+            ],
+        },
+        schema=HELD_SCHEMA,
+    )
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory: pytest.TempPathFactory):
+    return local_test_session(tmp_path_factory.mktemp("spark-engine-checkpoints"))
+
+
+@pytest.fixture(scope="module")
+def on_spark(
+    spark,
+    staging: Path,
+    held: pl.DataFrame,
+    evidence: pl.DataFrame,
+    tmp_path_factory: pytest.TempPathFactory,
+):
+    """The identity stage on Spark, first night (no previous ids)."""
+    staged = spark.read.parquet(*staged_files(staging))
+    work = tmp_path_factory.mktemp("spark-work")
+    config = EngineConfig(identity_secrets=(SECRET,))
+    return identity_stage(staged, config, str(work), DECIDED_AT, None, held, evidence)
+
+
+def polars(frame, *order: str) -> pl.DataFrame:
+    return pl.from_arrow(frame.toArrow()).sort(*order)  # type: ignore[union-attr]
+
+
+@needs_java
+def test_identity_stage_on_spark_equals_local_engine(
+    on_spark, prepared: pl.DataFrame, held: pl.DataFrame, evidence: pl.DataFrame
+) -> None:
+    local = auto_merge(prepared, HubLimits(), evidence, held)
+    local_ids = assign_ids(local.clusters, PreviousState.empty(), DECIDED_AT)
+
+    # Normalization: the very same rows and columns (one function, applied per Arrow batch).
+    interactions = polars(on_spark.interactions, "interaction_id")
+    expected = prepared.sort("interaction_id")
+    assert interactions.columns == expected.columns
+    assert interactions.cast(dict(expected.schema)).equals(expected)  # type: ignore[arg-type]
+
+    clusters = polars(on_spark.clusters, "interaction_id")
+    assert clusters.equals(local.clusters.sort("interaction_id"))
+    assert clusters["cluster"].n_unique() < clusters.height / 2  # real merging happened
+
+    ambiguous = polars(on_spark.ambiguous_keys, "key_type", "key_value")
+    assert ambiguous.cast(AMBIGUOUS_SCHEMA).equals(local.ambiguous_keys)  # type: ignore[arg-type]
+    reasons = ambiguous["reason"].to_list()
+    assert {"email", "phone", "session"} <= set(ambiguous["key_type"])  # every hub rule fired
+    assert any("distinct people" in r for r in reasons)  # phase 2's phone cap
+    assert reasons.count(HELD_REASON) >= 1
+    assert evidence.height > 20  # CRM records took part (their links are in the clusters)
+    assert any("CRM records of different people" in r for r in reasons)  # the CRM phone cap
+
+    ids = polars(on_spark.ids.contact_of_cluster, "cluster")
+    assert ids.equals(local_ids.contact_of_cluster.sort("cluster"))
+    assert ids["contact_id"][0] == new_contact_id(ids["cluster"][0])
+    assignment = polars(on_spark.assignment, "interaction_id")
+    assert assignment["contact_id"].n_unique() == ids.height
+    assert on_spark.ids.redirects.isEmpty() and on_spark.ids.auto_merges.isEmpty()
+
+
+def previous_night(prepared: pl.DataFrame) -> PreviousState:
+    """Last night's ids, from the local engine under `NIGHT1_LIMITS`."""
+    night1 = auto_merge(prepared, NIGHT1_LIMITS).clusters
+    ids = assign_ids(night1, PreviousState.empty(), DECIDED_AT)
+    assignment = night1.join(ids.contact_of_cluster, on="cluster").select(
+        "interaction_id", "contact_id"
+    )
+    contacts = (
+        assignment.join(prepared.select("interaction_id", "occurred_at"), on="interaction_id")
+        .group_by("contact_id")
+        .agg(pl.col("occurred_at").min().alias("first_seen"))
+    )
+    return PreviousState(assignment, contacts, ids.redirects)
+
+
+@needs_java
+def test_second_night_ids_on_spark_equal_local_engine(
+    spark, on_spark, prepared: pl.DataFrame, held: pl.DataFrame, evidence: pl.DataFrame
+) -> None:
+    clusters = auto_merge(prepared, HubLimits(), evidence, held).clusters
+    previous = previous_night(prepared)
+    # A new cluster's first hash was handed out before (here: an old redirect's source): it
+    # must take the next one, on both engines.
+    fresh = assign_ids(clusters, previous, DECIDED_AT).contact_of_cluster.join(
+        previous.contacts, on="contact_id", how="anti"
+    )
+    planted = fresh["cluster"].sort()[0]
+    redirect = pl.DataFrame(
+        {
+            "from_contact_id": [new_contact_id(planted)],
+            "to_contact_id": [previous.contacts["contact_id"].sort()[0]],
+        }
+    )
+    previous = PreviousState(previous.assignment, previous.contacts, redirect)
+    local = assign_ids(clusters, previous, DECIDED_AT)
+
+    ids = spark_assign_ids(on_spark.clusters, previous_from_local(spark, previous), DECIDED_AT)
+    contact_of_cluster = polars(ids.contact_of_cluster, "cluster")
+    assert contact_of_cluster.equals(local.contact_of_cluster.sort("cluster"))
+    assert dict(contact_of_cluster.iter_rows())[planted] == new_contact_id(planted, 1)
+    kept = contact_of_cluster.join(previous.contacts, on="contact_id")
+    assert 0 < kept.height < contact_of_cluster.height  # ids inherited, and new ones
+
+    redirects = polars(ids.redirects, "from_contact_id")
+    assert redirects.height > 1 and redirects.equals(local.redirects.sort("from_contact_id"))
+    merges = polars(ids.auto_merges, "survivor_id")
+    assert merges.height > 0 and merges.equals(local.auto_merges.sort("survivor_id"))

@@ -1,9 +1,9 @@
 """Auto-merge on Spark: `dedup.identity.automerge`'s rules as Spark SQL aggregations.
 
 The same steps as the local engine, on the cluster:
-- interactions collapse to distinct identity signatures (the four keys); a node is named by its
-  smallest interaction id, so no numbering pass is needed and the cluster of a component is the
-  smallest node name in it;
+- interactions (and CRM evidence rows) collapse to distinct identity signatures (the four
+  keys); a node is named by its smallest row, so no numbering pass is needed, and a
+  component's cluster is its smallest interaction id;
 - emails and sessions past their caps (`dedup.identity.automerge.value_hub_checks`, the local
   engine's table) are ambiguous, and so are held keys;
 - phase 1: star edges over email, verified user id and session; phase 2: star edges over phones
@@ -11,9 +11,9 @@ The same steps as the local engine, on the cluster:
   components that carry an email or a verified user id;
 - connected components by Splink's clustering (`cluster_pairwise_predictions_at_threshold`) on
   its `SparkAPI`: iterative min-label propagation in SQL, every round on the cluster.
-
-Not yet: CRM evidence rows (`evidence`) and their CRM phone cap; a night with CRM records runs
-its identity stage on the local engine (docs/scale.md).
+- CRM evidence rows link like interactions under the same caps and belong to no contact; a
+  phone carried by CRM records of more than `phone_max_identities` people (records apart by
+  email and by name, grouped by the same clustering) is ambiguous.
 """
 
 from __future__ import annotations
@@ -48,14 +48,44 @@ def _union(frames: list[DataFrame]) -> DataFrame:
     return reduce(lambda a, b: a.unionByName(b), frames)
 
 
-def _nodes(keys: DataFrame) -> DataFrame:
-    """Distinct identity signatures with their interaction count and smallest interaction id."""
+def _with_evidence(keys: DataFrame, evidence: DataFrame | None) -> DataFrame:
+    """Interactions' keys with evidence rows appended. `_row` names every row uniquely (an
+    evidence record with two phones is two rows): interactions `0<id>`, evidence `1<id>` NUL `<phone>`."""
+    F = _f()
+    rows = keys.select(
+        F.concat(F.lit("0"), "interaction_id").alias("_row"),
+        "interaction_id",
+        *KEYS,
+        F.lit(False).alias("_evidence"),
+    )
+    if evidence is None:
+        return rows
+    return rows.unionByName(
+        evidence.select(
+            F.concat(F.lit("1"), "evidence_id", F.lit("\0"), "phone_e164").alias("_row"),
+            F.lit(None).cast("string").alias("interaction_id"),
+            "email_norm",
+            F.lit(None).cast("string").alias("verified_user_id"),
+            F.lit(None).cast("string").alias("session_id"),
+            "phone_e164",
+            F.lit(True).alias("_evidence"),
+        )
+    )
+
+
+def _nodes(rows: DataFrame) -> DataFrame:
+    """Distinct identity signatures: `n` interactions (evidence rows not counted), `node` the
+    smallest row name, `first` the smallest interaction id (null: evidence only)."""
     F = _f()
     has_key = reduce(lambda a, b: a | b, [F.col(k).isNotNull() for k in KEYS])
     return (
-        keys.filter(has_key)
+        rows.filter(has_key)
         .groupBy(*KEYS)
-        .agg(F.count(F.lit(1)).alias("n"), F.min("interaction_id").alias("node"))
+        .agg(
+            F.sum(F.when(F.col("_evidence"), 0).otherwise(1)).alias("n"),
+            F.min("_row").alias("node"),
+            F.min("interaction_id").alias("first"),
+        )
     )
 
 
@@ -150,15 +180,15 @@ def _excluded(apart: DataFrame, key_type: str) -> DataFrame:
     return apart.filter(F.col("key_type") == key_type).select("key_value").distinct()
 
 
-def _phone_hubs(nodes: DataFrame, limits: HubLimits) -> DataFrame:
-    """Phones touching more than `phone_max_identities` identified phase-1 components."""
+def _phone_counts(nodes: DataFrame) -> DataFrame:
+    """Per phone: identified phase-1 components it touches, and interactions carrying it."""
     F = _f()
     identified = nodes.groupBy("comp1").agg(
         F.max(F.col("email_norm").isNotNull() | F.col("verified_user_id").isNotNull()).alias(
             "has_identity"
         )
     )
-    counts = (
+    return (
         nodes.filter(F.col("phone_e164").isNotNull())
         .join(identified, "comp1")
         .groupBy("phone_e164")
@@ -166,16 +196,66 @@ def _phone_hubs(nodes: DataFrame, limits: HubLimits) -> DataFrame:
             F.countDistinct(F.when(F.col("has_identity"), F.col("comp1"))).alias("n_identities"),
             F.sum("n").alias("n_interactions"),
         )
-        .filter(F.col("n_identities") > limits.phone_max_identities)
     )
+
+
+def _crm_people(evidence: DataFrame, limits: HubLimits, db_api) -> DataFrame:
+    """Phones carried by CRM records of more than `phone_max_identities` people: records with
+    one phone are one person when they share an email or a name (the connected groups)."""
+    from pyspark.sql import Window
+
+    F = _f()
+    rows = evidence.select(
+        F.concat_ws("\0", "evidence_id", "phone_e164").alias("node"),
+        "phone_e164",
+        "email_norm",
+        "name_norm",
+    ).distinct()
+    edges = _union(
+        [
+            rows.filter(F.col(c).isNotNull())
+            .withColumn("_to", F.min("node").over(Window.partitionBy("phone_e164", c)))
+            .filter(F.col("node") != F.col("_to"))
+            .select(F.col("node").alias("a"), F.col("_to").alias("b"))
+            for c in ("email_norm", "name_norm")
+        ]
+    )
+    people = rows.join(components(rows, edges, db_api), "node")
+    return (
+        people.groupBy("phone_e164")
+        .agg(F.countDistinct("comp").alias("n_people"))
+        .filter(F.col("n_people") > limits.phone_max_identities)
+    )
+
+
+def _phone_hubs(
+    nodes: DataFrame, evidence: DataFrame | None, limits: HubLimits, db_api
+) -> DataFrame:
+    """Phase 2's ambiguous phones: too many identified people, or (CRM) too many CRM people."""
+    F = _f()
+    counts = _phone_counts(nodes)
+    cap = limits.phone_max_identities
+    over = counts.filter(F.col("n_identities") > cap)
     reason = F.concat(
         F.lit("seen with "),
         F.col("n_identities").cast("string"),
-        F.lit(
-            f" distinct people (emails or verified user ids; limit {limits.phone_max_identities})"
-        ),
+        F.lit(f" distinct people (emails or verified user ids; limit {cap})"),
     )
-    return _hub_rows(counts, "phone", "phone_e164", "n_identities", reason)
+    hubs = _hub_rows(over, "phone", "phone_e164", "n_identities", reason)
+    if evidence is None:
+        return hubs
+    crm = (
+        _crm_people(evidence, limits, db_api)
+        .join(counts.select("phone_e164", "n_interactions"), "phone_e164", "left")
+        .join(over.select("phone_e164"), "phone_e164", "left_anti")
+        .fillna(0, ["n_interactions"])
+    )
+    crm_reason = F.concat(
+        F.lit("in "),
+        F.col("n_people").cast("string"),
+        F.lit(f" CRM records of different people (limit {cap})"),
+    )
+    return hubs.unionByName(_hub_rows(crm, "phone", "phone_e164", "n_people", crm_reason))
 
 
 def _held_report(nodes: DataFrame, held: DataFrame, natural: DataFrame) -> DataFrame:
@@ -194,10 +274,10 @@ def _held_report(nodes: DataFrame, held: DataFrame, natural: DataFrame) -> DataF
 
 
 def _clusters(keys: DataFrame, nodes: DataFrame) -> DataFrame:
-    """interaction_id → cluster: its node's component's smallest interaction id; a keyless
-    interaction is a contact of its own."""
+    """interaction_id → cluster: the smallest interaction id of its node's component; a
+    keyless interaction is a contact of its own (evidence belongs to no contact)."""
     F = _f()
-    named = nodes.join(nodes.groupBy("comp").agg(F.min("node").alias("cluster")), "comp")
+    named = nodes.join(nodes.groupBy("comp").agg(F.min("first").alias("cluster")), "comp")
     right = named.select(*(F.col(k).alias(f"_{k}") for k in KEYS), "cluster")
     on = reduce(lambda a, b: a & b, [keys[k].eqNullSafe(right[f"_{k}"]) for k in KEYS])
     joined = keys.join(right, on, "left")
@@ -210,20 +290,23 @@ def auto_merge(
     interactions: DataFrame,
     db_api,
     limits: HubLimits = HubLimits(),  # noqa: B008 (frozen)
+    evidence: DataFrame | None = None,
     held: DataFrame | None = None,
 ) -> SparkAutoMerge:
-    """`dedup.identity.automerge.auto_merge` (without CRM evidence) on Spark.
+    """`dedup.identity.automerge.auto_merge` on Spark.
 
     Args:
         interactions: `interaction_id` and the `KEY_COLUMNS` columns.
         db_api: Splink's `SparkAPI` over the session (its clustering finds the components).
         limits: hub caps.
+        evidence: `EVIDENCE_SCHEMA` rows (CRM records) that link like interactions but belong
+            to no contact; None = none.
         held: key_type, key_value rows that link nobody (an erasure held them); None = none.
     """
     F = _f()
     keys = interactions.select("interaction_id", *KEYS)
     spark = interactions.sparkSession
-    nodes = _nodes(keys).localCheckpoint()
+    nodes = _nodes(_with_evidence(keys, evidence)).localCheckpoint()
     hubs = _value_level_hubs(nodes, limits).localCheckpoint()
     if held is None:
         held = spark.createDataFrame([], "key_type string, key_value string")
@@ -238,7 +321,7 @@ def auto_merge(
     )
     comp1 = components(nodes, phase1, db_api).withColumnRenamed("comp", "comp1")
     nodes = nodes.join(comp1, "node").localCheckpoint()
-    phone_hubs = _phone_hubs(nodes, limits).localCheckpoint()
+    phone_hubs = _phone_hubs(nodes, evidence, limits, db_api).localCheckpoint()
     no_phone = phone_hubs.select("key_value").unionByName(_excluded(held, "phone"))
     phase2 = _star_edges(nodes, "phone_e164", no_phone, "comp1")
     comp2 = components(nodes.select(F.col("comp1").alias("node")), phase2, db_api)
