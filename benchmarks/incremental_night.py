@@ -103,11 +103,15 @@ def one_night(exports: Path, db: Path, full: bool) -> None:
     print(json.dumps(report))
 
 
-def night(exports: Path, db: Path, full: bool = False) -> dict:
-    cmd = [sys.executable, __file__, "--night", str(exports), "--db", str(db)]
+def night(exports: Path, db: Path, full: bool = False, checkout: Path = ROOT) -> dict:
+    """One night in a fresh process, with the code of `checkout` (this one by default)."""
+    script = checkout / "benchmarks" / Path(__file__).name
+    if checkout != ROOT:
+        shutil.copy2(__file__, script)
+    cmd = [sys.executable, str(script), "--night", str(exports), "--db", str(db)]
     if full:
         cmd.append("--full")
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=checkout, capture_output=True, text=True)
     if done.returncode:
         sys.stderr.write(done.stderr[-4000:])
         raise SystemExit(f"night failed ({' '.join(cmd)})")
@@ -169,6 +173,12 @@ def main() -> None:
         action="store_true",
         help="start from the history night an earlier run left in --out",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="also run the night with the code of this checkout (e.g. a worktree of the commit "
+        "before issue 25), from the same state",
+    )
     parser.add_argument("--night", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--full", action="store_true", help=argparse.SUPPRESS)
@@ -200,23 +210,31 @@ def main() -> None:
     print(f"new day {new_day}: {rows:,} rows")
     results = {}
     since = datetime.now(UTC)
-    for name, full in (("incremental", False), ("full", True)):
+    runs = [("incremental", False, ROOT), ("full", True, ROOT)]
+    if args.baseline:
+        runs.append(("baseline", False, args.baseline.resolve()))
+    for name, full, checkout in runs:
         db = work / name / "contacts.duckdb"
         copy_state(base, db)
-        results[name] = night(exports, db, full)
+        results[name] = night(exports, db, full, checkout)
         r = results[name]
         print(f"{name}: {r['seconds']:.1f} s, peak {r['peak_mb']:,.0f} MB, path: {r['path']}")
     (work / "nights.json").write_text(json.dumps(results, indent=1))
-    inc, full = results["incremental"], results["full"]
-    print("\n| step | incremental (s) | full (s) |\n| --- | ---: | ---: |")
-    for step in sorted(full["steps"], key=lambda s: -full["steps"][s]):
-        print(f"| {step} | {inc['steps'].get(step, 0):.2f} | {full['steps'][step]:.2f} |")
-    print(
-        f"| **night (wall)** | **{inc['seconds']:.1f}** | **{full['seconds']:.1f}** |\n"
-        f"| peak RSS (MB) | {inc['peak_mb']:,.0f} | {full['peak_mb']:,.0f} |\n"
-        f"| interactions / contacts | {inc['interactions']:,} / {inc['contacts']:,} "
-        f"| {full['interactions']:,} / {full['contacts']:,} |"
-    )
+    names = list(results)
+    print("\n| step | " + " | ".join(f"{n} (s)" for n in names) + " |")
+    print("| --- |" + " ---: |" * len(names))
+    full = results["full"]["steps"]
+    for step in sorted(full, key=lambda s: -full[s]):
+        cells = " | ".join(f"{results[n]['steps'].get(step, 0):.2f}" for n in names)
+        print(f"| {step} | {cells} |")
+    rows = {
+        "**night (wall)**": lambda r: f"**{r['seconds']:.1f}**",
+        "peak RSS of the night's process (MB)": lambda r: f"{r['peak_mb']:,.0f}",
+        "interactions / contacts": lambda r: f"{r['interactions']:,} / {r['contacts']:,}",
+        "path": lambda r: r["path"] or "(no night_path: before issue 25)",
+    }
+    for label, cell in rows.items():
+        print(f"| {label} | " + " | ".join(cell(results[n]) for n in names) + " |")
     # The equality test's comparison: every table, run clocks and run ids aside.
     from tests.test_incremental_night import differences
 

@@ -142,7 +142,8 @@ class DayCache:
         tmp = folder / f".{key}.parquet.tmp"
         frame.write_parquet(tmp, compression=WORK_COMPRESSION)
         tmp.replace(folder / f"{key}.parquet")
-        for old in folder.glob("*.parquet"):
+        # Older keys, and temporary files a killed night left (they hold personal data too).
+        for old in [*folder.glob("*.parquet"), *folder.glob(".*.tmp")]:
             if old.name != f"{key}.parquet":
                 old.unlink()
 
