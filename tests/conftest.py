@@ -24,6 +24,64 @@ SECRET = "test-identity-secret"
 T = TypeVar("T")
 
 
+# The modules that take longest (measured with --durations under `bin/dev test`), longest first.
+# pytest-xdist (`--dist loadfile`) hands each worker a whole module at a time, in collection
+# order (`--no-loadscope-reorder` in pyproject); its default order, by number of tests, put
+# these few-test, long modules (bootstrap, Spark, Dagster's launcher, the kill test) last, so
+# one core worked alone on them at the end. Started first, the many short modules fill in
+# behind them. A module not listed runs after these, in file order.
+LONGEST_FIRST = (
+    "test_bootstrap.py",
+    "test_spark.py",
+    "test_spark_engine.py",
+    "test_dagster_ops.py",
+    "test_api_scale.py",
+    "test_pipeline.py",
+    "test_deletion.py",
+    "test_bulk.py",
+    "test_erasure_scope.py",
+    "test_privacy.py",
+    "test_admin_decisions.py",
+    "test_kill.py",
+    "test_native_pipeline.py",
+    "test_review_page.py",
+    "test_incremental.py",
+    "test_incremental_night.py",
+    "test_quality.py",
+    "test_safety_engine.py",
+    "test_docs.py",
+    "test_review_groups.py",
+    "test_reports_served.py",
+    "test_api_fuzz_roundtrip.py",
+    "test_api.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    # sort is stable: tests keep their order within a module, unlisted modules their file order.
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+# Modules that share a process-wide resource run on one worker, as one unit of `--dist
+# loadfile`: the Spark tests share one local Spark session (tests/spark_session.py; its JVM
+# costs ~20 s of start-up), which two workers would each start.
+SAME_WORKER = {"tests/test_spark_engine.py": "tests/test_spark.py"}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class Scheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return SAME_WORKER.get(scope, scope)
+
+    return Scheduling(config, log)
+
+
 @pytest.fixture(autouse=True)
 def _identity_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ASKVAULT_IDENTITY_SECRET", SECRET)
@@ -31,10 +89,20 @@ def _identity_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
 
 
-def night_once(root: Path, write_exports: Callable[[Path], None], **overrides) -> Path:
+# What each `night_once` run returned, by its root: a test that checks the night's own summary
+# reads it here instead of running the night again.
+_NIGHT_SUMMARIES: dict[Path, RunSummary] = {}
+
+
+def night_once(
+    root: Path, write_exports: Callable[[Path], None], dagster_home: bool = False, **overrides
+) -> Path:
     """Write `root/exports` with `write_exports` and run the nightly job into `root/out` once,
-    for a module fixture; `copy_night` gives each test its own copy. Module fixtures are set up
-    before the per-test environment (`_identity_secret`), so it is set here for the run."""
+    for a module fixture; `copy_night` gives each test its own copy, `night_summary` that run's
+    summary. Module fixtures are set up before the per-test environment (`_identity_secret`), so
+    it is set here for the run. With `dagster_home` the run is recorded in a Dagster instance
+    at `root/dagster_home` (a test reads its metadata with DAGSTER_HOME set there), else in an
+    ephemeral one, as `run` does."""
     write_exports(root / "exports")
     settings = ContactsSettings(
         exports_dir=str(root / "exports"),
@@ -45,8 +113,40 @@ def night_once(root: Path, write_exports: Callable[[Path], None], **overrides) -
         env.setenv("ASKVAULT_IDENTITY_SECRET", SECRET)
         env.delenv("ASKVAULT_IDENTITY_SECRET_PREVIOUS", raising=False)
         env.delenv("DAGSTER_HOME", raising=False)
-        run_pipeline(settings)
+        if dagster_home:
+            (root / "dagster_home").mkdir()
+            env.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+        _NIGHT_SUMMARIES[root] = run_pipeline(settings)
     return root
+
+
+def night_summary(root: Path) -> RunSummary:
+    """The summary of the run `night_once(root, ...)` made."""
+    return _NIGHT_SUMMARIES[root]
+
+
+def _generated_night(root: Path) -> None:
+    generate_exports(root / "exports", GeneratorConfig(persons=300, days=2, seed=11, secret=SECRET))
+    (root / "dagster").mkdir()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("ASKVAULT_IDENTITY_SECRET", SECRET)
+        env.delenv("ASKVAULT_IDENTITY_SECRET_PREVIOUS", raising=False)
+        env.setenv("DAGSTER_HOME", str(root / "dagster"))
+        env.delenv("CONTACTS_REPORTS_URL", raising=False)
+        run_pipeline(
+            ContactsSettings(
+                exports_dir=str(root / "exports"), db_path=str(root / "out" / "contacts.duckdb")
+            )
+        )
+
+
+@pytest.fixture(scope="session")
+def generated_night() -> Path:
+    """One night on generated exports (300 people, 2 days, seed 11), run once for the whole
+    session (`made_once`). READ ONLY: a test copies what it changes (`copy_night`).
+    `root/exports`, `root/out/contacts.duckdb`, and the Dagster instance the night was recorded
+    in at `root/dagster` (DAGSTER_HOME), with no CONTACTS_REPORTS_URL set."""
+    return made_once("generated-night", _generated_night)
 
 
 def copy_night(root: Path, exports: Path, db: Path) -> None:
@@ -55,6 +155,34 @@ def copy_night(root: Path, exports: Path, db: Path) -> None:
     own)."""
     shutil.copytree(root / "exports", exports, dirs_exist_ok=True)
     shutil.copytree(root / "out", db.parent)
+
+
+# A folder every test process of this session shares (xdist workers' temporary folders are
+# under it), for what is made once per session: set by `_shared_folder` before any other fixture.
+_SHARED: list[Path] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    base = tmp_path_factory.getbasetemp()
+    _SHARED[:] = [base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base]
+
+
+def made_once(name: str, make: Callable[[Path], None]) -> Path:
+    """`make(folder)` once for the whole session, in whichever test process asks first; the
+    others wait for it (a file lock) and get the same folder, which they must only read."""
+    from filelock import FileLock
+
+    assert _SHARED, "made_once is for fixtures (the session's shared folder is set by then)"
+    shared = _SHARED[0]
+    folder = shared / name
+    with FileLock(str(shared / f"{name}.lock")):
+        if not (folder / ".made").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            (folder / ".made").touch()
+    return folder
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -159,6 +287,19 @@ def during_a_run(exports: Path, db: Path, decide: Callable[[], T]) -> T:
 
 
 def generated_records(root: Path, persons: int = 300, seed: int = 9) -> pl.DataFrame:
+    """Matcher records of a small generated workspace: the nightly job up to the contacts (no
+    matching), then `contact_records` over the published contacts. Made once per session for
+    each (persons, seed) (`made_once`, kept as Arrow IPC, which keeps every dtype); `root` is
+    where it is made when this process is the first to ask."""
+
+    def make(folder: Path) -> None:
+        _generated_records(root, persons, seed).write_ipc(folder / "records.arrow")
+
+    folder = made_once(f"generated-records-{persons}-{seed}", make)
+    return pl.read_ipc(folder / "records.arrow")
+
+
+def _generated_records(root: Path, persons: int, seed: int) -> pl.DataFrame:
     """Matcher records of a small generated workspace: the nightly job up to the contacts (no
     matching), then `contact_records` over the published contacts."""
     generate_exports(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from contacts.cli import app
 from dedup.decisions import read_all
 from dedup.layout import StateLayout
 from dedup.service.review import merge_contacts, unmerge
-from tests.conftest import query, rec, write_jsonl
+from tests.conftest import copy_night, night_once, query, rec, write_jsonl
 
 NO_MATCHING = {"min_contacts_to_match": 10**9}
 
@@ -47,9 +48,22 @@ def bulk(db: Path, *args: str):
     return CliRunner().invoke(app, ["bulk", *args, "--db", str(db)])
 
 
-def test_bulk_edits_are_capped_durable_and_follow_merges(exports: Path, db: Path, run) -> None:
-    crowd(exports)
-    run(**NO_MATCHING)
+@pytest.fixture(scope="module")
+def crowd_night(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The crowd's first night (no matching), run once for the module."""
+    return night_once(tmp_path_factory.mktemp("crowd"), crowd, **NO_MATCHING)
+
+
+@pytest.fixture
+def after_crowd_night(crowd_night: Path, exports: Path, db: Path) -> None:
+    """This test's `exports` and `db` as `crowd(exports); run(**NO_MATCHING)` leaves them: a
+    private copy of the module's first night."""
+    copy_night(crowd_night, exports, db)
+
+
+def test_bulk_edits_are_capped_durable_and_follow_merges(
+    exports: Path, db: Path, run, after_crowd_night
+) -> None:
     ada, bea = cid(db, "ada@x.test"), cid(db, "bea@x.test")
 
     refused = bulk(db, "tag-add", "vip", "--tag", "crowd")
@@ -94,9 +108,7 @@ def test_bulk_edits_are_capped_durable_and_follow_merges(exports: Path, db: Path
     assert row(db, ada)["tags"] == ["vip"] and row(db, cy)["tags"] == []
 
 
-def test_tasks_follow_merges_and_unmerges(exports: Path, db: Path, run) -> None:
-    crowd(exports)
-    run(**NO_MATCHING)
+def test_tasks_follow_merges_and_unmerges(exports: Path, db: Path, run, after_crowd_night) -> None:
     ada, bea = cid(db, "ada@x.test"), cid(db, "bea@x.test")
     runner = CliRunner(env={"COLUMNS": "250"})
     added = runner.invoke(

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from tests.conftest import query, rec, write_jsonl
+from tests.conftest import copy_night, night_once, query, rec, write_jsonl
 
 DATA = Path(__file__).parent / "data"
 D1, D2 = "2026-11-01", "2026-11-02"
@@ -60,9 +60,25 @@ def _all_native_sources(exports: Path) -> None:
     _place(exports, "salesforce", D1, "Contact-export-2026-11-01.csv")
 
 
-def test_widget_then_whatsapp_then_email_is_one_contact_with_crm_link(exports, db, run) -> None:
-    _all_native_sources(exports)
-    run(**WORKSPACE)
+@pytest.fixture(scope="module")
+def native_night(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every native source's first night, run once for the module, recorded in a Dagster
+    instance at `dagster_home` (the metadata test reads it)."""
+    return night_once(
+        tmp_path_factory.mktemp("native"), _all_native_sources, dagster_home=True, **WORKSPACE
+    )
+
+
+@pytest.fixture
+def after_native_night(native_night: Path, exports: Path, db: Path) -> None:
+    """This test's `exports` and `db` as `_all_native_sources(exports); run(**WORKSPACE)` leaves
+    them: a private copy of the module's night."""
+    copy_night(native_night, exports, db)
+
+
+def test_widget_then_whatsapp_then_email_is_one_contact_with_crm_link(
+    db, after_native_night
+) -> None:
     renee = query(
         db,
         "SELECT c.* FROM contacts c JOIN interactions i USING (contact_id) "
@@ -104,9 +120,7 @@ def test_widget_then_whatsapp_then_email_is_one_contact_with_crm_link(exports, d
     ]
 
 
-def test_crm_sync_states_and_crm_audience(exports, db, run) -> None:
-    _all_native_sources(exports)
-    run(**WORKSPACE)
+def test_crm_sync_states_and_crm_audience(db, after_native_night) -> None:
     status = dict(
         query(
             db,
@@ -195,13 +209,10 @@ def test_cli_reads_workspace_settings_from_the_environment(
 
 
 def test_dagster_metadata_reports_skips_and_tier_mismatches(
-    exports: Path, db: Path, run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    native_night: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    _all_native_sources(exports)
-    run(**WORKSPACE)
+    # The instance the module's night (`_all_native_sources`, `run(**WORKSPACE)`) recorded in.
+    monkeypatch.setenv("DAGSTER_HOME", str(native_night / "dagster_home"))
     instance = dg.DagsterInstance.get()
     try:
 

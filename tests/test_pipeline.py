@@ -10,7 +10,16 @@ import duckdb
 import pytest
 
 from contacts.runner import IngestBatch, PipelineError, ingest_batches
-from tests.conftest import contact_of, query, rec, signed, write_jsonl
+from tests.conftest import (
+    contact_of,
+    copy_night,
+    night_once,
+    night_summary,
+    query,
+    rec,
+    signed,
+    write_jsonl,
+)
 
 D1, D2 = "2026-11-01", "2026-11-02"
 
@@ -85,9 +94,22 @@ def _day_one(exports: Path) -> None:
     )
 
 
-def test_contacts_table_end_to_end(exports: Path, db: Path, run) -> None:
-    _day_one(exports)
-    summary = run()
+@pytest.fixture(scope="module")
+def day_one_night(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`_day_one`'s exports and the first night on them, run once for the module."""
+    return night_once(tmp_path_factory.mktemp("day-one"), _day_one)
+
+
+@pytest.fixture
+def after_day_one(day_one_night: Path, exports: Path, db: Path) -> None:
+    """This test's `exports` and `db` as `_day_one(exports); run()` leaves them: a private copy
+    of the module's first night."""
+    copy_night(day_one_night, exports, db)
+
+
+def test_contacts_table_end_to_end(day_one_night: Path, db: Path, after_day_one) -> None:
+    # The first night's summary is the module's run's; `db` is a copy of what it published.
+    summary = night_summary(day_one_night)
     assert (summary.interactions, summary.quarantined) == (8, 1)
     by_iid = contact_of(db)
     assert by_iid["j1"] == by_iid["j2"] == by_iid["j3"]
@@ -134,9 +156,7 @@ def test_contacts_table_end_to_end(exports: Path, db: Path, run) -> None:
     ]
 
 
-def test_rerun_is_byte_identical(exports: Path, db: Path, run) -> None:
-    _day_one(exports)
-    run()
+def test_rerun_is_byte_identical(exports: Path, db: Path, run, after_day_one) -> None:
     first = query(db, "SELECT * FROM contacts ORDER BY contact_id")
     first_i = query(db, "SELECT * FROM interactions ORDER BY interaction_id")
     summary = run()
@@ -145,9 +165,9 @@ def test_rerun_is_byte_identical(exports: Path, db: Path, run) -> None:
     assert query(db, "SELECT * FROM interactions ORDER BY interaction_id").equals(first_i)
 
 
-def test_fresh_rebuild_gives_the_same_ids(exports: Path, tmp_path: Path, db: Path, run) -> None:
-    _day_one(exports)
-    run()
+def test_fresh_rebuild_gives_the_same_ids(
+    exports: Path, tmp_path: Path, db: Path, after_day_one
+) -> None:
     from assets.resources import ContactsSettings
     from contacts.runner import run_pipeline
 

@@ -21,7 +21,7 @@ from dedup.ingest.days import read_staged, read_staged_crm
 from dedup.layout import StateLayout
 from dedup.service.review import add_note, revoke_verification
 from dedup.snapshot.retention import RetentionPolicy, purge
-from tests.conftest import contact_of, query, rec, signed, write_jsonl
+from tests.conftest import contact_of, copy_night, night_once, query, rec, signed, write_jsonl
 
 NO_MATCHING = {"min_contacts_to_match": 10**9}
 ZED_EMAIL = "Zebulon.Quartz+promo@Example.test"
@@ -104,11 +104,22 @@ def traces(text: str) -> list[str]:
     return [n for n in needles if n in text]
 
 
+@pytest.fixture(scope="module")
+def first_night(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Zed and Frieda's first night (no matching), run once for the module."""
+    return night_once(tmp_path_factory.mktemp("zed-and-friend"), zed_and_friend, **NO_MATCHING)
+
+
+@pytest.fixture
+def after_first_night(first_night: Path, exports: Path, db: Path) -> None:
+    """This test's `exports` and `db` as `zed_and_friend(exports); run(**NO_MATCHING)` leaves
+    them: a private copy of the module's first night."""
+    copy_night(first_night, exports, db)
+
+
 def test_erase_removes_every_trace_and_old_exports_do_not_bring_it_back(
-    exports: Path, db: Path, run
+    exports: Path, db: Path, run, after_first_night
 ) -> None:
-    zed_and_friend(exports)
-    run(**NO_MATCHING)
     zed = contact_of(db)["z1"]
     assert contact_of(db)["z2"] == zed
     assert traces(every_text(db)), "the fixture must put Zed in the published file"
@@ -148,9 +159,9 @@ def test_erase_removes_every_trace_and_old_exports_do_not_bring_it_back(
     assert query(db, "SELECT interactions_removed FROM erasures").item() == 2
 
 
-def test_allow_new_policy_lets_an_erased_person_start_over(exports: Path, db: Path, run) -> None:
-    zed_and_friend(exports)
-    run(**NO_MATCHING)
+def test_allow_new_policy_lets_an_erased_person_start_over(
+    exports: Path, db: Path, run, after_first_night
+) -> None:
     zed = contact_of(db)["z1"]
     assert (
         CliRunner().invoke(app, ["erase", zed, "--confirm", ZED_NORM, "--db", str(db)]).exit_code
@@ -166,10 +177,8 @@ def test_allow_new_policy_lets_an_erased_person_start_over(exports: Path, db: Pa
 
 
 def test_batch_erasure_requests_suppress_known_and_unknown_people(
-    exports: Path, db: Path, run, tmp_path: Path
+    exports: Path, db: Path, run, tmp_path: Path, after_first_night
 ) -> None:
-    zed_and_friend(exports)
-    run(**NO_MATCHING)
     requests = tmp_path / "requests.csv"
     requests.write_text(
         "email,request_id\nzebulon.quartz@example.test,rte-1\nghost@nowhere.test,rte-2\n"
@@ -345,9 +354,7 @@ def test_revoked_verification_is_re_evaluated(exports: Path, db: Path, run) -> N
     assert "revoked" in failures
 
 
-def test_purge_deletes_expired_state_only(exports: Path, db: Path, run) -> None:
-    zed_and_friend(exports)
-    run(**NO_MATCHING)
+def test_purge_deletes_expired_state_only(db: Path, after_first_night) -> None:
     layout = StateLayout(db)
     old_leftover = layout.build_path
     old_leftover.write_bytes(b"killed build")

@@ -25,7 +25,7 @@ from quality.gx_suites import (
     snapshot_suites,
     validate,
 )
-from tests.conftest import rec, write_jsonl
+from tests.conftest import copy_night, night_once, rec, write_jsonl
 
 D1, D2 = "2026-11-01", "2026-11-02"
 # Gates apply from the first baseline in these tiny workspaces; each test loosens the gates it
@@ -38,16 +38,44 @@ LOOSE = {
 }
 
 
-def _publish_first(exports: Path, db: Path, run, records: list[dict]) -> bytes:
-    write_jsonl(exports, D1, "a.jsonl", records)
-    run(**LOOSE)
+def _first_night(tmp_path_factory: pytest.TempPathFactory, records: list[dict]) -> Path:
+    def write(exports: Path) -> None:
+        write_jsonl(exports, D1, "a.jsonl", records)
+
+    return night_once(tmp_path_factory.mktemp("first-night"), write, **LOOSE)
+
+
+# The first night (one day, LOOSE gates) each gate test starts from, run once per module; a
+# test takes a private copy (`copy_night`), so `exports` and `db` are as
+# `write_jsonl(exports, D1, "a.jsonl", records); run(**LOOSE)` leaves them.
+@pytest.fixture(scope="module")
+def two_people_night(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _first_night(tmp_path_factory, [rec("a", email="a@x.test"), rec("b", email="b@x.test")])
+
+
+@pytest.fixture(scope="module")
+def one_person_night(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _first_night(tmp_path_factory, [rec("a", email="a@x.test")])
+
+
+@pytest.fixture
+def two_people(two_people_night: Path, exports: Path, db: Path) -> bytes:
+    """The published file's bytes after the copied first night of `a` and `b`."""
+    copy_night(two_people_night, exports, db)
     return db.read_bytes()
 
 
-def test_contact_count_jump_keeps_the_published_file(exports: Path, db: Path, run) -> None:
-    published = _publish_first(
-        exports, db, run, [rec("a", email="a@x.test"), rec("b", email="b@x.test")]
-    )
+@pytest.fixture
+def one_person(one_person_night: Path, exports: Path, db: Path) -> bytes:
+    """The published file's bytes after the copied first night of `a`."""
+    copy_night(one_person_night, exports, db)
+    return db.read_bytes()
+
+
+def test_contact_count_jump_keeps_the_published_file(
+    exports: Path, db: Path, run, two_people: bytes
+) -> None:
+    published = two_people
     views = StateLayout(db).views_path
     save_view(views, "widget", ContactFilter(engaged=("widget",)))
     write_jsonl(exports, D2, "a.jsonl", [rec(f"n{i}", email=f"n{i}@x.test") for i in range(3)])
@@ -61,10 +89,10 @@ def test_contact_count_jump_keeps_the_published_file(exports: Path, db: Path, ru
     assert [v.name for v in list_views(views)] == ["widget"]
 
 
-def test_merge_spike_keeps_the_published_file(exports: Path, db: Path, run) -> None:
-    published = _publish_first(
-        exports, db, run, [rec("a", email="a@x.test"), rec("b", email="b@x.test")]
-    )
+def test_merge_spike_keeps_the_published_file(
+    exports: Path, db: Path, run, two_people: bytes
+) -> None:
+    published = two_people
     # One browser session gives both emails: the two published contacts merge.
     write_jsonl(
         exports,
@@ -80,8 +108,10 @@ def test_merge_spike_keeps_the_published_file(exports: Path, db: Path, run) -> N
     assert db.read_bytes() == published
 
 
-def test_quarantine_spike_keeps_the_published_file(exports: Path, db: Path, run) -> None:
-    published = _publish_first(exports, db, run, [rec("a", email="a@x.test")])
+def test_quarantine_spike_keeps_the_published_file(
+    exports: Path, db: Path, run, one_person: bytes
+) -> None:
+    published = one_person
     write_jsonl(
         exports,
         D2,
@@ -94,13 +124,12 @@ def test_quarantine_spike_keeps_the_published_file(exports: Path, db: Path, run)
 
 
 def test_cli_prints_the_gate_in_one_line(
-    exports: Path, db: Path, run, monkeypatch: pytest.MonkeyPatch
+    exports: Path, db: Path, one_person: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from contacts.cli import app
     from contacts.cli import pipeline as cli
 
-    _publish_first(exports, db, run, [rec("a", email="a@x.test")])
-    published = db.read_bytes()
+    published = one_person
     write_jsonl(exports, D2, "a.jsonl", [rec(f"n{i}", email=f"n{i}@x.test") for i in range(4)])
 
     # `contacts run` uses default settings, whose minimum baseline (1,000 contacts) this tiny

@@ -20,30 +20,32 @@ from assets.names import MATCHING_REPORTS, SNAPSHOT
 from assets.quality import CHECK_QUALITY_SUITES, EXPORTS
 from assets.report_links import report_link
 from assets.resources import ContactsSettings
-from contacts.demo import GeneratorConfig, generate_exports
-from contacts.runner import run_pipeline
+from contacts.runner import RunSummary
 from contacts.web import create_app
 from dedup.layout import StateLayout
 from dedup.report_urls import DEFAULT_REPORTS_URL, REPORTS_URL_ENV, report_url
+from pipelines.nightly import fill_counts
 from quality.data_docs import CDN_FILES, VENDOR
-from tests.conftest import SECRET
+from tests.conftest import copy_night
 from tests.webauth import LOCAL, serving, sign_in_browser, signed_in_client
 
 CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory):
-    """A published file after one night, and the Dagster metadata that night recorded."""
+def world(generated_night: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A published file after one night, and the Dagster metadata that night recorded.
+
+    The night is the session's shared one (generated exports, run with DAGSTER_HOME and no
+    CONTACTS_REPORTS_URL); these tests add admins and files beside the reports, so they serve
+    a private copy of its published file and state folder."""
     root = tmp_path_factory.mktemp("reports")
-    exports, db, home = root / "exports", root / "out" / "contacts.duckdb", root / "dagster"
-    home.mkdir()
-    generate_exports(exports, GeneratorConfig(persons=300, days=2, seed=11, secret=SECRET))
+    exports, db = root / "exports", root / "out" / "contacts.duckdb"
+    copy_night(generated_night, exports, db)
+    summary = RunSummary(db_path=db)
+    fill_counts(summary)  # the run's summary: its counts are read from the published file
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("ASKVAULT_IDENTITY_SECRET", SECRET)
-        env.setenv("DAGSTER_HOME", str(home))
-        env.delenv(REPORTS_URL_ENV, raising=False)
-        summary = run_pipeline(ContactsSettings(exports_dir=str(exports), db_path=str(db)))
+        env.setenv("DAGSTER_HOME", str(generated_night / "dagster"))
         instance = dg.DagsterInstance.get()
         try:
             metadata = {

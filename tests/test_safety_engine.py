@@ -14,7 +14,7 @@ import pytest
 from dedup.decisions import SET_ATTRIBUTE, Decision, append
 from dedup.layout import StateLayout
 from dedup.schema import MAX_ATTRIBUTE_DEPTH, MAX_ATTRIBUTE_VALUE_BYTES, attributes_problem
-from tests.conftest import contact_of, query, rec, signed, write_jsonl
+from tests.conftest import contact_of, copy_night, night_once, query, rec, signed, write_jsonl
 
 NO_MATCHING = {"min_contacts_to_match": 10**9}
 
@@ -102,12 +102,27 @@ def test_build_drops_values_over_the_limits_that_older_staging_holds() -> None:
     assert attributes_problem(text) is None
 
 
+def one_contact(exports: Path) -> None:
+    write_jsonl(exports, "2026-11-01", "a.jsonl", [rec("a1", email="a@x.test")])
+
+
+@pytest.fixture(scope="module")
+def one_contact_night(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One contact's first night (no matching), run once for the module."""
+    return night_once(tmp_path_factory.mktemp("one-contact"), one_contact, **NO_MATCHING)
+
+
+@pytest.fixture
+def after_one_contact(one_contact_night: Path, exports: Path, db: Path) -> None:
+    """This test's `exports` and `db` as `one_contact(exports); run(**NO_MATCHING)` leaves them:
+    a private copy of the module's night."""
+    copy_night(one_contact_night, exports, db)
+
+
 def test_logged_attribute_edit_over_the_limits_is_never_applied(
-    exports: Path, db: Path, run
+    db: Path, run, after_one_contact
 ) -> None:
     """An edit a log took before the limits existed (5 MB, 300 deep) is skipped by every run."""
-    write_jsonl(exports, "2026-11-01", "a.jsonl", [rec("a1", email="a@x.test")])
-    run(**NO_MATCHING)
     contact = contact_of(db)["a1"]
     log = StateLayout(db).decisions_path
     for key, value in (("deep", nested(300)), ("huge", "x" * 5_000_000), ("seat", 12)):
@@ -120,13 +135,11 @@ def test_logged_attribute_edit_over_the_limits_is_never_applied(
 
 
 def test_attribute_edit_over_the_limits_is_refused_and_nothing_saved(
-    exports: Path, db: Path, run
+    db: Path, after_one_contact
 ) -> None:
     from dedup.decisions import read_all
     from dedup.service.review import ReviewError, edit_contact
 
-    write_jsonl(exports, "2026-11-01", "a.jsonl", [rec("a1", email="a@x.test")])
-    run(**NO_MATCHING)
     contact = contact_of(db)["a1"]
     for bad in ({"deep": nested(300)}, {"big": "x" * 5_000_000}, {"k" * 101: 1}):
         with pytest.raises(ReviewError) as refused:
@@ -182,20 +195,10 @@ def test_failed_verification_does_not_raise_the_audience(exports: Path, db: Path
 
 
 @pytest.fixture(scope="module")
-def proposals_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A published file with pending proposals (generated people, as the review page's tests)."""
-    from assets.resources import ContactsSettings
-    from contacts.demo import GeneratorConfig, generate_exports
-    from contacts.runner import run_pipeline
-    from tests.conftest import SECRET
-
-    root = tmp_path_factory.mktemp("deleted_review")
-    exports = root / "exports"
-    generate_exports(exports, GeneratorConfig(persons=300, days=2, seed=11, secret=SECRET))
-    run_pipeline(
-        ContactsSettings(exports_dir=str(exports), db_path=str(root / "out" / "contacts.duckdb"))
-    )
-    return root
+def proposals_world(generated_night: Path) -> Path:
+    """A published file with pending proposals (generated people, as the review page's tests):
+    the session's shared night, read only (`_copy_world`)."""
+    return generated_night
 
 
 def _copy_world(world: Path, tmp_path: Path) -> tuple[Path, Path]:
@@ -432,15 +435,13 @@ def test_matching_spills_to_private_per_run_folders() -> None:
         assert not any(f in source.read_text() for f in fixed), source
 
 
-def test_damaged_decision_log_is_one_clear_line(exports: Path, db: Path, run) -> None:
+def test_damaged_decision_log_is_one_clear_line(db: Path, after_one_contact) -> None:
     import time
 
     from typer.testing import CliRunner
 
     from contacts.cli import app
 
-    write_jsonl(exports, "2026-11-01", "a.jsonl", [rec("a1", email="a@x.test")])
-    run(**NO_MATCHING)
     StateLayout(db).decisions_path.write_bytes(b"not a database at all\n" * 100)
     started = time.monotonic()
     result = CliRunner().invoke(app, ["proposals", "list", "--db", str(db)])

@@ -32,14 +32,23 @@ def model(records: pl.DataFrame) -> TrainedModel:
     return train(records, TrainingConfig(u_max_pairs=2e5))
 
 
+@pytest.fixture(scope="module")
+def every_session_em(records: pl.DataFrame) -> TrainedModel:
+    """EM forced onto every blocking session of these few hundred contacts (`em_min_contacts=0`),
+    trained once for the two tests that read it (neither changes it)."""
+    return train(records, TrainingConfig(u_max_pairs=2e5, em_min_contacts=0))
+
+
 def compared(model) -> list[str]:
     return [c["output_column_name"] for c in model.settings["comparisons"]]
 
 
-def test_a_failed_em_session_keeps_every_comparison(records: pl.DataFrame) -> None:
+def test_a_failed_em_session_keeps_every_comparison(
+    records: pl.DataFrame, every_session_em: TrainedModel
+) -> None:
     # EM forced onto a few hundred contacts: the phone session drives a level's m to 0 and
     # Splink refuses it. The session is reported and skipped; the model keeps comparing phones.
-    model = train(records, TrainingConfig(u_max_pairs=2e5, em_min_contacts=0))
+    model = every_session_em
     outcomes = model.diagnostics["em_sessions"]
     assert any(o.startswith("skipped") for o in outcomes.values()), outcomes
     assert any(o.startswith("converged") for o in outcomes.values()), outcomes
@@ -55,10 +64,12 @@ def test_the_em_sample_grows_with_the_contacts_between_its_bounds() -> None:
     assert TrainingConfig(em_max_pairs=10).em_sample_pairs(1_000_000) == 10
 
 
-def test_em_trains_on_a_sample_of_a_large_blocking(records: pl.DataFrame) -> None:
+def test_em_trains_on_a_sample_of_a_large_blocking(
+    records: pl.DataFrame, every_session_em: TrainedModel
+) -> None:
     # Every session is "large" at this limit, so each trains on Splink's hash sample of its
     # pairs: the path a 10M-interaction workspace takes.
-    full = train(records, TrainingConfig(u_max_pairs=2e5, em_min_contacts=0))
+    full = every_session_em
     sampled = train(
         records,
         TrainingConfig(u_max_pairs=2e5, em_min_contacts=0, em_max_pairs=10, em_probe_share=1.0),
