@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +29,12 @@ from assets.identity import NORMALIZED_CACHE
 from assets.resources import ContactsSettings
 from contacts.demo import GeneratorConfig, generate_exports
 from dedup.config import EngineConfig
-from dedup.identity.day_cache import normalized_history
+from dedup.identity.day_cache import (
+    DayCache,
+    normalization_token,
+    normalized_history,
+    staged_days,
+)
 from dedup.identity.interactions import prepare_interactions
 from dedup.ingest.days import INTERACTION_SOURCES, day_files, read_staged, stage_days
 from dedup.service.review import (
@@ -140,6 +149,28 @@ class Nights:
         run_night(self.settings(db), instance, full=full)
         return night_path(instance)
 
+    def killed(self, source_days: list[tuple[str, str]]) -> None:
+        """A's night as `contacts run` in a process SIGKILLed once the rows of these source-days
+        are kept normalized (the rest of the night, publishing included, never happens)."""
+        cache = self.a.with_name("contacts.duckdb.state") / "cache" / NORMALIZED_CACHE
+        kept = [cache / source / day for source, day in source_days]
+        before = {p.name for folder in kept if folder.is_dir() for p in folder.iterdir()}
+        command = ["run", "--exports", str(self.exports), "--db", str(self.a)]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "contacts.cli", *command],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 300
+        while proc.poll() is None and time.monotonic() < deadline:
+            fresh = [{p.name for p in f.glob("*.parquet")} - before for f in kept if f.is_dir()]
+            if len(fresh) == len(kept) and all(fresh):
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "the night ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+
     def both(self) -> tuple[str, str]:
         """B := A, then the same night on each; the path each took."""
         shutil.rmtree(self.b.parent, ignore_errors=True)
@@ -231,6 +262,12 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
         f"{staged(*days[:3])} days carried over"
     )
     assert full == "full: --full requested"
+    # Every staged day is kept under its current key, those the erasure rewrote included.
+    state = nights.a.with_name("contacts.duckdb.state")
+    engine = nights.settings(nights.a).engine_config()
+    cache = DayCache(state / "cache" / NORMALIZED_CACHE, normalization_token(engine))
+    for day in staged_days(state / "staging"):
+        assert [p.name for p in cache.folder(day).iterdir()] == [f"{day.key(cache.token)}.parquet"]
     live = "SELECT count(*) FROM contacts WHERE contact_id IN ({})"
     assert query(nights.a, live.format(f"'{z}', '{gone}'")).item() == 0
     # The comparison sees what a night changed (so it would see the paths differ).
@@ -238,16 +275,21 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     assert {"main.interactions", "main.contacts", "main.merges"} <= set(changed)
 
     # Night 3: the late day 4 and day 6 land, an earlier day is delivered again with one record
-    # changed; the deleted contact is restored. The days the erasure scrubbed were filed again
-    # under their new staging by the erasure's night: carried over, not normalized again.
+    # changed; the deleted contact is restored.
     land(generated, nights.exports, days[3])
     land(generated, nights.exports, days[5])
     redeliver(nights.exports, redelivered)
     restore_contacts(nights.a, [gone], who="ann")
+    # A's first try is killed once tonight's days are normalized and kept: its next night
+    # carries them over and publishes what a full rebuild of the same state publishes.
+    tonight = [
+        (s, d) for s in INTERACTION_SOURCES for d in days[3::2] if (generated / s / d).is_dir()
+    ]
+    nights.killed([*tonight, ("askvault", redelivered)])
     incremental, _ = nights.both()
     assert incremental == (
-        f"incremental: {staged(days[3], days[5])} new days, 1 re-delivered or rewritten, "
-        f"{staged(*days[:3], days[4]) - 1} days carried over"
+        f"incremental: 0 new days, 0 re-delivered or rewritten, "
+        f"{staged(*days[:3], days[3], days[4], days[5])} days carried over"
     )
     assert query(nights.a, "SELECT count(*) FROM interactions WHERE name = 'Renamed Person'").item()
     assert contact_with(nights.a, gone_email) == gone
