@@ -91,8 +91,12 @@ def one_night(exports: Path, db: Path, full: bool) -> None:
     summary = run_night(settings, instance, **kwargs)
     took = time.perf_counter() - t
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    own = resource.getrusage(resource.RUSAGE_SELF)
     report = {
         "seconds": took,
+        # CPU seconds of the night's own process (threads included): on a machine others load
+        # too, wall seconds move with their load; this moves far less.
+        "cpu_seconds": own.ru_utime + own.ru_stime,
         "peak_mb": peak_mb(),
         "worker_peak_mb": children,
         "interactions": summary.interactions,
@@ -229,6 +233,7 @@ def main() -> None:
         print(f"| {step} | {cells} |")
     rows = {
         "**night (wall)**": lambda r: f"**{r['seconds']:.1f}**",
+        "night CPU seconds (own process)": lambda r: f"{r.get('cpu_seconds', 0):.1f}",
         "peak RSS of the night's process (MB)": lambda r: f"{r['peak_mb']:,.0f}",
         "interactions / contacts": lambda r: f"{r['interactions']:,} / {r['contacts']:,}",
         "path": lambda r: r["path"] or "(no night_path: before issue 25)",
