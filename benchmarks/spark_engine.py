@@ -76,8 +76,15 @@ def cpu_seconds(pids: list[int]) -> float:
 
 def children(pid: int) -> list[int]:
     out = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        kids = (task / "children").read_text().split()
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:  # the process ended
+        return out
+    for task in tasks:
+        try:
+            kids = (task / "children").read_text().split()
+        except OSError:  # the thread ended while being listed
+            continue
         for kid in kids:
             out += [int(kid), *children(int(kid))]
     return out
