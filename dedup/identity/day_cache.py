@@ -32,9 +32,8 @@ from dedup.identity.interactions import (
     content_hash,
     prepare_interactions,
 )
-from dedup.ingest.days import INTERACTION_SOURCES
+from dedup.ingest.days import INTERACTION_SOURCES, empty_accepted, staged_fingerprint
 from dedup.layout import WORK_COMPRESSION
-from dedup.schema import RAW_SCHEMA
 
 TOKEN_FILE = "token.json"
 # The row's position in the frame being normalized: checked after, so a normalization step that
@@ -72,10 +71,9 @@ class StagedDay:
         return self.folder / "accepted.parquet"
 
     def key(self, token: str) -> str:
-        manifest = json.loads((self.folder / "manifest.json").read_text())
         st = os.stat(self.accepted)
         # No inode: a copied or restored state folder (copy2 keeps mtimes) keeps its days.
-        print_ = f"{manifest.get('fingerprint')}\0{st.st_size}\0{st.st_mtime_ns}"
+        print_ = f"{staged_fingerprint(self.folder)}\0{st.st_size}\0{st.st_mtime_ns}"
         return hashlib.sha256(f"{token}\0{print_}".encode()).hexdigest()[:32]
 
 
@@ -225,7 +223,7 @@ def normalized_history(
         frames.append(fresh)
     cache.commit(days)
     if not frames:
-        return prepare_interactions(_empty_staged(), config, known_phones), plan
+        return prepare_interactions(empty_accepted(), config, known_phones), plan
     whole = pl.concat(frames, how="vertical_relaxed")
     del frames, fresh
     return interactions.resolve_redeliveries(whole), plan
@@ -255,11 +253,6 @@ def forget(
                 cache.write(day, day.key(cache.token), kept)
                 removed += frame.height - kept.height
     return removed
-
-
-def _empty_staged() -> pl.DataFrame:
-    frame = pl.DataFrame(schema=RAW_SCHEMA)
-    return frame.with_columns(pl.col("occurred_at").cast(pl.Datetime("us", "UTC")))
 
 
 __all__ = ["CONTENT", "NightPlan", "normalized_history"]

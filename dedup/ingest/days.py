@@ -410,13 +410,16 @@ def read_staged(
         for p in staging_root.glob("*/*/manifest.json")
         if p.parent.parent.name in sources
     )
-    schema = RAW_SCHEMA if kind == "accepted" else QUARANTINE_SCHEMA
     if not paths:
-        frame = pl.DataFrame(schema=schema)
-        if kind == "accepted":
-            frame = frame.with_columns(pl.col("occurred_at").cast(pl.Datetime("us", "UTC")))
-        return frame
+        return empty_accepted() if kind == "accepted" else empty_quarantine()
     return pl.read_parquet(paths)
+
+
+def empty_accepted() -> pl.DataFrame:
+    """What `read_staged(..., "accepted")` gives when nothing is staged: staging stores
+    `occurred_at` parsed, as a UTC timestamp."""
+    frame = pl.DataFrame(schema=RAW_SCHEMA)
+    return frame.with_columns(pl.col("occurred_at").cast(pl.Datetime("us", "UTC")))
 
 
 def read_staged_crm(staging_root: Path) -> pl.DataFrame:
