@@ -175,7 +175,9 @@ class Nights:
         """B := A, then the same night on each; the path each took."""
         shutil.rmtree(self.b.parent, ignore_errors=True)
         shutil.copytree(self.a.parent, self.b.parent)
-        since = datetime.now(UTC)
+        # Whole seconds: merges record `decided_at` to the second, so a merge made in the second
+        # this night starts would otherwise read as older than the night on one side only.
+        since = datetime.now(UTC).replace(microsecond=0)
         full = self.run(self.b, full=True)
         incremental = self.run(self.a)
         assert differences(self.a, self.b, since) == {}
