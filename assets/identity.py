@@ -6,6 +6,7 @@ logic is in `dedup/`, these functions only move files and report.
 
 import json
 from datetime import UTC, datetime
+from functools import partial
 
 import dagster as dg
 import polars as pl
@@ -51,6 +52,7 @@ from dedup.identity.verify import identity_failures
 from dedup.ingest.days import read_staged_crm
 from dedup.layout import WORK_COMPRESSION
 from dedup.snapshot.files import load_previous_ids, previous_rows, previous_table
+from dedup.spark.night import auto_merge_on_spark, normalized_on_spark, resolve_ids_on_spark
 
 INTERACTIONS_FILE = "interactions.parquet"
 CLUSTERS_FILE = "clusters.parquet"
@@ -112,7 +114,10 @@ def interactions(
         salt_hex=salt(layout.state_dir),
     )
     cache = layout.cache_dir / NORMALIZED_CACHE
-    resolved, plan = normalized_history(layout.staging_root, cache, engine, known_phones, full)
+    if settings.backend == "spark":  # what runs where: docs/scale.md
+        resolved, plan = normalized_on_spark(layout.staging_root, layout.work_dir, engine)
+    else:
+        resolved, plan = normalized_history(layout.staging_root, cache, engine, known_phones, full)
     context.log.info(f"normalization: {plan.describe()}")
     tonight = apply_decisions(resolved, engine, log, known_phones)
     del resolved
@@ -146,6 +151,7 @@ def interactions(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": frame.height,
+            "engine": settings.backend,
             # Which path the night took and why (issue 25).
             "night_path": plan.describe(),
             "days_normalized": dg.MetadataValue.json(plan.new + plan.changed),
@@ -195,7 +201,11 @@ def identity_clusters(
     held = held_keys(
         frame, pl.read_parquet(layout.work_file(SUPPRESSION_FILE)), salt(layout.state_dir)
     )
-    result = auto_merge(frame, config.hub_limits, evidence, held)
+    if settings.backend == "spark":
+        interactions_file = layout.work_file(INTERACTIONS_FILE)
+        result = auto_merge_on_spark(layout.work_dir, interactions_file, config, evidence, held)
+    else:
+        result = auto_merge(frame, config.hub_limits, evidence, held)
     result.clusters.write_parquet(layout.work_file(CLUSTERS_FILE), compression=WORK_COMPRESSION)
     result.ambiguous_keys.write_parquet(layout.work_file(AMBIGUOUS_FILE))
     sizes = cluster_sizes(result.clusters)
@@ -203,6 +213,7 @@ def identity_clusters(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": result.clusters.height,
+            "engine": settings.backend,
             "clusters": int(result.clusters.get_column("cluster").n_unique()),
             "cluster_size_histogram": dg.MetadataValue.md(
                 md_table(
@@ -274,7 +285,8 @@ def contact_ids(
         sides=previous_table(db_path, "merge_sides", MERGE_SIDES_SCHEMA),
     )
     decisions = pl.read_parquet(layout.work_file(DECISIONS_FILE))
-    done = resolve_ids(
+    spark = settings.backend == "spark"
+    done = (partial(resolve_ids_on_spark, layout.work_dir) if spark else resolve_ids)(
         pl.read_parquet(layout.work_file(CLUSTERS_FILE)),
         pl.read_parquet(layout.work_file(AMBIGUOUS_FILE)),
         lambda: pl.read_parquet(
@@ -315,6 +327,7 @@ def contact_ids(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": done.ids.contact_of_cluster.height,
+            "engine": settings.backend,
             "new_contacts": done.ids.contact_of_cluster.join(
                 previous.state.contacts, on="contact_id", how="anti"
             ).height,

@@ -21,12 +21,15 @@ from contacts.cli.common import (
 app = typer.Typer()
 
 
-def _settings(exports: Path, db: Path, region: str):
+def _settings(exports: Path, db: Path, region: str, engine: str = ""):
     from assets.resources import ContactsSettings
 
     # The one settings object the code location reads too: what the flags do not say (staff
-    # domains, CRM links, the property schema) comes from the same environment variables.
-    return ContactsSettings(exports_dir=str(exports), db_path=str(db), default_region=region)
+    # domains, CRM links, the property schema, the engine without --engine) comes from the same
+    # environment variables.
+    return ContactsSettings(
+        exports_dir=str(exports), db_path=str(db), default_region=region, engine=engine
+    )
 
 
 def _run(
@@ -36,6 +39,7 @@ def _run(
     retrain: bool = False,
     keep_worker: bool = False,
     full: bool = False,
+    engine: str = "",
 ):
     # Export-day partitions start at this folder's first day (assets.partitions): they are
     # defined when the assets are imported, below.
@@ -45,7 +49,7 @@ def _run(
     with err.status("starting…") as status:
         try:
             summary = run_pipeline(
-                _settings(exports, db, region),
+                _settings(exports, db, region, engine),
                 progress=lambda m: status.update(m),
                 retrain=retrain,
                 keep_quality_worker=keep_worker,
@@ -103,11 +107,23 @@ def run(
             "carrying over what did not change since the last night.",
         ),
     ] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="Where the identity steps run: local (this process) or spark (the session from "
+            "CONTACTS_SPARK_CONF / CONTACTS_SPARK_MASTER; docs/scale.md). Default: "
+            "CONTACTS_ENGINE, else local.",
+        ),
+    ] = "",
 ) -> None:
     """Run the nightly job: ingest changed export days, auto-merge, propose merges, publish."""
     if not exports.is_dir():
         fail(f"exports folder not found: {exports}")
-    summary = _run(exports, db, region, retrain, full=full)
+    engine = engine.strip().lower()
+    if engine not in ("", "local", "spark"):
+        fail(f"--engine must be local or spark, not {engine!r}")
+    summary = _run(exports, db, region, retrain, full=full, engine=engine)
     _print_summary(summary, "contacts run")
 
 

@@ -85,7 +85,7 @@ def previous_from_local(spark: SparkSession, state: PreviousState) -> SparkPrevi
 EVIDENCE_DDL = "evidence_id string, email_norm string, phone_e164 string, name_norm string"
 
 
-def _on_spark(spark: SparkSession, frame, ddl: str) -> DataFrame | None:
+def on_spark(spark: SparkSession, frame, ddl: str) -> DataFrame | None:
     """A Spark frame of `frame` (a Polars frame goes through Arrow); None stays None."""
     if frame is None or hasattr(frame, "sparkSession"):
         return frame
@@ -94,7 +94,7 @@ def _on_spark(spark: SparkSession, frame, ddl: str) -> DataFrame | None:
     return spark.createDataFrame(frame.to_arrow(), ddl)
 
 
-def _saved(frame: DataFrame, work: str, name: str) -> DataFrame:
+def saved(frame: DataFrame, work: str, name: str) -> DataFrame:
     path = f"{work.rstrip('/')}/{name}"
     frame.write.mode("overwrite").parquet(path)
     return frame.sparkSession.read.parquet(path)
@@ -118,21 +118,21 @@ def identity_stage(
     from splink import SparkAPI
 
     spark = staged.sparkSession
-    interactions = _saved(normalized_interactions(staged, config), work, "interactions")
+    interactions = saved(normalized_interactions(staged, config), work, "interactions")
     merged = auto_merge(
         interactions,
         SparkAPI(spark_session=spark),
         config.hub_limits,
-        evidence=_on_spark(spark, evidence, EVIDENCE_DDL),
-        held=_on_spark(spark, held_keys, "key_type string, key_value string"),
+        evidence=on_spark(spark, evidence, EVIDENCE_DDL),
+        held=on_spark(spark, held_keys, "key_type string, key_value string"),
     )
-    clusters = _saved(merged.clusters, work, "clusters")
-    ambiguous = _saved(merged.ambiguous_keys, work, "ambiguous_keys")
+    clusters = saved(merged.clusters, work, "clusters")
+    ambiguous = saved(merged.ambiguous_keys, work, "ambiguous_keys")
     ids = assign_ids(clusters, previous or empty_previous(spark), decided_at)
     ids = SparkIds(
-        contact_of_cluster=_saved(ids.contact_of_cluster, work, "contact_of_cluster"),
-        redirects=_saved(ids.redirects, work, "redirects"),
-        auto_merges=_saved(ids.auto_merges, work, "merges"),
+        contact_of_cluster=saved(ids.contact_of_cluster, work, "contact_of_cluster"),
+        redirects=saved(ids.redirects, work, "redirects"),
+        auto_merges=saved(ids.auto_merges, work, "merges"),
     )
     assignment = clusters.join(ids.contact_of_cluster, "cluster").select(
         "interaction_id", "contact_id"
@@ -142,5 +142,5 @@ def identity_stage(
         clusters=clusters,
         ambiguous_keys=ambiguous,
         ids=ids,
-        assignment=_saved(assignment, work, "assignment"),
+        assignment=saved(assignment, work, "assignment"),
     )

@@ -1,0 +1,219 @@
+"""The nightly job's identity steps on Spark: what the Dagster identity assets call when
+`ContactsSettings.engine` is `spark` (assets/identity.py). No Dagster here.
+
+`dedup.spark.identity.identity_stage` runs staged records → ids as one call. A night cannot:
+tonight's admin decisions sit between its steps, and they stay local (docs/scale.md):
+
+1. `normalize_night` — re-deliveries and normalization on Spark (`identity_stage`'s first
+   step); the rows then come to the driver, where `dedup.admin.tonight.apply_decisions`
+   (revocations, erasure suppression, the deletion split, tomorrow's phone lookup) and the
+   staging scrub run as on the local engine.
+2. `auto_merge_night` — auto-merge on Spark (its second step) over the decided interactions,
+   with tonight's held keys and CRM evidence (both built locally, small).
+3. `resolve_night` — the decision log's constraints (separations, joins, forced survivors) bend
+   the clusters locally (`dedup.identity.constraints`); the ids are assigned on Spark (its
+   third step) when no decision forces a pair, else by the local engine (Spark's `assign_ids`
+   takes no forced pairs); the merge history is recorded locally.
+
+Each step's result is returned as the local engine's Polars frames, in its schema and row
+order, so the assets write the same work files and everything downstream is unchanged. The
+driver therefore still holds per-interaction rows (the decided interactions, the clusters):
+what issue 27 has left to move is listed in docs/scale.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from dedup.config import EngineConfig
+from dedup.identity.automerge import AMBIGUOUS_SCHEMA, KEY_COLUMNS, AutoMergeResult
+from dedup.identity.constraints import apply_constraints, constraints_from_decisions
+from dedup.identity.day_cache import NightPlan
+from dedup.identity.interactions import ResolvedInteractions, prepare_interactions
+from dedup.identity.merge_history import decision_outcomes, update_history
+from dedup.identity.resolution import PreviousIds, Resolution
+from dedup.identity.stable_ids import (
+    AUTO_MERGE_SCHEMA,
+    REDIRECT_SCHEMA,
+    IdAssignment,
+    assign_ids,
+)
+from dedup.ingest.days import empty_accepted
+from dedup.schema import CANONICAL_FIELDS
+from dedup.spark.automerge import auto_merge
+from dedup.spark.identity import (
+    EVIDENCE_DDL,
+    on_spark,
+    previous_from_local,
+    saved,
+    staged_files,
+)
+from dedup.spark.normalize import normalized_interactions
+from dedup.spark.session import spark_session
+from dedup.spark.stable_ids import assign_ids as spark_assign_ids
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+# The Spark steps' Parquet folders, under the state's work folder.
+SPARK_WORK = "spark"
+# What the `interactions` step reports as the night's path.
+SPARK_PLAN = "spark engine: every staged day normalized on the cluster"
+
+
+def night_session(work_dir: Path) -> SparkSession:
+    """The process's session (dedup.spark.session); lineage is cut under the state's work folder
+    unless the session's configuration names a shared checkpoint folder (a cluster's)."""
+    spark = spark_session(checkpoint_dir=None)
+    if not spark.conf.get("spark.checkpoint.dir", None):
+        spark.sparkContext.setCheckpointDir(str(work_dir / SPARK_WORK / "checkpoints"))
+    return spark
+
+
+def spark_work(work_dir: Path) -> str:
+    return str(work_dir / SPARK_WORK)
+
+
+def _to_polars(folder: str, schema: dict | pl.Schema, *order: str) -> pl.DataFrame:
+    """A Spark step's Parquet folder as the local engine's frame: its schema, its row order."""
+    files = sorted(Path(folder).glob("*.parquet"))
+    if not files:
+        return pl.DataFrame(schema=schema)
+    frame = pl.read_parquet(files).select(list(schema)).cast(dict(schema))  # type: ignore[arg-type]
+    return frame.sort(*order) if order else frame
+
+
+def _delivery_counts(staged: DataFrame) -> tuple[int, int, int]:
+    """(deliveries, updates, repeats) as `resolve_redeliveries` counts them: an id delivered
+    `n` times in `v` distinct contents is `v - 1` updates and `n - v` repeats."""
+    from pyspark.sql import functions as F
+
+    content = F.struct(*(c for c in CANONICAL_FIELDS if c != "interaction_id"))
+    versions = staged.groupBy("interaction_id").agg(
+        F.count(F.lit(1)).alias("n"), F.countDistinct(content).alias("v")
+    )
+    row = versions.agg(
+        F.sum("n").alias("n"), F.sum(F.col("v") - 1).alias("u"), F.sum(F.col("n") - F.col("v"))
+    ).first()
+    return tuple(int(x or 0) for x in row)  # type: ignore[return-value,union-attr]
+
+
+def normalized_on_spark(
+    staging_root: Path, work_dir: Path, config: EngineConfig
+) -> tuple[ResolvedInteractions, NightPlan]:
+    """Every staged interaction record, re-deliveries resolved and normalized on Spark: what
+    `dedup.identity.day_cache.normalized_history` returns (ready for `apply_decisions`). Every
+    staged day is normalized: the day cache is the local engine's."""
+    empty = prepare_interactions(empty_accepted(), config)
+    files = staged_files(staging_root)
+    if not files:
+        return empty, NightPlan(full=SPARK_PLAN)
+    spark, work = night_session(work_dir), spark_work(work_dir)
+    staged = spark.read.parquet(*files)
+    deliveries, updates, repeats = _delivery_counts(staged)
+    saved(normalized_interactions(staged, config), work, "interactions")
+    frame = _to_polars(f"{work}/interactions", empty.interactions.schema, "interaction_id")
+    return ResolvedInteractions(frame, deliveries, updates, repeats), NightPlan(full=SPARK_PLAN)
+
+
+def auto_merge_on_spark(
+    work_dir: Path,
+    interactions_file: Path,
+    config: EngineConfig,
+    evidence: pl.DataFrame,
+    held: pl.DataFrame,
+) -> AutoMergeResult:
+    """`dedup.identity.automerge.auto_merge` of tonight's interactions (the work file the
+    `interactions` step wrote) on Spark."""
+    from splink import SparkAPI
+
+    spark, work = night_session(work_dir), spark_work(work_dir)
+    keys = spark.read.parquet(str(interactions_file)).select(
+        "interaction_id", *KEY_COLUMNS.values()
+    )
+    merged = auto_merge(
+        keys,
+        SparkAPI(spark_session=spark),
+        config.hub_limits,
+        evidence=on_spark(spark, evidence, EVIDENCE_DDL),
+        held=on_spark(spark, held, "key_type string, key_value string"),
+    )
+    saved(merged.clusters, work, "clusters")
+    saved(merged.ambiguous_keys, work, "ambiguous_keys")
+    clusters = {"interaction_id": pl.String, "cluster": pl.String}
+    return AutoMergeResult(
+        clusters=_to_polars(f"{work}/clusters", clusters, "interaction_id"),
+        ambiguous_keys=_to_polars(
+            f"{work}/ambiguous_keys", AMBIGUOUS_SCHEMA, "key_type", "key_value"
+        ),
+    )
+
+
+def _ids_on_spark(
+    spark: SparkSession,
+    clusters: pl.DataFrame,
+    previous: PreviousIds,
+    held: pl.Series,
+    decided_at: datetime,
+    work: str,
+) -> IdAssignment:
+    """`assign_ids` without forced pairs, on Spark; the per-contact results back as Polars."""
+    frame = on_spark(spark, clusters, "interaction_id string, cluster string")
+    held_frame = on_spark(spark, held.to_frame("contact_id"), "contact_id string")
+    ids = spark_assign_ids(
+        frame, previous_from_local(spark, previous.state), decided_at, held_frame
+    )
+    for name, table in (
+        ("contact_of_cluster", ids.contact_of_cluster),
+        ("redirects", ids.redirects),
+        ("merges", ids.auto_merges),
+    ):
+        saved(table, work, name)
+    return IdAssignment(
+        contact_of_cluster=_to_polars(
+            f"{work}/contact_of_cluster", {"cluster": pl.String, "contact_id": pl.String}, "cluster"
+        ),
+        redirects=_to_polars(f"{work}/redirects", REDIRECT_SCHEMA, "from_contact_id"),
+        auto_merges=_to_polars(f"{work}/merges", AUTO_MERGE_SCHEMA, "survivor_id"),
+    )
+
+
+def resolve_ids_on_spark(
+    work_dir: Path,
+    clusters: pl.DataFrame,
+    ambiguous: pl.DataFrame,
+    load_keys: Callable[[], pl.DataFrame],
+    decisions: pl.DataFrame,
+    previous: PreviousIds,
+    held: pl.Series,
+    decided_at: datetime,
+) -> Resolution:
+    """`dedup.identity.resolution.resolve_ids` with the ids assigned on Spark where no decision
+    forces a pair (the constraints and the merge history stay local: module docstring)."""
+    constraints = constraints_from_decisions(
+        decisions, previous.state, previous.merges, previous.sides
+    )
+    keys = load_keys() if decisions.height else pl.DataFrame()
+    constrained = apply_constraints(clusters, keys, ambiguous, constraints)
+    if constrained.forced_ids.height:
+        ids = assign_ids(
+            constrained.clusters, previous.state, decided_at, constrained.forced_ids, held=held
+        )
+    else:
+        spark, work = night_session(work_dir), spark_work(work_dir)
+        ids = _ids_on_spark(spark, constrained.clusters, previous, held, decided_at, work)
+    history = update_history(
+        previous.merges, previous.sides, previous.state, ids, constraints, constrained, decided_at
+    )
+    return Resolution(
+        constraints=constraints,
+        constrained=constrained,
+        ids=ids,
+        history=history,
+        outcomes=decision_outcomes(decisions, constraints, constrained),
+    )
