@@ -37,10 +37,12 @@ from dedup.matching.proposals import (
     PROPOSALS_SCHEMA,
 )
 from dedup.matching.reports import write_reports
-from dedup.snapshot.build import build_contacts_frame, interactions_sql
 from dedup.snapshot.files import previous_table
+from dedup.snapshot.profile_cache import contacts_frame
 
 CONTACTS_FILE = "contacts.parquet"
+# Profiles kept from night to night (`dedup.snapshot.profile_cache`, docs/state.md).
+PROFILE_CACHE = "profiles"
 PROPOSALS_FILE = "proposals.parquet"
 # Splink's scored pairs at or above the threshold (every column), for the reports after publish.
 SCORES_FILE = "proposal_scores.parquet"
@@ -56,6 +58,13 @@ class MatchingConfig(dg.Config):
     full_predict: bool = False
 
 
+class ProfilesConfig(dg.Config):
+    """Run config of the profiles step."""
+
+    # Build every contact's profile instead of only those whose interactions changed.
+    full: bool = False
+
+
 @dg.asset(
     name=PROFILES,
     deps=[CONTACT_IDS],
@@ -65,15 +74,18 @@ class MatchingConfig(dg.Config):
     description="One profile per live contact (survivorship), the source of `contacts`.",
 )
 def contact_profiles(
-    context: dg.AssetExecutionContext, settings: ContactsSettings
+    context: dg.AssetExecutionContext, config: ProfilesConfig, settings: ContactsSettings
 ) -> dg.MaterializeResult:
     layout = settings.layout
-    source = interactions_sql(
-        layout.work_file(INTERACTIONS_FILE), layout.work_file(ASSIGNMENT_FILE)
+    contacts, plan = contacts_frame(
+        layout.work_file(INTERACTIONS_FILE),
+        layout.work_file(ASSIGNMENT_FILE),
+        settings.engine_config(),
+        layout.work_dir,
+        layout.cache_dir / PROFILE_CACHE,
+        "--full requested" if config.full else None,
     )
-    contacts = build_contacts_frame(
-        source, settings.engine_config(), layout.work_file("duckdb_tmp")
-    )
+    context.log.info(f"profiles: {plan.describe()}")
     decisions = pl.read_parquet(layout.work_file(DECISIONS_FILE))
     applied_before = previous_table(
         layout.db_path, "admin_decisions", {"decision_id": pl.String()}
@@ -90,6 +102,8 @@ def contact_profiles(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": contacts.height,
+            # Which path the profiles took and why (issue 25).
+            "profiles_path": plan.describe(),
             "verified": int(contacts.get_column("identity_verified").sum()),
             "leads": int(contacts.get_column("is_lead").sum()),
         }
