@@ -8,14 +8,14 @@ read or write, rate-limited per key. Errors are JSON: `{"error": "..."}`.
 
 import bisect
 import dataclasses
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import duckdb
+import orjson
 import polars as pl
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -113,8 +113,18 @@ CONTACT_COLUMNS = review.PROFILE_FIELDS
 assert (
     tuple(f for f in Contact.model_fields if f not in ("merged_from", "pending")) == CONTACT_COLUMNS
 )
+# Timestamps are read as UTC wall time and given their zone in Python (`_as_dict`): DuckDB
+# hands a TIMESTAMPTZ to Python through pytz, ~1.2 ms of a 50-row page's ~5 ms of CPU.
+UTC_COLUMNS = frozenset(
+    name for name, field in Contact.model_fields.items() if field.annotation == datetime | None
+)
 SELECT_CONTACT = ", ".join(
-    "attributes::VARCHAR AS attributes" if c == "attributes" else c for c in CONTACT_COLUMNS
+    "attributes::VARCHAR AS attributes"
+    if c == "attributes"
+    else f"timezone('UTC', {c}) AS {c}"
+    if c in UTC_COLUMNS
+    else c
+    for c in CONTACT_COLUMNS
 )
 
 
@@ -164,7 +174,12 @@ def _as_contacts(con: duckdb.DuckDBPyConnection, rows: list[dict], db: Path) -> 
 
 def _as_dict(row: dict, pending: list[str]) -> dict:
     attributes = row.get("attributes")
-    row["attributes"] = json.loads(attributes) if isinstance(attributes, str) and attributes else {}
+    row["attributes"] = (
+        orjson.loads(attributes) if isinstance(attributes, str) and attributes else {}
+    )
+    for column in UTC_COLUMNS:
+        if row[column] is not None:
+            row[column] = row[column].replace(tzinfo=UTC)
     row["pending"] = pending
     return row
 
