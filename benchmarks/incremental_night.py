@@ -10,8 +10,9 @@ Not a test. Usage:
    own Parquet files (so most new interactions belong to people already known) with new
    interaction ids, dated the day after the last.
 3. Runs that night twice from copies of the same state, each in a fresh process: the default
-   path (incremental where it can be) and `--full`; prints wall seconds, peak RSS and seconds per
-   Dagster step of both, checks that both published the same rows.
+   path (incremental where it can be) and `--full` (and `--baseline`: an earlier checkout's
+   code); prints wall seconds, CPU seconds, peak RSS, seconds per Dagster step and the path the
+   `interactions` and `contact_profiles` steps took, checks that both published the same rows.
 """
 
 from __future__ import annotations
@@ -62,15 +63,16 @@ def step_seconds(instance) -> dict[str, float]:
     return seconds
 
 
-def path_metadata(instance) -> str:
-    """What the `interactions` asset said about the path it took (issue 25)."""
+def path_metadata(instance, asset: str = "interactions", label: str = "night_path") -> str:
+    """What a step said about the path it took (issue 25): `interactions`' `night_path`,
+    `contact_profiles`' `profiles_path`."""
     import dagster as dg
 
-    records = instance.fetch_materializations(dg.AssetKey("interactions"), limit=1).records
+    records = instance.fetch_materializations(dg.AssetKey(asset), limit=1).records
     if not records:
         return ""
     meta = records[0].asset_materialization.metadata  # type: ignore[union-attr]
-    value = meta.get("night_path")
+    value = meta.get(label)
     return str(value.value) if value is not None else ""
 
 
@@ -103,6 +105,7 @@ def one_night(exports: Path, db: Path, full: bool) -> None:
         "contacts": summary.contacts,
         "steps": step_seconds(instance),
         "path": path_metadata(instance),
+        "profiles_path": path_metadata(instance, "contact_profiles", "profiles_path"),
     }
     print(json.dumps(report))
 
@@ -237,6 +240,7 @@ def main() -> None:
         "peak RSS of the night's process (MB)": lambda r: f"{r['peak_mb']:,.0f}",
         "interactions / contacts": lambda r: f"{r['interactions']:,} / {r['contacts']:,}",
         "path": lambda r: r["path"] or "(no night_path: before issue 25)",
+        "profiles": lambda r: r.get("profiles_path") or "(all built: before profiles were kept)",
     }
     for label, cell in rows.items():
         print(f"| {label} | " + " | ".join(cell(results[n]) for n in names) + " |")
