@@ -14,7 +14,8 @@ Builds (or reuses, `--reuse`) a synthetic published file with `benchmarks/analys
 - `GET /v1/contacts/{id}` (p50), `q=` search and a two-filter list (p50);
 - the review page's contact list, a later page, a search and the proposal queue (p50).
 With `--demo FILE` (a `contacts demo` file) it also runs 1,500 reads at concurrency 20 against
-`contacts serve --workers 1` and `--workers 2` in their own processes (requests/s, p50, p99). Prints Markdown for docs/performance.md; peak memory is this process's
+`contacts serve --workers 1` and `--workers 2` in their own processes (requests/s, p50, p99), sent
+by a light asyncio client (`http_load.py`) and by httpx in threads. Prints Markdown for docs/performance.md; peak memory is this process's
 (server and client together).
 """
 
@@ -207,9 +208,14 @@ def spawn(db: Path, port: int, workers: int) -> tuple[subprocess.Popen, str]:
             time.sleep(0.3)
 
 
-def concurrency(db: Path, port: int, workers: int, requests: int = 1500, at_once: int = 20) -> str:
-    """`requests` reads, `at_once` at a time, against `contacts serve --workers N` on `db`."""
+def concurrency(
+    db: Path, port: int, workers: int, client: str, requests: int = 1500, at_once: int = 20
+) -> str:
+    """`requests` reads, `at_once` at a time, against `contacts serve --workers N` on `db`, sent
+    by `client`: `asyncio` (http_load: ~0.1-0.2 ms of CPU per request) or `httpx` (20 threads of
+    httpx's sync client, ~0.9 ms; the figures before session 14)."""
     import duckdb
+    import http_load
 
     con = duckdb.connect(str(db), read_only=True)
     ids = [r[0] for r in con.execute("SELECT contact_id FROM contacts").fetchall()]
@@ -221,6 +227,31 @@ def concurrency(db: Path, port: int, workers: int, requests: int = 1500, at_once
         "/v1/contacts?limit=50" if i % 3 == 0 else f"/v1/contacts/{ids[i % len(ids)]}"
         for i in range(requests)
     ]
+    try:
+        if client == "asyncio":
+            http_load.run(port, urls[:100], at_once, headers)  # warm: each worker's first reads
+            cpu = time.process_time()
+            seconds, results = http_load.run(port, urls, at_once, headers)
+        else:
+            seconds, results, cpu = _httpx_load(base, headers, urls, at_once)
+        cpu = time.process_time() - cpu
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    times = [t for t, _ in results]
+    statuses = sorted({s for _, s in results})
+    line = (
+        f"{len(ids)} contacts, {workers} worker(s), {requests} reads at concurrency {at_once} "
+        f"({client} client, {cpu / requests * 1000:.2f} ms CPU per request): "
+        f"{requests / seconds:.0f} requests/s, p50 {pct(times, 0.5):.0f} ms, "
+        f"p99 {pct(times, 0.99):.0f} ms, statuses {statuses}"
+    )
+    print(line, flush=True)
+    return line
+
+
+def _httpx_load(base: str, headers: dict, urls: list[str], at_once: int):
+    """The same reads from `at_once` threads of httpx clients: (seconds, results, CPU start)."""
     local = threading.local()
 
     def one(url: str) -> tuple[float, int]:
@@ -231,24 +262,19 @@ def concurrency(db: Path, port: int, workers: int, requests: int = 1500, at_once
         status = client.get(url).status_code
         return time.perf_counter() - t, status
 
-    try:
-        with ThreadPoolExecutor(at_once) as pool:
-            list(pool.map(one, urls[:100]))  # warm: connections, each worker's first reads
-            started = time.perf_counter()
-            results = list(pool.map(one, urls))
-            seconds = time.perf_counter() - started
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    times = [t for t, _ in results]
-    statuses = sorted({s for _, s in results})
-    line = (
-        f"{len(ids)} contacts, {workers} worker(s), {requests} reads at concurrency {at_once}: "
-        f"{requests / seconds:.0f} requests/s, p50 {pct(times, 0.5):.0f} ms, "
-        f"p99 {pct(times, 0.99):.0f} ms, statuses {statuses}"
-    )
-    print(line)
-    return line
+    with ThreadPoolExecutor(at_once) as pool:
+        list(pool.map(one, urls[:100]))  # warm: connections, each worker's first reads
+        cpu = time.process_time()
+        started = time.perf_counter()
+        results = list(pool.map(one, urls))
+        return time.perf_counter() - started, results, cpu
+
+
+def demo_load(db: Path, port: int) -> None:
+    """The load test on a demo file: 1 and 2 workers, each with both clients."""
+    for workers in (1, 2):
+        for client in ("asyncio", "httpx"):
+            concurrency(db, port + workers, workers, client)
 
 
 def main() -> None:
@@ -265,8 +291,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"start: {load()}")
     if args.demo_only:
-        for workers in (1, 2):
-            concurrency(args.demo, args.port + workers, workers)
+        demo_load(args.demo, args.port)
         print(f"end: {load()}")
         return
     rows = measure_big(big_file(args), args.port, args.sync)
@@ -275,8 +300,7 @@ def main() -> None:
     for label, n, p50, p99 in rows:
         print(f"| {label} | {n} | {p50:.1f} | {p99:.1f} |")
     if args.demo:
-        for workers in (1, 2):
-            concurrency(args.demo, args.port + workers, workers)
+        demo_load(args.demo, args.port)
     print(f"\npeak memory (server and client, one process): {peak_mb():.0f} MB")
     print(f"end: {load()}")
 
