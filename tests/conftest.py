@@ -34,6 +34,7 @@ LONGEST_FIRST = (
     "test_bootstrap.py",
     "test_spark.py",
     "test_spark_engine.py",
+    "test_spark_job.py",
     "test_dagster_ops.py",
     "test_api_scale.py",
     "test_pipeline.py",
@@ -66,7 +67,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # Modules that share a process-wide resource run on one worker, as one unit of `--dist
 # loadfile`: the Spark tests share one local Spark session (tests/spark_session.py; its JVM
 # costs ~20 s of start-up), which two workers would each start.
-SAME_WORKER = {"tests/test_spark_engine.py": "tests/test_spark.py"}
+SAME_WORKER = {
+    "tests/test_spark_engine.py": "tests/test_spark.py",
+    "tests/test_spark_job.py": "tests/test_spark.py",
+}
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log):

@@ -1,5 +1,6 @@
-"""The one Spark session of a test process, shared by tests/test_spark.py and
-tests/test_spark_engine.py (a JVM costs ~20-30 s to start on this machine)."""
+"""The one Spark session of a test process, shared by tests/test_spark.py,
+tests/test_spark_engine.py and tests/test_spark_job.py (a JVM costs ~20-30 s to start on this
+machine; tests/conftest.py runs the three modules on one xdist worker)."""
 
 from __future__ import annotations
 

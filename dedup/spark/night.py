@@ -10,10 +10,10 @@ tonight's admin decisions sit between its steps, and they stay local (docs/scale
    staging scrub run as on the local engine.
 2. `auto_merge_night` — auto-merge on Spark (its second step) over the decided interactions,
    with tonight's held keys and CRM evidence (both built locally, small).
-3. `resolve_night` — the decision log's constraints (separations, joins, forced survivors) bend
-   the clusters locally (`dedup.identity.constraints`); the ids are assigned on Spark (its
-   third step) when no decision forces a pair, else by the local engine (Spark's `assign_ids`
-   takes no forced pairs); the merge history is recorded locally.
+3. `resolve_ids_on_spark` — the decision log's constraints (separations, joins, restores)
+   bend the clusters locally (`dedup.identity.constraints`), which also says which ids they
+   force; the ids are assigned on Spark (its third step), forced pairs first; the merge
+   history and the decisions' outcomes are recorded locally.
 
 Each step's result is returned as the local engine's Polars frames, in its schema and row
 order, so the assets write the same work files and everything downstream is unchanged. The
@@ -32,7 +32,11 @@ import polars as pl
 
 from dedup.config import EngineConfig
 from dedup.identity.automerge import AMBIGUOUS_SCHEMA, KEY_COLUMNS, AutoMergeResult
-from dedup.identity.constraints import apply_constraints, constraints_from_decisions
+from dedup.identity.constraints import (
+    ConstrainedClusters,
+    apply_constraints,
+    constraints_from_decisions,
+)
 from dedup.identity.day_cache import NightPlan
 from dedup.identity.interactions import ResolvedInteractions, prepare_interactions
 from dedup.identity.merge_history import decision_outcomes, update_history
@@ -41,7 +45,6 @@ from dedup.identity.stable_ids import (
     AUTO_MERGE_SCHEMA,
     REDIRECT_SCHEMA,
     IdAssignment,
-    assign_ids,
 )
 from dedup.ingest.days import empty_accepted
 from dedup.schema import CANONICAL_FIELDS
@@ -156,17 +159,19 @@ def auto_merge_on_spark(
 
 def _ids_on_spark(
     spark: SparkSession,
-    clusters: pl.DataFrame,
+    constrained: ConstrainedClusters,
     previous: PreviousIds,
     held: pl.Series,
     decided_at: datetime,
     work: str,
 ) -> IdAssignment:
-    """`assign_ids` without forced pairs, on Spark; the per-contact results back as Polars."""
-    frame = on_spark(spark, clusters, "interaction_id string, cluster string")
-    held_frame = on_spark(spark, held.to_frame("contact_id"), "contact_id string")
+    """`assign_ids` on Spark, forced pairs first; the per-contact results back as Polars."""
     ids = spark_assign_ids(
-        frame, previous_from_local(spark, previous.state), decided_at, held_frame
+        on_spark(spark, constrained.clusters, "interaction_id string, cluster string"),
+        previous_from_local(spark, previous.state),
+        decided_at,
+        forced=on_spark(spark, constrained.forced_ids, "cluster string, contact_id string"),
+        held=on_spark(spark, held.to_frame("contact_id"), "contact_id string"),
     )
     for name, table in (
         ("contact_of_cluster", ids.contact_of_cluster),
@@ -193,20 +198,15 @@ def resolve_ids_on_spark(
     held: pl.Series,
     decided_at: datetime,
 ) -> Resolution:
-    """`dedup.identity.resolution.resolve_ids` with the ids assigned on Spark where no decision
-    forces a pair (the constraints and the merge history stay local: module docstring)."""
+    """`dedup.identity.resolution.resolve_ids` with the ids assigned on Spark (the constraints
+    and the merge history stay local: module docstring)."""
     constraints = constraints_from_decisions(
         decisions, previous.state, previous.merges, previous.sides
     )
     keys = load_keys() if decisions.height else pl.DataFrame()
     constrained = apply_constraints(clusters, keys, ambiguous, constraints)
-    if constrained.forced_ids.height:
-        ids = assign_ids(
-            constrained.clusters, previous.state, decided_at, constrained.forced_ids, held=held
-        )
-    else:
-        spark, work = night_session(work_dir), spark_work(work_dir)
-        ids = _ids_on_spark(spark, constrained.clusters, previous, held, decided_at, work)
+    spark, work = night_session(work_dir), spark_work(work_dir)
+    ids = _ids_on_spark(spark, constrained, previous, held, decided_at, work)
     history = update_history(
         previous.merges, previous.sides, previous.state, ids, constraints, constrained, decided_at
     )

@@ -13,7 +13,8 @@
   chains are flattened; tonight's merges get `merge_` + 16 hex digits of SHA-256 of
   `survivor|merged,ids|decided_at`.
 
-Not yet: admins' forced pairs (`forced`, from the decision log's constraints).
+Admins' forced pairs (`forced`, from the decision log's constraints: a chosen survivor, the
+sides of an unmerge, a restore) are paired first, and the rules apply to the rest, as locally.
 """
 
 from __future__ import annotations
@@ -199,14 +200,16 @@ def assign_ids(
     clusters: DataFrame,
     previous: SparkPrevious,
     decided_at: datetime,
+    forced: DataFrame | None = None,
     held: DataFrame | None = None,
 ) -> SparkIds:
-    """`dedup.identity.stable_ids.assign_ids` (without admins' forced pairs) on Spark.
+    """`dedup.identity.stable_ids.assign_ids` on Spark.
 
     Args:
         clusters: interaction_id, cluster.
         previous: the last published snapshot's ids.
         decided_at: stamped into merge ids.
+        forced: cluster, contact_id pairs fixed by admins' decisions; None = none.
         held: `contact_id` of deleted contacts that may still be restored; None = none.
     """
     F = _f()
@@ -221,7 +224,14 @@ def assign_ids(
         .join(previous.contacts.select("contact_id", "first_seen"), "contact_id", "left")
         .localCheckpoint()
     )
-    paired = _pair_mutually(overlap)
+    if forced is None:
+        paired = _pair_mutually(overlap)
+    else:
+        forced = forced.select("cluster", "contact_id").localCheckpoint()
+        rest = overlap.join(forced.select("cluster"), "cluster", "left_anti").join(
+            forced.select("contact_id"), "contact_id", "left_anti"
+        )
+        paired = forced.unionByName(_pair_mutually(rest))
     unpaired = clusters.select("cluster").distinct().join(paired, "cluster", "left_anti")
     fresh = _fresh_ids(unpaired, _used_ids(previous, held))
     contact_of_cluster = paired.unionByName(fresh).localCheckpoint()
