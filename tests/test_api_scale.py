@@ -146,6 +146,46 @@ def test_an_erased_or_deleted_contact_is_gone_from_every_read_at_once(served) ->
     assert client.get(f"/v1/contacts/{erased}", headers=read).status_code == 404
 
 
+def test_a_walk_through_the_cursor_reads_ahead_and_stays_right(served) -> None:
+    """Pages after the second come from rows read ahead; a publish, an edit, a deletion and an
+    erasure made in the middle of a walk show in its next page."""
+    client, db, read, write = served["client"], served["db"], served["read"], served["write"]
+
+    def page(cursor: str | None) -> dict:
+        answer = client.get("/v1/contacts", headers=read, params={"limit": 1, "cursor": cursor})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    def walk(cursor: str | None) -> list[str]:
+        out = []
+        while cursor is not None:
+            answer = page(cursor)
+            out += [c["contact_id"] for c in answer["data"]]
+            cursor = answer["next_cursor"]
+        return out
+
+    before = listed(client, read)
+    api.READ_AHEAD.clear()
+    first = page(None)
+    assert len(api.READ_AHEAD) == 0  # a first page reads only itself
+    second = page(first["next_cursor"])
+    assert len(api.READ_AHEAD) == 1  # it continued a cursor handed out: the rest is kept
+    write_jsonl(served["exports"], "2026-11-02", "more.jsonl", people("2026-11-02", 3, first=6))
+    served["run"]()  # a publish mid-walk: the rest of the walk is the new file's
+    every = listed(client, read)
+    assert set(every) - set(before) & {c for c in every if c > before[1]}  # the walk can tell
+    assert walk(second["next_cursor"]) == [c for c in every if c > before[1]]
+
+    first, second = page(None), page(every[0])
+    edited, deleted, erased = every[2], every[3], every[4]
+    client.patch(f"/v1/contacts/{edited}", headers=write, json={"tags": ["walked"]})
+    third = page(second["next_cursor"])  # from the kept rows, the edit laid on
+    assert (third["data"][0]["contact_id"], third["data"][0]["tags"]) == (edited, ["walked"])
+    review.delete_contacts(db, [deleted], who="cli")
+    assert client.delete(f"/v1/contacts/{erased}", headers=write).status_code == 202
+    assert walk(third["next_cursor"]) == every[5:]  # neither hidden contact
+
+
 def synthetic(path: Path, n: int, shuffled: bool = False) -> Path:
     """`n` contacts in the published layout (benchmarks/analyst.py), optionally out of order."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
