@@ -7,8 +7,8 @@ the rows' own values. So a contact whose rows are tonight exactly what they were
 was last built keeps that profile; only the others are built again.
 
 Kept in `<cache>/profiles/`: `profiles-<gen>.parquet` (the frame `build_contacts_frame` returned,
-before admins' edits), `members-<gen>.parquet` (`contact_id` and a hash of each interaction row
-as built from, contact id included) and `state.json` naming the generation and the token. The
+before admins' edits), `members-<gen>.parquet` (`contact_id` and a hash of each interaction's
+`PROFILE_COLUMNS` and contact id) and `state.json` naming the generation and the token. The
 generation's files are written before `state.json` names them, so a night killed at any point
 leaves either the previous generation or the new one, never a mix.
 
@@ -35,12 +35,33 @@ from dedup import properties, schema
 from dedup.config import EngineConfig
 from dedup.layout import WORK_COMPRESSION
 from dedup.snapshot import build, profiles
-from dedup.snapshot.build import build_contacts_frame, interactions_sql
+from dedup.snapshot.build import build_contacts_frame
 
 STATE_FILE = "state.json"
 # Above this share of touched contacts one full build is cheaper than the carry-over's joins.
 MAX_TOUCHED_SHARE = 0.5
 ROW_HASH = "_row"
+# Every column of an interaction a profile reads (`dedup.snapshot.profiles`). Profiles are built
+# from these columns only, on both paths: a profile that read another column would fail at once
+# instead of going stale when only that column changed.
+PROFILE_COLUMNS = (
+    "interaction_id",
+    "occurred_at",
+    "identity_verified",
+    "channel",
+    "session_id",
+    "verified_user_id",
+    "user_id",
+    "plan_norm",
+    "email_norm",
+    "email_address",
+    "phone_e164",
+    "name_display",
+    "company_display",
+    "conversation_id",
+    "contact_tags",
+    "attributes",
+)
 
 
 def profile_token(config: EngineConfig) -> str:
@@ -74,10 +95,24 @@ class ProfilePlan:
         return f"incremental: {self.rebuilt:,} contacts rebuilt, {self.carried:,} carried over"
 
 
+def profile_source(interactions: Path, assignment: Path) -> str:
+    """SQL of the interactions' `PROFILE_COLUMNS` and contact ids (the profiles' source)."""
+    columns = ", ".join(f"i.{c}" for c in PROFILE_COLUMNS)
+    return (
+        f"SELECT {columns}, a.contact_id FROM read_parquet('{interactions}') i "
+        f"JOIN read_parquet('{assignment}') a USING (interaction_id)"
+    )
+
+
 def members(interactions: Path, assignment: Path) -> pl.DataFrame:
-    """(contact_id, hash of the interaction's whole row and its contact id) per interaction."""
-    rows = pl.scan_parquet(interactions).join(
-        pl.scan_parquet(assignment).select("interaction_id", "contact_id"), on="interaction_id"
+    """(contact_id, hash of the interaction's `PROFILE_COLUMNS` and its contact id) per row."""
+    rows = (
+        pl.scan_parquet(interactions)
+        .select(PROFILE_COLUMNS)
+        .join(
+            pl.scan_parquet(assignment).select("interaction_id", "contact_id"),
+            on="interaction_id",
+        )
     )
     return rows.select("contact_id", pl.struct(pl.all()).hash(25).alias(ROW_HASH)).collect()
 
@@ -125,14 +160,11 @@ class ProfileCache:
 
 
 def touched_contacts(tonight: pl.DataFrame, kept: pl.DataFrame) -> pl.Series:
-    """Contact ids with a row tonight that was not kept, or a kept row not there tonight."""
-    on = ["contact_id", ROW_HASH]
-    return pl.concat(
-        [
-            tonight.join(kept, on=on, how="anti").get_column("contact_id"),
-            kept.join(tonight, on=on, how="anti").get_column("contact_id"),
-        ]
-    ).unique()
+    """Contact ids with a row tonight that was not kept, or a kept row not there tonight (a row's
+    hash covers its contact id: a moved row is a new row of one contact, a gone row of another)."""
+    new = tonight.filter(~pl.col(ROW_HASH).is_in(kept.get_column(ROW_HASH).implode()))
+    gone = kept.filter(~pl.col(ROW_HASH).is_in(tonight.get_column(ROW_HASH).implode()))
+    return pl.concat([new.get_column("contact_id"), gone.get_column("contact_id")]).unique()
 
 
 def contacts_frame(
@@ -161,7 +193,7 @@ def contacts_frame(
             plan.rebuilt = contacts.height - plan.carried
     if contacts is None:
         contacts = build_contacts_frame(
-            interactions_sql(interactions, assignment), config, work_dir / "duckdb_tmp"
+            profile_source(interactions, assignment), config, work_dir / "duckdb_tmp"
         )
     cache.write(tonight, contacts)
     return contacts, plan
@@ -183,7 +215,7 @@ def _carry_over(
     )
     try:
         fresh = build_contacts_frame(
-            interactions_sql(interactions, subset), config, work_dir / "duckdb_tmp"
+            profile_source(interactions, subset), config, work_dir / "duckdb_tmp"
         )
     finally:
         subset.unlink(missing_ok=True)
