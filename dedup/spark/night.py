@@ -72,6 +72,12 @@ SPARK_PLAN = "spark engine: every staged day normalized on the cluster"
 def night_session(work_dir: Path) -> SparkSession:
     """The process's session (dedup.spark.session); lineage is cut under the state's work folder
     unless the session's configuration names a shared checkpoint folder (a cluster's)."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise RuntimeError(
+            "engine = spark needs PySpark (this project's dev dependency group; docs/scale.md)"
+        ) from None
     spark = spark_session(checkpoint_dir=None)
     if not spark.conf.get("spark.checkpoint.dir", None):
         spark.sparkContext.setCheckpointDir(str(work_dir / SPARK_WORK / "checkpoints"))
