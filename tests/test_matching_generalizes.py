@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -20,6 +21,7 @@ from assets.resources import ContactsSettings
 from contacts.runner import run_pipeline
 from dedup.matching.groups import proposal_groups
 from dedup.matching.model import TrainedModel
+from dedup.matching.profile import workspace_properties
 from dedup.service.explain_words import in_words
 from tests.conftest import SECRET, query, rec, write_jsonl
 
@@ -195,3 +197,35 @@ def test_a_mistyped_gmail_domain_reads_as_a_domain_typo(workspace) -> None:
     )
     (email,) = [f for f in json.loads(row.item()) if f["field"] == "email"]
     assert email["level"] == "same local part, domain one or two characters apart"
+
+
+HISTORICAL = Path(__file__).parent / "data" / "real" / "splink_datasets"
+
+
+def _historical_contacts(shuffled: bool) -> pl.DataFrame:
+    """Splink's historical figures (150 people, ~10 records each) as contacts: name and custom
+    attributes only, so nothing auto-merges. `shuffled`: the attributes dealt to other records
+    (seeded), so a namesake's attributes say nothing about the person."""
+    raw = pl.read_parquet(HISTORICAL / "historical_150_people.parquet")
+    keys = ("dob", "birth_place", "postcode_fake", "gender", "occupation")
+    attributes = raw.select(pl.struct(keys).struct.json_encode().alias("attributes"))
+    if shuffled:
+        attributes = attributes.sample(fraction=1.0, shuffle=True, seed=3)
+    return pl.DataFrame(
+        {
+            "contact_id": raw.get_column("unique_id"),
+            "name": raw.select(
+                pl.concat_str("first_name", "surname", separator=" ", ignore_nulls=True)
+            ).to_series(),
+            "attributes": attributes.to_series(),
+        }
+    )
+
+
+def test_without_auto_merge_namesakes_choose_the_identifying_attributes() -> None:
+    """No labelled pairs at all: the namesakes' agreement, a lower bound of m, still finds the
+    date of birth, birth place and postcode (not gender, three values, nor occupation); with the
+    attributes dealt to other records, namesakes agree only by chance and nothing is chosen."""
+    _, identified = workspace_properties(_historical_contacts(False), None, {})
+    assert identified == {"birth_place": "string", "dob": "date", "postcode_fake": "string"}
+    assert workspace_properties(_historical_contacts(True), None, {}) == ({}, {})

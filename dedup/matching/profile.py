@@ -17,6 +17,16 @@ blocking rules with a first name or a surname). Keys the schema declares are the
 choice and never chosen here; yes/no flags and empty values are left out as in
 `records.attribute_arrays_of`.
 
+Without labelled pairs (a workspace whose records carry no e-mail, phone or verified id, so
+nothing auto-merges) the stability is read from **namesake pairs** instead: contacts with the
+same full name, from names held by at most `max_namesakes` contacts. Their agreement share on a
+key is a = λ·m + (1 − λ)·u for the unknown share λ of them that are one person; wherever a > u,
+m > a, so a key whose a passes both bars (a ≥ 0.5, log2 a/u ≥ 5) has an m that passes them too:
+a lower bound, never an over-estimate, whatever λ is. Namesakes stand in only for keys with
+fewer than `min_labelled` labelled pairs. A key that merely repeats the name (an initials or a
+first-name attribute) passes this test as it passes the labelled one; both would count the name
+twice.
+
 Why these bars (not fitted to any benchmark's labels): 5 bits is a Bayes factor of 32. A key
 below that (a city among twenty, a signup source, a plan) helps only beside other evidence,
 which the generic `key=value` comparison already weighs; above it, one agreeing value turns
@@ -51,6 +61,11 @@ class ProfileConfig:
     min_labelled: int = 20
     min_m: float = 0.5
     date_share: float = 0.9
+    # A full name held by more contacts is a common name: its pairs are mostly strangers (they
+    # would only lower the bound) and their number grows with the square of the group.
+    max_namesakes: int = 10
+    # Namesake pairs read at most (a seeded sample), so the cost does not grow with the workspace.
+    max_namesake_pairs: int = 20_000
 
 
 def _entries(documents: pl.Series) -> pl.DataFrame:
@@ -77,8 +92,11 @@ def _entries(documents: pl.Series) -> pl.DataFrame:
         con.close()
 
 
-def profile_attributes(contact_attributes: pl.Series, faces: Faces | None = None) -> pl.DataFrame:
-    """key, fill, distinct, u_exact, kind, labelled, m_exact: one row per attribute key."""
+def profile_attributes(
+    contact_attributes: pl.Series, faces: Faces | None = None, namesakes: Faces | None = None
+) -> pl.DataFrame:
+    """key, fill, distinct, u_exact, kind, labelled, m_exact, m_from: one row per attribute key
+    (`m_from`: `labels`, or `namesakes` where labelled pairs are too few: module docstring)."""
     total = max(contact_attributes.len(), 1)
     # Each distinct object once (308,647 contacts had 11,233), weighted by its contacts.
     documents = contact_attributes.rename("attributes").to_frame().group_by("attributes").len("w")
@@ -105,9 +123,54 @@ def profile_attributes(contact_attributes: pl.Series, faces: Faces | None = None
         )
         .drop("_d")
     )
-    return stats.join(_stability(faces), on="key", how="left").with_columns(
-        pl.col("labelled").fill_null(0)
+    labelled = stats.join(_stability(faces), on="key", how="left").with_columns(
+        pl.col("labelled").fill_null(0), pl.lit("labels").alias("m_from")
     )
+    by_name = _stability(namesakes).select(
+        "key",
+        pl.col("labelled").alias("_n"),
+        pl.col("m_exact").alias("_m"),
+    )
+    few = pl.col("labelled") < ProfileConfig.min_labelled
+    use_names = few & pl.col("_n").is_not_null() & (pl.col("_n") > pl.col("labelled"))
+    return (
+        labelled.join(by_name, on="key", how="left")
+        .with_columns(
+            pl.when(use_names).then(pl.col("_n")).otherwise(pl.col("labelled")).alias("labelled"),
+            pl.when(use_names).then(pl.col("_m")).otherwise(pl.col("m_exact")).alias("m_exact"),
+            pl.when(use_names).then(pl.lit("namesakes")).otherwise("m_from").alias("m_from"),
+        )
+        .drop("_n", "_m")
+    )
+
+
+def namesake_pairs(contacts: pl.DataFrame, config: ProfileConfig | None = None) -> Faces:
+    """Contacts two by two that hold the same full name (two words or more; names held by at
+    most `max_namesakes` contacts), at most `max_namesake_pairs` of them (seeded)."""
+    config = config or ProfileConfig()
+    named = contacts.select(
+        "contact_id",
+        pl.col("name")
+        .cast(pl.String)
+        .str.to_lowercase()
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars()
+        .alias("full_name"),
+        pl.col("attributes").cast(pl.String),
+    ).filter(pl.col("full_name").str.contains(" "))
+    shared = named.filter(pl.len().over("full_name").is_between(2, config.max_namesakes))
+    ids = shared.select("contact_id", "full_name")
+    pairs = (
+        ids.join(ids, on="full_name", suffix="_r")
+        .filter(pl.col("contact_id") < pl.col("contact_id_r"))
+        .select(
+            pl.col("contact_id").alias("unique_id_l"), pl.col("contact_id_r").alias("unique_id_r")
+        )
+        .sort("unique_id_l", "unique_id_r")
+    )
+    if pairs.height > config.max_namesake_pairs:
+        pairs = pairs.sample(config.max_namesake_pairs, seed=7)
+    return Faces(faces=shared.select("contact_id", "attributes"), pairs=pairs)
 
 
 def _stability(faces: Faces | None) -> pl.DataFrame:
@@ -155,7 +218,10 @@ def workspace_properties(
     declared = matched_properties(schema)
     if "attributes" not in contacts.columns or contacts.height == 0:
         return declared, {}
-    profile = profile_attributes(contacts.get_column("attributes").cast(pl.String), faces)
+    namesakes = namesake_pairs(contacts) if "name" in contacts.columns else None
+    profile = profile_attributes(
+        contacts.get_column("attributes").cast(pl.String), faces, namesakes
+    )
     identified = identifying_attributes(profile, set(schema))
     taken = set(declared.values())
     auto = {
