@@ -74,13 +74,16 @@ class Workspaces:
             exports_dir=str(self.exports), db_path=str(self.db["local"]), engine="local"
         )
         run_night(settings, dg.DagsterInstance.ephemeral())
+        spark_work = self.db["spark"].with_name("contacts.duckdb.state") / "work" / "spark"
+        last_night = spark_work / "checkpoints" / "last-night"  # a past night's clustering rounds
+        last_night.mkdir(parents=True)
         monkeypatch.setenv("CONTACTS_ENGINE", "local")
         monkeypatch.setenv("CONTACTS_EXPORTS_DIR", str(self.exports))  # `run` sets it
         command = ["run", "--exports", str(self.exports), "--db", str(self.db["spark"])]
         result = CliRunner().invoke(app, [*command, "--engine", "spark"])
         assert result.exit_code == 0, result.output
-        spark_work = self.db["spark"].with_name("contacts.duckdb.state") / "work" / "spark"
         assert (spark_work / "clusters").stat().st_mtime >= since.timestamp()
+        assert not last_night.exists()
         assert differences(self.db["local"], self.db["spark"], since) == {}
 
 

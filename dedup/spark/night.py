@@ -23,6 +23,7 @@ what issue 27 has left to move is listed in docs/scale.md.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -69,9 +70,13 @@ SPARK_WORK = "spark"
 SPARK_PLAN = "spark engine: every staged day normalized on the cluster"
 
 
-def night_session(work_dir: Path) -> SparkSession:
+def night_session(work_dir: Path, first_step: bool = False) -> SparkSession:
     """The process's session (dedup.spark.session); lineage is cut under the state's work folder
-    unless the session's configuration names a shared checkpoint folder (a cluster's)."""
+    unless the session's configuration names a shared checkpoint folder (a cluster's).
+
+    The night's `first_step` empties that local folder: Splink's clustering writes every round
+    there (~170 MB per million interactions) and nothing reads a past night's rounds.
+    """
     try:
         import pyspark  # noqa: F401
     except ImportError:
@@ -80,7 +85,10 @@ def night_session(work_dir: Path) -> SparkSession:
         ) from None
     spark = spark_session(checkpoint_dir=None)
     if not spark.conf.get("spark.checkpoint.dir", None):
-        spark.sparkContext.setCheckpointDir(str(work_dir / SPARK_WORK / "checkpoints"))
+        local = work_dir / SPARK_WORK / "checkpoints"
+        if first_step:
+            shutil.rmtree(local, ignore_errors=True)
+        spark.sparkContext.setCheckpointDir(str(local))
     return spark
 
 
@@ -122,7 +130,7 @@ def normalized_on_spark(
     files = staged_files(staging_root)
     if not files:
         return empty, NightPlan(full=SPARK_PLAN)
-    spark, work = night_session(work_dir), spark_work(work_dir)
+    spark, work = night_session(work_dir, first_step=True), spark_work(work_dir)
     staged = spark.read.parquet(*files)
     deliveries, updates, repeats = _delivery_counts(staged)
     saved(normalized_interactions(staged, config), work, "interactions")
