@@ -48,6 +48,7 @@ from dedup.service.review import (
     restore_contacts,
 )
 from dedup.snapshot import profile_cache
+from dedup.snapshot.build import build_contacts_frame
 from pipelines.nightly import run_night
 from tests.conftest import SECRET, query
 
@@ -411,3 +412,78 @@ def test_normalized_days_equal_one_pass_over_every_day(generated: Path, tmp_path
     stage(days[3])
     check("incremental: ")
     assert prepare_interactions(read_staged(staging, "accepted"), config).updates >= 1
+
+
+def _profile_rows(n: int) -> pl.DataFrame:
+    """`n` interactions with every column a profile reads (3 people, 2 plans, tags, attributes)."""
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    return pl.DataFrame(
+        {
+            "interaction_id": [f"int_{i:03d}" for i in range(n)],
+            "occurred_at": [at + timedelta(hours=i) for i in range(n)],
+            "identity_verified": [i % 4 == 0 for i in range(n)],
+            "channel": [("widget", "email", "sms")[i % 3] for i in range(n)],
+            "session_id": [f"sess_{i % 5}" for i in range(n)],
+            "verified_user_id": [f"u_{i % 3}" if i % 4 == 0 else None for i in range(n)],
+            "user_id": [f"u_{i % 3}" if i % 4 == 0 else None for i in range(n)],
+            "plan_norm": [("pro", "enterprise", None)[i % 3] for i in range(n)],
+            "email_norm": [f"p{i % 3}@x.org" for i in range(n)],
+            "email_address": [f"P{i % 3}@x.org" for i in range(n)],
+            "phone_e164": [f"+1415555010{i % 3}" if i % 2 else None for i in range(n)],
+            "name_display": [("Ann Lee", "Bo Chan", "ANN LEE")[i % 3] for i in range(n)],
+            "company_display": [("Acme", None, "Globex")[i % 3] for i in range(n)],
+            "conversation_id": [f"conv_{i // 2}" for i in range(n)],
+            "contact_tags": [["vip"] if i % 3 == 0 else None for i in range(n)],
+            "attributes": [json.dumps({"city": f"c{i}", "seats": i}) for i in range(n)],
+            "name": [f"raw {i}" for i in range(n)],  # a column profiles do not read
+        },
+        schema_overrides={"contact_tags": pl.List(pl.String)},
+    )
+
+
+def test_kept_profiles_equal_a_full_build_and_say_when_they_cannot_be_used(
+    tmp_path: Path,
+) -> None:
+    """Engine level: after a row changes, a row moves between contacts, a contact goes and a
+    column no profile reads changes, the carried-over profiles equal a full build; another
+    audience map, `full` or too many contacts touched build every profile, and say why."""
+    interactions, assignment = tmp_path / "interactions.parquet", tmp_path / "assignment.parquet"
+    cache, config = tmp_path / "cache", EngineConfig()
+
+    def night(rows: pl.DataFrame, owner: list[str], config: EngineConfig = config, full=None):
+        rows.write_parquet(interactions)
+        pl.DataFrame({"interaction_id": rows["interaction_id"], "contact_id": owner}).write_parquet(
+            assignment
+        )
+        kept, plan = profile_cache.contacts_frame(
+            interactions, assignment, config, tmp_path, cache, full
+        )
+        every = build_contacts_frame(
+            profile_cache.profile_source(interactions, assignment), config, tmp_path / "tmp"
+        )
+        assert kept.sort("contact_id").equals(every.sort("contact_id"))
+        return plan.describe()
+
+    rows = _profile_rows(48)
+    owner = [f"c{i % 16:02d}" for i in range(48)]
+    assert night(rows, owner) == "full: no profiles kept yet"
+    assert night(rows, owner) == "incremental: 0 contacts rebuilt, 16 carried over"
+    # Not read by profiles: nobody is touched.
+    renamed = rows.with_columns(pl.lit("raw").alias("name"))
+    assert night(renamed, owner) == "incremental: 0 contacts rebuilt, 16 carried over"
+    # c01's second row gets another company; c02's first row moves to c03; c15 goes.
+    changed = rows.with_columns(
+        pl.when(pl.col("interaction_id") == "int_017")
+        .then(pl.lit("Initech"))
+        .otherwise(pl.col("company_display"))
+        .alias("company_display")
+    ).filter(~pl.col("interaction_id").is_in(["int_015", "int_031", "int_047"]))
+    moved = ["c03" if i == 2 else f"c{i % 16:02d}" for i in range(48) if i % 16 != 15]
+    assert night(changed, moved) == "incremental: 3 contacts rebuilt, 12 carried over"
+    other = EngineConfig(audience_by_plan={"pro": "gold"})
+    assert night(changed, moved, other) == "full: profile code or configuration changed"
+    assert night(changed, moved, other, "--full requested") == "full: --full requested"
+    # Every contact touched (more than half): one full build.
+    shifted = [f"c{(i + 1) % 15:02d}" for i in range(changed.height)]
+    assert night(changed, shifted, other) == "full: 15 of 15 contacts touched"
+    assert night(changed, shifted, other) == "incremental: 0 contacts rebuilt, 15 carried over"
