@@ -70,6 +70,7 @@ def resolve_ids(
     previous: PreviousIds,
     held: pl.Series,
     decided_at: datetime,
+    assign: Callable[..., IdAssignment] | None = None,
 ) -> Resolution:
     """Contact ids for tonight's auto-merge clusters.
 
@@ -81,13 +82,15 @@ def resolve_ids(
         previous: the last published file's ids (deleted contacts restored tonight included).
         held: ids of deleted, still restorable contacts (never given to anyone else).
         decided_at: this run's time.
+        assign: `assign_ids`'s stand-in (same arguments), for the Spark engine's
+            (`dedup.spark.night`): the constraints and the history stay here either way.
     """
     constraints = constraints_from_decisions(
         decisions, previous.state, previous.merges, previous.sides
     )
     keys = load_keys() if decisions.height else pl.DataFrame()
     constrained = apply_constraints(clusters, keys, ambiguous, constraints)
-    ids = assign_ids(
+    ids = (assign or assign_ids)(
         constrained.clusters, previous.state, decided_at, constrained.forced_ids, held=held
     )
     history = update_history(

@@ -23,6 +23,7 @@ what issue 27 has left to move is listed in docs/scale.md.
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Callable
 from datetime import datetime
@@ -33,19 +34,14 @@ import polars as pl
 
 from dedup.config import EngineConfig
 from dedup.identity.automerge import AMBIGUOUS_SCHEMA, KEY_COLUMNS, AutoMergeResult
-from dedup.identity.constraints import (
-    ConstrainedClusters,
-    apply_constraints,
-    constraints_from_decisions,
-)
 from dedup.identity.day_cache import NightPlan
 from dedup.identity.interactions import ResolvedInteractions, prepare_interactions
-from dedup.identity.merge_history import decision_outcomes, update_history
-from dedup.identity.resolution import PreviousIds, Resolution
+from dedup.identity.resolution import PreviousIds, Resolution, resolve_ids
 from dedup.identity.stable_ids import (
     AUTO_MERGE_SCHEMA,
     REDIRECT_SCHEMA,
     IdAssignment,
+    PreviousState,
 )
 from dedup.ingest.days import empty_accepted
 from dedup.schema import CANONICAL_FIELDS
@@ -173,18 +169,20 @@ def auto_merge_on_spark(
 
 def _ids_on_spark(
     spark: SparkSession,
-    constrained: ConstrainedClusters,
-    previous: PreviousIds,
-    held: pl.Series,
-    decided_at: datetime,
     work: str,
+    clusters: pl.DataFrame,
+    previous: PreviousState,
+    decided_at: datetime,
+    forced_ids: pl.DataFrame,
+    held: pl.Series,
 ) -> IdAssignment:
-    """`assign_ids` on Spark, forced pairs first; the per-contact results back as Polars."""
+    """`assign_ids` on Spark (its arguments after `spark` and `work`), forced pairs first; the
+    per-contact results back as Polars."""
     ids = spark_assign_ids(
-        on_spark(spark, constrained.clusters, "interaction_id string, cluster string"),
-        previous_from_local(spark, previous.state),
+        on_spark(spark, clusters, "interaction_id string, cluster string"),
+        previous_from_local(spark, previous),
         decided_at,
-        forced=on_spark(spark, constrained.forced_ids, "cluster string, contact_id string"),
+        forced=on_spark(spark, forced_ids, "cluster string, contact_id string"),
         held=on_spark(spark, held.to_frame("contact_id"), "contact_id string"),
     )
     for name, table in (
@@ -214,20 +212,8 @@ def resolve_ids_on_spark(
 ) -> Resolution:
     """`dedup.identity.resolution.resolve_ids` with the ids assigned on Spark (the constraints
     and the merge history stay local: module docstring)."""
-    constraints = constraints_from_decisions(
-        decisions, previous.state, previous.merges, previous.sides
-    )
-    keys = load_keys() if decisions.height else pl.DataFrame()
-    constrained = apply_constraints(clusters, keys, ambiguous, constraints)
     spark, work = night_session(work_dir), spark_work(work_dir)
-    ids = _ids_on_spark(spark, constrained, previous, held, decided_at, work)
-    history = update_history(
-        previous.merges, previous.sides, previous.state, ids, constraints, constrained, decided_at
-    )
-    return Resolution(
-        constraints=constraints,
-        constrained=constrained,
-        ids=ids,
-        history=history,
-        outcomes=decision_outcomes(decisions, constraints, constrained),
+    assign = functools.partial(_ids_on_spark, spark, work)
+    return resolve_ids(
+        clusters, ambiguous, load_keys, decisions, previous, held, decided_at, assign=assign
     )
