@@ -100,6 +100,30 @@ def saved(frame: DataFrame, work: str, name: str) -> DataFrame:
     return frame.sparkSession.read.parquet(path)
 
 
+def merged_keys(
+    keys: DataFrame,
+    config: EngineConfig,
+    work: str,
+    evidence: DataFrame | pl.DataFrame | None,
+    held_keys: DataFrame | pl.DataFrame | None,
+) -> tuple[DataFrame, DataFrame]:
+    """Auto-merge of `keys` (interaction_id and the key columns) on Spark, its clusters and
+    ambiguous keys saved in `work` and read back."""
+    from splink import SparkAPI
+
+    spark = keys.sparkSession
+    merged = auto_merge(
+        keys,
+        SparkAPI(spark_session=spark),
+        config.hub_limits,
+        evidence=on_spark(spark, evidence, EVIDENCE_DDL),
+        held=on_spark(spark, held_keys, "key_type string, key_value string"),
+    )
+    return saved(merged.clusters, work, "clusters"), saved(
+        merged.ambiguous_keys, work, "ambiguous_keys"
+    )
+
+
 def identity_stage(
     staged: DataFrame,
     config: EngineConfig,
@@ -115,19 +139,9 @@ def identity_stage(
     `held_keys` (key_type, key_value) and `evidence` (`EVIDENCE_SCHEMA`: CRM records) may be
     Polars frames (small: read by the driver) or Spark frames.
     """
-    from splink import SparkAPI
-
     spark = staged.sparkSession
     interactions = saved(normalized_interactions(staged, config), work, "interactions")
-    merged = auto_merge(
-        interactions,
-        SparkAPI(spark_session=spark),
-        config.hub_limits,
-        evidence=on_spark(spark, evidence, EVIDENCE_DDL),
-        held=on_spark(spark, held_keys, "key_type string, key_value string"),
-    )
-    clusters = saved(merged.clusters, work, "clusters")
-    ambiguous = saved(merged.ambiguous_keys, work, "ambiguous_keys")
+    clusters, ambiguous = merged_keys(interactions, config, work, evidence, held_keys)
     ids = assign_ids(clusters, previous or empty_previous(spark), decided_at)
     ids = SparkIds(
         contact_of_cluster=saved(ids.contact_of_cluster, work, "contact_of_cluster"),

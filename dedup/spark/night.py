@@ -45,9 +45,8 @@ from dedup.identity.stable_ids import (
 )
 from dedup.ingest.days import empty_accepted
 from dedup.schema import CANONICAL_FIELDS
-from dedup.spark.automerge import auto_merge
 from dedup.spark.identity import (
-    EVIDENCE_DDL,
+    merged_keys,
     on_spark,
     previous_from_local,
     saved,
@@ -143,21 +142,11 @@ def auto_merge_on_spark(
 ) -> AutoMergeResult:
     """`dedup.identity.automerge.auto_merge` of tonight's interactions (the work file the
     `interactions` step wrote) on Spark."""
-    from splink import SparkAPI
-
     spark, work = night_session(work_dir), spark_work(work_dir)
     keys = spark.read.parquet(str(interactions_file)).select(
         "interaction_id", *KEY_COLUMNS.values()
     )
-    merged = auto_merge(
-        keys,
-        SparkAPI(spark_session=spark),
-        config.hub_limits,
-        evidence=on_spark(spark, evidence, EVIDENCE_DDL),
-        held=on_spark(spark, held, "key_type string, key_value string"),
-    )
-    saved(merged.clusters, work, "clusters")
-    saved(merged.ambiguous_keys, work, "ambiguous_keys")
+    merged_keys(keys, config, work, evidence, held)
     clusters = {"interaction_id": pl.String, "cluster": pl.String}
     return AutoMergeResult(
         clusters=_to_polars(f"{work}/clusters", clusters, "interaction_id"),
