@@ -450,7 +450,8 @@ def test_kept_profiles_equal_a_full_build_and_say_when_they_cannot_be_used(
 ) -> None:
     """Engine level: after a row changes, a row moves between contacts, a contact goes and a
     column no profile reads changes, the carried-over profiles equal a full build; another
-    audience map, `full` or too many contacts touched build every profile, and say why."""
+    audience map, `full`, too many contacts touched or a damaged kept file build every profile,
+    and say why."""
     interactions, assignment = tmp_path / "interactions.parquet", tmp_path / "assignment.parquet"
     cache, config = tmp_path / "cache", EngineConfig()
 
@@ -490,4 +491,9 @@ def test_kept_profiles_equal_a_full_build_and_say_when_they_cannot_be_used(
     # Every contact touched (more than half): one full build.
     shifted = [f"c{(i + 1) % 15:02d}" for i in range(changed.height)]
     assert night(changed, shifted, other) == "full: 15 of 15 contacts touched"
+    assert night(changed, shifted, other) == "incremental: 0 contacts rebuilt, 15 carried over"
+    # A damaged kept file costs one full build, never the night.
+    (kept_file,) = cache.glob("profiles-*.parquet")
+    kept_file.write_bytes(kept_file.read_bytes()[:100])
+    assert night(changed, shifted, other) == "full: kept profiles unreadable"
     assert night(changed, shifted, other) == "incremental: 0 contacts rebuilt, 15 carried over"

@@ -130,8 +130,9 @@ class ProfileCache:
         except (OSError, ValueError):
             return None
 
-    def read(self) -> tuple[pl.DataFrame, pl.DataFrame] | str:
-        """(members, profiles) kept under this token, or why there are none to use."""
+    def read(self) -> tuple[pl.DataFrame, pl.LazyFrame] | str:
+        """(members, profiles: scanned, so only the carried rows are ever loaded) kept under this
+        token, or why there are none to use."""
         state = self._state()
         if state is None:
             return "no profiles kept yet"
@@ -140,10 +141,10 @@ class ProfileCache:
         gen = state.get("gen")
         try:
             kept = pl.read_parquet(self.root / f"members-{gen}.parquet")
-            profiles_ = pl.read_parquet(self.root / f"profiles-{gen}.parquet")
+            pl.read_parquet_schema(self.root / f"profiles-{gen}.parquet")
         except (OSError, pl.exceptions.PolarsError):
             return "kept profiles unreadable"
-        return kept, profiles_
+        return kept, pl.scan_parquet(self.root / f"profiles-{gen}.parquet")
 
     def write(self, kept: pl.DataFrame, contacts: pl.DataFrame) -> None:
         """A new generation: its files, then `state.json` naming it, then older files gone."""
@@ -187,10 +188,13 @@ def contacts_frame(
         if touched.len() > MAX_TOUCHED_SHARE * n_contacts:
             plan.full = f"{touched.len():,} of {n_contacts:,} contacts touched"
         else:
-            contacts, plan.carried = _carry_over(
-                kept[1], touched, interactions, assignment, config, work_dir
-            )
-            plan.rebuilt = contacts.height - plan.carried
+            try:
+                contacts, plan.carried = _carry_over(
+                    kept[1], touched, interactions, assignment, config, work_dir
+                )
+                plan.rebuilt = contacts.height - plan.carried
+            except (OSError, pl.exceptions.ComputeError) as e:  # a damaged kept file
+                plan.full = f"kept profiles unreadable ({type(e).__name__})"
     if contacts is None:
         contacts = build_contacts_frame(
             profile_source(interactions, assignment), config, work_dir / "duckdb_tmp"
@@ -200,7 +204,7 @@ def contacts_frame(
 
 
 def _carry_over(
-    kept: pl.DataFrame,
+    kept: pl.LazyFrame,
     touched: pl.Series,
     interactions: Path,
     assignment: Path,
@@ -219,5 +223,5 @@ def _carry_over(
         )
     finally:
         subset.unlink(missing_ok=True)
-    carried = kept.filter(~pl.col("contact_id").is_in(touched.implode()))
+    carried = kept.filter(~pl.col("contact_id").is_in(touched.implode())).collect()
     return pl.concat([carried, fresh]).sort("contact_id"), carried.height
