@@ -103,8 +103,8 @@ def run(
         bool,
         typer.Option(
             "--full",
-            help="Rebuild from every staged day (normalization, all candidate pairs) instead of "
-            "carrying over what did not change since the last night.",
+            help="Rebuild from every staged day (normalization, every profile, all candidate "
+            "pairs) instead of carrying over what did not change since the last night.",
         ),
     ] = False,
     engine: Annotated[
