@@ -86,7 +86,11 @@ NAME = cl.CustomComparison(
             "AND (surname_l IS NULL OR surname_r IS NULL)",
             "same first name, one side gave no surname",
         ).configure(m_probability=0.05),
-        cll.CustomLevel("surname_l = surname_r", "same surname only").configure(m_probability=0.04),
+        # A common surname shared is weak evidence, a rare one strong: the level's u is replaced
+        # by the surname's own share (frequencies.term_frequencies), as for the full name.
+        cll.CustomLevel("surname_l = surname_r", "same surname only").configure(
+            m_probability=0.04, tf_adjustment_column="surname", tf_adjustment_weight=1.0
+        ),
         cll.ElseLevel().configure(m_probability=0.06),
     ],
 )
