@@ -10,7 +10,6 @@ the key file / decision log, and keyset pages over the contact index.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from dedup.layout import StateLayout
 from dedup.service import read_cache, review
 from dedup.service.apikeys import create_key, revoke_key
 from dedup.service.search import ContactFilter, search
-from tests.conftest import SECRET, query, rec, write_jsonl
+from tests.conftest import copy_night, night_once, query, rec, write_jsonl
 from tests.webauth import signed_in_client
 
 NO_MATCHING = {"min_contacts_to_match": 10**9}
@@ -49,18 +48,27 @@ def people(day: str, n: int, first: int = 0) -> list[dict]:
     ]
 
 
-@pytest.fixture
-def served(tmp_path: Path):
-    """A published file of 6 contacts, its app (one client for the whole test), and keys."""
-    exports = tmp_path / "exports"
+def six_people(exports: Path) -> None:
     write_jsonl(exports, "2026-11-01", "people.jsonl", people("2026-11-01", 6))
-    os.environ.setdefault("ASKVAULT_IDENTITY_SECRET", SECRET)
-    db = tmp_path / "out" / "c.duckdb"
+
+
+@pytest.fixture(scope="module")
+def six_night(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 6 contacts' first night (no matching), run once for the module."""
+    return night_once(tmp_path_factory.mktemp("six"), six_people, **NO_MATCHING)
+
+
+@pytest.fixture
+def served(six_night: Path, tmp_path: Path):
+    """A published file of 6 contacts (a private copy of the module's first night), its app
+    (one client for the whole test), and keys."""
+    exports = tmp_path / "exports"
+    db = tmp_path / "out" / "contacts.duckdb"
+    copy_night(six_night, exports, db)
 
     def run() -> None:
         run_pipeline(ContactsSettings(exports_dir=str(exports), db_path=str(db), **NO_MATCHING))
 
-    run()
     keys = StateLayout(db).api_keys_path
     read_key, _ = create_key(keys, "read")
     write_key, write_record = create_key(keys, "write")
