@@ -84,13 +84,22 @@ def _tonight(settings: ContactsSettings) -> tuple[pl.DataFrame, TrainedModel]:
     return records, model
 
 
-def test_night_two_is_incremental_and_equals_a_full_run(nights) -> None:
+@pytest.fixture(scope="module")
+def full_tonight(nights) -> pl.DataFrame:
+    """A full predict of tonight's records at the proposal threshold, made once for the module:
+    the reference several tests compare an incremental night with (predict is deterministic and
+    no test changes the frame; a test that changes the model loads its own)."""
+    settings, _ = nights
+    records, model = _tonight(settings)
+    return predict(records, model, settings.proposal_threshold)[0]
+
+
+def test_night_two_is_incremental_and_equals_a_full_run(nights, full_tonight) -> None:
     settings, night1_state = nights
     state = json.loads((settings.matching_state_dir / STATE_FILE).read_text())
     assert state["last_run"]["mode"] == "incremental", state["last_run"]
     assert 0 < state["last_run"]["changed"] < state["last_run"]["contacts"]
-    records, model = _tonight(settings)
-    full, _ = predict(records, model, settings.proposal_threshold)
+    full = full_tonight
     assert full.height > 0
     published = query(
         settings.layout.db_path,
@@ -100,7 +109,9 @@ def test_night_two_is_incremental_and_equals_a_full_run(nights) -> None:
     _compare(published, predictions_frame(full))
 
 
-def test_same_night_from_last_nights_state_equals_full(nights, tmp_path: Path) -> None:
+def test_same_night_from_last_nights_state_equals_full(
+    nights, full_tonight, tmp_path: Path
+) -> None:
     """The function itself, replayed from night 1's state: incremental, and equal to full."""
     settings, night1_state = nights
     records, model = _tonight(settings)
@@ -108,7 +119,7 @@ def test_same_night_from_last_nights_state_equals_full(nights, tmp_path: Path) -
     shutil.copytree(night1_state, state)
     run = predict_nightly(records, model, settings.proposal_threshold, state)
     assert run.mode == "incremental" and run.changed < records.height and run.carried_pairs > 0
-    full, _ = predict(records, model, settings.proposal_threshold)
+    full = full_tonight
     _compare(predictions_frame(run.scored), predictions_frame(full))
 
 
@@ -134,13 +145,13 @@ def test_removed_renamed_and_new_contacts(nights, tmp_path: Path) -> None:
     _compare(predictions_frame(second.scored), predictions_frame(full))
 
 
-def test_pairs_of_two_new_contacts_are_found_once(nights, tmp_path: Path) -> None:
+def test_pairs_of_two_new_contacts_are_found_once(nights, full_tonight, tmp_path: Path) -> None:
     """Both sides of a proposal arrive the same night: the changed contacts are also scored
     against each other, each pair once, never a contact with itself."""
     settings, _ = nights
     records, model = _tonight(settings)
     threshold = settings.proposal_threshold
-    full, _ = predict(records, model, threshold)
+    full = full_tonight
     both = full.head(5).select("unique_id_l", "unique_id_r")
     arriving = pl.concat([both.get_column("unique_id_l"), both.get_column("unique_id_r")])
     state = tmp_path / "state"
@@ -157,7 +168,7 @@ def test_pairs_of_two_new_contacts_are_found_once(nights, tmp_path: Path) -> Non
 
 
 def test_state_pairs_hold_no_record_fields_and_an_older_state_means_a_full_night(
-    nights, tmp_path: Path
+    nights, full_tonight, tmp_path: Path
 ) -> None:
     """The store keeps Splink's scores, not its copies of the record fields (the output gets
     them back from tonight's records); a state from before that change is not read."""
@@ -171,7 +182,7 @@ def test_state_pairs_hold_no_record_fields_and_an_older_state_means_a_full_night
     assert "email_l" not in pairs.columns and "gamma_email" in pairs.columns
     assert "full_name_l" in pairs.columns  # what term frequencies are looked up by
     run = predict_nightly(records, model, settings.proposal_threshold, state)
-    full, _ = predict(records, model, settings.proposal_threshold)
+    full = full_tonight
     assert run.mode == "incremental"
     assert run.scored.columns == full.columns
     # The record fields fetched back are Splink's own (a changed contact's pairs keep it on the
@@ -230,11 +241,11 @@ def test_splink_reports_are_published_and_work_offline(nights) -> None:
 
 
 def test_reports_sample_the_proposals_and_survive_a_night_without_any(
-    nights, tmp_path: Path
+    nights, full_tonight, tmp_path: Path
 ) -> None:
     settings, _ = nights
     records, model = _tonight(settings)
-    scored, _ = predict(records, model, settings.proposal_threshold)
+    scored = full_tonight
     assert scored.height > 3
     sampled = write_reports(records, model.settings, scored, tmp_path / "a", 0.8, max_pairs=3)
     assert (sampled.pairs_total, sampled.pairs_shown) == (scored.height, 3)
