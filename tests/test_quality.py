@@ -134,11 +134,12 @@ def test_cli_prints_the_gate_in_one_line(
 
     # `contacts run` uses default settings, whose minimum baseline (1,000 contacts) this tiny
     # workspace is below; the test tightens them the way a deployment's resource config would.
-    def tight(exports_: Path, db_: Path, region: str) -> ContactsSettings:
+    def tight(exports_: Path, db_: Path, region: str, engine: str = "") -> ContactsSettings:
         return ContactsSettings(
             exports_dir=str(exports_),
             db_path=str(db_),
             default_region=region,
+            engine=engine,
             gate_min_baseline_contacts=0,
             gate_max_contact_change=0.5,
         )
