@@ -17,7 +17,7 @@ from contacts.web import create_app
 from dedup.decisions import read_all
 from dedup.layout import StateLayout
 from dedup.service.apikeys import create_key
-from tests.conftest import contact_of, rec, write_jsonl
+from tests.conftest import contact_of, copy_night, night_once, rec, write_jsonl
 from tests.webauth import LOCAL, signed_in_client
 
 NO_MATCHING = {"min_contacts_to_match": 10**9}
@@ -31,15 +31,25 @@ def nested(levels: int) -> object:
     return value
 
 
-@pytest.fixture
-def published(exports: Path, db: Path, run) -> Path:
+def ann_and_bo(exports: Path) -> None:
     write_jsonl(
         exports,
         "2026-11-01",
         "a.jsonl",
         [rec("a1", email="a@x.test", name="Ann A"), rec("b1", email="b@x.test", name="Bo B")],
     )
-    run(**NO_MATCHING)
+
+
+@pytest.fixture(scope="module")
+def first_night(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Ann and Bo's first night (no matching), run once for the module."""
+    return night_once(tmp_path_factory.mktemp("ann-and-bo"), ann_and_bo, **NO_MATCHING)
+
+
+@pytest.fixture
+def published(first_night: Path, exports: Path, db: Path) -> Path:
+    """This test's private copy of the first night's published file and state."""
+    copy_night(first_night, exports, db)
     return db
 
 
