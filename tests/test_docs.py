@@ -21,7 +21,7 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     folder = tmp_path_factory.mktemp("demo") / "demo"
     result = CliRunner().invoke(
-        app, ["demo", "--dir", str(folder), "--persons", "120", "--days", "3"]
+        app, ["demo", "--dir", str(folder), "--persons", "50", "--days", "3"]
     )
     assert result.exit_code == 0, result.output
     assert "published file" in result.output and "quarantined records" in result.output
