@@ -18,12 +18,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import phonenumbers
 import polars as pl
 
+from dedup.code_token import code_token
 from dedup.config import EngineConfig
 from dedup.identity import interactions, normalize, verify
 from dedup.identity.interactions import (
@@ -44,20 +46,15 @@ POSITION = "_position"
 def normalization_token(config: EngineConfig) -> str:
     """What normalized rows depend on besides the rows themselves. The code of the modules that
     normalize is part of it: a release that changes them normalizes every day again."""
-    h = hashlib.sha256()
-    for part in (
+    parts = (
         *config.identity_secrets,
         "|",
         str(config.previous_secret_until),
         config.default_region,
         pl.__version__,
         phonenumbers.__version__,
-    ):
-        h.update(f"{part}\0".encode())
-    for module in (interactions, normalize, verify):
-        h.update(Path(module.__file__ or "").read_bytes())
-    h.update(Path(__file__).read_bytes())
-    return h.hexdigest()
+    )
+    return code_token(parts, (interactions, normalize, verify, sys.modules[__name__]))
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ contacts touched builds every profile.
 
 from __future__ import annotations
 
-import hashlib
 import json
+import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,7 @@ import duckdb
 import polars as pl
 
 from dedup import properties, schema
+from dedup.code_token import code_token
 from dedup.config import EngineConfig
 from dedup.layout import WORK_COMPRESSION
 from dedup.snapshot import build, profiles
@@ -66,7 +67,6 @@ PROFILE_COLUMNS = (
 
 def profile_token(config: EngineConfig) -> str:
     """What a profile depends on besides its contact's rows."""
-    h = hashlib.sha256()
     described = {
         "audience_by_plan": sorted(config.audience_by_plan.items()),
         "default_audience": config.default_audience,
@@ -74,11 +74,8 @@ def profile_token(config: EngineConfig) -> str:
         "duckdb": duckdb.__version__,
         "polars": pl.__version__,
     }
-    h.update(json.dumps(described, sort_keys=True).encode())
-    for module in (profiles, build, properties, schema):
-        h.update(Path(module.__file__ or "").read_bytes())
-    h.update(Path(__file__).read_bytes())
-    return h.hexdigest()
+    modules = (profiles, build, properties, schema, sys.modules[__name__])
+    return code_token([json.dumps(described, sort_keys=True)], modules)
 
 
 @dataclass
