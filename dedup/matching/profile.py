@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from dedup.duck import private_session
+from dedup.identity.normalize import name_norm
 from dedup.matching.labels import Faces
 from dedup.matching.records import matched_properties
 from dedup.matching.settings import property_column
@@ -145,17 +146,13 @@ def profile_attributes(
 
 
 def namesake_pairs(contacts: pl.DataFrame, config: ProfileConfig | None = None) -> Faces:
-    """Contacts two by two that hold the same full name (two words or more; names held by at
-    most `max_namesakes` contacts), at most `max_namesake_pairs` of them (seeded)."""
+    """Contacts two by two that hold the same full name in its matching form (`name_norm`, as
+    the full-name comparison reads it; two words or more; names held by at most
+    `max_namesakes` contacts), at most `max_namesake_pairs` of them (seeded)."""
     config = config or ProfileConfig()
     named = contacts.select(
         "contact_id",
-        pl.col("name")
-        .cast(pl.String)
-        .str.to_lowercase()
-        .str.replace_all(r"\s+", " ")
-        .str.strip_chars()
-        .alias("full_name"),
+        name_norm(pl.col("name").cast(pl.String)).alias("full_name"),
         pl.col("attributes").cast(pl.String),
     ).filter(pl.col("full_name").str.contains(" "))
     shared = named.filter(pl.len().over("full_name").is_between(2, config.max_namesakes))
