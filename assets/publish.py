@@ -117,6 +117,13 @@ def _night(context: dg.AssetExecutionContext, settings: ContactsSettings) -> Nig
     )
 
 
+class SnapshotConfig(dg.Config):
+    """Run config of the snapshot step."""
+
+    # Write every table whole instead of starting from a copy of the published file (issue 25).
+    full: bool = False
+
+
 @dg.asset(
     name=SNAPSHOT,
     deps=[PROPOSALS, CRM_LINKS],
@@ -126,12 +133,19 @@ def _night(context: dg.AssetExecutionContext, settings: ContactsSettings) -> Nig
     description="The next published DuckDB file, built beside the live one and not yet visible.",
 )
 def contacts_snapshot(
-    context: dg.AssetExecutionContext, settings: ContactsSettings
+    context: dg.AssetExecutionContext, config: SnapshotConfig, settings: ContactsSettings
 ) -> dg.MaterializeResult:
     layout = settings.layout
     night = _night(context, settings)
     inputs = snapshot_inputs(night)
-    build_snapshot(layout.build_path, inputs, settings.engine_config())
+    plan = build_snapshot(
+        layout.build_path,
+        inputs,
+        settings.engine_config(),
+        layout.db_path,
+        "--full requested" if config.full else None,
+    )
+    context.log.info(f"published file: {plan.describe()}")
     # Saved views as of tonight, members by the CLI's own search (docs/schema.md, "saved_views").
     views = publish_saved_views(
         layout.build_path, layout.views_path, datetime.fromisoformat(night.run["decided_at"])
@@ -153,6 +167,8 @@ def contacts_snapshot(
             "interactions": n_interactions,
             "quarantined": inputs.quarantine.height,
             "saved_views": views.views,
+            # Whether the file started from a copy of the published one, or why not (issue 25).
+            "publish_path": plan.describe(),
             "path": dg.MetadataValue.path(str(layout.build_path)),
             "preview": dg.MetadataValue.md(md_table(preview)),
         }

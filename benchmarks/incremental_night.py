@@ -12,7 +12,8 @@ Not a test. Usage:
 3. Runs that night twice from copies of the same state, each in a fresh process: the default
    path (incremental where it can be) and `--full` (and `--baseline`: an earlier checkout's
    code); prints wall seconds, CPU seconds, peak RSS, seconds per Dagster step and the path the
-   `interactions` and `contact_profiles` steps took, checks that both published the same rows.
+   `interactions`, `contact_profiles` and `contacts_snapshot` steps took, checks that both
+   published the same rows.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ def one_night(exports: Path, db: Path, full: bool) -> None:
         "steps": step_seconds(instance),
         "path": path_metadata(instance),
         "profiles_path": path_metadata(instance, "contact_profiles", "profiles_path"),
+        "publish_path": path_metadata(instance, "contacts_snapshot", "publish_path"),
     }
     print(json.dumps(report))
 
@@ -241,6 +243,9 @@ def main() -> None:
         "interactions / contacts": lambda r: f"{r['interactions']:,} / {r['contacts']:,}",
         "path": lambda r: r["path"] or "(no night_path: before issue 25)",
         "profiles": lambda r: r.get("profiles_path") or "(all built: before profiles were kept)",
+        "published file": lambda r: (
+            r.get("publish_path") or "(written whole: before issue 25's publish)"
+        ),
     }
     for label, cell in rows.items():
         print(f"| {label} | " + " | ".join(cell(results[n]) for n in names) + " |")

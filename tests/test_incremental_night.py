@@ -30,6 +30,7 @@ import pytest
 
 from assets.identity import NORMALIZED_CACHE
 from assets.matching import PROFILE_CACHE
+from assets.names import PROFILES, SNAPSHOT
 from assets.resources import ContactsSettings
 from contacts.demo import GeneratorConfig, generate_exports
 from dedup.config import EngineConfig
@@ -47,7 +48,7 @@ from dedup.service.review import (
     merge_contacts,
     restore_contacts,
 )
-from dedup.snapshot import profile_cache
+from dedup.snapshot import carry, profile_cache
 from dedup.snapshot.build import build_contacts_frame
 from pipelines.nightly import run_night
 from tests.conftest import SECRET, query
@@ -133,12 +134,14 @@ def differences(a: Path, b: Path, since) -> dict[str, int]:
     return out
 
 
+PATH_LABELS = {"interactions": "night_path", PROFILES: "profiles_path", SNAPSHOT: "publish_path"}
+
+
 def night_path(instance: dg.DagsterInstance, asset: str = "interactions") -> str:
     """The path a night's step took: `night_path` of `interactions`, `profiles_path` of
-    `contact_profiles`."""
+    `contact_profiles`, `publish_path` of `contacts_snapshot`."""
     record = instance.fetch_materializations(dg.AssetKey(asset), limit=1).records[0]
-    label = "night_path" if asset == "interactions" else "profiles_path"
-    return record.asset_materialization.metadata[label].value  # type: ignore[union-attr]
+    return record.asset_materialization.metadata[PATH_LABELS[asset]].value  # type: ignore[union-attr]
 
 
 class Nights:
@@ -150,6 +153,7 @@ class Nights:
         self.a = root / "a" / "contacts.duckdb"
         self.b = root / "b" / "contacts.duckdb"
         self.profiles: dict[Path, str] = {}  # the profiles' path of each workspace's last night
+        self.published: dict[Path, str] = {}  # and the published file's
 
     def settings(self, db: Path) -> ContactsSettings:
         return ContactsSettings(exports_dir=str(self.exports), db_path=str(db))
@@ -157,13 +161,19 @@ class Nights:
     def run(self, db: Path, full: bool = False) -> str:
         instance = dg.DagsterInstance.ephemeral()
         run_night(self.settings(db), instance, full=full)
-        self.profiles[db] = night_path(instance, "contact_profiles")
+        self.profiles[db] = night_path(instance, PROFILES)
+        self.published[db] = night_path(instance, SNAPSHOT)
         return night_path(instance)
 
-    def killed(self, source_days: list[tuple[str, str]], watch: list[Path] | None = None) -> None:
+    def killed(
+        self,
+        source_days: list[tuple[str, str]],
+        watch: list[Path] | None = None,
+        until: Path | None = None,
+    ) -> None:
         """A's night as `contacts run` in a process SIGKILLed once the rows of these source-days
-        are kept normalized, or a new Parquet file is in each `watch` folder (the rest of the
-        night, publishing included, never happens)."""
+        are kept normalized, a new Parquet file is in each `watch` folder, or file `until`
+        exists (the rest of the night, publishing included, never happens)."""
         cache = self.a.with_name("contacts.duckdb.state") / "cache" / NORMALIZED_CACHE
         kept = watch or [cache / source / day for source, day in source_days]
         before = {p.name for folder in kept if folder.is_dir() for p in folder.iterdir()}
@@ -176,7 +186,7 @@ class Nights:
         deadline = time.monotonic() + 300
         while proc.poll() is None and time.monotonic() < deadline:
             fresh = [{p.name for p in f.glob("*.parquet")} - before for f in kept if f.is_dir()]
-            if len(fresh) == len(kept) and all(fresh):
+            if until.exists() if until else len(fresh) == len(kept) and all(fresh):
                 break
             time.sleep(0.01)
         assert proc.poll() is None, "the night ended before it could be killed"
@@ -251,8 +261,10 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
 ) -> None:
     # The generator's days each touch most of its 120 people, more than the share above which
     # a night builds every profile (cheaper at scale): carry over at any share here, so the
-    # comparison is of the carry-over path.
+    # comparison is of the carry-over path. Likewise for the published interactions (a night
+    # here changes about half of them).
     monkeypatch.setattr(profile_cache, "MAX_TOUCHED_SHARE", 1.0)
+    monkeypatch.setattr(carry, "MAX_CHANGED_SHARE", 1.0)
     days = sorted(p.name for p in (generated / "askvault").iterdir())
     redelivered = first_parquet_day(generated, days[:3])
 
@@ -266,6 +278,7 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     # Night 1: nothing kept yet, so both paths are full.
     assert nights.run(nights.a) == "full: no normalized days kept yet"
     assert nights.profiles[nights.a] == "full: no profiles kept yet"
+    assert nights.published[nights.a] == "full: no published file yet"
     night1 = shutil.copy2(nights.a, tmp_path / "night1.duckdb")
 
     # Night 2: day 5 lands before day 4 (late); an admin merges two contacts, erases a third
@@ -283,6 +296,8 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     assert full == "full: --full requested"
     assert nights.profiles[nights.b] == "full: --full requested"
     assert nights.profiles[nights.a].startswith("incremental: ")
+    assert nights.published[nights.b] == "full: --full requested"
+    assert nights.published[nights.a].startswith("incremental: ")
     # Every staged day is kept under its current key, those the erasure rewrote included.
     state = nights.a.with_name("contacts.duckdb.state")
     engine = nights.settings(nights.a).engine_config()
@@ -315,6 +330,7 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     assert query(nights.a, "SELECT count(*) FROM interactions WHERE name = 'Renamed Person'").item()
     assert contact_with(nights.a, gone_email) == gone
     assert nights.profiles[nights.a].startswith("incremental: ")
+    assert nights.published[nights.a].startswith("incremental: ")
 
     # Nothing of the erased person is kept in the normalized days or the kept profiles.
     kept = nights.a.with_name("contacts.duckdb.state") / "cache" / NORMALIZED_CACHE
@@ -330,7 +346,11 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     (p, p_email), (q, q_email), (r, r_phone) = joining_and_hub_day(nights.a, nights.exports)
     assert p != q
     nights.killed([], watch=[kept.parent / PROFILE_CACHE])
+    # Then killed again once it has begun tonight's file (a copy of the published one): the next
+    # night discards that leftover and starts from the published file, which no kill touched.
+    nights.killed([], until=nights.settings(nights.a).layout.build_path)
     incremental, _ = nights.both()
+    assert nights.published[nights.a].startswith("incremental: ")
     assert incremental.startswith("incremental: 0 new days, ")
     # (0 rebuilt when the killed try had finished writing its generation: same rows tonight.)
     assert nights.profiles[nights.a].startswith("incremental: ")
@@ -497,3 +517,70 @@ def test_kept_profiles_equal_a_full_build_and_say_when_they_cannot_be_used(
     kept_file.write_bytes(kept_file.read_bytes()[:100])
     assert night(changed, shifted, other) == "full: kept profiles unreadable"
     assert night(changed, shifted, other) == "incremental: 0 contacts rebuilt, 15 carried over"
+
+
+def test_published_file_is_carried_by_value_and_written_whole_when_it_cannot_be(
+    tmp_path: Path,
+) -> None:
+    """Engine level (`dedup.snapshot.carry`): the copy of the published file keeps `interactions`
+    alone, and after the update holds exactly tonight's rows (one changed, one moved to another
+    contact, one gone, one new); no published file, `full`, a damaged file, other columns or
+    too many changed rows start a fresh file instead, and say why."""
+    published, build = tmp_path / "published.duckdb", tmp_path / "build.duckdb"
+    rows = (
+        "SELECT 'int_' || range AS interaction_id, range AS occurred_at, "
+        "'c' || (range % 3) AS contact_id, ['tag']::VARCHAR[] AS tags FROM range(8)"
+    )
+    with duckdb.connect(str(published)) as con:
+        con.execute(f"CREATE TABLE interactions AS {rows}")
+        con.execute("CREATE TABLE contacts AS SELECT 'c0' AS contact_id")
+        con.execute("CREATE INDEX contacts_id ON contacts (contact_id)")
+        con.execute("CREATE VIEW contact_list AS FROM contacts")
+        con.execute("CREATE SCHEMA fts_main_x")
+        con.execute("CREATE TABLE fts_main_x.dict AS SELECT 1 AS termid")
+        con.execute("CREATE MACRO fts_main_x.match_bm25(a) AS a")
+    assert carry.start_build(build, None, None).full == "no published file yet"
+    assert carry.start_build(build, published, "--full requested").full == "--full requested"
+    plan = carry.start_build(build, published, None)
+    assert plan.full is None
+    assert query(published, "SELECT count(*) FROM contacts").item() == 1  # untouched
+    objects = (
+        "SELECT (SELECT list(schema_name || '.' || table_name) FROM duckdb_tables()), "
+        "(SELECT count(*) FROM duckdb_views() WHERE NOT internal), "
+        "(SELECT count(*) FROM duckdb_indexes()), "
+        "(SELECT count(*) FROM duckdb_functions() WHERE NOT internal)"
+    )
+    assert query(build, objects).row(0) == (["main.interactions"], 0, 0, 0)
+
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{build}' AS out")
+    con.execute(
+        f"CREATE TABLE tonight AS SELECT * REPLACE (CASE interaction_id WHEN 'int_0' THEN "
+        "['vip'] ELSE tags END AS tags, CASE interaction_id WHEN 'int_4' THEN 'c2' ELSE "
+        f"contact_id END AS contact_id) FROM ({rows}) WHERE interaction_id <> 'int_7' "
+        "UNION ALL SELECT 'int_new', 9, 'c9', NULL"
+    )
+    names = ("interaction_id", "occurred_at", "contact_id", "tags")
+    select = "SELECT * FROM tonight"
+    assert carry.update_interactions(con, select, names, plan) is None
+    assert plan.describe() == (
+        "incremental: 3 interactions written, 3 removed, 5 kept from the published file; "
+        "every other table written whole"
+    )
+    differ = (
+        "SELECT count(*) FROM ((FROM tonight EXCEPT ALL FROM out.interactions) "
+        "UNION ALL (FROM out.interactions EXCEPT ALL FROM tonight))"
+    )
+    assert con.execute(differ).fetchone() == (0,)
+    wider = "SELECT *, 1 AS extra FROM tonight"
+    assert carry.update_interactions(con, wider, (*names, "extra"), plan) == (
+        "published interactions' columns differ from tonight's"
+    )
+    moved = "SELECT * REPLACE ('c7' AS contact_id) FROM tonight"
+    assert carry.update_interactions(con, moved, names, plan) == (
+        "8 of 8 published interactions changed"
+    )
+    con.close()
+    published.write_bytes(b"not a duckdb file" * 100)
+    assert carry.start_build(build, published, None).full.startswith("published file unreadable")
+    assert query(build, "SELECT count(*) FROM duckdb_tables()").item() == 0
