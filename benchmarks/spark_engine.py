@@ -188,23 +188,23 @@ def timed_stage(staged, work: Path) -> dict[str, float]:
     from splink import SparkAPI
 
     from dedup.spark.automerge import auto_merge
-    from dedup.spark.identity import _saved, empty_previous
+    from dedup.spark.identity import empty_previous, saved
     from dedup.spark.normalize import normalized_interactions
     from dedup.spark.stable_ids import assign_ids
 
     config = EngineConfig(identity_secrets=(SECRET,))
     spark, out, seconds = staged.sparkSession, str(work), {}
     t = time.perf_counter()
-    interactions = _saved(normalized_interactions(staged, config), out, "interactions")
+    interactions = saved(normalized_interactions(staged, config), out, "interactions")
     seconds["normalize (s)"] = time.perf_counter() - t
     t = time.perf_counter()
     merged = auto_merge(interactions, SparkAPI(spark_session=spark), config.hub_limits)
-    clusters = _saved(merged.clusters, out, "clusters")
-    _saved(merged.ambiguous_keys, out, "ambiguous_keys")
+    clusters = saved(merged.clusters, out, "clusters")
+    saved(merged.ambiguous_keys, out, "ambiguous_keys")
     seconds["auto-merge (s)"] = time.perf_counter() - t
     t = time.perf_counter()
     ids = assign_ids(clusters, empty_previous(spark), datetime.now(UTC))
-    _saved(ids.contact_of_cluster, out, "contact_of_cluster")
+    saved(ids.contact_of_cluster, out, "contact_of_cluster")
     seconds["stable ids (s)"] = time.perf_counter() - t
     seconds["total (s)"] = sum(seconds.values())
     return seconds

@@ -1,0 +1,167 @@
+"""Benchmark: the nightly job's identity steps with `engine = "spark"`, the driver's memory apart.
+
+Not a test. Usage (each size in its own process, so peaks do not carry over):
+
+    .venv/bin/python benchmarks/spark_driver.py --interactions 100000
+    .venv/bin/python benchmarks/spark_driver.py --interactions 1000000
+
+Stages the benchmark exports with the local ingest in a child process (as
+benchmarks/spark_engine.py does: not timed, ingest on Spark is not built), links the staged days
+into a fresh workspace's state folder, then materializes the night's identity assets
+(`admin_decisions`, `interactions`, `identity_clusters`, `contact_ids`: the asset functions a night
+runs, through Dagster, in process) in Spark local mode, first night. One Markdown row per step:
+its seconds and the peak resident memory **during that step** (VmHWM, reset before each step
+through /proc/<pid>/clear_refs) of
+- the driver: this Python process, where the assets run; issue 27 wants it flat in the data,
+- the JVM (local mode: the driver JVM is also the only executor, so it grows with the data),
+- the largest PySpark worker (sampled every 0.5 s).
+The matching, profile and snapshot steps of the night are not run: they are local-engine steps
+on both engines (docs/scale.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.spark_engine import (  # noqa: E402
+    SECRET,
+    WorkerPeak,
+    children,
+    peak_mb,
+    stage_exports,
+)
+
+STEPS = ("admin_decisions", "interactions", "identity_clusters", "contact_ids")
+
+
+def reset_peak(pid: int) -> None:
+    """Start a new VmHWM for `pid` (Linux: writing 5 to clear_refs resets the peak RSS)."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def workspace(out: Path, staging: Path, interactions: int) -> Path:
+    """A fresh published-file path whose state folder's staging links the staged days."""
+    root = out / f"driver-night-{interactions}"
+    shutil.rmtree(root, ignore_errors=True)
+    db = root / "contacts.duckdb"
+    state = db.with_name(db.name + ".state")
+    state.mkdir(parents=True)
+    # Hard links: no copy of the data; a scrub replaces files, never edits them in place.
+    shutil.copytree(staging, state / "staging", copy_function=os.link)
+    return db
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--interactions", type=int, default=100_000)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
+    parser.add_argument("--driver-memory", default="4g")
+    parser.add_argument("--partitions", default="8")
+    parser.add_argument("--stage-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    data = args.out / f"exports-{args.interactions}"
+    staging = args.out / f"staging-{args.interactions}"
+    if args.stage_only:
+        stage_exports(data, staging, args.interactions)
+        return
+    # In a child process: the local ingest's frames must not count in this driver's peak.
+    subprocess.run([sys.executable, __file__, *sys.argv[1:], "--stage-only"], check=True)
+    run(args, workspace(args.out, staging, args.interactions))
+
+
+def run(args: argparse.Namespace, db: Path) -> None:
+    import dagster as dg
+
+    from assets.identity import admin_decisions, contact_ids, identity_clusters, interactions
+    from assets.resources import ContactsSettings
+    from dedup.spark.session import spark_session
+    from pipelines.nightly import QUIET
+
+    os.environ["ASKVAULT_IDENTITY_SECRET"] = SECRET
+    imports = peak_mb(os.getpid())
+    t = time.perf_counter()
+    spark = spark_session(
+        env={},
+        overrides={
+            "spark.driver.memory": args.driver_memory,
+            "spark.sql.shuffle.partitions": args.partitions,
+            "spark.ui.enabled": "false",
+        },
+    )
+    print(f"JVM start {time.perf_counter() - t:.1f}s", file=sys.stderr)
+    jvm = spark.sparkContext._gateway.proc.pid  # type: ignore[union-attr]
+    settings = ContactsSettings(exports_dir=str(args.out), db_path=str(db), engine="spark")
+    assets = [admin_decisions, interactions, identity_clusters, contact_ids]
+    instance = dg.DagsterInstance.ephemeral()
+    rows = []
+    for step in STEPS:
+        for pid in (os.getpid(), jvm):
+            reset_peak(pid)
+        workers = WorkerPeak(jvm)
+        workers.start()
+        t = time.perf_counter()
+        result = dg.materialize(
+            assets,
+            selection=[step],
+            resources={"settings": settings},
+            instance=instance,
+            run_config=QUIET,
+        )
+        seconds = time.perf_counter() - t
+        workers.done.set()
+        workers.join()
+        assert result.success, step
+        rows.append(
+            (step, seconds, peak_mb(os.getpid()), rss_mb(os.getpid()), peak_mb(jvm), workers.peak)
+        )
+        print(f"{step}: {seconds:.1f}s", file=sys.stderr)
+    report(args.interactions, db, imports, rows, jvm)
+
+
+def report(n: int, db: Path, imports: float, rows: list[tuple], jvm: int) -> None:
+    import polars as pl
+
+    work = db.with_name(db.name + ".state") / "work"
+    live = pl.scan_parquet(work / "interactions.parquet").select(pl.len()).collect().item()
+    print(
+        f"\n{n:,} generated, {live:,} interactions in the engine; driver after imports, before "
+        f"Spark: {imports:,.0f} MB; JVM children now: {len(children(jvm))}"
+    )
+    print(
+        "| step | seconds | driver peak (MB) | driver after (MB) | JVM peak (MB) "
+        "| largest worker (MB) |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for step, seconds, peak, after, jvm_peak, worker in rows:
+        print(
+            f"| {step} | {seconds:.1f} | {peak:,.0f} | {after:,.0f} | {jvm_peak:,.0f} "
+            f"| {worker:,.0f} |"
+        )
+    total = sum(r[1] for r in rows)
+    print(f"| night's identity steps | {total:.1f} | {max(r[2] for r in rows):,.0f} | | | |")
+
+
+if __name__ == "__main__":
+    main()
