@@ -33,14 +33,15 @@ from dedup.admin.privacy import (
     held_keys,
     salt,
 )
-from dedup.admin.tonight import DecisionLog, apply_decisions, scrub_erased
+from dedup.admin.tonight import DecisionLog, Tonight, apply_decisions, scrub_erased
+from dedup.config import EngineConfig
 from dedup.decisions import read_all, read_deletion_members, read_suppression
 from dedup.identity.automerge import KEY_COLUMNS, auto_merge, cluster_sizes
 from dedup.identity.constraints import (
     MERGE_SIDES_SCHEMA,
 )
 from dedup.identity.crm_evidence import crm_evidence
-from dedup.identity.day_cache import forget, normalized_history
+from dedup.identity.day_cache import NightPlan, forget, normalized_history
 from dedup.identity.merge_history import (
     MERGES_SCHEMA,
     SIDE_PROFILE_COLUMNS,
@@ -50,9 +51,9 @@ from dedup.identity.normalize import read_phone_lookup, write_phone_lookup
 from dedup.identity.resolution import PreviousIds, resolve_ids
 from dedup.identity.verify import identity_failures
 from dedup.ingest.days import read_staged_crm
-from dedup.layout import WORK_COMPRESSION
+from dedup.layout import WORK_COMPRESSION, StateLayout
 from dedup.snapshot.files import load_previous_ids, previous_rows, previous_table
-from dedup.spark.night import auto_merge_on_spark, normalized_on_spark, resolve_ids_on_spark
+from dedup.spark.night import auto_merge_on_spark, decided_on_spark, resolve_ids_on_spark
 
 INTERACTIONS_FILE = "interactions.parquet"
 CLUSTERS_FILE = "clusters.parquet"
@@ -102,10 +103,7 @@ def interactions(
     context: dg.AssetExecutionContext, config: IdentityConfig, settings: ContactsSettings
 ) -> dg.MaterializeResult:
     layout = settings.layout
-    full = FULL_REQUESTED if config.full else None
     engine = settings.engine_config()
-    region = engine.default_region
-    known_phones = read_phone_lookup(layout.cache_dir, region)
     log = DecisionLog(
         decisions=pl.read_parquet(layout.work_file(DECISIONS_FILE)),
         suppression=pl.read_parquet(layout.work_file(SUPPRESSION_FILE)),
@@ -115,13 +113,20 @@ def interactions(
     )
     cache = layout.cache_dir / NORMALIZED_CACHE
     if settings.backend == "spark":  # what runs where: docs/scale.md
-        resolved, plan = normalized_on_spark(layout.staging_root, layout.work_dir, engine)
+        night = decided_on_spark(
+            layout.staging_root,
+            layout.work_dir,
+            engine,
+            log,
+            layout.work_file(INTERACTIONS_FILE),
+            layout.cache_dir,
+        )
+        night.failures.write_parquet(layout.work_file(FAILURES_FILE))
+        tonight, plan, counts = night.tonight, night.plan, night.counts
     else:
-        resolved, plan = normalized_history(layout.staging_root, cache, engine, known_phones, full)
+        tonight, plan, counts = _tonight_local(layout, engine, log, config.full)
     context.log.info(f"normalization: {plan.describe()}")
-    tonight = apply_decisions(resolved, engine, log, known_phones)
-    del resolved
-    frame, split = tonight.interactions, tonight.deletion
+    split = tonight.deletion
     split.trash.drop("contact_id", "identity_failure").write_parquet(
         layout.work_file(TRASH_FILE), compression=WORK_COMPRESSION
     )
@@ -129,15 +134,10 @@ def interactions(
         layout.work_file(TRASH_ASSIGNMENT_FILE)
     )
     split.restored.write_parquet(layout.work_file(RESTORED_FILE))
-    write_phone_lookup(layout.cache_dir, region, tonight.phones)
-    scrubbed = scrub_erased(layout.staging_root, tonight, log, region)
+    scrubbed = scrub_erased(layout.staging_root, tonight, log, engine.default_region)
     forget(layout.staging_root, cache, engine, tonight.gone_for_good)
     tonight.suppressed.group_by("decision_id").agg(pl.len().alias("interactions")).write_parquet(
         layout.work_file(SUPPRESSED_FILE)
-    )
-    identity_failures(frame).write_parquet(layout.work_file(FAILURES_FILE))
-    frame.drop("identity_failure").write_parquet(
-        layout.work_file(INTERACTIONS_FILE), compression=WORK_COMPRESSION
     )
     stats = {
         "deliveries": tonight.deliveries,
@@ -150,7 +150,7 @@ def interactions(
         context.log.warning("no identity secret set: no user id counts as verified")
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": frame.height,
+            "dagster/row_count": counts.pop("rows"),
             "engine": settings.backend,
             # Which path the night took and why (issue 25).
             "night_path": plan.describe(),
@@ -161,18 +161,44 @@ def interactions(
             "suppressed_by_erasure": tonight.suppressed.height,
             "held_by_deletion": split.held,
             "staging_rows_scrubbed": scrubbed,
-            "phone_lookup_loaded": known_phones.height if known_phones is not None else 0,
-            "phone_lookup_saved": tonight.phones.height,
-            "identity_failures": int(frame.get_column("identity_failure").is_not_null().sum()),
-            "verified_interactions": int(frame.get_column("identity_verified").sum()),
-            "invalid_emails": int(
-                frame.filter(pl.col("email").is_not_null() & pl.col("email_norm").is_null()).height
-            ),
-            "invalid_phones": int(
-                frame.filter(pl.col("phone").is_not_null() & pl.col("phone_e164").is_null()).height
-            ),
+            **counts,
         }
     )
+
+
+def _tonight_local(
+    layout: StateLayout, engine: EngineConfig, log: DecisionLog, full: bool
+) -> tuple[Tonight, NightPlan, dict[str, int]]:
+    """The local engine's normalization and decisions: the live rows and tomorrow's phone
+    lookup written here; the rest returned with the step's figures of the live rows."""
+    region = engine.default_region
+    known_phones = read_phone_lookup(layout.cache_dir, region)
+    cache = layout.cache_dir / NORMALIZED_CACHE
+    requested = FULL_REQUESTED if full else None
+    resolved, plan = normalized_history(layout.staging_root, cache, engine, known_phones, requested)
+    tonight = apply_decisions(resolved, engine, log, known_phones)
+    del resolved
+    frame = tonight.interactions
+    write_phone_lookup(layout.cache_dir, region, tonight.phones)
+    identity_failures(frame).write_parquet(layout.work_file(FAILURES_FILE))
+    frame.drop("identity_failure").write_parquet(
+        layout.work_file(INTERACTIONS_FILE), compression=WORK_COMPRESSION
+    )
+    counts = {
+        "rows": frame.height,
+        "phone_lookup_loaded": known_phones.height if known_phones is not None else 0,
+        "phone_lookup_saved": tonight.phones.height,
+        "identity_failures": int(frame.get_column("identity_failure").is_not_null().sum()),
+        "verified_interactions": int(frame.get_column("identity_verified").sum()),
+        "invalid_emails": int(
+            frame.filter(pl.col("email").is_not_null() & pl.col("email_norm").is_null()).height
+        ),
+        "invalid_phones": int(
+            frame.filter(pl.col("phone").is_not_null() & pl.col("phone_e164").is_null()).height
+        ),
+    }
+    tonight.interactions = frame.clear()  # written: the rows go before the next steps
+    return tonight, plan, counts
 
 
 @dg.asset(
@@ -192,39 +218,56 @@ def identity_clusters(
     context: dg.AssetExecutionContext, settings: ContactsSettings
 ) -> dg.MaterializeResult:
     layout = settings.layout
-    frame = pl.read_parquet(
-        layout.work_file(INTERACTIONS_FILE), columns=["interaction_id", *KEY_COLUMNS.values()]
-    )
     config = settings.engine_config()
     evidence = crm_evidence(read_staged_crm(layout.staging_root), config.default_region)
-    # Identifiers an erased contact shared with others keep the others apart (docs/privacy.md).
-    held = held_keys(
-        frame, pl.read_parquet(layout.work_file(SUPPRESSION_FILE)), salt(layout.state_dir)
-    )
+    suppression = pl.read_parquet(layout.work_file(SUPPRESSION_FILE))
     if settings.backend == "spark":
-        interactions_file = layout.work_file(INTERACTIONS_FILE)
-        result = auto_merge_on_spark(layout.work_dir, interactions_file, config, evidence, held)
+        merged = auto_merge_on_spark(
+            layout.work_dir,
+            layout.work_file(INTERACTIONS_FILE),
+            config,
+            evidence,
+            suppression,
+            salt(layout.state_dir),
+            layout.work_file(CLUSTERS_FILE),
+        )
+        ambiguous, sizes, clusters = merged.ambiguous_keys, merged.sizes, merged.clusters
     else:
-        result = auto_merge(frame, config.hub_limits, evidence, held)
-    result.clusters.write_parquet(layout.work_file(CLUSTERS_FILE), compression=WORK_COMPRESSION)
-    result.ambiguous_keys.write_parquet(layout.work_file(AMBIGUOUS_FILE))
-    sizes = cluster_sizes(result.clusters)
-    by_type = result.ambiguous_keys.group_by("key_type").len().sort("key_type")
+        ambiguous, sizes, clusters = _auto_merge_local(layout, config, evidence, suppression)
+    ambiguous.write_parquet(layout.work_file(AMBIGUOUS_FILE))
+    by_type = ambiguous.group_by("key_type").len().sort("key_type")
+    rows = pl.scan_parquet(layout.work_file(CLUSTERS_FILE)).select(pl.len()).collect().item()
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": result.clusters.height,
+            "dagster/row_count": rows,
             "engine": settings.backend,
-            "clusters": int(result.clusters.get_column("cluster").n_unique()),
+            "clusters": clusters,
             "cluster_size_histogram": dg.MetadataValue.md(
                 md_table(
                     pl.DataFrame({"interactions": list(sizes), "contacts": list(sizes.values())})
                 )
             ),
-            "ambiguous_keys": result.ambiguous_keys.height,
+            "ambiguous_keys": ambiguous.height,
             "crm_evidence_rows": evidence.height,
             "ambiguous_by_type": dg.MetadataValue.md(md_table(by_type)),
         }
     )
+
+
+def _auto_merge_local(
+    layout: StateLayout, config: EngineConfig, evidence: pl.DataFrame, suppression: pl.DataFrame
+) -> tuple[pl.DataFrame, dict[str, int], int]:
+    """The local engine's auto-merge, its clusters written here: (ambiguous keys, cluster size
+    histogram, clusters)."""
+    frame = pl.read_parquet(
+        layout.work_file(INTERACTIONS_FILE), columns=["interaction_id", *KEY_COLUMNS.values()]
+    )
+    # Identifiers an erased contact shared with others keep the others apart (docs/privacy.md).
+    held = held_keys(frame, suppression, salt(layout.state_dir))
+    result = auto_merge(frame, config.hub_limits, evidence, held)
+    result.clusters.write_parquet(layout.work_file(CLUSTERS_FILE), compression=WORK_COMPRESSION)
+    clusters = int(result.clusters.get_column("cluster").n_unique())
+    return result.ambiguous_keys, cluster_sizes(result.clusters), clusters
 
 
 @dg.asset(

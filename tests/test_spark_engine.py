@@ -8,7 +8,7 @@ The JVM tests share the process's one Spark session with tests/test_spark.py
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -16,17 +16,24 @@ import pytest
 
 from assets.resources import ContactsSettings, SettingsError
 from contacts.demo import GeneratorConfig, generate_exports
+from dedup.admin.deletion import DELETED, DELETIONS_SCHEMA, HASH_KIND, PURGED, RESTORED
+from dedup.admin.privacy import held_keys, identifier_hash
+from dedup.admin.tonight import DecisionLog, apply_decisions
 from dedup.config import EngineConfig, HubLimits
+from dedup.decisions import DECISIONS_SCHEMA, REVOKE_VERIFICATION, SUPPRESSION_SCHEMA
 from dedup.identity.automerge import (
     AMBIGUOUS_SCHEMA,
     EVIDENCE_SCHEMA,
     HELD_REASON,
     HELD_SCHEMA,
+    KEY_COLUMNS,
     auto_merge,
 )
 from dedup.identity.crm_evidence import crm_evidence
 from dedup.identity.interactions import prepare_interactions
+from dedup.identity.normalize import phone_lookup_name
 from dedup.identity.stable_ids import PreviousState, assign_ids, new_contact_id
+from dedup.identity.verify import REVOKED, identity_failures
 from dedup.ingest.days import (
     SOURCES,
     day_files,
@@ -38,6 +45,7 @@ from dedup.ingest.days import (
     write_staging,
 )
 from dedup.spark.identity import identity_stage, previous_from_local, staged_files
+from dedup.spark.night import decided_on_spark, held_on_spark
 from dedup.spark.session import CONF_ENV, MASTER_ENV, read_spark_defaults, spark_conf
 from dedup.spark.stable_ids import assign_ids as spark_assign_ids
 from tests.conftest import SECRET
@@ -261,3 +269,113 @@ def test_second_night_ids_on_spark_equal_local_engine(
     assert redirects.height > 1 and redirects.equals(local.redirects.sort("from_contact_id"))
     merges = polars(ids.auto_merges, "survivor_id")
     assert merges.height > 0 and merges.equals(local.auto_merges.sort("survivor_id"))
+
+
+# --- tonight's admin decisions on Spark (dedup.spark.tonight) -------------------------------
+
+
+def decision_log(prepared: pl.DataFrame) -> DecisionLog:
+    """Every kind of decision the `interactions` step applies, on the generated people: a
+    revoked verification (half of that user's sessions before it), an erased email, a phone
+    held as shared, and deletions deleted, restored and purged, one interaction named by a
+    restored deletion and later by a deleted one (the latest wins)."""
+    salt_hex, at = "ab" * 32, DECIDED_AT
+    verified = prepared.filter(pl.col("identity_verified")).sort("occurred_at")
+    user = verified["verified_user_id"].value_counts(sort=True)["verified_user_id"][0]
+    times = verified.filter(pl.col("verified_user_id") == user)["occurred_at"]
+    revoked_at = times[len(times) // 2]
+    decisions = pl.DataFrame(
+        {"decision_id": ["r1"], "kind": [REVOKE_VERIFICATION], "subject": [user]},
+    ).with_columns(pl.lit(revoked_at).alias("decided_at"))
+    emails = prepared["email_norm"].drop_nulls().value_counts(sort=True)["email_norm"]
+    phones = prepared["phone_e164"].drop_nulls().value_counts(sort=True)["phone_e164"]
+    suppression = pl.DataFrame(
+        {
+            "decision_id": ["e1", "e1"],
+            "identifier_kind": ["email", "shared_phone"],
+            "identifier_hash": [
+                identifier_hash(salt_hex, "email", emails[3]),
+                identifier_hash(salt_hex, "shared_phone", phones[5]),
+            ],
+            "added_at": [at, at],
+        },
+        schema=SUPPRESSION_SCHEMA,
+    )
+    ids = prepared["interaction_id"].sort()
+    named = {"d1": ids[10:14], "d2": ids[20:23], "d3": ids[30:32], "d4": ids[[13]]}
+    members = pl.concat(
+        pl.DataFrame(
+            {
+                "decision_id": d,
+                "interaction_hash": [identifier_hash(salt_hex, HASH_KIND, i) for i in x],
+            }
+        )
+        for d, x in named.items()
+    )
+    deletions = pl.DataFrame(
+        {
+            "deletion_id": ["d4", "d1", "d2", "d3"],
+            "contact_id": ["c-restored-early", "c-deleted", "c-restored", "c-purged"],
+            "deleted_at": [at - timedelta(days=3), at, at, at - timedelta(days=40)],
+            "status": [RESTORED, DELETED, RESTORED, PURGED],
+        }
+    )
+    return DecisionLog(
+        decisions.select(
+            *(
+                pl.col(c) if c in decisions.columns else pl.lit(None).alias(c)
+                for c in DECISIONS_SCHEMA
+            )
+        ).cast(DECISIONS_SCHEMA),  # type: ignore[arg-type]
+        suppression,
+        members,
+        deletions.select(
+            *(
+                pl.col(c) if c in deletions.columns else pl.lit(None).alias(c)
+                for c in DELETIONS_SCHEMA
+            )
+        ).cast(DELETIONS_SCHEMA),  # type: ignore[arg-type]
+        salt_hex,
+    )
+
+
+@needs_java
+def test_tonights_decisions_on_spark_equal_local_engine(
+    spark, staging: Path, prepared: pl.DataFrame, tmp_path: Path
+) -> None:
+    config = EngineConfig(identity_secrets=(SECRET,))
+    log = decision_log(prepared)
+    local = apply_decisions(read_staged(staging, "accepted"), config, log)
+    work = tmp_path / "work"
+    night = decided_on_spark(staging, work, config, log, tmp_path / "live.parquet", tmp_path)
+    tonight = night.tonight
+
+    kept = local.interactions.sort("interaction_id")
+    live = pl.read_parquet(tmp_path / "live.parquet")
+    assert live.equals(kept.drop("identity_failure").cast(dict(live.schema)))  # type: ignore[arg-type]
+    assert dict(live.schema) == dict(kept.drop("identity_failure").schema)
+    assert night.failures.equals(identity_failures(kept))
+    assert (kept["identity_failure"] == REVOKED).sum() > 0  # the revocation bit
+    assert night.counts["rows"] == kept.height
+    assert night.counts["verified_interactions"] == kept["identity_verified"].sum()
+    assert tonight.suppressed.height > 0
+    assert tonight.suppressed.equals(local.suppressed)
+    split = local.deletion
+    assert tonight.deletion.trash.equals(split.trash.sort("interaction_id"))
+    assert tonight.deletion.restored.equals(split.restored.sort("interaction_id"))
+    assert tonight.deletion.purged.sort().equals(split.purged.sort())
+    assert tonight.deletion.held == split.held
+    assert min(split.trash.height, split.restored.height, split.purged.len()) > 0
+    phones = pl.read_parquet(tmp_path / phone_lookup_name("US"))
+    assert phones.equals(local.phones.cast(dict(phones.schema)))  # type: ignore[arg-type]
+    assert night.counts["phone_lookup_saved"] == local.phones.height
+
+    # The keys an erasure holds, per batch on Spark: the local function's answer.
+    keys = ["interaction_id", *KEY_COLUMNS.values()]
+    held = held_on_spark(
+        spark.read.parquet(str(tmp_path / "live.parquet")).select(*keys),
+        log.suppression,
+        log.salt_hex,
+    )
+    assert held.height == 1
+    assert held.equals(held_keys(kept.select(keys), log.suppression, log.salt_hex))

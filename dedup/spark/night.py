@@ -2,23 +2,26 @@
 `ContactsSettings.engine` is `spark` (assets/identity.py). No Dagster here.
 
 `dedup.spark.identity.identity_stage` runs staged records → ids as one call. A night cannot:
-tonight's admin decisions sit between its steps, and they stay local (docs/scale.md):
+tonight's admin decisions sit between its steps (docs/scale.md):
 
-1. `normalize_night` — re-deliveries and normalization on Spark (`identity_stage`'s first
-   step); the rows then come to the driver, where `dedup.admin.tonight.apply_decisions`
-   (revocations, erasure suppression, the deletion split, tomorrow's phone lookup) and the
-   staging scrub run as on the local engine.
-2. `auto_merge_night` — auto-merge on Spark (its second step) over the decided interactions,
-   with tonight's held keys and CRM evidence (both built locally, small).
+1. `decided_on_spark` — re-deliveries, normalization and tonight's decisions (revocations,
+   erasure suppression, the deletion split: `dedup.spark.tonight`, the local rules per batch)
+   on Spark; Spark writes the live rows as the work file the later steps read, and tomorrow's
+   phone lookup. The driver gets what decisions touch (erased and purged ids, deleted and
+   restored contacts' rows) and aggregates, and runs the staging scrub as the local engine.
+2. `auto_merge_on_spark` — the keys an erasure holds (the local `held_keys` per batch), then
+   auto-merge on Spark over that work file, with tonight's CRM evidence (built locally from
+   the staged CRM records); Spark writes the clusters' work file, the driver gets the
+   ambiguous keys and the cluster-size histogram.
 3. `resolve_ids_on_spark` — the decision log's constraints (separations, joins, restores)
    bend the clusters locally (`dedup.identity.constraints`), which also says which ids they
-   force; the ids are assigned on Spark (its third step), forced pairs first; the merge
-   history and the decisions' outcomes are recorded locally.
+   force; the ids are assigned on Spark, forced pairs first; the merge history and the
+   decisions' outcomes are recorded locally. This step still reads the clusters and last
+   night's assignment on the driver and ships them to Spark: what issue 27 has left to move is
+   listed in docs/scale.md.
 
-Each step's result is returned as the local engine's Polars frames, in its schema and row
-order, so the assets write the same work files and everything downstream is unchanged. The
-driver therefore still holds per-interaction rows (the decided interactions, the clusters):
-what issue 27 has left to move is listed in docs/scale.md.
+The work files are those of the local engine, in its schema and row order, so everything
+downstream is unchanged.
 """
 
 from __future__ import annotations
@@ -26,16 +29,21 @@ from __future__ import annotations
 import functools
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
 
+from dedup.admin.deletion import PURGED, DeletionSplit
+from dedup.admin.privacy import SHARED_PREFIX, held_keys
+from dedup.admin.tonight import DecisionLog, Tonight, apply_decisions
 from dedup.config import EngineConfig
-from dedup.identity.automerge import AMBIGUOUS_SCHEMA, KEY_COLUMNS, AutoMergeResult
+from dedup.identity.automerge import AMBIGUOUS_SCHEMA, KEY_COLUMNS, cluster_sizes
 from dedup.identity.day_cache import NightPlan
 from dedup.identity.interactions import ResolvedInteractions, prepare_interactions
+from dedup.identity.normalize import phone_lookup_name, write_phone_lookup
 from dedup.identity.resolution import PreviousIds, Resolution, resolve_ids
 from dedup.identity.stable_ids import (
     AUTO_MERGE_SCHEMA,
@@ -43,6 +51,7 @@ from dedup.identity.stable_ids import (
     IdAssignment,
     PreviousState,
 )
+from dedup.identity.verify import FAILURES_SCHEMA, identity_failures
 from dedup.ingest.days import empty_accepted
 from dedup.schema import CANONICAL_FIELDS
 from dedup.spark.identity import (
@@ -55,9 +64,19 @@ from dedup.spark.identity import (
 from dedup.spark.normalize import normalized_interactions
 from dedup.spark.session import spark_session
 from dedup.spark.stable_ids import assign_ids as spark_assign_ids
+from dedup.spark.tonight import (
+    DELETION,
+    BatchRules,
+    decided,
+    held_rows,
+    per_batch,
+    phones_of,
+    split,
+    write_file,
+)
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 # The Spark steps' Parquet folders, under the state's work folder.
 SPARK_WORK = "spark"
@@ -79,6 +98,9 @@ def night_session(work_dir: Path, first_step: bool = False) -> SparkSession:
             "engine = spark needs PySpark (this project's dev dependency group; docs/scale.md)"
         ) from None
     spark = spark_session(checkpoint_dir=None)
+    # The local steps read the files Spark writes: timestamps as Parquet's UTC instants in
+    # microseconds (Spark's default INT96 reads back as a zoneless nanosecond time).
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     if not spark.conf.get("spark.checkpoint.dir", None):
         local = work_dir / SPARK_WORK / "checkpoints"
         if first_step:
@@ -115,22 +137,168 @@ def _delivery_counts(staged: DataFrame) -> tuple[int, int, int]:
     return tuple(int(x or 0) for x in row)  # type: ignore[return-value,union-attr]
 
 
-def normalized_on_spark(
-    staging_root: Path, work_dir: Path, config: EngineConfig
-) -> tuple[ResolvedInteractions, NightPlan]:
-    """Every staged interaction record, re-deliveries resolved and normalized on Spark: what
-    `dedup.identity.day_cache.normalized_history` returns (ready for `apply_decisions`). Every
-    staged day is normalized: the day cache is the local engine's."""
+@dataclass
+class SparkTonight:
+    """`apply_decisions`' result with the live rows left on Spark: they are in the work file
+    `decided_on_spark` wrote; `tonight.interactions` and `tonight.phones` are empty here."""
+
+    tonight: Tonight  # what decisions touch (small), the counts
+    plan: NightPlan
+    failures: pl.DataFrame  # `identity_failures` of the live rows
+    counts: dict[str, int]  # the `interactions` step's figures of the live rows
+
+
+LIVE_COUNTS = (
+    "rows",
+    "identity_failures",
+    "verified_interactions",
+    "invalid_emails",
+    "invalid_phones",
+)
+
+
+def _live_counts(kept: DataFrame) -> dict[str, int]:
+    from pyspark.sql import functions as F
+
+    def count(condition) -> Column:
+        return F.sum(F.when(condition, 1).otherwise(0))
+
+    row = kept.agg(
+        F.count(F.lit(1)).alias("rows"),
+        count(F.col("identity_failure").isNotNull()).alias("identity_failures"),
+        count(F.col("identity_verified")).alias("verified_interactions"),
+        count(F.col("email").isNotNull() & F.col("email_norm").isNull()).alias("invalid_emails"),
+        count(F.col("phone").isNotNull() & F.col("phone_e164").isNull()).alias("invalid_phones"),
+    ).first()
+    return {k: int(v or 0) for k, v in row.asDict().items()}  # type: ignore[union-attr]
+
+
+def _failures(kept: DataFrame) -> pl.DataFrame:
+    """`dedup.identity.verify.identity_failures` as one Spark aggregation (one row per session
+    and reason comes back)."""
+    from pyspark.sql import functions as F
+
+    table = (
+        kept.filter(F.col("identity_failure").isNotNull())
+        .groupBy("session_id", F.col("identity_failure").alias("reason"))
+        .agg(
+            F.count(F.lit(1)).alias("failures"),
+            F.min("occurred_at").alias("first_at"),
+            F.max("occurred_at").alias("last_at"),
+        )
+        .toArrow()
+    )
+    return (
+        pl.from_arrow(table)  # type: ignore[union-attr]
+        .cast(FAILURES_SCHEMA)  # type: ignore[arg-type]
+        .sort("session_id", "reason", nulls_last=True)
+    )
+
+
+def _write_phones(live: DataFrame, folder: Path, region: str) -> int:
+    """Tomorrow's phone lookup (`write_phone_lookup`'s file) from the rows that stay (live and
+    held: not purged), written by Spark; its rows."""
+    from pyspark.sql import functions as F
+
+    path = folder / phone_lookup_name(region)
+    folder.mkdir(parents=True, exist_ok=True)
+    stay = live.filter(F.col(DELETION).isNull() | (F.col(DELETION) != PURGED))
+    write_file(phones_of(stay), path, "phone_key")
+    for other in folder.glob("phone_e164-*.parquet"):
+        if other != path:
+            other.unlink(missing_ok=True)
+    return pl.scan_parquet(path).select(pl.len()).collect().item()
+
+
+def _nothing_staged(
+    empty: ResolvedInteractions,
+    config: EngineConfig,
+    log: DecisionLog,
+    interactions_file: Path,
+    cache_dir: Path,
+) -> SparkTonight:
+    tonight = apply_decisions(empty, config, log)
+    tonight.interactions.drop("identity_failure").write_parquet(interactions_file)
+    write_phone_lookup(cache_dir, config.default_region, tonight.phones)
+    counts = {**dict.fromkeys(LIVE_COUNTS, 0), "phone_lookup_loaded": 0, "phone_lookup_saved": 0}
+    failures = identity_failures(tonight.interactions)
+    return SparkTonight(tonight, NightPlan(full=SPARK_PLAN), failures, counts)
+
+
+def decided_on_spark(
+    staging_root: Path,
+    work_dir: Path,
+    config: EngineConfig,
+    log: DecisionLog,
+    interactions_file: Path,
+    cache_dir: Path,
+) -> SparkTonight:
+    """Re-deliveries and normalization (`dedup.spark.normalize`), then the rules of
+    `dedup.admin.tonight.apply_decisions`, on Spark (`dedup.spark.tonight`): the live rows
+    (without `identity_failure`) written by Spark to `interactions_file`, tomorrow's phone
+    lookup under `cache_dir`; what decisions touch and the figures returned."""
     empty = prepare_interactions(empty_accepted(), config)
     files = staged_files(staging_root)
-    if not files:
-        return empty, NightPlan(full=SPARK_PLAN)
+    if not files:  # nothing staged: the local steps on no rows write the same empty files
+        return _nothing_staged(empty, config, log, interactions_file, cache_dir)
     spark, work = night_session(work_dir, first_step=True), spark_work(work_dir)
     staged = spark.read.parquet(*files)
     deliveries, updates, repeats = _delivery_counts(staged)
-    saved(normalized_interactions(staged, config), work, "interactions")
-    frame = _to_polars(f"{work}/interactions", empty.interactions.schema, "interaction_id")
-    return ResolvedInteractions(frame, deliveries, updates, repeats), NightPlan(full=SPARK_PLAN)
+    rules = BatchRules.of(log, config.after_erasure)
+    marked = saved(decided(normalized_interactions(staged, config), rules), work, "interactions")
+    parts = split(marked)
+    columns = [c for c in empty.interactions.columns if c != "identity_failure"]
+    write_file(parts.kept.select(*columns), interactions_file, "interaction_id")
+    trash, restored, purged, held = held_rows(parts)
+    suppressed = pl.from_arrow(parts.suppressed.toArrow()).sort("interaction_id")
+    phones = _write_phones(parts.live, cache_dir, config.default_region)
+    nothing = empty.interactions
+    tonight = Tonight(
+        interactions=nothing,
+        deletion=DeletionSplit(nothing, trash, restored, purged, held),
+        suppressed=suppressed.cast({"interaction_id": pl.String, "decision_id": pl.String}),  # type: ignore[union-attr]
+        phones=pl.DataFrame(),
+        deliveries=deliveries,
+        updates=updates,
+        repeats=repeats,
+    )
+    # Spark's normalization parses each batch's phones: no lookup is loaded.
+    counts = {**_live_counts(parts.kept), "phone_lookup_loaded": 0, "phone_lookup_saved": phones}
+    return SparkTonight(tonight, NightPlan(full=SPARK_PLAN), _failures(parts.kept), counts)
+
+
+@dataclass
+class SparkClusters:
+    """Auto-merge on Spark: its clusters are in the work file; what the step reports."""
+
+    ambiguous_keys: pl.DataFrame
+    clusters: int
+    sizes: dict[str, int]  # `cluster_sizes`' histogram
+
+
+def held_on_spark(keys: DataFrame, suppression: pl.DataFrame, salt_hex: str) -> pl.DataFrame:
+    """`dedup.admin.privacy.held_keys` of `keys`: the local function per batch (a key is held
+    or not by itself), then each held key once; those few come back."""
+    shared = pl.col("identifier_kind").str.starts_with(SHARED_PREFIX)
+    if suppression.filter(shared).height == 0:  # `held_keys`' own shortcut, without a job
+        return held_keys(pl.DataFrame(), suppression, salt_hex)
+    found = per_batch(
+        keys, functools.partial(held_keys, suppression=suppression, salt_hex=salt_hex)
+    )
+    return pl.from_arrow(found.distinct().toArrow()).sort("key_type", "key_value")  # type: ignore[union-attr]
+
+
+def _size_histogram(clusters: DataFrame) -> dict[str, int]:
+    """`cluster_sizes` of `clusters` from (size, clusters of that size), counted by Spark: each
+    size falls in the bucket `cluster_sizes` puts one cluster of that size (its buckets)."""
+    from pyspark.sql import functions as F
+
+    out = dict.fromkeys(cluster_sizes(pl.DataFrame(schema={"cluster": pl.String})), 0)
+    per_size = clusters.groupBy("cluster").count().groupBy(F.col("count").alias("size")).count()
+    for size, n in per_size.collect():
+        one = cluster_sizes(pl.repeat("c", size, eager=True).to_frame("cluster"))
+        out[next(label for label, hit in one.items() if hit)] += n
+    return out
 
 
 def auto_merge_on_spark(
@@ -138,21 +306,26 @@ def auto_merge_on_spark(
     interactions_file: Path,
     config: EngineConfig,
     evidence: pl.DataFrame,
-    held: pl.DataFrame,
-) -> AutoMergeResult:
+    suppression: pl.DataFrame,
+    salt_hex: str,
+    clusters_file: Path,
+) -> SparkClusters:
     """`dedup.identity.automerge.auto_merge` of tonight's interactions (the work file the
-    `interactions` step wrote) on Spark."""
+    `interactions` step wrote) on Spark, the keys an erasure holds found there too; the
+    clusters written by Spark to `clusters_file`."""
     spark, work = night_session(work_dir), spark_work(work_dir)
     keys = spark.read.parquet(str(interactions_file)).select(
         "interaction_id", *KEY_COLUMNS.values()
     )
-    merged_keys(keys, config, work, evidence, held)
-    clusters = {"interaction_id": pl.String, "cluster": pl.String}
-    return AutoMergeResult(
-        clusters=_to_polars(f"{work}/clusters", clusters, "interaction_id"),
+    held = held_on_spark(keys, suppression, salt_hex)
+    clusters, _ = merged_keys(keys, config, work, evidence, held)
+    write_file(clusters.select("interaction_id", "cluster"), clusters_file, "interaction_id")
+    return SparkClusters(
         ambiguous_keys=_to_polars(
             f"{work}/ambiguous_keys", AMBIGUOUS_SCHEMA, "key_type", "key_value"
         ),
+        clusters=clusters.select("cluster").distinct().count(),
+        sizes=_size_histogram(clusters),
     )
 
 
