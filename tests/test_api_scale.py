@@ -27,6 +27,7 @@ from contacts.web import api, create_app
 from dedup.layout import StateLayout
 from dedup.service import read_cache, review
 from dedup.service.apikeys import create_key, revoke_key
+from dedup.service.row_memo import RowMemo
 from dedup.service.search import ContactFilter, search
 from tests.conftest import copy_night, night_once, query, rec, write_jsonl
 from tests.webauth import signed_in_client
@@ -343,6 +344,7 @@ def test_a_lookup_by_id_reads_the_same_row_through_the_id_index(
     assert missing.value.status == 404
     monkeypatch.setattr(searching, "has_id_index", lambda _con: False)
     snap._memo.pop("id_index", None)
+    snap.rows.clear()  # the rows read above are kept: read them again, the other way
     assert [api.one(indexed, c) for c in ids] == through_index
     assert [row["contact_id"] for row, _ in through_index] == ids
     with pytest.raises(api.ApiError):
@@ -447,3 +449,17 @@ def test_the_review_pages_text_search_ranks_like_the_search(
             pages.ranked_text_page(indexed, con, ContactFilter("ann", audience="x"), set(), 0)
             is None
         )
+
+
+def test_the_row_memo_is_bounded_by_rows_and_hands_out_copies() -> None:
+    """A process's kept rows stay within their bound however many contacts are read, and a
+    caller laying edits on what it was given never changes what the next read gets."""
+    memo = RowMemo(rows=250)
+    for n in range(10):
+        memo.put(("page", n), [{"contact_id": f"c{n}-{i}", "tags": ["a"]} for i in range(100)])
+    assert len(memo) == 2 and memo.get(("page", 7)) is None and memo.get(("page", 9))
+    memo.put(("id", "nobody"), [])  # "no such contact" is kept as an answer too
+    assert memo.get(("id", "nobody")) == []
+    given = memo.get(("page", 9))
+    given[0]["tags"] = ["edited"]
+    assert memo.get(("page", 9))[0]["tags"] == ["a"]

@@ -268,7 +268,19 @@ def _row_of(con, snap: read_cache.Snapshot | None, contact_id: str) -> list[dict
     """The `contacts` row of `contact_id` ([] when none): through the file's ART index on
     contact_id (the row alone is fetched), else by row id from the contact index (one row
     group is scanned), else by a scan of the table (an older file, the index still building)."""
-    if snap is not None and not snap.memo("id_index", search.has_id_index):
+    if snap is None:
+        return _fetch(
+            con, f"SELECT {SELECT_CONTACT} FROM contacts WHERE contact_id = ?", [contact_id]
+        )
+    rows = snap.rows.get(("id", contact_id))
+    if rows is None:
+        rows = _read_row(con, snap, contact_id)
+        snap.rows.put(("id", contact_id), rows)
+    return rows
+
+
+def _read_row(con, snap: read_cache.Snapshot, contact_id: str) -> list[dict]:
+    if not snap.memo("id_index", search.has_id_index):
         index = snap.index(wait=False)
         if index is not None:
             rowid = index.rowid(contact_id)
@@ -325,14 +337,29 @@ def _walk_page(
     if kept is not None and (len(kept[0]) > limit or kept[1]):
         rows, complete = kept
     else:
-        walking = READ_AHEAD.continues(scope, cursor)
-        wanted = max(limit + 1, SEQUENTIAL_READ) if walking else limit + 1
-        rows = _keyset_page(con, index, flt, wanted, cursor, hidden)
+        rows, wanted = _read_page(con, snap, index, flt, limit, cursor, hidden, scope)
         complete = len(rows) < wanted
     if len(rows) > limit:
         rest = rows[limit:] if complete or len(rows) > limit + 1 else []
         READ_AHEAD.keep(scope, rows[limit - 1]["contact_id"], rest, complete)
     return rows[: limit + 1]
+
+
+def _read_page(
+    con, snap, index, flt: ContactFilter, limit: int, cursor, hidden, scope
+) -> tuple[list[dict], int]:
+    """A page read from the file and how many rows were asked: ahead when `cursor` continues a
+    walk; a single page (the first of a filter, a jump) kept in the file's row memo for the next
+    read of it (`dedup.service.row_memo`: the scope holds the hidden set, edits are laid on)."""
+    if READ_AHEAD.continues(scope, cursor):
+        wanted = max(limit + 1, SEQUENTIAL_READ)
+        return _keyset_page(con, index, flt, wanted, cursor, hidden), wanted
+    key = ("page", scope, cursor, limit + 1)
+    rows = snap.rows.get(key)
+    if rows is None:
+        rows = _keyset_page(con, index, flt, limit + 1, cursor, hidden)
+        snap.rows.put(key, rows)
+    return rows, limit + 1
 
 
 def _keyset_page(con, index, flt: ContactFilter, n: int, cursor: str | None, hidden) -> list[dict]:

@@ -28,6 +28,8 @@ from typing import TypeVar
 import duckdb
 import numpy as np
 
+from dedup.service.row_memo import RowMemo
+
 T = TypeVar("T")
 
 # Coarsest file-time granularity we expect (FAT/HFS+ 2 s; ext4 and overlayfs a jiffy).
@@ -150,6 +152,7 @@ class Snapshot:
         self._indexed = False
         self._building: threading.Thread | None = None
         self._memo: dict[str, object] = {}
+        self.rows = RowMemo()  # rows read from this file, for the next read asking the same
         self._local = threading.local()  # closed with the snapshot, when no request holds it
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
