@@ -51,7 +51,7 @@ from dedup.admin.privacy import (
 )
 from dedup.ingest.days import read_staged
 from dedup.service.published_views import publish_saved_views
-from dedup.snapshot.assemble import NightOutputs, snapshot_inputs
+from dedup.snapshot.assemble import NightOutputs, removed_for_good, snapshot_inputs
 from dedup.snapshot.build import (
     build_contacts_frame,
     build_snapshot,
@@ -114,6 +114,9 @@ def _night(context: dg.AssetExecutionContext, settings: ContactsSettings) -> Nig
         else pl.DataFrame(),
         previous_runs=previous_table(layout.db_path, "pipeline_runs", RUNS_SCHEMA),
         previous_erasures=previous_table(layout.db_path, "erasures", ERASURES_SCHEMA),
+        previous_deletions=previous_table(
+            layout.db_path, "deletions", {"deletion_id": pl.String(), "status": pl.String()}
+        ),
     )
 
 
@@ -143,7 +146,7 @@ def contacts_snapshot(
         inputs,
         settings.engine_config(),
         layout.db_path,
-        "--full requested" if config.full else None,
+        "--full requested" if config.full else removed_for_good(night),
     )
     context.log.info(f"published file: {plan.describe()}")
     # Saved views as of tonight, members by the CLI's own search (docs/schema.md, "saved_views").

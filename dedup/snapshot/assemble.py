@@ -12,10 +12,11 @@ from datetime import datetime
 
 import polars as pl
 
-from dedup.admin.deletion import deleted_contacts_table
+from dedup.admin.deletion import PURGED, deleted_contacts_table
 from dedup.admin.notes import contact_notes
 from dedup.admin.privacy import erasure_audit, quarantine_without_erased
 from dedup.admin.tasks import contact_tasks
+from dedup.decisions import ERASE
 from dedup.snapshot.build import SnapshotInputs
 from dedup.snapshot.files import RUNS_SCHEMA
 
@@ -50,6 +51,7 @@ class NightOutputs:
     held_profiles: pl.DataFrame  # their profiles (empty when none)
     previous_runs: pl.DataFrame
     previous_erasures: pl.DataFrame
+    previous_deletions: pl.DataFrame  # deletion_id, status in the published file
 
 
 def run_row(night: NightOutputs, quarantined: int) -> pl.DataFrame:
@@ -115,3 +117,19 @@ def snapshot_inputs(night: NightOutputs) -> SnapshotInputs:
         deletions=night.deletions,
         deleted_contacts=deleted_contacts_table(night.held_profiles, night.deletions),
     )
+
+
+def removed_for_good(night: NightOutputs) -> str | None:
+    """Why tonight's file must not start from a copy of the published one: an erasure or a
+    purge applied tonight. The copy's deleted rows and dropped tables leave their bytes in the
+    file's blocks; a file written whole holds none of the person (docs/privacy.md)."""
+    erased = night.decisions.filter(pl.col("kind") == ERASE).get_column("decision_id")
+    new = erased.is_in(night.previous_erasures.get_column("request_id").implode()).not_().sum()
+    purged_before = night.previous_deletions.filter(pl.col("status") == PURGED)
+    purged = night.deletions.filter(
+        (pl.col("status") == PURGED)
+        & ~pl.col("deletion_id").is_in(purged_before.get_column("deletion_id").implode())
+    ).height
+    if new or purged:
+        return f"{new} erasure(s) and {purged} purged deletion(s) applied tonight"
+    return None
