@@ -38,7 +38,7 @@ changing one (a last-seen page).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import polars as pl
@@ -94,10 +94,15 @@ def _entries(documents: pl.Series) -> pl.DataFrame:
 
 
 def profile_attributes(
-    contact_attributes: pl.Series, faces: Faces | None = None, namesakes: Faces | None = None
+    contact_attributes: pl.Series,
+    faces: Faces | None = None,
+    namesakes: Faces | Callable[[], Faces] | None = None,
 ) -> pl.DataFrame:
     """key, fill, distinct, u_exact, kind, labelled, m_exact, m_from: one row per attribute key
-    (`m_from`: `labels`, or `namesakes` where labelled pairs are too few: module docstring)."""
+    (`m_from`: `labels`, or `namesakes` where labelled pairs are too few: module docstring).
+    `namesakes` may be a function: it is called only when some key has too few labelled pairs
+    (at 1M contacts finding and reading the namesakes costs ~7 CPU s, which a workspace whose
+    auto-merge labels every key should not pay each night)."""
     total = max(contact_attributes.len(), 1)
     # Each distinct object once (308,647 contacts had 11,233), weighted by its contacts.
     documents = contact_attributes.rename("attributes").to_frame().group_by("attributes").len("w")
@@ -127,12 +132,14 @@ def profile_attributes(
     labelled = stats.join(_stability(faces), on="key", how="left").with_columns(
         pl.col("labelled").fill_null(0), pl.lit("labels").alias("m_from")
     )
-    by_name = _stability(namesakes).select(
+    few = pl.col("labelled") < ProfileConfig.min_labelled
+    if namesakes is None or labelled.filter(few).height == 0:
+        return labelled
+    by_name = _stability(namesakes() if callable(namesakes) else namesakes).select(
         "key",
         pl.col("labelled").alias("_n"),
         pl.col("m_exact").alias("_m"),
     )
-    few = pl.col("labelled") < ProfileConfig.min_labelled
     use_names = few & pl.col("_n").is_not_null() & (pl.col("_n") > pl.col("labelled"))
     return (
         labelled.join(by_name, on="key", how="left")
@@ -148,15 +155,25 @@ def profile_attributes(
 def namesake_pairs(contacts: pl.DataFrame, config: ProfileConfig | None = None) -> Faces:
     """Contacts two by two that hold the same full name in its matching form (`name_norm`, as
     the full-name comparison reads it; two words or more; names held by at most
-    `max_namesakes` contacts), at most `max_namesake_pairs` of them (seeded)."""
+    `max_namesakes` contacts), at most `max_namesake_pairs` of them: whole names taken in a
+    seeded hash order until the pairs would pass the bound, so only their contacts are joined
+    (at 1M contacts every namesake pair is ~3M rows)."""
     config = config or ProfileConfig()
     named = contacts.select(
         "contact_id",
         name_norm(pl.col("name").cast(pl.String)).alias("full_name"),
         pl.col("attributes").cast(pl.String),
     ).filter(pl.col("full_name").str.contains(" "))
-    shared = named.filter(pl.len().over("full_name").is_between(2, config.max_namesakes))
-    ids = shared.select("contact_id", "full_name")
+    holders = pl.len().over("full_name")
+    shared = named.filter(holders.is_between(2, config.max_namesakes))
+    names = (
+        shared.group_by("full_name")
+        .len("k")
+        .sort(pl.col("full_name").hash(7), "full_name")
+        .filter((pl.col("k") * (pl.col("k") - 1) // 2).cum_sum() <= config.max_namesake_pairs)
+    )
+    faces = shared.join(names.select("full_name"), on="full_name")
+    ids = faces.select("contact_id", "full_name")
     pairs = (
         ids.join(ids, on="full_name", suffix="_r")
         .filter(pl.col("contact_id") < pl.col("contact_id_r"))
@@ -165,9 +182,7 @@ def namesake_pairs(contacts: pl.DataFrame, config: ProfileConfig | None = None) 
         )
         .sort("unique_id_l", "unique_id_r")
     )
-    if pairs.height > config.max_namesake_pairs:
-        pairs = pairs.sample(config.max_namesake_pairs, seed=7)
-    return Faces(faces=shared.select("contact_id", "attributes"), pairs=pairs)
+    return Faces(faces=faces.select("contact_id", "attributes"), pairs=pairs)
 
 
 def _stability(faces: Faces | None) -> pl.DataFrame:
@@ -215,7 +230,7 @@ def workspace_properties(
     declared = matched_properties(schema)
     if "attributes" not in contacts.columns or contacts.height == 0:
         return declared, {}
-    namesakes = namesake_pairs(contacts) if "name" in contacts.columns else None
+    namesakes = (lambda: namesake_pairs(contacts)) if "name" in contacts.columns else None
     profile = profile_attributes(
         contacts.get_column("attributes").cast(pl.String), faces, namesakes
     )
