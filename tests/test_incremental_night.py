@@ -575,6 +575,9 @@ def test_published_file_is_carried_by_value_and_written_whole_when_it_cannot_be(
         "UNION ALL (FROM out.interactions EXCEPT ALL FROM tonight))"
     )
     assert con.execute(differ).fetchone() == (0,)
+    # Nothing changed since (a night without new data): nothing written.
+    assert carry.update_interactions(con, select, names, plan) is None
+    assert plan.describe().startswith("incremental: 0 interactions written, 0 removed, 8 kept ")
     wider = "SELECT *, 1 AS extra FROM tonight"
     assert carry.update_interactions(con, wider, (*names, "extra"), plan) == (
         "published interactions' columns differ from tonight's"

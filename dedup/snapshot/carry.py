@@ -134,8 +134,9 @@ def update_interactions(
     )
     try:
         written, removed, published = con.execute(
-            f"SELECT count_if(tonight), count_if(published), (SELECT count(*) FROM {table}) "
-            "FROM _changed"
+            # coalesce: over no changed rows at all, count_if is NULL
+            "SELECT coalesce(count_if(tonight), 0), coalesce(count_if(published), 0), "
+            f"(SELECT count(*) FROM {table}) FROM _changed"
         ).fetchone()  # type: ignore[misc]
         if max(written, removed) > MAX_CHANGED_SHARE * max(published, 1):
             return f"{max(written, removed):,} of {published:,} published interactions changed"
