@@ -153,6 +153,82 @@ def generated_night() -> Path:
     return made_once("generated-night", _generated_night)
 
 
+# The hand-made records of the review world. tests/test_review_groups.py: one person, three
+# contacts no exact key joins: a work address and a phone; the address typed with two letters
+# swapped; an SMS from the phone one digit off. The typo and the digit each tie one contact to
+# the first (a path, or a triangle should name and company be enough for the third pair): one
+# group of three, whatever the model makes of name and company alone.
+# tests/test_review_page.py: a visitor who typed a script as their name, and near-twins.
+REVIEW_GROUP = ("g1", "g2", "g3")
+SCRIPT_NAME = '<script>alert("pwned")</script>'
+
+
+def _review_world(root: Path) -> None:
+    exports = root / "exports"
+    generate_exports(exports, GeneratorConfig(persons=300, days=2, seed=11, secret=SECRET))
+    person = {"name": "Oluwaseun Abernathy", "company": "Kowalczyk Labs"}
+    write_jsonl(
+        exports,
+        "2026-11-02",
+        "zz-group.jsonl",
+        [
+            rec(
+                "g1",
+                "2026-11-01T09:00:00Z",
+                channel="email",
+                email="seun.abernathy@kowalczyk-labs.test",
+                phone="+1 617 555 0199",
+                **person,
+            ),
+            rec("g2", "2026-11-02T09:00:00Z", email="seun.abernahty@kowalczyk-labs.test", **person),
+            rec("g3", "2026-11-02T11:00:00Z", channel="sms", phone="+1 617 555 0198", **person),
+        ],
+    )
+    write_jsonl(
+        exports,
+        "2026-11-02",
+        "zz-handmade.jsonl",
+        [
+            rec("x1", "2026-11-02T09:00:00Z", name=SCRIPT_NAME, email="xss@attacker.test"),
+            rec(
+                "hm1",
+                "2026-11-02T09:00:00Z",
+                channel="email",
+                name="Priyanka Ramaswamy",
+                email="priyanka@ramaswamy-consulting.test",
+                phone="+1 415 555 0134",
+                company="Ramaswamy Consulting",
+            ),
+            rec(
+                "hm2",
+                "2026-11-02T10:00:00Z",
+                name="Priyanka Ramaswamy",
+                email="priyanka.ramaswamy77@gmail.com",
+                phone="(415) 555-0134",
+            ),
+        ],
+    )
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("ASKVAULT_IDENTITY_SECRET", SECRET)
+        env.delenv("ASKVAULT_IDENTITY_SECRET_PREVIOUS", raising=False)
+        env.delenv("DAGSTER_HOME", raising=False)
+        run_pipeline(
+            ContactsSettings(
+                exports_dir=str(exports), db_path=str(root / "out" / "contacts.duckdb")
+            )
+        )
+
+
+@pytest.fixture(scope="session")
+def review_world() -> Path:
+    """The published file both review modules read (tests/test_review_groups.py,
+    tests/test_review_page.py): generated people (300, 2 days, seed 11) plus each module's
+    hand-made records, one night with matching, run once for the whole session (`made_once`;
+    it was one such night per module). READ ONLY: a test copies the published file and state
+    before it decides anything. `root/exports`, `root/out/contacts.duckdb`."""
+    return made_once("review-world", _review_world)
+
+
 def copy_night(root: Path, exports: Path, db: Path) -> None:
     """A test's `exports` and `db` as the night of `night_once(root, ...)` left them (copy2 keeps
     the export files' times, so the next run finds no changed export day, as after a run of its

@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 
 from assets.resources import ContactsSettings
 from contacts.cli import app
-from contacts.demo import GeneratorConfig, generate_exports
 from contacts.runner import run_pipeline
 from contacts.web import CSRF_COOKIE, create_app
 from dedup.decisions import ACCEPT_PROPOSAL, MANUAL_MERGE, REJECT_PROPOSAL, read_all
@@ -32,44 +31,18 @@ from dedup.service.review_groups import (
     proposal_groups,
     with_groups,
 )
-from tests.conftest import SECRET, query, rec, write_jsonl
+from tests.conftest import REVIEW_GROUP, query
 from tests.webauth import ADMIN, serving, sign_in_browser, signed_in_client
 
 CHROMIUM = "/usr/bin/chromium"
-# One person, three contacts no exact key joins: a work address and a phone; the address typed
-# with two letters swapped; an SMS from the phone one digit off. The typo and the digit each tie
-# one contact to the first (a path, or a triangle should name and company be enough for the
-# third pair): one group of three, whatever the model makes of name and company alone.
-GROUP = ("g1", "g2", "g3")
+GROUP = REVIEW_GROUP  # one person, three contacts (tests.conftest.review_world)
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("groups")
-    exports = root / "exports"
-    generate_exports(exports, GeneratorConfig(persons=300, days=2, seed=11, secret=SECRET))
-    person = {"name": "Oluwaseun Abernathy", "company": "Kowalczyk Labs"}
-    write_jsonl(
-        exports,
-        "2026-11-02",
-        "zz-group.jsonl",
-        [
-            rec(
-                "g1",
-                "2026-11-01T09:00:00Z",
-                channel="email",
-                email="seun.abernathy@kowalczyk-labs.test",
-                phone="+1 617 555 0199",
-                **person,
-            ),
-            rec("g2", "2026-11-02T09:00:00Z", email="seun.abernahty@kowalczyk-labs.test", **person),
-            rec("g3", "2026-11-02T11:00:00Z", channel="sms", phone="+1 617 555 0198", **person),
-        ],
-    )
-    run_pipeline(
-        ContactsSettings(exports_dir=str(exports), db_path=str(root / "out" / "contacts.duckdb"))
-    )
-    return root
+def world(review_world: Path) -> Path:
+    """A published file with the group of three among generated people's proposals (read
+    only)."""
+    return review_world
 
 
 @pytest.fixture

@@ -11,53 +11,21 @@ from typer.testing import CliRunner
 
 from assets.resources import ContactsSettings
 from contacts.cli import app
-from contacts.demo import GeneratorConfig, generate_exports
 from contacts.runner import run_pipeline
 from contacts.web import CSRF_COOKIE, create_app
 from dedup.decisions import read_all
 from dedup.layout import StateLayout
-from tests.conftest import SECRET, query, rec, write_jsonl
+from tests.conftest import SCRIPT_NAME, query
 from tests.webauth import serving, sign_in_browser, signed_in_client
 
 CHROMIUM = "/usr/bin/chromium"
-SCRIPT_NAME = '<script>alert("pwned")</script>'
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A published file with pending proposals (generated people plus hand-made near-twins)."""
-    root = tmp_path_factory.mktemp("review")
-    exports = root / "exports"
-    generate_exports(exports, GeneratorConfig(persons=300, days=2, seed=11, secret=SECRET))
-    write_jsonl(
-        exports,
-        "2026-11-02",
-        "zz-handmade.jsonl",
-        [
-            rec("x1", "2026-11-02T09:00:00Z", name=SCRIPT_NAME, email="xss@attacker.test"),
-            rec(
-                "hm1",
-                "2026-11-02T09:00:00Z",
-                channel="email",
-                name="Priyanka Ramaswamy",
-                email="priyanka@ramaswamy-consulting.test",
-                phone="+1 415 555 0134",
-                company="Ramaswamy Consulting",
-            ),
-            rec(
-                "hm2",
-                "2026-11-02T10:00:00Z",
-                name="Priyanka Ramaswamy",
-                email="priyanka.ramaswamy77@gmail.com",
-                phone="(415) 555-0134",
-            ),
-        ],
-    )
-    settings = ContactsSettings(
-        exports_dir=str(exports), db_path=str(root / "out" / "contacts.duckdb")
-    )
-    run_pipeline(settings)
-    return root
+def world(review_world: Path) -> Path:
+    """A published file with pending proposals (generated people plus hand-made near-twins and
+    a visitor named with a script, `tests.conftest.review_world`; read only)."""
+    return review_world
 
 
 @pytest.fixture
