@@ -8,13 +8,13 @@ Not a test. Usage (each size in its own process, so peaks do not carry over):
 Stages the benchmark exports with the local ingest in a child process (as
 benchmarks/spark_engine.py does: not timed, ingest on Spark is not built), links the staged days
 into a fresh workspace's state folder, then materializes the night's identity assets
-(`admin_decisions`, `interactions`, `identity_clusters`, `contact_ids`: the asset functions a night
-runs, through Dagster, in process) in Spark local mode, first night. One Markdown row per step:
-its seconds and the peak resident memory **during that step** (VmHWM, reset before each step
-through /proc/<pid>/clear_refs) of
+(`admin_decisions`, `interactions`, `identity_clusters`, `contact_ids`: the asset functions a
+night runs, through Dagster, in process) in Spark local mode, first night. One Markdown row per
+step: its seconds, the CPU seconds of the driver, the JVM and its workers, and the peak resident
+memory **during that step** (VmHWM, reset before each step through /proc/<pid>/clear_refs) of
 - the driver: this Python process, where the assets run; issue 27 wants it flat in the data,
 - the JVM (local mode: the driver JVM is also the only executor, so it grows with the data),
-- the largest PySpark worker (sampled every 0.5 s).
+- the largest PySpark worker (a Python process under the JVM, sampled every 0.5 s).
 The matching, profile and snapshot steps of the night are not run: they are local-engine steps
 on both engines (docs/scale.md).
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -36,9 +37,32 @@ from benchmarks.spark_engine import (  # noqa: E402
     SECRET,
     WorkerPeak,
     children,
+    cpu_seconds,
     peak_mb,
     stage_exports,
 )
+
+
+def cpu_now(jvm: int) -> float:
+    """CPU seconds so far of this driver, the JVM and the JVM's Python workers."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime + cpu_seconds([jvm, *children(jvm)])
+
+
+class PythonWorkerPeak(WorkerPeak):
+    """`WorkerPeak` over the JVM's Python descendants only (PySpark's daemon and workers): any
+    other process the JVM starts (a shell helper) is left out of the worker column."""
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            for pid in children(self.jvm):
+                try:
+                    python = Path(f"/proc/{pid}/comm").read_text().startswith("python")
+                except OSError:  # ended while being listed
+                    continue
+                if python:
+                    self.peak = max(self.peak, peak_mb(pid))
+
 
 STEPS = ("admin_decisions", "interactions", "identity_clusters", "contact_ids")
 
@@ -61,9 +85,9 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def workspace(out: Path, staging: Path, interactions: int) -> Path:
+def workspace(out: Path, staging: Path, name: str) -> Path:
     """A fresh published-file path whose state folder's staging links the staged days."""
-    root = out / f"driver-night-{interactions}"
+    root = out / name
     shutil.rmtree(root, ignore_errors=True)
     db = root / "contacts.duckdb"
     state = db.with_name(db.name + ".state")
@@ -79,6 +103,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
     parser.add_argument("--driver-memory", default="4g")
     parser.add_argument("--partitions", default="8")
+    parser.add_argument("--label", default="", help="in the workspace's folder name")
     parser.add_argument("--stage-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     data = args.out / f"exports-{args.interactions}"
@@ -88,7 +113,8 @@ def main() -> None:
         return
     # In a child process: the local ingest's frames must not count in this driver's peak.
     subprocess.run([sys.executable, __file__, *sys.argv[1:], "--stage-only"], check=True)
-    run(args, workspace(args.out, staging, args.interactions))
+    name = f"driver-night-{args.label}-{args.interactions}".replace("--", "-")
+    run(args, workspace(args.out, staging, name))
 
 
 def run(args: argparse.Namespace, db: Path) -> None:
@@ -117,11 +143,11 @@ def run(args: argparse.Namespace, db: Path) -> None:
     instance = dg.DagsterInstance.ephemeral()
     rows = []
     for step in STEPS:
-        for pid in (os.getpid(), jvm):
+        for pid in (os.getpid(), jvm, *children(jvm)):  # workers live on between steps
             reset_peak(pid)
-        workers = WorkerPeak(jvm)
+        workers = PythonWorkerPeak(jvm)
         workers.start()
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), cpu_now(jvm)
         result = dg.materialize(
             assets,
             selection=[step],
@@ -129,13 +155,12 @@ def run(args: argparse.Namespace, db: Path) -> None:
             instance=instance,
             run_config=QUIET,
         )
-        seconds = time.perf_counter() - t
+        seconds, cpu = time.perf_counter() - t, cpu_now(jvm) - cpu
         workers.done.set()
         workers.join()
         assert result.success, step
-        rows.append(
-            (step, seconds, peak_mb(os.getpid()), rss_mb(os.getpid()), peak_mb(jvm), workers.peak)
-        )
+        driver = (peak_mb(os.getpid()), rss_mb(os.getpid()))
+        rows.append((step, seconds, cpu, *driver, peak_mb(jvm), workers.peak))
         print(f"{step}: {seconds:.1f}s", file=sys.stderr)
     report(args.interactions, db, imports, rows, jvm)
 
@@ -150,17 +175,17 @@ def report(n: int, db: Path, imports: float, rows: list[tuple], jvm: int) -> Non
         f"Spark: {imports:,.0f} MB; JVM children now: {len(children(jvm))}"
     )
     print(
-        "| step | seconds | driver peak (MB) | driver after (MB) | JVM peak (MB) "
+        "| step | seconds | CPU (s) | driver peak (MB) | driver after (MB) | JVM peak (MB) "
         "| largest worker (MB) |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for step, seconds, peak, after, jvm_peak, worker in rows:
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for step, seconds, cpu, peak, after, jvm_peak, worker in rows:
         print(
-            f"| {step} | {seconds:.1f} | {peak:,.0f} | {after:,.0f} | {jvm_peak:,.0f} "
-            f"| {worker:,.0f} |"
+            f"| {step} | {seconds:.1f} | {cpu:.0f} | {peak:,.0f} | {after:,.0f} "
+            f"| {jvm_peak:,.0f} | {worker:,.0f} |"
         )
-    total = sum(r[1] for r in rows)
-    print(f"| night's identity steps | {total:.1f} | {max(r[2] for r in rows):,.0f} | | | |")
+    total, cpu = sum(r[1] for r in rows), sum(r[2] for r in rows)
+    print(f"| identity steps | {total:.1f} | {cpu:.0f} | {max(r[3] for r in rows):,.0f} | | | |")
 
 
 if __name__ == "__main__":
