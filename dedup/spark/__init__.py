@@ -8,11 +8,15 @@ What it holds:
 - `automerge`: the auto-merge key edges and ambiguous-key (hub) rules of
   `dedup.identity.automerge` as Spark SQL aggregations; connected components by Splink's
   clustering on its `SparkAPI`.
+- `tonight`: admins' decisions on tonight's rows (`dedup.admin.tonight`'s rules, the local
+  functions per Arrow batch), and the single work files the local steps after them read.
+- `night`: the nightly job's identity steps with those decisions between them (the assets call
+  it when `engine = "spark"`).
 - `stable_ids`: `dedup.identity.stable_ids`'s rules (mutual pairing, hashed new ids, redirects,
   merge records) as Spark SQL.
 
 What it may import: pyspark, Splink's Spark backend, and the engine's earlier stages
-(`dedup.ingest`, `dedup.identity`). No Dagster: assets and the CLI choose this engine from
-`ContactsSettings.engine`. Nothing here is imported by the local engine, so a workspace that
+(`dedup.ingest`, `dedup.identity`, `dedup.admin`). No Dagster: assets and the CLI choose this
+engine from `ContactsSettings.engine`. Nothing here is imported by the local engine, so a workspace that
 never sets `engine = "spark"` never starts a JVM.
 """
