@@ -165,15 +165,10 @@ class Nights:
         self.published[db] = night_path(instance, SNAPSHOT)
         return night_path(instance)
 
-    def killed(
-        self,
-        source_days: list[tuple[str, str]],
-        watch: list[Path] | None = None,
-        until: Path | None = None,
-    ) -> None:
+    def killed(self, source_days: list[tuple[str, str]], watch: list[Path] | None = None) -> None:
         """A's night as `contacts run` in a process SIGKILLed once the rows of these source-days
-        are kept normalized, a new Parquet file is in each `watch` folder, or file `until`
-        exists (the rest of the night, publishing included, never happens)."""
+        are kept normalized, or a new Parquet file is in each `watch` folder (the rest of the
+        night, publishing included, never happens)."""
         cache = self.a.with_name("contacts.duckdb.state") / "cache" / NORMALIZED_CACHE
         kept = watch or [cache / source / day for source, day in source_days]
         before = {p.name for folder in kept if folder.is_dir() for p in folder.iterdir()}
@@ -186,7 +181,7 @@ class Nights:
         deadline = time.monotonic() + 300
         while proc.poll() is None and time.monotonic() < deadline:
             fresh = [{p.name for p in f.glob("*.parquet")} - before for f in kept if f.is_dir()]
-            if until.exists() if until else len(fresh) == len(kept) and all(fresh):
+            if len(fresh) == len(kept) and all(fresh):
                 break
             time.sleep(0.01)
         assert proc.poll() is None, "the night ended before it could be killed"
@@ -349,9 +344,6 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     (p, p_email), (q, q_email), (r, r_phone) = joining_and_hub_day(nights.a, nights.exports)
     assert p != q
     nights.killed([], watch=[kept.parent / PROFILE_CACHE])
-    # Then killed again once it has begun tonight's file (a copy of the published one): the next
-    # night discards that leftover and starts from the published file, which no kill touched.
-    nights.killed([], until=nights.settings(nights.a).layout.build_path)
     incremental, _ = nights.both()
     assert nights.published[nights.a].startswith("incremental: ")
     assert incremental.startswith("incremental: 0 new days, ")
@@ -544,8 +536,12 @@ def test_published_file_is_carried_by_value_and_written_whole_when_it_cannot_be(
         con.execute("CREATE MACRO fts_main_x.match_bm25(a) AS a")
     assert carry.start_build(build, None, None).full == "no published file yet"
     assert carry.start_build(build, published, "--full requested").full == "--full requested"
+    # What a run killed while copying or building leaves: part of a file and its log.
+    build.write_bytes(b"half a copy")
+    build.with_name(build.name + ".wal").write_bytes(b"log")
     plan = carry.start_build(build, published, None)
     assert plan.full is None
+    assert not build.with_name(build.name + ".wal").exists()
     assert query(published, "SELECT count(*) FROM contacts").item() == 1  # untouched
     objects = (
         "SELECT (SELECT list(schema_name || '.' || table_name) FROM duckdb_tables()), "
