@@ -583,6 +583,15 @@ def test_published_file_is_carried_by_value_and_written_whole_when_it_cannot_be(
         "8 of 8 published interactions changed"
     )
     con.close()
+    # A file another DuckDB version created (its header says which) is written whole once.
+    older = tmp_path / "older.duckdb"
+    header = bytearray(published.read_bytes())
+    assert carry.created_by(published) == f"v{duckdb.__version__}"
+    header[52:84] = b"v1.4.0".ljust(32, b"\0")
+    older.write_bytes(bytes(header))
+    assert carry.start_build(build, older, None).full == (
+        f"published file created by DuckDB v1.4.0, this is v{duckdb.__version__}"
+    )
     published.write_bytes(b"not a duckdb file" * 100)
     assert carry.start_build(build, published, None).full.startswith("published file unreadable")
     assert query(build, "SELECT count(*) FROM duckdb_tables()").item() == 0

@@ -16,7 +16,7 @@ order: the table holds the same rows as a full build, not in the same physical o
 reads it by position; `contacts`, which the Contact API pages through by row, is written whole).
 
 A full write instead, and `PublishPlan.full` says why: `--full`, no published file yet, a file
-that cannot be read or holds objects a build does not make, published columns that differ from
+that cannot be read, was created by another DuckDB version or holds objects a build does not make, published columns that differ from
 tonight's (a release that changed them), or more than `MAX_CHANGED_SHARE` of the rows changed.
 """
 
@@ -75,7 +75,30 @@ def _unusable(published: Path | None) -> str | None:
         return "no published file yet"
     if published.with_name(published.name + ".wal").exists():
         return "published file has a write-ahead log"
+    created = created_by(published)
+    if created is None:
+        return "published file unreadable (not a DuckDB file)"
+    if created != f"v{duckdb.__version__}":
+        # A copy keeps the storage format and layout of the version that created the file; after
+        # an upgrade the file is written whole once, so it is what this version writes.
+        return f"published file created by DuckDB {created}, this is v{duckdb.__version__}"
     return None
+
+
+# DuckDB's main header: a checksum (8 bytes), b"DUCK", the storage version (8), flags (4 x 8),
+# then the version of the library that created the file (32 bytes, NUL-padded), kept for the
+# file's life. Anything else read there means "unknown": the file is written whole.
+_MAGIC = slice(8, 12)
+_CREATED_BY = slice(52, 84)
+
+
+def created_by(path: Path) -> str | None:
+    """The DuckDB version (`v1.5.5`) that created the file at `path`; None if not a DuckDB file."""
+    with path.open("rb") as f:
+        head = f.read(_CREATED_BY.stop)
+    if len(head) < _CREATED_BY.stop or head[_MAGIC] != b"DUCK":
+        return None
+    return head[_CREATED_BY].split(b"\0", 1)[0].decode("ascii", "replace")
 
 
 def _strip(path: Path) -> str | None:
