@@ -17,7 +17,6 @@ from assets.resources import ContactsSettings
 from contacts.runner import run_pipeline
 from contacts.web import create_app
 from dedup.layout import StateLayout
-from dedup.service import read_cache
 from dedup.service.apikeys import create_key, list_keys, revoke_key
 from dedup.service.review import merge_contacts
 from tests.conftest import SECRET, during_a_run, query, rec, write_jsonl
@@ -169,34 +168,6 @@ def test_patch_is_visible_at_once_and_kept_by_runs_even_during_one(api, world: P
         f"/v1/contacts/{target}", headers=write, json={"tags": [f"t{i}" for i in range(51)]}
     )
     assert too_many.status_code == 422 and too_many.json()["error"]
-
-
-def test_rows_kept_between_reads_never_outlive_an_edit_a_deletion_or_a_publish(api) -> None:
-    """Reads keep the rows they read from the published file (`dedup.service.row_memo`): an
-    edit, a deletion and a new publish must still show on the very next read."""
-    client, db, read, write, run = api
-    first, second = ids(db)[:2]
-
-    def page() -> dict[str, dict]:
-        rows = client.get("/v1/contacts?limit=50", headers=read).json()["data"]
-        return {row["contact_id"]: row for row in rows}
-
-    assert client.get(f"/v1/contacts/{first}", headers=read).json()["tags"] == ["even"]
-    assert set(page()) == set(ids(db))
-    kept = read_cache.shared_reader(db).snapshot().rows
-    assert len(kept) == 2  # the contact and the page: what follows reads them from the memo
-    edit = client.patch(f"/v1/contacts/{first}", headers=write, json={"tags": ["kept"]})
-    assert edit.status_code == 200, edit.text
-    assert client.get(f"/v1/contacts/{first}", headers=read).json()["tags"] == ["kept"]
-    assert page()[first]["tags"] == ["kept"] and page()[first]["pending"]
-    assert client.delete(f"/v1/contacts/{second}", headers=write).status_code == 202
-    assert client.get(f"/v1/contacts/{second}", headers=read).status_code == 404
-    assert second not in page() and first in page()
-    run()  # a new publish: the edit applied, the contact erased
-    shown = client.get(f"/v1/contacts/{first}", headers=read).json()
-    assert shown["tags"] == ["kept"] and shown["pending"] == []
-    assert read_cache.shared_reader(db).snapshot().rows is not kept
-    assert second not in page() and page()[first]["pending"] == []
 
 
 def test_delete_is_an_erasure_request_and_bulk_is_capped(api) -> None:

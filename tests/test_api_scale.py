@@ -105,11 +105,16 @@ def test_an_edit_shows_in_the_next_read(served) -> None:
     client, db, read, write = served["client"], served["db"], served["read"], served["write"]
     target = listed(client, read)[0]
     assert client.get(f"/v1/contacts/{target}", headers=read).json()["tags"] == ["batch"]
+    page = client.get("/v1/contacts", headers=read, params={"limit": 200}).json()["data"]
+    assert {c["contact_id"]: c["tags"] for c in page}[target] == ["batch"]
+    # The file's rows for that contact and that page are now kept (dedup.service.row_memo).
+    assert len(read_cache.shared_reader(db).snapshot().rows) >= 2
     patched = client.patch(f"/v1/contacts/{target}", headers=write, json={"tags": ["vip"]})
     assert patched.json()["tags"] == ["vip"]
     assert client.get(f"/v1/contacts/{target}", headers=read).json()["tags"] == ["vip"]
     page = client.get("/v1/contacts", headers=read, params={"limit": 200}).json()["data"]
     assert {c["contact_id"]: c["tags"] for c in page}[target] == ["vip"]
+    assert {c["contact_id"]: c["pending"] for c in page}[target]
     # The CLI's path (another writer of the decision log), right after a cached read.
     review.edit_contact(db, target, tags_add={"gold"}, who="cli")
     assert client.get(f"/v1/contacts/{target}", headers=read).json()["tags"] == ["gold", "vip"]
