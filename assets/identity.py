@@ -118,10 +118,9 @@ def interactions(
             layout.work_dir,
             engine,
             log,
-            layout.work_file(INTERACTIONS_FILE),
+            (layout.work_file(INTERACTIONS_FILE), layout.work_file(FAILURES_FILE)),
             layout.cache_dir,
         )
-        night.failures.write_parquet(layout.work_file(FAILURES_FILE))
         tonight, plan, counts = night.tonight, night.plan, night.counts
     else:
         tonight, plan, counts = _tonight_local(layout, engine, log, config.full)

@@ -347,14 +347,16 @@ def test_tonights_decisions_on_spark_equal_local_engine(
     log = decision_log(prepared)
     local = apply_decisions(read_staged(staging, "accepted"), config, log)
     work = tmp_path / "work"
-    night = decided_on_spark(staging, work, config, log, tmp_path / "live.parquet", tmp_path)
+    files = (tmp_path / "live.parquet", tmp_path / "failures.parquet")
+    night = decided_on_spark(staging, work, config, log, files, tmp_path)
     tonight = night.tonight
 
     kept = local.interactions.sort("interaction_id")
     live = pl.read_parquet(tmp_path / "live.parquet")
     assert live.equals(kept.drop("identity_failure").cast(dict(live.schema)))  # type: ignore[arg-type]
     assert dict(live.schema) == dict(kept.drop("identity_failure").schema)
-    assert night.failures.equals(identity_failures(kept))
+    failures = pl.read_parquet(files[1])
+    assert failures.height > 1 and failures.equals(identity_failures(kept))
     assert (kept["identity_failure"] == REVOKED).sum() > 0  # the revocation bit
     assert night.counts["rows"] == kept.height
     assert night.counts["verified_interactions"] == kept["identity_verified"].sum()

@@ -144,7 +144,6 @@ class SparkTonight:
 
     tonight: Tonight  # what decisions touch (small), the counts
     plan: NightPlan
-    failures: pl.DataFrame  # `identity_failures` of the live rows
     counts: dict[str, int]  # the `interactions` step's figures of the live rows
 
 
@@ -173,12 +172,12 @@ def _live_counts(kept: DataFrame) -> dict[str, int]:
     return {k: int(v or 0) for k, v in row.asDict().items()}  # type: ignore[union-attr]
 
 
-def _failures(kept: DataFrame) -> pl.DataFrame:
+def _failures(kept: DataFrame) -> DataFrame:
     """`dedup.identity.verify.identity_failures` as one Spark aggregation (one row per session
-    and reason comes back)."""
+    and reason: it grows with the workspace, so Spark writes it)."""
     from pyspark.sql import functions as F
 
-    table = (
+    return (
         kept.filter(F.col("identity_failure").isNotNull())
         .groupBy("session_id", F.col("identity_failure").alias("reason"))
         .agg(
@@ -186,12 +185,7 @@ def _failures(kept: DataFrame) -> pl.DataFrame:
             F.min("occurred_at").alias("first_at"),
             F.max("occurred_at").alias("last_at"),
         )
-        .toArrow()
-    )
-    return (
-        pl.from_arrow(table)  # type: ignore[union-attr]
-        .cast(FAILURES_SCHEMA)  # type: ignore[arg-type]
-        .sort("session_id", "reason", nulls_last=True)
+        .select(*FAILURES_SCHEMA)
     )
 
 
@@ -214,15 +208,15 @@ def _nothing_staged(
     empty: ResolvedInteractions,
     config: EngineConfig,
     log: DecisionLog,
-    interactions_file: Path,
+    outputs: tuple[Path, Path],
     cache_dir: Path,
 ) -> SparkTonight:
     tonight = apply_decisions(empty, config, log)
-    tonight.interactions.drop("identity_failure").write_parquet(interactions_file)
+    tonight.interactions.drop("identity_failure").write_parquet(outputs[0])
+    identity_failures(tonight.interactions).write_parquet(outputs[1])
     write_phone_lookup(cache_dir, config.default_region, tonight.phones)
     counts = {**dict.fromkeys(LIVE_COUNTS, 0), "phone_lookup_loaded": 0, "phone_lookup_saved": 0}
-    failures = identity_failures(tonight.interactions)
-    return SparkTonight(tonight, NightPlan(full=SPARK_PLAN), failures, counts)
+    return SparkTonight(tonight, NightPlan(full=SPARK_PLAN), counts)
 
 
 def decided_on_spark(
@@ -230,17 +224,20 @@ def decided_on_spark(
     work_dir: Path,
     config: EngineConfig,
     log: DecisionLog,
-    interactions_file: Path,
+    outputs: tuple[Path, Path],
     cache_dir: Path,
 ) -> SparkTonight:
     """Re-deliveries and normalization (`dedup.spark.normalize`), then the rules of
     `dedup.admin.tonight.apply_decisions`, on Spark (`dedup.spark.tonight`): the live rows
-    (without `identity_failure`) written by Spark to `interactions_file`, tomorrow's phone
-    lookup under `cache_dir`; what decisions touch and the figures returned."""
+    (without `identity_failure`) and their identity failures written by Spark to `outputs`
+    (`interactions.parquet`, `identity_failures.parquet`), tomorrow's phone lookup under
+    `cache_dir`; what decisions touch and the figures returned."""
+    from pyspark.sql import functions as F
+
     empty = prepare_interactions(empty_accepted(), config)
     files = staged_files(staging_root)
     if not files:  # nothing staged: the local steps on no rows write the same empty files
-        return _nothing_staged(empty, config, log, interactions_file, cache_dir)
+        return _nothing_staged(empty, config, log, outputs, cache_dir)
     spark, work = night_session(work_dir, first_step=True), spark_work(work_dir)
     staged = spark.read.parquet(*files)
     deliveries, updates, repeats = _delivery_counts(staged)
@@ -248,7 +245,9 @@ def decided_on_spark(
     marked = saved(decided(normalized_interactions(staged, config), rules), work, "interactions")
     parts = split(marked)
     columns = [c for c in empty.interactions.columns if c != "identity_failure"]
-    write_file(parts.kept.select(*columns), interactions_file, "interaction_id")
+    write_file(parts.kept.select(*columns), outputs[0], "interaction_id")
+    last = [F.col(c).asc_nulls_last() for c in ("session_id", "reason")]
+    write_file(_failures(parts.kept), outputs[1], *last)  # identity_failures' order
     trash, restored, purged, held = held_rows(parts)
     suppressed = pl.from_arrow(parts.suppressed.toArrow()).sort("interaction_id")
     phones = _write_phones(parts.live, cache_dir, config.default_region)
@@ -264,7 +263,7 @@ def decided_on_spark(
     )
     # Spark's normalization parses each batch's phones: no lookup is loaded.
     counts = {**_live_counts(parts.kept), "phone_lookup_loaded": 0, "phone_lookup_saved": phones}
-    return SparkTonight(tonight, NightPlan(full=SPARK_PLAN), _failures(parts.kept), counts)
+    return SparkTonight(tonight, NightPlan(full=SPARK_PLAN), counts)
 
 
 @dataclass

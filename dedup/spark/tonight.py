@@ -34,7 +34,7 @@ from dedup.identity.verify import revocations, revoke
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
 # The marks `decide` adds: the erasure that removes the row, the deletion's status and contact.
 SUPPRESSED_BY = "_suppressed_by"
@@ -126,7 +126,7 @@ def phones_of(rows: DataFrame) -> DataFrame:
     return per_batch(columns, phone_lookup).dropDuplicates(["phone_key"])
 
 
-def write_file(frame: DataFrame, path: Path, *order: str) -> None:
+def write_file(frame: DataFrame, path: Path, *order: str | Column) -> None:
     """`frame` as the single Parquet file `path` the local steps read (written by one task, rows
     in `order`), replacing it in one rename."""
     folder = path.with_name(f".{path.name}.spark")
