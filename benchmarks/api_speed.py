@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import httpx  # noqa: E402
 import uvicorn  # noqa: E402
 
+from benchmarks.procs import children, cpu_seconds  # noqa: E402
 from contacts.web import CSRF_COOKIE, create_app  # noqa: E402
 from dedup.layout import StateLayout  # noqa: E402
 from dedup.service import read_cache  # noqa: E402
@@ -274,25 +275,9 @@ def concurrency(
 
 
 def server_cpu(pid: int) -> float:
-    """CPU seconds of the server process and its live children (the workers of `--workers N`),
-    from /proc: a figure the machine's load does not inflate the way wall time is."""
-    total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    for task in [pid, *_children(pid)]:
-        try:
-            fields = Path(f"/proc/{task}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-    return total
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for path in Path(f"/proc/{pid}/task").glob("*/children"):
-        for child in path.read_text().split():
-            found += [int(child), *_children(int(child))]
-    return found
+    """CPU seconds of the server process and its children (the workers of `--workers N`), from
+    /proc: a figure the machine's load does not inflate the way wall time is."""
+    return cpu_seconds([pid, *children(pid)])
 
 
 def _httpx_load(base: str, headers: dict, urls: list[str], at_once: int, pid: int):

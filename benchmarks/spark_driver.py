@@ -33,14 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.spark_engine import (  # noqa: E402
-    SECRET,
-    WorkerPeak,
-    children,
-    cpu_seconds,
-    peak_mb,
-    stage_exports,
-)
+from benchmarks.procs import children, cpu_seconds, peak_mb  # noqa: E402
+from benchmarks.spark_engine import SECRET, WorkerPeak, stage_exports  # noqa: E402
 
 
 def cpu_now(jvm: int) -> float:

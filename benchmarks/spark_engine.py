@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.procs import children, cpu_seconds, peak_mb  # noqa: E402
 from contacts.demo import generate_benchmark_exports  # noqa: E402
 from dedup.config import EngineConfig  # noqa: E402
 from dedup.ingest.days import (  # noqa: E402
@@ -48,46 +49,6 @@ SECRET = "bench-secret"
 
 def peak_mb_self() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def peak_mb(pid: int) -> float:
-    """VmHWM (peak resident set) of a live process, in MB; 0 when it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these live processes and of their reaped children (the PySpark
-    daemon reaps its workers), from /proc/<pid>/stat."""
-    tick, total = os.sysconf("SC_CLK_TCK"), 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
-    return total / tick
-
-
-def children(pid: int) -> list[int]:
-    out = []
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:  # the process ended
-        return out
-    for task in tasks:
-        try:
-            kids = (task / "children").read_text().split()
-        except OSError:  # the thread ended while being listed
-            continue
-        for kid in kids:
-            out += [int(kid), *children(int(kid))]
-    return out
 
 
 class WorkerPeak(threading.Thread):
