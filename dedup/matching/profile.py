@@ -65,7 +65,8 @@ class ProfileConfig:
     # A full name held by more contacts is a common name: its pairs are mostly strangers (they
     # would only lower the bound) and their number grows with the square of the group.
     max_namesakes: int = 10
-    # Namesake pairs read at most (a seeded sample), so the cost does not grow with the workspace.
+    # Namesake pairs read at most (whole names, in a seeded hash order), so the cost does not
+    # grow with the workspace.
     max_namesake_pairs: int = 20_000
 
 
@@ -96,13 +97,13 @@ def _entries(documents: pl.Series) -> pl.DataFrame:
 def profile_attributes(
     contact_attributes: pl.Series,
     faces: Faces | None = None,
-    namesakes: Faces | Callable[[], Faces] | None = None,
+    namesakes: Callable[[], Faces] | None = None,
 ) -> pl.DataFrame:
     """key, fill, distinct, u_exact, kind, labelled, m_exact, m_from: one row per attribute key
     (`m_from`: `labels`, or `namesakes` where labelled pairs are too few: module docstring).
-    `namesakes` may be a function: it is called only when some key has too few labelled pairs
-    (at 1M contacts finding and reading the namesakes costs ~7 CPU s, which a workspace whose
-    auto-merge labels every key should not pay each night)."""
+    `namesakes` is called only when some key has too few labelled pairs (at 1M contacts finding
+    and reading the namesakes costs ~7 CPU s, which a workspace whose auto-merge labels every
+    key should not pay each night)."""
     total = max(contact_attributes.len(), 1)
     # Each distinct object once (308,647 contacts had 11,233), weighted by its contacts.
     documents = contact_attributes.rename("attributes").to_frame().group_by("attributes").len("w")
@@ -135,7 +136,7 @@ def profile_attributes(
     few = pl.col("labelled") < ProfileConfig.min_labelled
     if namesakes is None or labelled.filter(few).height == 0:
         return labelled
-    by_name = _stability(namesakes() if callable(namesakes) else namesakes).select(
+    by_name = _stability(namesakes()).select(
         "key",
         pl.col("labelled").alias("_n"),
         pl.col("m_exact").alias("_m"),
@@ -164,8 +165,7 @@ def namesake_pairs(contacts: pl.DataFrame, config: ProfileConfig | None = None) 
         name_norm(pl.col("name").cast(pl.String)).alias("full_name"),
         pl.col("attributes").cast(pl.String),
     ).filter(pl.col("full_name").str.contains(" "))
-    holders = pl.len().over("full_name")
-    shared = named.filter(holders.is_between(2, config.max_namesakes))
+    shared = named.filter(pl.len().over("full_name").is_between(2, config.max_namesakes))
     names = (
         shared.group_by("full_name")
         .len("k")
