@@ -9,9 +9,18 @@ from pathlib import Path
 
 def peak_mb(pid: int) -> float:
     """VmHWM (peak resident set) of a live process, in MB; 0 when it is gone."""
+    return _status_mb(pid, "VmHWM:")
+
+
+def rss_mb(pid: int) -> float:
+    """VmRSS (resident set now) of a live process, in MB; 0 when it is gone."""
+    return _status_mb(pid, "VmRSS:")
+
+
+def _status_mb(pid: int, field: str) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass

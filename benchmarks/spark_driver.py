@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.procs import children, cpu_seconds, peak_mb  # noqa: E402
+from benchmarks.procs import children, cpu_seconds, peak_mb, rss_mb  # noqa: E402
 from benchmarks.spark_engine import SECRET, WorkerPeak, stage_exports  # noqa: E402
 
 
@@ -67,16 +67,6 @@ def reset_peak(pid: int) -> None:
         Path(f"/proc/{pid}/clear_refs").write_text("5")
     except OSError:
         pass
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def workspace(out: Path, staging: Path, name: str) -> Path:
