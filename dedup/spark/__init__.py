@@ -3,6 +3,8 @@
 What it holds:
 - `session`: the Spark session, configured from the environment or a `spark-defaults`-style
   file (docs/scale.md); local mode when nothing says otherwise.
+- `batches`: a local Polars function of rows run on each Arrow batch (`mapInArrow`), the one
+  way the engine's own functions run on the executors.
 - `normalize`: staged records to normalized interactions on the executors: the Polars functions
   of `dedup.identity` applied per Arrow batch inside `mapInArrow` (not a port).
 - `automerge`: the auto-merge key edges and ambiguous-key (hub) rules of

@@ -54,6 +54,7 @@ from dedup.identity.stable_ids import (
 from dedup.identity.verify import FAILURES_SCHEMA, identity_failures
 from dedup.ingest.days import empty_accepted
 from dedup.schema import CANONICAL_FIELDS
+from dedup.spark.batches import per_batch
 from dedup.spark.identity import (
     merged_keys,
     on_spark,
@@ -69,7 +70,6 @@ from dedup.spark.tonight import (
     BatchRules,
     decided,
     held_rows,
-    per_batch,
     phones_of,
     split,
     write_file,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import shutil
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,9 +30,9 @@ from dedup.admin.privacy import suppressed_interactions
 from dedup.admin.tonight import DecisionLog
 from dedup.identity.normalize import phone_lookup
 from dedup.identity.verify import revocations, revoke
+from dedup.spark.batches import per_batch
 
 if TYPE_CHECKING:
-    import pyarrow as pa
     from pyspark.sql import Column, DataFrame
 
 # The marks `decide` adds: the erasure that removes the row, the deletion's status and contact.
@@ -89,29 +88,6 @@ def decide(frame: pl.DataFrame, rules: BatchRules) -> pl.DataFrame:
         how="left",
         maintain_order="left",
     )
-
-
-def _batches(
-    batches: Iterator[pa.RecordBatch],
-    step: Callable[[pl.DataFrame], pl.DataFrame],
-    target: pa.Schema,
-) -> Iterator[pa.RecordBatch]:
-    for batch in batches:
-        if batch.num_rows:
-            out = step(pl.from_arrow(batch))  # type: ignore[arg-type]
-            yield from out.to_arrow().cast(target).to_batches()
-
-
-def per_batch(frame: DataFrame, step: Callable[[pl.DataFrame], pl.DataFrame]) -> DataFrame:
-    """`step`, a local Polars function of rows, on each Arrow batch of `frame` on the executors
-    (`mapInArrow`); the output schema is `step`'s output for an empty frame."""
-    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
-
-    empty = pl.from_arrow(to_arrow_schema(frame.schema, timezone="UTC").empty_table())
-    out = step(empty)  # type: ignore[arg-type]
-    schema = from_arrow_schema(out.to_arrow(compat_level=pl.CompatLevel.oldest()).schema)
-    target = to_arrow_schema(schema, timezone="UTC")
-    return frame.mapInArrow(lambda it: _batches(it, step, target), schema)
 
 
 def decided(normalized: DataFrame, rules: BatchRules) -> DataFrame:
