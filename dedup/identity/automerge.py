@@ -58,6 +58,9 @@ EVIDENCE_SCHEMA: dict[str, pl.DataType] = {
 }
 
 HELD_SCHEMA = {"key_type": pl.String, "key_value": pl.String}
+# Whether a node's phase-1 component carries an email or a verified user id (phase 2 counts
+# those components per phone).
+IDENT1 = "_ident1"
 HELD_REASON = "shared with an erased contact; kept ambiguous so the erasure merges nobody"
 
 AMBIGUOUS_SCHEMA = {
@@ -205,19 +208,15 @@ def _phone_hubs(
 
     A phone is one person's only if it touches at most `phone_max_identities` phase-1
     components that carry an email or a verified user id, and (CRM evidence) at most that many
-    CRM people.
+    CRM people. `nodes` needs `comp1` and `IDENT1` (whether that component carries an email or
+    a verified user id anywhere), so any frame holding every node of the phones counted will do
+    (`dedup.identity.identity_index` passes the rows of a few phones).
     """
-    identity_comps = nodes.group_by("comp1").agg(
-        (pl.col("email_norm").is_not_null() | pl.col("verified_user_id").is_not_null())
-        .any()
-        .alias("has_identity")
-    )
     phone_counts = (
         nodes.filter(pl.col("phone_e164").is_not_null())
-        .join(identity_comps, on="comp1")
         .group_by("phone_e164")
         .agg(
-            pl.col("comp1").filter(pl.col("has_identity")).n_unique().alias("n_identities"),
+            pl.col("comp1").filter(pl.col(IDENT1)).n_unique().alias("n_identities"),
             pl.col("n").sum().alias("n_interactions"),
         )
     )
@@ -255,27 +254,40 @@ def _phone_hubs(
     return pl.concat([hubs, crm_only])
 
 
+def labelled_rows(with_sig: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
+    """Every row of `with_sig` with its components named by their smallest row id (evidence
+    included): `comp1`, `comp`, `IDENT1`; and `cluster`, the smallest interaction id of its
+    component (null for evidence, which belongs to no contact). Keyless rows are their own."""
+    keys = list(KEY_COLUMNS.values())
+    first = pl.col("_first")
+    named = nodes.select(
+        *keys,
+        first.gather(pl.col("comp1")).alias("comp1"),
+        first.gather(pl.col("comp")).alias("comp"),
+        IDENT1,
+    )
+    own = pl.col("interaction_id")
+    return (
+        with_sig.join(named, on=keys, how="left", nulls_equal=True, maintain_order="left")
+        .with_columns(
+            pl.when(pl.col("_sig_hash").is_null()).then(own).otherwise(pl.col(c)).alias(c)
+            for c in ("comp1", "comp")
+        )
+        .with_columns(
+            pl.col(IDENT1).fill_null(False),
+            pl.when(pl.col("_evidence"))
+            .then(None)
+            .otherwise(own.filter(~pl.col("_evidence")).min().over("comp"))
+            .alias("cluster"),
+        )
+    )
+
+
 def _clusters(with_sig: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
     """interaction_id → cluster, named by the smallest interaction id of its component."""
-    keys = list(KEY_COLUMNS.values())
-    node_of = with_sig.join(
-        nodes.select(*keys, "comp"), on=keys, how="left", nulls_equal=True, maintain_order="left"
-    )
-    # Keyless interactions are contacts of their own; evidence belongs to no contact.
     return (
-        node_of.filter(~pl.col("_evidence"))
-        .with_columns(
-            pl.when(pl.col("_sig_hash").is_null())
-            .then(None)
-            .otherwise(pl.col("comp"))
-            .alias("comp")
-        )
-        .with_columns(
-            pl.when(pl.col("comp").is_null())
-            .then(pl.col("interaction_id"))
-            .otherwise(pl.col("interaction_id").min().over("comp"))
-            .alias("cluster")
-        )
+        labelled_rows(with_sig, nodes)
+        .filter(~pl.col("_evidence"))
         .select("interaction_id", "cluster")
     )
 
@@ -300,14 +312,57 @@ def auto_merge(
         in it; `ambiguous_keys` lists every key that was not used and why (a key no interaction
         carries is not listed: it would have joined nothing).
     """
+    with_sig = with_signature(interactions, evidence)
+    held = pl.DataFrame(schema=HELD_SCHEMA) if held is None else held.select(*HELD_SCHEMA)
+    parts = components(with_sig, limits, evidence, held)
+    ambiguous = ambiguous_report(parts.value_hubs, parts.phone_hubs, held, parts.nodes)
+    return AutoMergeResult(clusters=_clusters(with_sig, parts.nodes), ambiguous_keys=ambiguous)
+
+
+def ambiguous_report(
+    value_hubs: pl.DataFrame, phone_hubs: pl.DataFrame, held: pl.DataFrame, nodes: pl.DataFrame
+) -> pl.DataFrame:
+    """`AMBIGUOUS_SCHEMA` rows of every key that linked nobody and some interaction carries.
+    `nodes` (key columns, `comp1`, `n`) must hold every node carrying a held key."""
+    natural = pl.concat([value_hubs, phone_hubs.cast(AMBIGUOUS_SCHEMA)])  # type: ignore[arg-type]
+    return (
+        pl.concat([natural, _held_report(nodes, held, natural)])
+        .filter(pl.col("n_interactions") > 0)  # a key only CRM records carry joined nobody
+        .sort("key_type", "key_value")
+    )
+
+
+def with_signature(interactions: pl.DataFrame, evidence: pl.DataFrame | None) -> pl.DataFrame:
+    """Interactions' keys and evidence rows, each with `_sig_hash` (null: no key at all)."""
     keys = list(KEY_COLUMNS.values())
     has_key = pl.any_horizontal([pl.col(k).is_not_null() for k in keys])
-    with_sig = _with_evidence(interactions, evidence).with_columns(
+    return _with_evidence(interactions, evidence).with_columns(
         pl.when(has_key).then(pl.struct(keys).hash(7)).otherwise(None).alias("_sig_hash")
     )
+
+
+@dataclass
+class Components:
+    """Both phases over some rows: `nodes` with `comp1`, `IDENT1` and `comp` (node numbers: the
+    smallest node of the component, nodes numbered by their smallest row id `_first`), and the
+    keys that linked nobody."""
+
+    nodes: pl.DataFrame
+    value_hubs: pl.DataFrame
+    phone_hubs: pl.DataFrame
+
+
+def components(
+    with_sig: pl.DataFrame,
+    limits: HubLimits,
+    evidence: pl.DataFrame | None,
+    held: pl.DataFrame,
+) -> Components:
+    """Both phases of the auto-merge over `with_sig`'s rows. The full path calls it on every
+    row; the identity index on whole components of them, with every key ambiguous over all rows
+    in `held` (a key's hub statistics over a subset can only be smaller)."""
     nodes = _nodes(with_sig)
     hubs = _value_level_hubs(nodes, limits)
-    held = pl.DataFrame(schema=HELD_SCHEMA) if held is None else held.select(*HELD_SCHEMA)
     apart = pl.concat([hubs.select(*HELD_SCHEMA), held.cast(HELD_SCHEMA)])  # type: ignore[arg-type]
     excluded = {
         t: apart.filter(pl.col("key_type") == t).get_column("key_value") for t in KEY_COLUMNS
@@ -323,7 +378,10 @@ def auto_merge(
     comp1 = connected_components(
         nodes.height, phase1.get_column("a").to_numpy(), phase1.get_column("b").to_numpy()
     )
-    nodes = nodes.with_columns(pl.Series("comp1", comp1, dtype=pl.Int64))
+    identity = pl.col("email_norm").is_not_null() | pl.col("verified_user_id").is_not_null()
+    nodes = nodes.with_columns(pl.Series("comp1", comp1, dtype=pl.Int64)).with_columns(
+        identity.any().over("comp1").alias(IDENT1)
+    )
     # Phase 2: phones, except those shared by several people.
     phone_hubs = _phone_hubs(nodes, evidence, limits)
     phase2 = _star_edges(
@@ -336,13 +394,7 @@ def auto_merge(
         nodes.height, phase2.get_column("a").to_numpy(), phase2.get_column("b").to_numpy()
     )
     nodes = nodes.with_columns(pl.Series("comp", comp2[comp1], dtype=pl.Int64))
-    natural = pl.concat([hubs, phone_hubs.cast(AMBIGUOUS_SCHEMA)])  # type: ignore[arg-type]
-    ambiguous = (
-        pl.concat([natural, _held_report(nodes, held, natural)])
-        .filter(pl.col("n_interactions") > 0)  # a key only CRM records carry joined nobody
-        .sort("key_type", "key_value")
-    )
-    return AutoMergeResult(clusters=_clusters(with_sig, nodes), ambiguous_keys=ambiguous)
+    return Components(nodes, hubs, phone_hubs)
 
 
 def _held_report(nodes: pl.DataFrame, held: pl.DataFrame, natural: pl.DataFrame) -> pl.DataFrame:
