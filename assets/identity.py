@@ -36,12 +36,13 @@ from dedup.admin.privacy import (
 from dedup.admin.tonight import DecisionLog, Tonight, apply_decisions, scrub_erased
 from dedup.config import EngineConfig
 from dedup.decisions import read_all, read_deletion_members, read_suppression
-from dedup.identity.automerge import KEY_COLUMNS, auto_merge, cluster_sizes
+from dedup.identity.automerge import KEY_COLUMNS, cluster_sizes
 from dedup.identity.constraints import (
     MERGE_SIDES_SCHEMA,
 )
 from dedup.identity.crm_evidence import crm_evidence
 from dedup.identity.day_cache import NightPlan, forget, normalized_history
+from dedup.identity.identity_index import merge
 from dedup.identity.merge_history import (
     MERGES_SCHEMA,
     SIDE_PROFILE_COLUMNS,
@@ -81,13 +82,16 @@ TRASH_ASSIGNMENT_FILE = "deleted_assignment.parquet"
 RESTORED_FILE = "restored_interactions.parquet"
 # Normalized rows per staged source-day, kept between nights (`dedup.identity.day_cache`).
 NORMALIZED_CACHE = "normalized"
+# The identity index kept between nights (`dedup.identity.identity_index`).
+IDENTITY_CACHE = "identity"
 FULL_REQUESTED = "--full requested"
 
 
 class IdentityConfig(dg.Config):
-    """Run config of the `interactions` step."""
+    """Run config of the `interactions` and `identity_clusters` steps."""
 
-    # Normalize every staged day again instead of reading back the days that did not change.
+    # Normalize every staged day again instead of reading back the days that did not change;
+    # auto-merge every row instead of the clusters the night touched.
     full: bool = False
 
 
@@ -214,25 +218,29 @@ def _tonight_local(
     ),
 )
 def identity_clusters(
-    context: dg.AssetExecutionContext, settings: ContactsSettings
+    context: dg.AssetExecutionContext, config: IdentityConfig, settings: ContactsSettings
 ) -> dg.MaterializeResult:
     layout = settings.layout
-    config = settings.engine_config()
-    evidence = crm_evidence(read_staged_crm(layout.staging_root), config.default_region)
+    engine = settings.engine_config()
+    evidence = crm_evidence(read_staged_crm(layout.staging_root), engine.default_region)
     suppression = pl.read_parquet(layout.work_file(SUPPRESSION_FILE))
     if settings.backend == "spark":
         merged = auto_merge_on_spark(
             layout.work_dir,
             layout.work_file(INTERACTIONS_FILE),
-            config,
+            engine,
             evidence,
             suppression,
             salt(layout.state_dir),
             layout.work_file(CLUSTERS_FILE),
         )
         ambiguous, sizes, clusters = merged.ambiguous_keys, merged.sizes, merged.clusters
+        path = "full: spark engine"
     else:
-        ambiguous, sizes, clusters = _auto_merge_local(layout, config, evidence, suppression)
+        ambiguous, sizes, clusters, path = _auto_merge_local(
+            layout, engine, evidence, suppression, config.full
+        )
+    context.log.info(f"auto-merge: {path}")
     ambiguous.write_parquet(layout.work_file(AMBIGUOUS_FILE))
     by_type = ambiguous.group_by("key_type").len().sort("key_type")
     rows = pl.scan_parquet(layout.work_file(CLUSTERS_FILE)).select(pl.len()).collect().item()
@@ -240,6 +248,8 @@ def identity_clusters(
         metadata={
             "dagster/row_count": rows,
             "engine": settings.backend,
+            # Which path the auto-merge took and why (issue 25).
+            "clusters_path": path,
             "clusters": clusters,
             "cluster_size_histogram": dg.MetadataValue.md(
                 md_table(
@@ -254,19 +264,24 @@ def identity_clusters(
 
 
 def _auto_merge_local(
-    layout: StateLayout, config: EngineConfig, evidence: pl.DataFrame, suppression: pl.DataFrame
-) -> tuple[pl.DataFrame, dict[str, int], int]:
-    """The local engine's auto-merge, its clusters written here: (ambiguous keys, cluster size
-    histogram, clusters)."""
+    layout: StateLayout,
+    config: EngineConfig,
+    evidence: pl.DataFrame,
+    suppression: pl.DataFrame,
+    full: bool,
+) -> tuple[pl.DataFrame, dict[str, int], int, str]:
+    """The local engine's auto-merge over the clusters the night touched (the identity index),
+    its clusters written here: (ambiguous keys, cluster size histogram, clusters, path)."""
     frame = pl.read_parquet(
         layout.work_file(INTERACTIONS_FILE), columns=["interaction_id", *KEY_COLUMNS.values()]
     )
     # Identifiers an erased contact shared with others keep the others apart (docs/privacy.md).
     held = held_keys(frame, suppression, salt(layout.state_dir))
-    result = auto_merge(frame, config.hub_limits, evidence, held)
+    root = layout.cache_dir / IDENTITY_CACHE
+    result, plan = merge(frame, config, evidence, held, root, FULL_REQUESTED if full else None)
     result.clusters.write_parquet(layout.work_file(CLUSTERS_FILE), compression=WORK_COMPRESSION)
     clusters = int(result.clusters.get_column("cluster").n_unique())
-    return result.ambiguous_keys, cluster_sizes(result.clusters), clusters
+    return result.ambiguous_keys, cluster_sizes(result.clusters), clusters, plan.describe()
 
 
 @dg.asset(

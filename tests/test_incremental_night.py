@@ -30,10 +30,11 @@ import pytest
 
 from assets.identity import NORMALIZED_CACHE
 from assets.matching import PROFILE_CACHE
-from assets.names import PROFILES, SNAPSHOT
+from assets.names import CLUSTERS, PROFILES, SNAPSHOT
 from assets.resources import ContactsSettings
 from contacts.demo import GeneratorConfig, generate_exports
 from dedup.config import EngineConfig
+from dedup.identity import identity_index
 from dedup.identity.day_cache import (
     DayCache,
     normalization_token,
@@ -134,12 +135,18 @@ def differences(a: Path, b: Path, since) -> dict[str, int]:
     return out
 
 
-PATH_LABELS = {"interactions": "night_path", PROFILES: "profiles_path", SNAPSHOT: "publish_path"}
+PATH_LABELS = {
+    "interactions": "night_path",
+    CLUSTERS: "clusters_path",
+    PROFILES: "profiles_path",
+    SNAPSHOT: "publish_path",
+}
 
 
 def night_path(instance: dg.DagsterInstance, asset: str = "interactions") -> str:
-    """The path a night's step took: `night_path` of `interactions`, `profiles_path` of
-    `contact_profiles`, `publish_path` of `contacts_snapshot`."""
+    """The path a night's step took: `night_path` of `interactions`, `clusters_path` of
+    `identity_clusters`, `profiles_path` of `contact_profiles`, `publish_path` of
+    `contacts_snapshot`."""
     record = instance.fetch_materializations(dg.AssetKey(asset), limit=1).records[0]
     return record.asset_materialization.metadata[PATH_LABELS[asset]].value  # type: ignore[union-attr]
 
@@ -152,7 +159,8 @@ class Nights:
         self.exports = root / "exports"
         self.a = root / "a" / "contacts.duckdb"
         self.b = root / "b" / "contacts.duckdb"
-        self.profiles: dict[Path, str] = {}  # the profiles' path of each workspace's last night
+        self.clusters: dict[Path, str] = {}  # the auto-merge's path of each workspace's last night
+        self.profiles: dict[Path, str] = {}  # the profiles' path
         self.published: dict[Path, str] = {}  # and the published file's
 
     def settings(self, db: Path) -> ContactsSettings:
@@ -161,6 +169,7 @@ class Nights:
     def run(self, db: Path, full: bool = False) -> str:
         instance = dg.DagsterInstance.ephemeral()
         run_night(self.settings(db), instance, full=full)
+        self.clusters[db] = night_path(instance, CLUSTERS)
         self.profiles[db] = night_path(instance, PROFILES)
         self.published[db] = night_path(instance, SNAPSHOT)
         return night_path(instance)
@@ -260,6 +269,7 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     # here changes about half of them).
     monkeypatch.setattr(profile_cache, "MAX_TOUCHED_SHARE", 1.0)
     monkeypatch.setattr(carry, "MAX_CHANGED_SHARE", 1.0)
+    monkeypatch.setattr(identity_index, "MAX_AFFECTED_SHARE", 1.0)  # and the auto-merge
     days = sorted(p.name for p in (generated / "askvault").iterdir())
     redelivered = first_parquet_day(generated, days[:3])
 
@@ -272,6 +282,7 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
         land(generated, nights.exports, day)
     # Night 1: nothing kept yet, so both paths are full.
     assert nights.run(nights.a) == "full: no normalized days kept yet"
+    assert nights.clusters[nights.a] == "full: no identity index kept yet"
     assert nights.profiles[nights.a] == "full: no profiles kept yet"
     assert nights.published[nights.a] == "full: no published file yet"
     night1 = shutil.copy2(nights.a, tmp_path / "night1.duckdb")
@@ -289,6 +300,8 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
         f"{staged(*days[:3])} days carried over"
     )
     assert full == "full: --full requested"
+    assert nights.clusters[nights.b] == "full: --full requested"
+    assert nights.clusters[nights.a].startswith("incremental: ")
     assert nights.profiles[nights.b] == "full: --full requested"
     assert nights.profiles[nights.a].startswith("incremental: ")
     assert nights.published[nights.b] == "full: --full requested"
@@ -327,6 +340,7 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     )
     assert query(nights.a, "SELECT count(*) FROM interactions WHERE name = 'Renamed Person'").item()
     assert contact_with(nights.a, gone_email) == gone
+    assert nights.clusters[nights.a].startswith("incremental: ")
     assert nights.profiles[nights.a].startswith("incremental: ")
     assert nights.published[nights.a].startswith("incremental: ")
 
@@ -347,6 +361,8 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     incremental, _ = nights.both()
     assert nights.published[nights.a].startswith("incremental: ")
     assert incremental.startswith("incremental: 0 new days, ")
+    # The killed try wrote tonight's identity index before it died: nothing left to merge.
+    assert nights.clusters[nights.a].startswith("incremental: 0 rows of 0 affected clusters")
     # (0 rebuilt when the killed try had finished writing its generation: same rows tonight.)
     assert nights.profiles[nights.a].startswith("incremental: ")
     assert contact_with(nights.a, p_email) == contact_with(nights.a, q_email)
