@@ -6,7 +6,6 @@ logic is in `dedup/`, these functions only move files and report.
 
 import json
 from datetime import UTC, datetime
-from functools import partial
 
 import dagster as dg
 import polars as pl
@@ -49,12 +48,13 @@ from dedup.identity.merge_history import (
     side_profiles,
 )
 from dedup.identity.normalize import read_phone_lookup, write_phone_lookup
-from dedup.identity.resolution import PreviousIds, resolve_ids
+from dedup.identity.resolution import PreviousIds, Resolution, resolve_ids
 from dedup.identity.verify import identity_failures
 from dedup.ingest.days import read_staged_crm
 from dedup.layout import WORK_COMPRESSION, StateLayout
 from dedup.snapshot.files import load_previous_ids, previous_rows, previous_table
-from dedup.spark.night import auto_merge_on_spark, decided_on_spark, resolve_ids_on_spark
+from dedup.spark.contact_ids import IdFiles, LastNight
+from dedup.spark.night import auto_merge_on_spark, decided_on_spark, ids_on_spark
 
 INTERACTIONS_FILE = "interactions.parquet"
 CLUSTERS_FILE = "clusters.parquet"
@@ -334,28 +334,15 @@ def contact_ids(
     layout = settings.layout
     db_path = layout.db_path
     decided_at = datetime.now(UTC).replace(microsecond=0)
-    previous = PreviousIds(
-        state=with_restored(
-            load_previous_ids(db_path), pl.read_parquet(layout.work_file(RESTORED_FILE))
-        ),
+    last = LastNight(
         merges=previous_table(db_path, "merges", MERGES_SCHEMA),
         sides=previous_table(db_path, "merge_sides", MERGE_SIDES_SCHEMA),
+        restored=pl.read_parquet(layout.work_file(RESTORED_FILE)),
     )
     decisions = pl.read_parquet(layout.work_file(DECISIONS_FILE))
-    spark = settings.backend == "spark"
-    done = (partial(resolve_ids_on_spark, layout.work_dir) if spark else resolve_ids)(
-        pl.read_parquet(layout.work_file(CLUSTERS_FILE)),
-        pl.read_parquet(layout.work_file(AMBIGUOUS_FILE)),
-        lambda: pl.read_parquet(
-            layout.work_file(INTERACTIONS_FILE), columns=["interaction_id", *KEY_COLUMNS.values()]
-        ),
-        decisions,
-        previous,
-        held_ids(pl.read_parquet(layout.work_file(DELETIONS_FILE))),
-        decided_at,
-    )
-    done.assignment.write_parquet(layout.work_file(ASSIGNMENT_FILE), compression=WORK_COMPRESSION)
-    done.ids.redirects.write_parquet(layout.work_file(REDIRECTS_FILE))
+    held = held_ids(pl.read_parquet(layout.work_file(DELETIONS_FILE)))
+    ids = _ids_spark if settings.backend == "spark" else _ids_local
+    done, figures, erased = ids(layout, last, decisions, held, decided_at)
     done.history.merges.write_parquet(layout.work_file(MERGES_FILE))
     done.history.sides.write_parquet(layout.work_file(MERGE_SIDES_FILE))
     columns = ", ".join(
@@ -367,9 +354,7 @@ def contact_ids(
     done.constrained.bridging_keys.write_parquet(layout.work_file(BRIDGING_FILE))
     done.constraints.separated_pairs.write_parquet(layout.work_file(SEPARATED_FILE))
     # Erased ids (and ids that redirected to them), for the assets that must leave them out.
-    erased_contact_ids(decisions, previous.state.redirects).to_frame("contact_id").write_parquet(
-        layout.work_file(ERASED_FILE)
-    )
+    erased.to_frame("contact_id").write_parquet(layout.work_file(ERASED_FILE))
     done.outcomes.write_parquet(layout.work_file(OUTCOMES_FILE))
     tonight = done.merged_tonight
     run = {
@@ -383,17 +368,73 @@ def contact_ids(
         context.log.warning(f"{not_applied.height} admin decision(s) could not be applied")
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": done.ids.contact_of_cluster.height,
+            "dagster/row_count": figures["contacts"],
             "engine": settings.backend,
-            "new_contacts": done.ids.contact_of_cluster.join(
-                previous.state.contacts, on="contact_id", how="anti"
-            ).height,
+            "new_contacts": figures["new_contacts"],
             "merges_tonight": dg.MetadataValue.md(
                 md_table(tonight.group_by("kind").len().sort("kind"))
             ),
             "unmerges_tonight": done.constraints.unmerges.height,
             "bridging_keys": done.constrained.bridging_keys.height,
             "decisions_not_applied": dg.MetadataValue.md(md_table(not_applied, 20)),
-            "redirects": done.ids.redirects.height,
+            "redirects": figures["redirects"],
         }
     )
+
+
+def _ids_local(
+    layout: StateLayout,
+    last: LastNight,
+    decisions: pl.DataFrame,
+    held: pl.Series,
+    decided_at: datetime,
+) -> tuple[Resolution, dict[str, int], pl.Series]:
+    """The local engine's ids, the assignment and redirects written here: (the resolution, the
+    step's figures, the erased ids)."""
+    previous = PreviousIds(
+        state=with_restored(load_previous_ids(layout.db_path), last.restored),
+        merges=last.merges,
+        sides=last.sides,
+    )
+    done = resolve_ids(
+        pl.read_parquet(layout.work_file(CLUSTERS_FILE)),
+        pl.read_parquet(layout.work_file(AMBIGUOUS_FILE)),
+        lambda: pl.read_parquet(
+            layout.work_file(INTERACTIONS_FILE), columns=["interaction_id", *KEY_COLUMNS.values()]
+        ),
+        decisions,
+        previous,
+        held,
+        decided_at,
+    )
+    done.assignment.write_parquet(layout.work_file(ASSIGNMENT_FILE), compression=WORK_COMPRESSION)
+    done.ids.redirects.write_parquet(layout.work_file(REDIRECTS_FILE))
+    contacts = done.ids.contact_of_cluster
+    figures = {
+        "contacts": contacts.height,
+        "new_contacts": contacts.join(previous.state.contacts, on="contact_id", how="anti").height,
+        "redirects": done.ids.redirects.height,
+    }
+    return done, figures, erased_contact_ids(decisions, previous.state.redirects)
+
+
+def _ids_spark(
+    layout: StateLayout,
+    last: LastNight,
+    decisions: pl.DataFrame,
+    held: pl.Series,
+    decided_at: datetime,
+) -> tuple[Resolution, dict[str, int], pl.Series]:
+    """`_ids_local` on Spark: Spark writes the assignment and redirects (docs/scale.md)."""
+    files = IdFiles(
+        clusters=layout.work_file(CLUSTERS_FILE),
+        interactions=layout.work_file(INTERACTIONS_FILE),
+        assignment=layout.work_file(ASSIGNMENT_FILE),
+        redirects=layout.work_file(REDIRECTS_FILE),
+    )
+    ambiguous = pl.read_parquet(layout.work_file(AMBIGUOUS_FILE))
+    done = ids_on_spark(
+        layout.work_dir, layout.db_path, files, last, ambiguous, decisions, held, decided_at
+    )
+    figures = {"contacts": done.contacts, "new_contacts": done.new_contacts}
+    return done.resolution, {**figures, "redirects": done.redirects}, done.erased

@@ -108,6 +108,31 @@ def _resolver(previous: PreviousState):
     return resolve
 
 
+def _merge_rows(targets: set[str], merges: pl.DataFrame) -> dict[str, dict]:
+    """The merges an unmerge targets, or already undone, by merge id."""
+    return {
+        row["merge_id"]: row
+        for row in merges.filter(
+            pl.col("merge_id").is_in(list(targets)) | pl.col("undone_at").is_not_null()
+        ).iter_rows(named=True)
+    }
+
+
+def _named(rows: list[dict], merge_rows: dict[str, dict]) -> set[str | None]:
+    named = {r[c] for r in rows for c in ("contact_id_l", "contact_id_r", "survivor_id")}
+    return named | {c for m in merge_rows.values() for c in (m["survivor_id"], *m["merged_ids"])}
+
+
+def named_contacts(decisions: pl.DataFrame, merges: pl.DataFrame) -> set[str]:
+    """Every contact id the decisions name (as the admin saw it), and the ids of the merges an
+    unmerge targets or that were undone: of last night's ids, `constraints_from_decisions`
+    reads only these, the ids they redirect to and those ids' interactions (so an engine that
+    keeps the assignment elsewhere hands it that much: dedup.spark.contact_ids)."""
+    rows = decisions.to_dicts()
+    targets = {r["merge_id"] for r in rows if r["kind"] == UNMERGE}
+    return {c for c in _named(rows, _merge_rows(targets, merges)) if c is not None}
+
+
 @dataclass
 class _Log:
     """What the decisions name, looked up once: the log is small, the assignment is not."""
@@ -130,15 +155,8 @@ def _read_log(
     resolve = _resolver(previous)
     rows = list(decisions.sort("decided_at", "decision_id").iter_rows(named=True))
     targets = {r["merge_id"] for r in rows if r["kind"] == UNMERGE}
-    merge_rows = {
-        row["merge_id"]: row
-        for row in merges.filter(
-            pl.col("merge_id").is_in(list(targets)) | pl.col("undone_at").is_not_null()
-        ).iter_rows(named=True)
-    }
-    named = {r[c] for r in rows for c in ("contact_id_l", "contact_id_r", "survivor_id")}
-    named |= {c for m in merge_rows.values() for c in (m["survivor_id"], *m["merged_ids"])}
-    wanted = [x for x in {resolve(c) for c in named} if x is not None]
+    merge_rows = _merge_rows(targets, merges)
+    wanted = [x for x in {resolve(c) for c in _named(rows, merge_rows)} if x is not None]
     members_of = dict(
         previous.assignment.filter(pl.col("contact_id").is_in(wanted))
         .group_by("contact_id")

@@ -13,12 +13,12 @@ tonight's admin decisions sit between its steps (docs/scale.md):
    auto-merge on Spark over that work file, with tonight's CRM evidence (built locally from
    the staged CRM records); Spark writes the clusters' work file, the driver gets the
    ambiguous keys and the cluster-size histogram.
-3. `resolve_ids_on_spark` — the decision log's constraints (separations, joins, restores)
-   bend the clusters locally (`dedup.identity.constraints`), which also says which ids they
-   force; the ids are assigned on Spark, forced pairs first; the merge history and the
-   decisions' outcomes are recorded locally. This step still reads the clusters and last
-   night's assignment on the driver and ships them to Spark: what issue 27 has left to move is
-   listed in docs/scale.md.
+3. `ids_on_spark` — last night's ids read by Spark (copied from the published file); the
+   decision log's constraints (`dedup.identity.constraints`) computed from last night's rows
+   of the contacts the decisions name and applied to the clusters they reach, collected (the
+   others pass through on Spark); the ids assigned on Spark, forced pairs first; Spark writes
+   the assignment and the redirects; the merge history and the decisions' outcomes recorded
+   on the driver from tonight's merges (`dedup.spark.contact_ids`).
 
 The work files are those of the local engine, in its schema and row order, so everything
 downstream is unchanged.
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import functools
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -44,27 +43,18 @@ from dedup.identity.automerge import AMBIGUOUS_SCHEMA, KEY_COLUMNS, cluster_size
 from dedup.identity.day_cache import NightPlan
 from dedup.identity.interactions import ResolvedInteractions, prepare_interactions
 from dedup.identity.normalize import phone_lookup_name, write_phone_lookup
-from dedup.identity.resolution import PreviousIds, Resolution, resolve_ids
-from dedup.identity.stable_ids import (
-    AUTO_MERGE_SCHEMA,
-    REDIRECT_SCHEMA,
-    IdAssignment,
-    PreviousState,
-)
 from dedup.identity.verify import FAILURES_SCHEMA, identity_failures
 from dedup.ingest.days import empty_accepted
 from dedup.schema import CANONICAL_FIELDS
 from dedup.spark.batches import per_batch
+from dedup.spark.contact_ids import IdFiles, LastNight, SparkResolution, resolve_on_spark
 from dedup.spark.identity import (
     merged_keys,
-    on_spark,
-    previous_from_local,
     saved,
     staged_files,
 )
 from dedup.spark.normalize import normalized_interactions
 from dedup.spark.session import spark_session
-from dedup.spark.stable_ids import assign_ids as spark_assign_ids
 from dedup.spark.tonight import (
     DELETION,
     BatchRules,
@@ -328,53 +318,19 @@ def auto_merge_on_spark(
     )
 
 
-def _ids_on_spark(
-    spark: SparkSession,
-    work: str,
-    clusters: pl.DataFrame,
-    previous: PreviousState,
-    decided_at: datetime,
-    forced_ids: pl.DataFrame,
-    held: pl.Series,
-) -> IdAssignment:
-    """`assign_ids` on Spark (its arguments after `spark` and `work`), forced pairs first; the
-    per-contact results back as Polars."""
-    ids = spark_assign_ids(
-        on_spark(spark, clusters, "interaction_id string, cluster string"),
-        previous_from_local(spark, previous),
-        decided_at,
-        forced=on_spark(spark, forced_ids, "cluster string, contact_id string"),
-        held=on_spark(spark, held.to_frame("contact_id"), "contact_id string"),
-    )
-    for name, table in (
-        ("contact_of_cluster", ids.contact_of_cluster),
-        ("redirects", ids.redirects),
-        ("merges", ids.auto_merges),
-    ):
-        saved(table, work, name)
-    return IdAssignment(
-        contact_of_cluster=_to_polars(
-            f"{work}/contact_of_cluster", {"cluster": pl.String, "contact_id": pl.String}, "cluster"
-        ),
-        redirects=_to_polars(f"{work}/redirects", REDIRECT_SCHEMA, "from_contact_id"),
-        auto_merges=_to_polars(f"{work}/merges", AUTO_MERGE_SCHEMA, "survivor_id"),
-    )
-
-
-def resolve_ids_on_spark(
+def ids_on_spark(
     work_dir: Path,
-    clusters: pl.DataFrame,
+    db_path: Path,
+    files: IdFiles,
+    last: LastNight,
     ambiguous: pl.DataFrame,
-    load_keys: Callable[[], pl.DataFrame],
     decisions: pl.DataFrame,
-    previous: PreviousIds,
     held: pl.Series,
     decided_at: datetime,
-) -> Resolution:
-    """`dedup.identity.resolution.resolve_ids` with the ids assigned on Spark (the constraints
-    and the merge history stay local: module docstring)."""
+) -> SparkResolution:
+    """`dedup.identity.resolution.resolve_ids` with tonight's clusters and last night's ids on
+    Spark: `dedup.spark.contact_ids.resolve_on_spark` in the night's session."""
     spark, work = night_session(work_dir), spark_work(work_dir)
-    assign = functools.partial(_ids_on_spark, spark, work)
-    return resolve_ids(
-        clusters, ambiguous, load_keys, decisions, previous, held, decided_at, assign=assign
+    return resolve_on_spark(
+        spark, work, db_path, files, last, ambiguous, decisions, held, decided_at
     )
