@@ -49,6 +49,7 @@ def _febrl_records() -> list[dict]:
 # (interaction a, interaction b, proposed at >= 0.9?)
 PAIRS = [
     ("fc1", "fc2", True),  # full name, company; work/personal
+    ("lf1", "lf2", True),  # full name, company written with and without a dotted legal form
     ("cp1", "cp2", True),  # full name; consumer vs work address
     ("nk1", "nk2", True),  # nickname, surname, company
     ("pt1", "pt2", True),  # phone one digit off, same name
@@ -57,7 +58,7 @@ PAIRS = [
     ("st1", "st2", False),  # same name, other companies
     ("hn1", "hn2", False),  # household, no names: a phone auto-merge saw with two addresses
 ]
-PAIR_IDS = ["full-name-company", "consumer-domain", "nickname", "phone-typo", "email-typo",
+PAIR_IDS = ["full-name-company", "dotted-legal-form", "consumer-domain", "nickname", "phone-typo", "email-typo",
             "household", "same-name-strangers", "nameless-household"]  # fmt: skip
 
 PLANTED = [
@@ -65,6 +66,10 @@ PLANTED = [
         company="Lanternworks"),
     rec("fc2", channel="widget", name="Marguerite Okonkwo", email="m.okonkwo@gmail.com",
         company="Lanternworks Ltd"),
+    rec("lf1", channel="email", name="Tomasz Wieczorek", email="tomasz@kestrel-robotics.test",
+        company="Kestrel Robotics G.m.b.H."),
+    rec("lf2", channel="widget", name="Tomasz Wieczorek", email="tomaszw@gmail.com",
+        company="Kestrel Robotics"),
     rec("cp1", channel="widget", name="Victoria Roberts", email="vroberts@zoomtown.example"),
     rec("cp2", channel="email", name="Victoria Roberts", email="victoria@auroraanalytics.test",
         company="Aurora Analytics"),

@@ -11,7 +11,7 @@ import pytest
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from dedup.matching.model import TrainedModel, TrainingConfig, estimate_prior, predict, train
-from dedup.matching.records import attribute_arrays_of, contact_records
+from dedup.matching.records import attribute_arrays_of, company_norm, contact_records
 from dedup.matching.settings import ATTRIBUTES, EMPLOYER, contact_settings
 from tests.conftest import generated_records
 
@@ -269,6 +269,25 @@ def test_employer_level_compares_a_typed_company_with_the_other_sides_work_domai
     )
     records = contact_records(contacts).with_columns(pair=pl.col("unique_id").str.head(1))
     assert levels_reached(records, EMPLOYER) == [level for *_, level in cases]
+
+
+def test_a_company_is_compared_without_its_legal_form_however_written() -> None:
+    written = pl.DataFrame(
+        {
+            "company": [
+                "Acme Studio S.A.", "Acme Studio", "acme studio sa", "Polaris Studio G.m.b.H.",
+                "Polaris Studio GmbH", "Sakura L.L.C.", "Sakura", "Foo Co., Ltd.", "Foo",
+                "AS Roma", "Inc", None,
+            ]
+        }
+    )  # fmt: skip
+    found = written.select(company_norm(pl.col("company"))).to_series().to_list()
+    assert found == [
+        "acme studio", "acme studio", "acme studio", "polaris studio", "polaris studio",
+        "sakura", "sakura", "foo", "foo",
+        "as roma",  # a legal form is removed where it stands, at the end
+        None, None,
+    ]  # fmt: skip
 
 
 def test_attribute_arrays_hold_each_key_once() -> None:

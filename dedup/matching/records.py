@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import polars as pl
+from cleanco import basename as cleanco_basename
 
 from dedup.duck import private_session, sql_text
 from dedup.identity.normalize import name_norm, on_distinct
@@ -33,12 +34,6 @@ from dedup.matching.employer import (
 from dedup.matching.nicknames import canonical_first_name, first_name_forms
 from dedup.matching.settings import property_column, property_columns
 from dedup.properties import Property
-
-# Legal suffixes that say nothing about which company it is.
-_COMPANY_SUFFIXES = (
-    r"\b(incorporated|inc|corporation|corp|company|co|llc|l\.l\.c|ltd|limited|plc|gmbh|ag|sa|sas|"
-    r"bv|nv|srl|spa|pty|oy|ab|as|kg|lp|llp)\b"
-)
 
 RECORD_COLUMNS = (
     "unique_id",
@@ -64,14 +59,30 @@ RECORD_COLUMNS = (
 
 
 def company_norm(expr: pl.Expr) -> pl.Expr:
+    """Matching form of a company: legal form removed (`cleanco`), then folded as a name.
+
+    `cleanco` knows the legal forms of many countries in their written variants (`S.A.`,
+    `G.m.b.H.`, `L.L.C.`, `GmbH & Co. KG`) and removes them only where a legal form stands, at
+    the end. A hand-written list missed every dotted form (`Acme Studio S.A.` against `Acme
+    Studio` fell to the Jaro-Winkler level, 5 bits under an exact match: measured on the
+    generator, 13 of one person's pairs under 0.3) and removed words anywhere (`AS Roma`,
+    `AB InBev`). A name that is only a legal form (`Inc`) names no company (null). Python per
+    value, so callers run it once per distinct company (`on_distinct`): ~50 µs each."""
     folded = (
-        name_norm(expr)
-        .str.replace_all(_COMPANY_SUFFIXES, " ")
+        name_norm(expr.map_elements(_without_legal_forms, return_dtype=pl.String))
         .str.replace_all(r"[^\p{L}\p{N} ]+", " ")
         .str.replace_all(r"\s+", " ")
         .str.strip_chars()
     )
     return pl.when(folded.str.len_chars() > 0).then(folded)
+
+
+def _without_legal_forms(company: str) -> str:
+    # cleanco removes one legal form per call: `Foo Co., Ltd.` holds two.
+    before = None
+    while company != before:
+        before, company = company, cleanco_basename(company)
+    return company
 
 
 # A phone shared by more identities than this is a hub (a switchboard): no evidence that two
