@@ -59,7 +59,13 @@ from dedup.matching.model import (
     prediction_rules,
     splink_ids,
 )
-from dedup.matching.prior_fit import fitted_prior, prior_shift, shift_weights, with_probability
+from dedup.matching.prior_fit import (
+    blocking_recall,
+    fitted_prior,
+    prior_shift,
+    shift_weights,
+    with_probability,
+)
 from dedup.matching.settings import blocking_keys, property_columns
 
 STATE_FILE = "state.json"
@@ -434,7 +440,7 @@ def _predict_incremental(
 
 
 def _refit_prior(
-    model: TrainedModel, stored: pl.DataFrame, contacts: int, run: PredictionRun
+    model: TrainedModel, stored: pl.DataFrame, records: pl.DataFrame, run: PredictionRun
 ) -> pl.DataFrame:
     """`stored` under the prior its own weights imply (`prior_fit`); the model takes it.
 
@@ -442,9 +448,11 @@ def _refit_prior(
     the floor before) may now be up to b bits closer to the threshold: the headroom the next
     incremental night may spend on tf shifts shrinks by b (none left: it predicts in full)."""
     prior = float(model.settings["probability_two_random_records_match"])
-    fitted = fitted_prior(stored.get_column("match_weight").to_numpy(), prior, contacts)
+    recall = blocking_recall(model.settings, records)
+    weights = stored.get_column("match_weight").to_numpy()
+    fitted = fitted_prior(weights, prior, records.height, recall)
     bits = prior_shift(prior, fitted)
-    run.prior = {"estimated": prior, "fitted": fitted, "bits": bits}
+    run.prior = {"estimated": prior, "fitted": fitted, "bits": bits, "blocking_recall": recall}
     if bits <= 0:
         return stored
     model.settings["probability_two_random_records_match"] = fitted
@@ -506,7 +514,7 @@ def predict_nightly(
         stored = contact_ids_of(scored.drop(copied), records)
         run.headroom_bits = config.floor_bits
         if fit_prior:
-            stored = _refit_prior(model, stored, records.height, run)
+            stored = _refit_prior(model, stored, records, run)
             key = _state_key(
                 records,
                 portable_settings(model.settings, dialect_of(db_api)),

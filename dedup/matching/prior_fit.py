@@ -28,11 +28,25 @@ import numpy as np
 import polars as pl
 from splink.internals.misc import prob_to_match_weight
 
+from dedup.matching.settings import (
+    BLOCKED_LEVELS,
+    NAME_PART_LEVELS,
+    PRESENCE_COLUMN,
+    property_columns,
+)
 
-def fitted_prior(weights: np.ndarray, prior: float, contacts: int, iterations: int = 200) -> float:
-    """The λ at which the scored pairs' expected matches over all pairs equal λ, never below
-    `prior` (module docstring). `weights`: the pairs' match weights (bits) under `prior`."""
-    total = contacts * (contacts - 1) / 2
+
+def fitted_prior(
+    weights: np.ndarray,
+    prior: float,
+    contacts: int,
+    recall: float = 1.0,
+    iterations: int = 200,
+) -> float:
+    """The λ at which the scored pairs' expected matches equal λ times the pairs blocking can
+    reach, never below `prior` (module docstring). `weights`: the pairs' match weights (bits)
+    under `prior`; `recall`: the share of true pairs blocking reaches (`blocking_recall`)."""
+    total = contacts * (contacts - 1) / 2 * min(max(recall, 1e-3), 1.0)
     if total <= 0 or weights.size == 0:
         return prior
     evidence = weights.astype(np.float64) - prob_to_match_weight(
@@ -69,3 +83,52 @@ def shift_weights(pairs: pl.DataFrame, bits: float) -> pl.DataFrame:
 def prior_shift(prior: float, fitted: float) -> float:
     """Bits every pair's match weight moves when the prior goes from `prior` to `fitted`."""
     return prob_to_match_weight(fitted) - prob_to_match_weight(prior)
+
+
+def blocking_recall(settings: dict, records: pl.DataFrame) -> float:
+    """The share of true pairs the blocking rules can reach, by the model's own m
+    (`settings.BLOCKED_LEVELS`): 1 − P(no rule reaches a pair | one person).
+
+    Comparisons are independent given a match (Fellegi–Sunter's own assumption), a comparison
+    is present on a pair with probability fill², fill being its column's non-null share among
+    `records` (missing values no likelier for one person than for two), and a rule on a name
+    part and a company or matched property reaches the pair when both levels hold.
+    """
+    levels = {c["output_column_name"]: c["comparison_levels"] for c in settings["comparisons"]}
+    fills = {
+        name: _fill(records, PRESENCE_COLUMN.get(name, name))
+        for name in levels
+        if name in PRESENCE_COLUMN or name in property_columns(list(levels))
+    }
+
+    def share(name: str, labels: tuple[str, ...]) -> float:
+        m = sum(
+            float(lv.get("m_probability") or 0.0)
+            for lv in levels.get(name, ())
+            if lv.get("label_for_charts") in labels and not lv.get("is_null_level")
+        )
+        return fills.get(name, 0.0) ** 2 * min(m, 1.0)
+
+    missed = 1.0 - share("name", BLOCKED_LEVELS["name"]) - _name_part_reached(levels, share)
+    for name in ("phone", "email"):
+        missed *= 1.0 - share(name, BLOCKED_LEVELS[name])
+    return min(max(1.0 - missed, 0.0), 1.0)
+
+
+def _name_part_reached(levels: dict, share) -> float:
+    """P(a name part agrees and so does the company or a matched property | one person)."""
+    exact_on = [
+        (name, tuple(lv["label_for_charts"] for lv in levels[name][1:2]))
+        for name in ("company", *property_columns(list(levels)))
+        if name in levels
+    ]
+    neither = 1.0
+    for name, labels in exact_on:
+        neither *= 1.0 - share(name, labels)
+    return share("name", NAME_PART_LEVELS) * (1.0 - neither)
+
+
+def _fill(records: pl.DataFrame, column: str) -> float:
+    if column not in records.columns or records.height == 0:
+        return 0.0
+    return 1.0 - records.get_column(column).null_count() / records.height
