@@ -71,8 +71,8 @@ MAX_AFFECTED_SHARE = 0.5
 ROW_HASH = "_h"
 KEYS = list(KEY_COLUMNS.values())
 SIG = "_sig_hash"
+# Not the interaction id: tonight's rows are found by their hash, which covers it.
 ROW_COLUMNS = [
-    "interaction_id",
     *KEYS,
     "_evidence",
     ROW_HASH,
@@ -82,7 +82,6 @@ ROW_COLUMNS = [
     IDENT1,
     "cluster",
 ]
-HUB_KINDS = {"value": "value", "phone": "phone"}
 
 
 def index_token(config: EngineConfig) -> str:
@@ -173,11 +172,17 @@ def _hubs_table(parts: Components) -> pl.DataFrame:
     )
 
 
-def _result(rows: pl.DataFrame, hubs: pl.DataFrame, held: pl.DataFrame) -> AutoMergeResult:
-    value = hubs.filter(pl.col("kind") == "value").drop("kind")
-    phone = hubs.filter(pl.col("kind") == "phone").drop("kind")
-    clusters = rows.filter(~pl.col("_evidence")).select("interaction_id", "cluster")
-    return AutoMergeResult(clusters, ambiguous_report(value, phone, held, rows))
+def _result(tonight: pl.DataFrame, kept: Kept) -> AutoMergeResult:
+    """The clusters in tonight's row order (the full path's), and the ambiguous keys."""
+    value = kept.hubs.filter(pl.col("kind") == "value").drop("kind")
+    phone = kept.hubs.filter(pl.col("kind") == "phone").drop("kind")
+    clusters = (
+        tonight.filter(~pl.col("_evidence"))
+        .select(ROW_HASH, "interaction_id")
+        .join(kept.rows.select(ROW_HASH, "cluster"), on=ROW_HASH, maintain_order="left")
+        .drop(ROW_HASH)
+    )
+    return AutoMergeResult(clusters, ambiguous_report(value, phone, kept.held, kept.rows))
 
 
 def merge(
@@ -187,11 +192,12 @@ def merge(
     held: pl.DataFrame,
     root: Path,
     full: str | None = None,
-    max_share: float = MAX_AFFECTED_SHARE,
+    max_share: float | None = None,
 ) -> tuple[AutoMergeResult, IndexPlan]:
     """`automerge.auto_merge`'s result, over the affected clusters only where the index kept
-    under `root` allows (and they hold at most `max_share` of the rows); the index is written
-    again for tomorrow."""
+    under `root` allows (and they hold at most `max_share` of the rows, `MAX_AFFECTED_SHARE`
+    unless given); the index is written again for tomorrow."""
+    share = MAX_AFFECTED_SHARE if max_share is None else max_share
     index = IdentityIndex(root, index_token(config))
     held = held.select(*HELD_SCHEMA).cast(HELD_SCHEMA)  # type: ignore[arg-type]
     tonight = _hashed(with_signature(interactions, evidence))
@@ -200,7 +206,7 @@ def merge(
     out = None
     if isinstance(kept, Kept):
         try:
-            out = _incremental(tonight, kept, config, (evidence, held), plan, max_share)
+            out = _incremental(tonight, kept, config, (evidence, held), plan, share)
         except (pl.exceptions.PolarsError, KeyError) as e:  # a damaged kept file
             plan.full = f"identity index unreadable ({type(e).__name__})"
     if out is None:
@@ -208,7 +214,7 @@ def merge(
         out = Kept(labelled_rows(tonight, parts.nodes), _hubs_table(parts), held)
         plan.recomputed = tonight.height
     index.write(Kept(out.rows.select(ROW_COLUMNS), out.hubs, held))
-    return _result(out.rows, out.hubs, held), plan
+    return _result(tonight, out), plan
 
 
 PHASE1_TYPES = ("email", "user_id", "session")
@@ -232,10 +238,11 @@ def _of_type(keys: pl.DataFrame, kind: str) -> pl.Series:
 
 def _holding(rows: pl.DataFrame, keys: pl.DataFrame) -> pl.Series:
     """`comp` of the rows carrying any of `keys`."""
-    hit = pl.any_horizontal(
-        pl.col(column).is_in(_of_type(keys, kind).implode()) for kind, column in KEY_COLUMNS.items()
-    )
-    return rows.filter(hit).get_column("comp").unique()
+    wanted = {c: _of_type(keys, kind) for kind, c in KEY_COLUMNS.items()}
+    hits = [pl.col(c).is_in(values.implode()) for c, values in wanted.items() if values.len()]
+    if not hits:
+        return rows.get_column("comp").clear()
+    return rows.filter(pl.any_horizontal(hits)).get_column("comp").unique()
 
 
 def _flipped(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
@@ -320,12 +327,7 @@ def _incremental(
     # Rows with the same keys are one node whatever the keys' statuses (`automerge._nodes`).
     same = old.filter(pl.col(SIG).is_in(added.get_column(SIG).drop_nulls().implode()))
     affected = pl.concat(
-        [
-            gone.get_column("comp"),
-            same.get_column("comp"),
-            _holding(old, linking),
-            _holding(old, flipped1),
-        ]
+        [gone.get_column("comp"), same.get_column("comp"), _holding(old, linking.vstack(flipped1))]
     ).unique()
     first = _subset(tonight, old, added, affected)
     phase1 = labelled_rows(first, components(first, config.hub_limits, None, apart1).nodes)
@@ -340,7 +342,7 @@ def _incremental(
     apart2 = _apart(phone, held, ("phone",))
     flipped2 = _flipped(_apart(kept.hubs, kept.held, ("phone",)), apart2)
     linking2 = _keys_of(added, ("phone",)).join(apart2, on=["key_type", "key_value"], how="anti")
-    affected = pl.concat([affected, _holding(old, flipped2), _holding(old, linking2)]).unique()
+    affected = pl.concat([affected, _holding(old, flipped2.vstack(linking2))]).unique()
     both = _subset(tonight, old, added, affected)
     if both.height > max_share * tonight.height:
         plan.full = f"{both.height:,} of {tonight.height:,} rows affected"
@@ -350,8 +352,6 @@ def _incremental(
     rest = old.filter(~pl.col("comp").is_in(affected.implode()))
     rows = pl.concat([rest.select(*ROW_COLUMNS, "n"), merged.select(*ROW_COLUMNS, "n")])
     plan.recomputed, plan.carried, plan.clusters_affected = both.height, rest.height, affected.len()
-    # The full path's row order (tonight's), so the clusters file is the same file.
-    rows = tonight.select(ROW_HASH).join(rows, on=ROW_HASH, maintain_order="left")
     return Kept(rows, pl.concat([value, phone]), held)
 
 
