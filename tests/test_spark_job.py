@@ -8,8 +8,11 @@ starts from nothing. Before night 2 a new day lands and an admin erases one cont
 another and merges two (held keys, held ids, a forced pair: the decisions the Spark steps
 take), then the Spark workspace starts from a copy of the local one, so both nights start from
 the same state, decision log included; its night is `contacts run --engine spark` (in process),
-with CONTACTS_ENGINE saying local. The Spark session is the one the process's other Spark
-tests share (tests/spark_session.py).
+with CONTACTS_ENGINE saying local. Before night 3 the admin's merge and one of night 2's
+auto-merges are undone (separations, one splitting a cluster tonight's keys still hold) and the
+deleted contact restored, again from a copy of the local state: the Spark `contact_ids` step
+applies them to the clusters they reach, with last night's ids read from the published file.
+The Spark session is the one the process's other Spark tests share (tests/spark_session.py).
 """
 
 from __future__ import annotations
@@ -19,12 +22,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 import pytest
 
 from assets.names import CLUSTERS, CONTACT_IDS, INTERACTIONS
 from assets.resources import ContactsSettings
 from contacts.demo import GeneratorConfig, generate_exports
-from dedup.service.review import delete_contacts, erase_contact, merge_contacts
+from dedup.identity.constraints import decision_merge_id
+from dedup.service.review import (
+    delete_contacts,
+    erase_contact,
+    merge_contacts,
+    restore_contacts,
+    unmerge,
+)
 from pipelines.nightly import run_night
 from tests.conftest import SECRET, query
 from tests.spark_session import local_test_session
@@ -127,10 +138,36 @@ def test_spark_nights_publish_what_the_local_engine_publishes(
     (x, _), (y, _), (z, z_email), (gone, _) = some_contacts(local, 4)
     erase_contact(local, z, z_email, who="ann")
     delete_contacts(local, [gone], who="ann")
-    merge_contacts(local, x, y, survivor=x, who="ann")
+    merged = merge_contacts(local, x, y, survivor=x, who="ann")
     spaces.copy_local()
     spaces.cli_night(monkeypatch)
     redirect = f"SELECT to_contact_id FROM contact_redirects WHERE from_contact_id = '{y}'"
     assert query(spaces.db["spark"], redirect).item() == x
     gone_or_erased = f"SELECT count(*) FROM contacts WHERE contact_id IN ('{z}', '{gone}')"
     assert query(spaces.db["spark"], gone_or_erased).item() == 0
+
+    # Night 3: the admin's merge undone (its sides get their ids back), an auto-merge of night
+    # 2 undone (tonight's keys still hold its sides in one cluster: split) and the deleted
+    # contact restored: the constraints reach a few clusters, the rest pass through on Spark.
+    auto = query(
+        local, "SELECT merge_id, merged_ids[1] AS merged FROM merges WHERE kind = 'auto' LIMIT 1"
+    )
+    assert auto.height == 1, "night 2 auto-merged no contacts: nothing to split"
+    auto_id, auto_merged = auto.row(0)
+    unmerge(local, decision_merge_id(merged), who="ann")
+    unmerge(local, auto_id, who="ann")
+    restore_contacts(local, [gone], who="ann")
+    spaces.copy_local()
+    spaces.night()
+    back = f"SELECT count(*) FROM contacts WHERE contact_id IN ('{y}', '{gone}', '{auto_merged}')"
+    assert query(spaces.db["spark"], back).item() == 3
+    # The split happened on the Spark night: one auto-merge cluster now holds two contacts.
+    work = spaces.db["spark"].with_name("contacts.duckdb.state") / "work"
+    split = (
+        pl.read_parquet(work / "clusters.parquet")
+        .join(pl.read_parquet(work / "assignment.parquet"), on="interaction_id")
+        .group_by("cluster")
+        .agg(pl.col("contact_id").n_unique().alias("contacts"))
+        .filter(pl.col("contacts") > 1)
+    )
+    assert split.height == 1
