@@ -17,6 +17,14 @@ memory **during that step** (VmHWM, reset before each step through /proc/<pid>/c
 - the largest PySpark worker (a Python process under the JVM, sampled every 0.5 s).
 The matching, profile and snapshot steps of the night are not run: they are local-engine steps
 on both engines (docs/scale.md).
+
+Then a second night's `contact_ids` with last night's ids and a few decisions: a child process
+publishes what that step reads of the published file (`interactions`' ids, `contacts` with
+their first day, `contact_redirects`; the profile columns empty) from night 1's work files and
+appends to the decision log merges and rejections of pairs of contacts (`--decisions` pairs of
+each); `admin_decisions` and `contact_ids` run again, measured alike. The `interactions` and
+`identity_clusters` steps are not run again: merges and rejections do not change their work
+files, and their second night costs what their first did.
 """
 
 from __future__ import annotations
@@ -88,8 +96,13 @@ def main() -> None:
     parser.add_argument("--driver-memory", default="4g")
     parser.add_argument("--partitions", default="8")
     parser.add_argument("--label", default="", help="in the workspace's folder name")
+    parser.add_argument("--decisions", type=int, default=10, help="pairs merged, pairs rejected")
     parser.add_argument("--stage-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--publish", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.publish:
+        publish_night(args.publish, args.decisions)
+        return
     data = args.out / f"exports-{args.interactions}"
     staging = args.out / f"staging-{args.interactions}"
     if args.stage_only:
@@ -101,13 +114,91 @@ def main() -> None:
     run(args, workspace(args.out, staging, name))
 
 
+def publish_night(db: Path, pairs: int) -> None:
+    """(Child process.) What night 2's `contact_ids` reads of the published file, from night
+    1's work files, and `pairs` merges and `pairs` rejections of contacts in the decision log."""
+    import duckdb
+
+    from dedup.decisions import MANUAL_MERGE, REJECT_PROPOSAL, Decision, append_many
+    from dedup.layout import StateLayout
+
+    layout = StateLayout(db)
+    work = layout.work_dir
+    empty = ", ".join(
+        f"NULL::{t} AS {c}"
+        for c, t in (
+            ("name", "VARCHAR"),
+            ("email", "VARCHAR"),
+            ("phone", "VARCHAR"),
+            ("company", "VARCHAR"),
+            ("audience", "VARCHAR"),
+            ("tags", "VARCHAR[]"),
+            ("channels", "VARCHAR[]"),
+            ("attributes", "VARCHAR"),
+            ("conversation_count", "BIGINT"),
+        )
+    )
+    con = duckdb.connect(str(db))
+    con.execute(f"""
+        CREATE TABLE interactions AS SELECT a.interaction_id, a.contact_id, i.occurred_at
+        FROM '{work}/assignment.parquet' a JOIN '{work}/interactions.parquet' i USING (interaction_id)
+        ORDER BY i.occurred_at, a.interaction_id;
+        CREATE TABLE contacts AS SELECT contact_id, min(occurred_at) AS first_seen, {empty}
+        FROM interactions GROUP BY contact_id ORDER BY contact_id;
+        CREATE TABLE contact_redirects AS SELECT from_contact_id, to_contact_id
+        FROM '{work}/redirects.parquet';
+    """)
+    ids = [
+        r[0]
+        for r in con.execute(
+            f"SELECT contact_id FROM contacts ORDER BY contact_id LIMIT {4 * pairs}"
+        ).fetchall()
+    ]
+    con.close()
+    merges = [
+        Decision(MANUAL_MERGE, contact_id_l=a, contact_id_r=b, survivor_id=a)
+        for a, b in zip(ids[0 : 2 * pairs : 2], ids[1 : 2 * pairs : 2], strict=True)
+    ]
+    rejects = [
+        Decision(REJECT_PROPOSAL, contact_id_l=a, contact_id_r=b)
+        for a, b in zip(ids[2 * pairs :: 2], ids[2 * pairs + 1 :: 2], strict=True)
+    ]
+    append_many(layout.decisions_path, merges + rejects)
+
+
+def measure(step: str, assets: list, settings, instance, jvm: int) -> tuple:
+    """Materialize `step` alone; (step, seconds, CPU, driver peak, driver after, JVM peak,
+    largest worker)."""
+    import dagster as dg
+
+    from pipelines.nightly import QUIET
+
+    for pid in (os.getpid(), jvm, *children(jvm)):  # workers live on between steps
+        reset_peak(pid)
+    workers = PythonWorkerPeak(jvm)
+    workers.start()
+    t, cpu = time.perf_counter(), cpu_now(jvm)
+    result = dg.materialize(
+        assets,
+        selection=[step],
+        resources={"settings": settings},
+        instance=instance,
+        run_config=QUIET,
+    )
+    seconds, cpu = time.perf_counter() - t, cpu_now(jvm) - cpu
+    workers.done.set()
+    workers.join()
+    assert result.success, step
+    print(f"{step}: {seconds:.1f}s", file=sys.stderr)
+    return step, seconds, cpu, peak_mb(os.getpid()), rss_mb(os.getpid()), peak_mb(jvm), workers.peak
+
+
 def run(args: argparse.Namespace, db: Path) -> None:
     import dagster as dg
 
     from assets.identity import admin_decisions, contact_ids, identity_clusters, interactions
     from assets.resources import ContactsSettings
     from dedup.spark.session import spark_session
-    from pipelines.nightly import QUIET
 
     os.environ["ASKVAULT_IDENTITY_SECRET"] = SECRET
     imports = peak_mb(os.getpid())
@@ -125,27 +216,12 @@ def run(args: argparse.Namespace, db: Path) -> None:
     settings = ContactsSettings(exports_dir=str(args.out), db_path=str(db), engine="spark")
     assets = [admin_decisions, interactions, identity_clusters, contact_ids]
     instance = dg.DagsterInstance.ephemeral()
-    rows = []
-    for step in STEPS:
-        for pid in (os.getpid(), jvm, *children(jvm)):  # workers live on between steps
-            reset_peak(pid)
-        workers = PythonWorkerPeak(jvm)
-        workers.start()
-        t, cpu = time.perf_counter(), cpu_now(jvm)
-        result = dg.materialize(
-            assets,
-            selection=[step],
-            resources={"settings": settings},
-            instance=instance,
-            run_config=QUIET,
-        )
-        seconds, cpu = time.perf_counter() - t, cpu_now(jvm) - cpu
-        workers.done.set()
-        workers.join()
-        assert result.success, step
-        driver = (peak_mb(os.getpid()), rss_mb(os.getpid()))
-        rows.append((step, seconds, cpu, *driver, peak_mb(jvm), workers.peak))
-        print(f"{step}: {seconds:.1f}s", file=sys.stderr)
+    rows = [measure(step, assets, settings, instance, jvm) for step in STEPS]
+    publish = [sys.executable, __file__, "--publish", str(db), "--decisions", str(args.decisions)]
+    subprocess.run(publish, check=True)
+    for step in ("admin_decisions", "contact_ids"):
+        row = measure(step, assets, settings, instance, jvm)
+        rows.append((f"{step} (night 2)", *row[1:]))
     report(args.interactions, db, imports, rows, jvm)
 
 
@@ -168,8 +244,12 @@ def report(n: int, db: Path, imports: float, rows: list[tuple], jvm: int) -> Non
             f"| {step} | {seconds:.1f} | {cpu:.0f} | {peak:,.0f} | {after:,.0f} "
             f"| {jvm_peak:,.0f} | {worker:,.0f} |"
         )
-    total, cpu = sum(r[1] for r in rows), sum(r[2] for r in rows)
-    print(f"| identity steps | {total:.1f} | {cpu:.0f} | {max(r[3] for r in rows):,.0f} | | | |")
+    first = rows[: len(STEPS)]
+    total, cpu = sum(r[1] for r in first), sum(r[2] for r in first)
+    print(f"| identity steps | {total:.1f} | {cpu:.0f} | {max(r[3] for r in first):,.0f} | | | |")
+    outcomes = pl.read_parquet(work / "decision_outcomes.parquet")
+    merges = pl.read_parquet(work / "merges.parquet").group_by("kind").len().sort("kind")
+    print(f"night 2: {outcomes.group_by('outcome').len().rows()} decisions; merges {merges.rows()}")
 
 
 if __name__ == "__main__":
