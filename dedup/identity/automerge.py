@@ -255,31 +255,36 @@ def _phone_hubs(
 
 
 def labelled_rows(with_sig: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
-    """Every row of `with_sig` with its components named by their smallest row id (evidence
-    included): `comp1`, `comp`, `IDENT1`; and `cluster`, the smallest interaction id of its
-    component (null for evidence, which belongs to no contact). Keyless rows are their own."""
+    """Every row of `with_sig` with `cluster`, the smallest interaction id of its component
+    (null for evidence, which belongs to no contact; keyless rows are their own), and, for the
+    identity index, `comp1` and `comp` named by a 64-bit hash of their smallest row id (evidence
+    included) and `IDENT1`."""
     keys = list(KEY_COLUMNS.values())
-    first = pl.col("_first")
+    label = pl.col("_first").hash()
     named = nodes.select(
         *keys,
-        first.gather(pl.col("comp1")).alias("comp1"),
-        first.gather(pl.col("comp")).alias("comp"),
+        "comp",
+        label.gather(pl.col("comp1")).alias("comp1"),
+        label.gather(pl.col("comp")).alias("_label"),
         IDENT1,
     )
     own = pl.col("interaction_id")
+    keyless = pl.col("_sig_hash").is_null()
     return (
         with_sig.join(named, on=keys, how="left", nulls_equal=True, maintain_order="left")
         .with_columns(
-            pl.when(pl.col("_sig_hash").is_null()).then(own).otherwise(pl.col(c)).alias(c)
-            for c in ("comp1", "comp")
-        )
-        .with_columns(
-            pl.col(IDENT1).fill_null(False),
             pl.when(pl.col("_evidence"))
             .then(None)
+            .when(keyless)
+            .then(own)
             .otherwise(own.filter(~pl.col("_evidence")).min().over("comp"))
             .alias("cluster"),
+            pl.when(keyless).then(own.hash()).otherwise(pl.col("comp1")).alias("comp1"),
+            pl.when(keyless).then(own.hash()).otherwise(pl.col("_label")).alias("_label"),
+            pl.col(IDENT1).fill_null(False),
         )
+        .drop("comp")
+        .rename({"_label": "comp"})
     )
 
 

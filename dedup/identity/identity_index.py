@@ -2,12 +2,14 @@
 (issue 25).
 
 Kept in `<cache>/identity/`: `rows-<gen>.parquet` (every interaction and CRM evidence row as
-auto-merge read it: its id, its keys, a hash of both, its components named by their smallest
-row id: `comp1` after phase 1, `comp` after phase 2, whether `comp1` carries an email or a
-verified user id, and its `cluster`), `hubs-<gen>.parquet` (every key the caps made ambiguous,
-with the statistics and reason of `dedup.identity.automerge`, also those only CRM records carry)
-and `held-<gen>.parquet` (the keys an erasure held), then `state.json` naming the generation
-and the token, written last; older files deleted after.
+auto-merge read it: its keys, a hash of its id and keys, `comp1` and `comp` (its phase-1 and
+final component, each named by a 64-bit hash of its smallest row id), whether `comp1` carries
+an email or a verified user id, and its `cluster`), `hubs-<gen>.parquet` (every key the caps
+made ambiguous, with the statistics and reason of `dedup.identity.automerge`, also those only
+CRM records carry) and `held-<gen>.parquet` (the keys an erasure held), then `state.json`
+naming the generation and the token, written last; older files deleted after. Rows and
+components are told apart by 64-bit hashes, as the kept profiles' rows are: two different
+rows or component names with one hash are assumed not to occur (about 2^-64 per pair).
 
 Why a subset gives the same components as all rows (tonight's rows *added* = new or changed
 hash, *gone* = a kept hash not there tonight):
@@ -172,16 +174,20 @@ def _hubs_table(parts: Components) -> pl.DataFrame:
     )
 
 
-def _result(tonight: pl.DataFrame, kept: Kept) -> AutoMergeResult:
+def _result(tonight: pl.DataFrame, kept: Kept, ordered: bool) -> AutoMergeResult:
     """The clusters in tonight's row order (the full path's), and the ambiguous keys."""
     value = kept.hubs.filter(pl.col("kind") == "value").drop("kind")
     phone = kept.hubs.filter(pl.col("kind") == "phone").drop("kind")
-    clusters = (
-        tonight.filter(~pl.col("_evidence"))
-        .select(ROW_HASH, "interaction_id")
-        .join(kept.rows.select(ROW_HASH, "cluster"), on=ROW_HASH, maintain_order="left")
-        .drop(ROW_HASH)
-    )
+    rows = kept.rows.filter(~pl.col("_evidence"))
+    if ordered:
+        clusters = rows.select("interaction_id", "cluster")
+    else:
+        clusters = (
+            tonight.filter(~pl.col("_evidence"))
+            .select(ROW_HASH, "interaction_id")
+            .join(rows.select(ROW_HASH, "cluster"), on=ROW_HASH, maintain_order="left")
+            .drop(ROW_HASH)
+        )
     return AutoMergeResult(clusters, ambiguous_report(value, phone, kept.held, kept.rows))
 
 
@@ -209,12 +215,13 @@ def merge(
             out = _incremental(tonight, kept, config, (evidence, held), plan, share)
         except (pl.exceptions.PolarsError, KeyError) as e:  # a damaged kept file
             plan.full = f"identity index unreadable ({type(e).__name__})"
+    ordered = out is None  # the full path's rows are tonight's, in order
     if out is None:
         parts = components(tonight, config.hub_limits, evidence, held)
         out = Kept(labelled_rows(tonight, parts.nodes), _hubs_table(parts), held)
         plan.recomputed = tonight.height
     index.write(Kept(out.rows.select(ROW_COLUMNS), out.hubs, held))
-    return _result(tonight, out), plan
+    return _result(tonight, out, ordered), plan
 
 
 PHASE1_TYPES = ("email", "user_id", "session")
