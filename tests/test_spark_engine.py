@@ -16,7 +16,14 @@ import pytest
 
 from assets.resources import ContactsSettings, SettingsError
 from contacts.demo import GeneratorConfig, generate_exports
-from dedup.admin.deletion import DELETED, DELETIONS_SCHEMA, HASH_KIND, PURGED, RESTORED
+from dedup.admin.deletion import (
+    DELETED,
+    DELETIONS_SCHEMA,
+    HASH_KIND,
+    PURGED,
+    RESTORED,
+    with_restored,
+)
 from dedup.admin.privacy import held_keys, identifier_hash
 from dedup.admin.tonight import DecisionLog, apply_decisions
 from dedup.config import EngineConfig, HubLimits
@@ -381,3 +388,131 @@ def test_tonights_decisions_on_spark_equal_local_engine(
     )
     assert held.height == 1
     assert held.equals(held_keys(kept.select(keys), log.suppression, log.salt_hex))
+
+
+# --- the contact_ids step on Spark (dedup.spark.contact_ids) ----------------------------------
+
+
+def _published(db: Path, previous: PreviousState) -> None:
+    """A published file holding what `contact_ids` reads of last night's ids."""
+    import duckdb
+
+    con = duckdb.connect(str(db))
+    for table, frame in (
+        ("interactions", previous.assignment),
+        ("contacts", previous.contacts),
+        ("contact_redirects", previous.redirects),
+    ):
+        con.register("frame", frame.to_arrow())
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM frame")
+        con.unregister("frame")
+    con.close()
+
+
+@needs_java
+def test_contact_ids_on_spark_collect_only_what_decisions_reach(spark, tmp_path: Path) -> None:
+    """`resolve_on_spark` against `resolve_ids`: last night c1..c5 (c5 redirected from c0), c6
+    deleted and restored tonight; an admin merges c0 (into c2, by its old id) and c1, and
+    rejects c3 with c4, whom a shared email puts in one cluster tonight (a split, the new i7
+    following c4's email). Same assignment, redirects, history and outcomes; the driver got
+    only the clusters the decisions reach (not i8, i9, i10's)."""
+    from dedup.decisions import MANUAL_MERGE, REJECT_PROPOSAL
+    from dedup.identity.constraints import MERGE_SIDES_SCHEMA
+    from dedup.identity.merge_history import MERGES_SCHEMA
+    from dedup.identity.resolution import PreviousIds, resolve_ids
+    from dedup.spark.contact_ids import IdFiles, LastNight, resolve_on_spark
+
+    holds = {"c1": ["i1", "i2"], "c2": ["i3"], "c3": ["i4", "i5"], "c4": ["i6"], "c5": ["i9"]}
+    day = datetime(2026, 11, 1, tzinfo=UTC)
+    previous = PreviousState(
+        pl.DataFrame(
+            [(i, c) for c, ids in holds.items() for i in ids],
+            ["interaction_id", "contact_id"],
+            orient="row",
+        ),
+        pl.DataFrame(
+            {"contact_id": list(holds), "first_seen": [day + timedelta(days=n) for n in range(5)]}
+        ),
+        pl.DataFrame({"from_contact_id": ["c0"], "to_contact_id": ["c2"]}),
+    )
+    restored = pl.DataFrame({"interaction_id": ["i10"], "contact_id": ["c6"], "occurred_at": [day]})
+    members = {"i1": "i1", "i2": "i1", "i3": "i3", "i4": "i4", "i5": "i4", "i6": "i4", "i7": "i4"}
+    members |= {"i8": "i8", "i9": "i9", "i10": "i10"}
+    clusters = pl.DataFrame({"interaction_id": list(members), "cluster": list(members.values())})
+    email = {"i5": "a@x.org", "i6": "b@x.org", "i7": "b@x.org"}
+    keys = clusters.select("interaction_id").with_columns(
+        pl.col("interaction_id").replace_strict(email, default=None).alias(KEY_COLUMNS["email"]),
+        *(pl.lit(None, pl.String).alias(c) for k, c in KEY_COLUMNS.items() if k != "email"),
+    )
+    at = DECIDED_AT - timedelta(hours=1)
+    decisions = pl.DataFrame(
+        [
+            {
+                "decision_id": "d1",
+                "kind": MANUAL_MERGE,
+                "contact_id_l": "c0",
+                "contact_id_r": "c1",
+                "survivor_id": "c0",
+                "decided_at": at,
+            },
+            {
+                "decision_id": "d2",
+                "kind": REJECT_PROPOSAL,
+                "contact_id_l": "c3",
+                "contact_id_r": "c4",
+                "decided_at": at,
+            },
+        ],
+        schema=DECISIONS_SCHEMA,
+    )
+    ambiguous, held = pl.DataFrame(schema=AMBIGUOUS_SCHEMA), pl.Series("contact_id", [], pl.String)
+    last = LastNight(
+        pl.DataFrame(schema=MERGES_SCHEMA), pl.DataFrame(schema=MERGE_SIDES_SCHEMA), restored
+    )
+    with_back = with_restored(previous, restored)
+    local = resolve_ids(
+        clusters,
+        ambiguous,
+        lambda: keys,
+        decisions,
+        PreviousIds(with_back, last.merges, last.sides),
+        held,
+        DECIDED_AT,
+    )
+
+    db, work = tmp_path / "contacts.duckdb", tmp_path / "work"
+    work.mkdir()
+    _published(db, previous)
+    files = IdFiles(
+        work / "clusters.parquet",
+        work / "interactions.parquet",
+        work / "assignment.parquet",
+        work / "redirects.parquet",
+    )
+    clusters.write_parquet(files.clusters)
+    keys.write_parquet(files.interactions)
+    done = resolve_on_spark(
+        spark, str(work / "spark"), db, files, last, ambiguous, decisions, held, DECIDED_AT
+    )
+
+    assert pl.read_parquet(files.assignment).equals(local.assignment)
+    assert pl.read_parquet(files.redirects).equals(local.ids.redirects)
+    ours = done.resolution
+    assert ours.history.merges.equals(local.history.merges)
+    assert ours.history.sides.equals(local.history.sides)
+    assert ours.outcomes.equals(local.outcomes)
+    assert ours.constraints.separated_pairs.sort("contact_id_l").equals(
+        local.constraints.separated_pairs.sort("contact_id_l")
+    )
+    assert (done.contacts, done.redirects) == (
+        local.ids.contact_of_cluster.height,
+        local.ids.redirects.height,
+    )
+    assignment = dict(local.assignment.iter_rows())
+    assert (
+        assignment["i10"] == "c6"
+        and assignment["i7"] == assignment["i6"] == "c4" != assignment["i5"]
+    )
+    assert assignment["i1"] == assignment["i3"] == "c2"  # c0 is c2 now: the survivor
+    reached = set(ours.constrained.clusters.get_column("interaction_id").to_list())
+    assert reached == {f"i{n}" for n in range(1, 8)}
