@@ -176,3 +176,15 @@ def test_random_nights_equal_the_full_auto_merge(tmp_path: Path, seed: int) -> N
         paths.append(night(frame(*rows.values()), tmp_path, evidence=evidence, held=held))
     assert paths[0] == "full: no identity index kept yet"
     assert all(p.startswith("incremental: ") for p in paths[1:]), paths
+
+
+def test_a_write_killed_before_state_json_leaves_last_nights_index(tmp_path: Path) -> None:
+    """A night killed while writing its generation leaves files `state.json` does not name: the
+    next night reads the generation it names, and the strays go with its own write."""
+    night(HISTORY, tmp_path)
+    (tmp_path / "rows-0123456789abcdef.parquet").write_bytes(b"PAR1 half a file")
+    (tmp_path / f".{STATE_FILE}.tmp").write_text("{")
+    tonight = pl.concat([HISTORY, frame(("n1", "ann@x", None, "s2", None))])
+    assert night(tonight, tmp_path).startswith("incremental: ")
+    assert not (tmp_path / "rows-0123456789abcdef.parquet").exists()
+    assert len(list(tmp_path.glob("*.parquet"))) == 3
