@@ -46,6 +46,8 @@ def _febrl_records() -> list[dict]:
     return out
 
 
+OFFICE = {"state": "vic", "department": "operations"}
+
 # (interaction a, interaction b, proposed at >= 0.9?)
 PAIRS = [
     ("fc1", "fc2", True),  # full name, company; work/personal
@@ -93,19 +95,20 @@ PLANTED = [
     # Two addresses on one phone and no name: one person's two faces or two of a family;
     # nothing tells which, and the shared tags are weak evidence next to that.
     rec("hn1", channel="widget", email="sofia@garcia-family.test", phone="+1 305 555 0177",
-        tags=["vip", "beta"]),
+        contact_tags=["vip", "beta"]),
     rec("hn2", channel="widget", email="mateo@garcia-family.test", phone="+1 305 555 0177",
-        tags=["vip", "beta"]),
-    # Colleagues sharing a surname and nothing else but the employer: one surname is FEBRL1's
-    # most common (White, 22 of 1,000 records), the other is held by no one else.
-    rec("sc1", channel="email", name="Grace White", email="grace@harbourfreight.test",
-        company="Harbour Freight"),
+        contact_tags=["vip", "beta"]),
+    # Colleagues sharing a surname, the employer (neutral: their first names plainly differ) and
+    # the office's state and department: one surname is FEBRL1's most common (White, 22 of 1,000
+    # records), the other is held by no one else.
+    rec("sc1", channel="widget", name="Grace White", email="grace@harbourfreight.test",
+        company="Harbour Freight", attributes=OFFICE),
     rec("sc2", channel="widget", name="Oliver White", email="oliver.white@harbourfreight.test",
-        company="Harbour Freight"),
-    rec("sq1", channel="email", name="Grace Quennell", email="grace@tidewaterlabs.test",
-        company="Tidewater Labs"),
+        company="Harbour Freight", attributes=OFFICE),
+    rec("sq1", channel="widget", name="Grace Quennell", email="grace@tidewaterlabs.test",
+        company="Tidewater Labs", attributes=OFFICE),
     rec("sq2", channel="widget", name="Oliver Quennell", email="oliver.q@tidewaterlabs.test",
-        company="Tidewater Labs"),
+        company="Tidewater Labs", attributes=OFFICE),
 ]  # fmt: skip
 
 
@@ -189,6 +192,8 @@ def test_a_shared_surname_weighs_by_how_common_it_is(workspace) -> None:
     )
     assert common["gamma_name"] == rare["gamma_name"] == surname_only
     assert common["mw_tf_adj_name"] < 0 < rare["mw_tf_adj_name"]
+    # The shared employer adds nothing where the first names plainly differ (COLLEAGUES).
+    assert common["mw_company"] == rare["mw_company"] == 0.0
     assert _score(db, "sc1", "sc2") is None and _score(db, "sq1", "sq2") is None
 
 

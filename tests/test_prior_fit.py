@@ -81,9 +81,10 @@ def test_blocking_recall_reads_the_models_m_and_the_fields_present() -> None:
     half = _records(100, first_name=0.5, phone=0.0, email=0.0, company=0.0)
     assert blocking_recall(settings, half) == pytest.approx(0.25 * 0.80)
     # A company on every contact: a name part (Jaro-Winkler 0.10, first name alone 0.05, surname
-    # alone 0.04) with the same company (0.65) is reached by the company rules.
+    # alone 0.04) with the same company (colleagues 0.01, exact 0.65) is reached by the
+    # company rules.
     with_company = _records(100, first_name=1.0, phone=0.0, email=0.0, company=1.0)
-    assert blocking_recall(settings, with_company) == pytest.approx(0.80 + 0.19 * 0.65)
+    assert blocking_recall(settings, with_company) == pytest.approx(0.80 + 0.19 * 0.66)
     # Phones on every contact: rule `phone_last7` reaches exact, shared, list, typo and
     # last-seven levels (0.01 + 0.45 + 0.05 + 0.10 + 0.05), independently of the name.
     with_phone = _records(100, first_name=1.0, phone=1.0, email=0.0, company=0.0)

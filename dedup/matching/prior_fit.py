@@ -30,6 +30,7 @@ from splink.internals.misc import prob_to_match_weight
 
 from dedup.matching.settings import (
     BLOCKED_LEVELS,
+    COLLEAGUES,
     NAME_PART_LEVELS,
     PRESENCE_COLUMN,
     property_columns,
@@ -118,7 +119,7 @@ def blocking_recall(settings: dict, records: pl.DataFrame) -> float:
 def _name_part_reached(levels: dict, share) -> float:
     """P(a name part agrees and so does the company or a matched property | one person)."""
     exact_on = [
-        (name, tuple(lv["label_for_charts"] for lv in levels[name][1:2]))
+        (name, tuple(lv["label_for_charts"] for lv in levels[name] if _same_value(lv)))
         for name in ("company", *property_columns(list(levels)))
         if name in levels
     ]
@@ -126,6 +127,12 @@ def _name_part_reached(levels: dict, share) -> float:
     for name, labels in exact_on:
         neither *= 1.0 - share(name, labels)
     return share("name", NAME_PART_LEVELS) * (1.0 - neither)
+
+
+def _same_value(level: dict) -> bool:
+    """A level where both sides hold the same value (what an equality rule reaches)."""
+    label = level.get("label_for_charts") or ""
+    return label.startswith("Exact match on") or label == COLLEAGUES
 
 
 def _fill(records: pl.DataFrame, column: str) -> float:
