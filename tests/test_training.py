@@ -12,7 +12,7 @@ from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from dedup.matching.model import TrainedModel, TrainingConfig, estimate_prior, predict, train
 from dedup.matching.records import attribute_arrays_of, company_norm, contact_records
-from dedup.matching.settings import ATTRIBUTES, EMPLOYER, contact_settings
+from dedup.matching.settings import ATTRIBUTES, COMPANY, EMAIL, EMPLOYER, contact_settings
 from tests.conftest import generated_records
 
 COMPARED = [
@@ -288,6 +288,51 @@ def test_a_company_is_compared_without_its_legal_form_however_written() -> None:
         "as roma",  # a legal form is removed where it stands, at the end
         None, None,
     ]  # fmt: skip
+
+
+def _pair_records(cases: list[tuple]) -> pl.DataFrame:
+    """contact_records of (name, email, company) pairs, each pair its own block."""
+    rows = []
+    for pair, (left, right, _) in enumerate(cases):
+        for side, (name, email, company) in (("l", left), ("r", right)):
+            rows.append({"contact_id": f"{pair}{side}", "name": name, "email_norm": email,
+                         "company": company})  # fmt: skip
+    contacts = pl.DataFrame(
+        rows,
+        schema={"contact_id": pl.String, "name": pl.String, "email_norm": pl.String,
+                "company": pl.String},
+    ).with_columns(phone=pl.lit(None, pl.String), phones=pl.lit(None, pl.List(pl.String)))  # fmt: skip
+    return contact_records(contacts).with_columns(pair=pl.col("unique_id").str.head(1))
+
+
+def test_one_letter_typed_wrong_in_an_address_is_told_from_namesakes_and_colleagues() -> None:
+    # Splink's gamma of EMAIL: 1 = one letter of the local part typed wrong, 0 = other addresses.
+    cases = [
+        (("Whitney Rogers", "whitney_rogers98@yahoo.com", None),
+         ("Whitney Rogers", "whtney_rogers98@yahoo.com", None), 1),
+        ((None, "marketa.novak@seznam.cz", None), (None, "marketta.novak@seznam.cz", None), 1),
+        # Colleagues: an initial and a surname.
+        (("Ida Tlustek", "itlustek@drub.de", None), ("Jacek Tlustek", "jtlustek@drub.de", None), 0),
+        # Namesakes: digits or punctuation differ.
+        (("Kevin Davis", "kevindavis47@mail.com", None), ("Kevin Davis", "kevindavis4@mail.com", None), 0),
+        (("Zoe Lopez", "zoe.lopez@mail.com", None), ("Zoe Lopez", "zoelopez@mail.com", None), 0),
+        # Two people whose names differ as their addresses do.
+        (("Mark Kowal", "markkowal@mail.pl", None), ("Mary Kowal", "marykowal@mail.pl", None), 0),
+    ]  # fmt: skip
+    assert levels_reached(_pair_records(cases), EMAIL) == [level for *_, level in cases]
+
+
+def test_a_company_typed_short_and_colleagues_at_one_company() -> None:
+    # Splink's gamma of COMPANY: 4 = colleagues (same company, first names plainly differ: no
+    # evidence), 3 = the same company, 2 = one name begins the other, 1 = spelled alike.
+    cases = [
+        (("Sophie Watts", None, "Roberts Foster"), ("Conor Watts", None, "Roberts Foster"), 4),
+        (("Bob Watts", None, "Roberts Foster"), ("Rob Watts", None, "Roberts Foster Inc"), 3),
+        (("Ana Ruiz", None, "Fuentes Group"), ("Ana Ruiz", None, "Fuentes"), 2),
+        (("Ana Ruiz", None, "Silveira e Filhos"), ("Ana Ruiz", None, "Silveira"), 2),
+        (("Ana Ruiz", None, "Fuentes"), ("Ana Ruiz", None, "Fuentez"), 1),
+    ]  # fmt: skip
+    assert levels_reached(_pair_records(cases), COMPANY) == [level for *_, level in cases]
 
 
 def test_attribute_arrays_hold_each_key_once() -> None:
