@@ -66,7 +66,7 @@ def step_seconds(instance) -> dict[str, float]:
 
 def path_metadata(instance, asset: str = "interactions", label: str = "night_path") -> str:
     """What a step said about the path it took (issue 25): `interactions`' `night_path`,
-    `contact_profiles`' `profiles_path`."""
+    `identity_clusters`' `clusters_path`, `contact_profiles`' `profiles_path`."""
     import dagster as dg
 
     records = instance.fetch_materializations(dg.AssetKey(asset), limit=1).records
@@ -106,6 +106,7 @@ def one_night(exports: Path, db: Path, full: bool) -> None:
         "contacts": summary.contacts,
         "steps": step_seconds(instance),
         "path": path_metadata(instance),
+        "clusters_path": path_metadata(instance, "identity_clusters", "clusters_path"),
         "profiles_path": path_metadata(instance, "contact_profiles", "profiles_path"),
         "publish_path": path_metadata(instance, "contacts_snapshot", "publish_path"),
     }
@@ -242,6 +243,7 @@ def main() -> None:
         "peak RSS of the night's process (MB)": lambda r: f"{r['peak_mb']:,.0f}",
         "interactions / contacts": lambda r: f"{r['interactions']:,} / {r['contacts']:,}",
         "path": lambda r: r["path"] or "(no night_path: before issue 25)",
+        "clusters": lambda r: r.get("clusters_path") or "(all merged: before the identity index)",
         "profiles": lambda r: r.get("profiles_path") or "(all built: before profiles were kept)",
         "published file": lambda r: (
             r.get("publish_path") or "(written whole: before issue 25's publish)"
