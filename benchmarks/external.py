@@ -12,18 +12,15 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import duckdb  # noqa: E402
 import polars as pl  # noqa: E402
 
-from assets.resources import ContactsSettings  # noqa: E402
-from contacts.runner import run_pipeline  # noqa: E402
+from benchmarks.night_run import run_night  # noqa: E402
 from dedup.matching.evaluation import PairScores, accept_proposals, pairwise_scores  # noqa: E402
 
 CANONICAL = ("interaction_id", "channel", "occurred_at", "name", "email", "phone", "company")
@@ -56,25 +53,9 @@ def run_workspace(rows: pl.DataFrame, properties_toml: str = "", threshold: floa
         rows.select(columns).write_csv(day / "records.csv")
         schema = Path(tmp) / "contact_properties.toml"
         schema.write_text(properties_toml)
-        settings = ContactsSettings(
-            exports_dir=str(Path(tmp) / "exports"),
-            db_path=str(Path(tmp) / "contacts.duckdb"),
-            properties_file=str(schema) if properties_toml else "",
-            proposal_threshold=threshold,
-        )
-        started = time.perf_counter()
-        run_pipeline(settings)
-        seconds = time.perf_counter() - started
-        con = duckdb.connect(str(settings.layout.db_path), read_only=True)
-        try:
-            assignment = con.sql("SELECT interaction_id, contact_id FROM interactions").pl()
-            proposals = con.sql(
-                "SELECT contact_id_l, contact_id_r, match_probability FROM merge_proposals "
-                "WHERE status = 'pending'"
-            ).pl()
-        finally:
-            con.close()
-    return Outcome(assignment, proposals, rows.select("interaction_id", "person_id"), seconds)
+        night = run_night(Path(tmp), threshold, str(schema) if properties_toml else "")
+    truth = rows.select("interaction_id", "person_id")
+    return Outcome(night.assignment, night.proposals, truth, night.seconds)
 
 
 def report(title: str, outcome: Outcome, thresholds: tuple[float, ...] = (0.8, 0.9)) -> None:

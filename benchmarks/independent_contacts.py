@@ -39,7 +39,6 @@ import random
 import re
 import sys
 import tempfile
-import time
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -794,31 +793,11 @@ def write_truth(folder: Path, persons: list[Person], rows: list, planted: list[d
 def run_job(root: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, float]:
     """The real nightly job on `root/exports`; the interactions' contacts, pending proposals,
     quarantine rows and the job's seconds."""
-    import duckdb
-
-    from assets.resources import ContactsSettings
-    from contacts.runner import run_pipeline
+    from benchmarks.night_run import run_night
 
     os.environ["ASKVAULT_IDENTITY_SECRET"] = SECRET
-    settings = ContactsSettings(
-        exports_dir=str(root / "exports"),
-        db_path=str(root / "contacts.duckdb"),
-        proposal_threshold=min(THRESHOLDS),
-    )
-    started = time.perf_counter()
-    run_pipeline(settings)
-    seconds = time.perf_counter() - started
-    con = duckdb.connect(str(root / "contacts.duckdb"), read_only=True)
-    try:
-        assignment = con.sql("SELECT interaction_id, contact_id FROM interactions").pl()
-        proposals = con.sql(
-            "SELECT contact_id_l, contact_id_r, match_probability FROM merge_proposals "
-            "WHERE status = 'pending'"
-        ).pl()
-        quarantine = con.sql("SELECT file, row, reason, interaction_id FROM quarantine").pl()
-    finally:
-        con.close()
-    return assignment, proposals, quarantine, seconds
+    night = run_night(root, min(THRESHOLDS))
+    return night.assignment, night.proposals, night.quarantine, night.seconds
 
 
 def clusters_at(

@@ -17,18 +17,16 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import duckdb  # noqa: E402
 import polars as pl  # noqa: E402
 
 from assets.resources import ContactsSettings  # noqa: E402
+from benchmarks.night_run import run_night  # noqa: E402
 from contacts.demo import GeneratorConfig, generate_exports  # noqa: E402
-from contacts.runner import run_pipeline  # noqa: E402
 from dedup.matching.evaluation import (  # noqa: E402
     EVIDENCE_KINDS,
     accept_proposals,
@@ -47,23 +45,13 @@ def run(persons: int, seed: int, root: Path) -> dict[str, pl.DataFrame]:
     config = GeneratorConfig(persons=persons, seed=seed)
     generated = generate_exports(root / "exports", config)
     os.environ["ASKVAULT_IDENTITY_SECRET"] = config.secret
-    settings = ContactsSettings(
-        exports_dir=str(root / "exports"),
-        db_path=str(root / "contacts.duckdb"),
-        proposal_threshold=min(THRESHOLDS),
+    night = run_night(root, min(THRESHOLDS))
+    settings, assignment, proposals, seconds = (
+        night.settings,
+        night.assignment,
+        night.proposals,
+        night.seconds,
     )
-    started = time.perf_counter()
-    run_pipeline(settings)
-    seconds = time.perf_counter() - started
-    con = duckdb.connect(str(settings.layout.db_path), read_only=True)
-    try:
-        assignment = con.sql("SELECT interaction_id, contact_id FROM interactions").pl()
-        proposals = con.sql(
-            "SELECT contact_id_l, contact_id_r, match_probability FROM merge_proposals "
-            "WHERE status = 'pending'"
-        ).pl()
-    finally:
-        con.close()
     work = settings.layout.work_dir
     records = contact_records(
         pl.read_parquet(work / "contacts.parquet"), pl.read_parquet(work / "ambiguous_keys.parquet")
