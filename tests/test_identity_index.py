@@ -10,8 +10,9 @@ import polars as pl
 import pytest
 
 from dedup.config import EngineConfig, HubLimits
+from dedup.generations import STATE_FILE
 from dedup.identity.automerge import EVIDENCE_SCHEMA, HELD_SCHEMA, auto_merge
-from dedup.identity.identity_index import STATE_FILE, merge
+from dedup.identity.identity_index import merge
 
 COLUMNS = ["interaction_id", "email_norm", "verified_user_id", "session_id", "phone_e164"]
 NO_HELD = pl.DataFrame(schema=HELD_SCHEMA)

@@ -39,9 +39,7 @@ index, `--full`, or more than `MAX_AFFECTED_SHARE` of the rows affected.
 
 from __future__ import annotations
 
-import json
 import sys
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +47,7 @@ import polars as pl
 
 from dedup.code_token import code_token
 from dedup.config import EngineConfig
+from dedup.generations import kept_state, write_generation
 from dedup.identity import automerge
 from dedup.identity.automerge import (
     AMBIGUOUS_SCHEMA,
@@ -65,9 +64,7 @@ from dedup.identity.automerge import (
     with_signature,
 )
 from dedup.identity.day_cache import normalization_token
-from dedup.layout import WORK_COMPRESSION
 
-STATE_FILE = "state.json"
 # Above this share of rows to recompute, one full pass is cheaper than the index's joins.
 MAX_AFFECTED_SHARE = 0.5
 ROW_HASH = "_h"
@@ -127,9 +124,8 @@ class IdentityIndex:
 
     def read(self) -> Kept | str:
         """The kept index under this token, or why there is none to use."""
-        try:
-            state = json.loads((self.root / STATE_FILE).read_text())
-        except (OSError, ValueError):
+        state = kept_state(self.root)
+        if state is None:
             return "no identity index kept yet"
         if state.get("token") != self.token:
             return "hub caps, auto-merge or normalization code or settings changed"
@@ -145,17 +141,9 @@ class IdentityIndex:
             return "identity index unreadable"
 
     def write(self, kept: Kept) -> None:
-        """A new generation: its files, then `state.json` naming it, then older files gone."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        gen = uuid.uuid4().hex[:16]
-        for name, frame in (("rows", kept.rows), ("hubs", kept.hubs), ("held", kept.held)):
-            frame.write_parquet(self.root / f"{name}-{gen}.parquet", compression=WORK_COMPRESSION)
-        tmp = self.root / f".{STATE_FILE}.tmp"
-        tmp.write_text(json.dumps({"token": self.token, "gen": gen}))
-        tmp.replace(self.root / STATE_FILE)
-        for old in self.root.glob("*.parquet"):
-            if not old.name.endswith(f"-{gen}.parquet"):
-                old.unlink()
+        write_generation(
+            self.root, self.token, {"rows": kept.rows, "hubs": kept.hubs, "held": kept.held}
+        )
 
 
 def _hashed(with_sig: pl.DataFrame) -> pl.DataFrame:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import sys
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,11 +33,10 @@ import polars as pl
 from dedup import properties, schema
 from dedup.code_token import code_token
 from dedup.config import EngineConfig
-from dedup.layout import WORK_COMPRESSION
+from dedup.generations import kept_state, write_generation
 from dedup.snapshot import build, profiles
 from dedup.snapshot.build import build_contacts_frame
 
-STATE_FILE = "state.json"
 # Above this share of touched contacts one full build is cheaper than the carry-over's joins.
 MAX_TOUCHED_SHARE = 0.5
 ROW_HASH = "_row"
@@ -121,16 +119,10 @@ class ProfileCache:
         self.root = root
         self.token = token
 
-    def _state(self) -> dict | None:
-        try:
-            return json.loads((self.root / STATE_FILE).read_text())
-        except (OSError, ValueError):
-            return None
-
     def read(self) -> tuple[pl.DataFrame, pl.LazyFrame] | str:
         """(members, profiles: scanned, so only the carried rows are ever loaded) kept under this
         token, or why there are none to use."""
-        state = self._state()
+        state = kept_state(self.root)
         if state is None:
             return "no profiles kept yet"
         if state.get("token") != self.token:
@@ -144,17 +136,7 @@ class ProfileCache:
         return kept, pl.scan_parquet(self.root / f"profiles-{gen}.parquet")
 
     def write(self, kept: pl.DataFrame, contacts: pl.DataFrame) -> None:
-        """A new generation: its files, then `state.json` naming it, then older files gone."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        gen = uuid.uuid4().hex[:16]
-        kept.write_parquet(self.root / f"members-{gen}.parquet", compression=WORK_COMPRESSION)
-        contacts.write_parquet(self.root / f"profiles-{gen}.parquet", compression=WORK_COMPRESSION)
-        tmp = self.root / f".{STATE_FILE}.tmp"
-        tmp.write_text(json.dumps({"token": self.token, "gen": gen}))
-        tmp.replace(self.root / STATE_FILE)
-        for old in self.root.glob("*.parquet"):
-            if not old.name.endswith(f"-{gen}.parquet"):
-                old.unlink()
+        write_generation(self.root, self.token, {"members": kept, "profiles": contacts})
 
 
 def touched_contacts(tonight: pl.DataFrame, kept: pl.DataFrame) -> pl.Series:
