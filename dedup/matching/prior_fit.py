@@ -12,8 +12,10 @@ Given the model's m and u, the prior has a maximum-likelihood value of its own: 
 `λ = Σ P(match | pair, λ) / (all pairs)`, the M-step of Fellegi–Sunter EM for λ alone. A prior
 shifts every pair's match weight by the same amount, so the fixed point needs only the scored
 pairs' weights, no second prediction. The sum runs over the candidate pairs the night kept
-(those within `floor_bits` of the threshold); pairs outside blocking or below the floor are
-counted as non-matches, so this λ can only fall short of the full one: a lower bound. The model
+(those within `floor_bits` of the threshold). Over all pairs, the pairs outside blocking add
+λ·P_m(outside) each, so the full fixed point is the sum over N·r, r the share of true pairs
+blocking reaches by the model's own m (`blocking_recall`; docs/matching.md). r counts every
+level a rule may reach, so it errs high and λ stays a lower bound. The model
 keeps the larger of the two estimates, so a workspace whose rules already size the prior
 loses nothing, and one whose scored pairs show more matches than the rules found gets the
 prior its own scores imply. Nothing here reads a label.
@@ -96,11 +98,8 @@ def blocking_recall(settings: dict, records: pl.DataFrame) -> float:
     part and a company or matched property reaches the pair when both levels hold.
     """
     levels = {c["output_column_name"]: c["comparison_levels"] for c in settings["comparisons"]}
-    fills = {
-        name: _fill(records, PRESENCE_COLUMN.get(name, name))
-        for name in levels
-        if name in PRESENCE_COLUMN or name in property_columns(list(levels))
-    }
+    present = {**PRESENCE_COLUMN, **{c: c for c in property_columns(list(levels))}}
+    fills = {name: _fill(records, column) for name, column in present.items()}
 
     def share(name: str, labels: tuple[str, ...]) -> float:
         m = sum(
