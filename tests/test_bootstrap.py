@@ -1,6 +1,6 @@
 """The README's first command on a machine the way the README promises it: Python, no `uv`.
 
-Each test runs `bin/dev` in a copy of this checkout with a PATH of a few basic tools, so no
+The test runs `bin/dev` in a copy of this checkout with a PATH of a few basic tools, so no
 `uv` executable can be found however the developer's machine is set up.
 """
 
@@ -79,20 +79,24 @@ def _installed(checkout: Path) -> set[str]:
     return {re.split(r"[-_.]", p.name, maxsplit=1)[0].lower() for p in site.iterdir()}
 
 
-def test_demo_runs_with_no_uv_on_path_and_installs_runtime_only(
+def test_demo_installs_uv_into_a_bare_python_and_runtime_dependencies_only(
     checkout: Path, tmp_path: Path
 ) -> None:
-    python = _base_python()
-    has_uv = subprocess.run([python, "-m", "uv", "--version"], capture_output=True).returncode == 0
-    if not has_uv:
-        pytest.skip("this interpreter has no uv module; the next test covers installing it")
+    # A fresh interpreter environment with pip and no uv: bin/dev installs uv from the package
+    # index with pip and runs it as `python3 -m uv` (pip's script folder is not on PATH).
+    subprocess.run([_base_python(), "-m", "venv", str(tmp_path / "py")], check=True)
+    python = str(tmp_path / "py" / "bin" / "python3")
+    assert subprocess.run([python, "-m", "uv", "--version"], capture_output=True).returncode != 0
     path = _bare_path(tmp_path / "bin", python)
     # The trap that broke the README's first command: a shell function named `uv` makes
     # `command -v uv` succeed although no uv executable exists.
     trap = {"BASH_FUNC_uv%%": "() { echo 'the uv function was called' >&2; return 97; }"}
     done = _bin_dev(checkout, path, "demo", "--persons", "40", "--days", "2", **trap)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "installing uv from PyPI" in done.stderr
+    assert "the uv function was called" not in done.stderr
     assert "contacts demo: last night's run" in done.stdout
+    assert subprocess.run([python, "-m", "uv", "--version"], capture_output=True).returncode == 0
     assert _installed(checkout).isdisjoint(DEV_ONLY)
     # The README's query lines run as written after the demo, offline and without uv.
     for line in _readme_query_lines():
@@ -106,17 +110,3 @@ def test_demo_runs_with_no_uv_on_path_and_installs_runtime_only(
         )
         assert ran.returncode == 0, f"{line}\n{ran.stderr}"
         assert ran.stdout.strip(), line
-
-
-def test_bootstrap_installs_uv_into_a_python_that_lacks_it(checkout: Path, tmp_path: Path) -> None:
-    # A fresh interpreter environment with pip and no uv: bin/dev installs uv from the package
-    # index with pip and runs it as `python3 -m uv` (pip's script folder is not on PATH).
-    subprocess.run([_base_python(), "-m", "venv", str(tmp_path / "py")], check=True)
-    python = str(tmp_path / "py" / "bin" / "python3")
-    assert subprocess.run([python, "-m", "uv", "--version"], capture_output=True).returncode != 0
-    path = _bare_path(tmp_path / "bin", python)
-    done = _bin_dev(checkout, path, "demo", "--help")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "Make a realistic sample exports folder" in done.stdout
-    assert subprocess.run([python, "-m", "uv", "--version"], capture_output=True).returncode == 0
-    assert (checkout / ".venv" / "bin" / "contacts").exists()
