@@ -39,6 +39,8 @@ from dedup.matching.proposals import (
 from dedup.matching.reports import write_reports
 from dedup.snapshot.files import previous_table
 from dedup.snapshot.profile_cache import contacts_frame
+from dedup.spark.night import night_session
+from dedup.spark.profiles import SPARK_PROFILES, ProfileFiles, contact_edits, profiles_on_spark
 
 CONTACTS_FILE = "contacts.parquet"
 # Profiles kept from night to night (`dedup.snapshot.profile_cache`, docs/state.md).
@@ -77,6 +79,35 @@ def contact_profiles(
     context: dg.AssetExecutionContext, config: ProfilesConfig, settings: ContactsSettings
 ) -> dg.MaterializeResult:
     layout = settings.layout
+    decisions = pl.read_parquet(layout.work_file(DECISIONS_FILE))
+    applied_before = previous_table(
+        layout.db_path, "admin_decisions", {"decision_id": pl.String()}
+    ).get_column("decision_id")
+    if settings.backend == "spark":  # what runs where: docs/scale.md
+        counts, path = _profiles_spark(settings, decisions, applied_before)
+    else:
+        counts, path = _profiles_local(context, config, settings, decisions, applied_before)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": counts["contacts"],
+            "engine": settings.backend,
+            # Which path the profiles took and why (issue 25).
+            "profiles_path": path,
+            "verified": counts["verified"],
+            "leads": counts["leads"],
+        }
+    )
+
+
+def _profiles_local(
+    context: dg.AssetExecutionContext,
+    config: ProfilesConfig,
+    settings: ContactsSettings,
+    decisions: pl.DataFrame,
+    applied_before: pl.Series,
+) -> tuple[dict[str, int], str]:
+    """The local engine: kept profiles carried over, the touched ones built (issue 25)."""
+    layout = settings.layout
     contacts, plan = contacts_frame(
         layout.work_file(INTERACTIONS_FILE),
         layout.work_file(ASSIGNMENT_FILE),
@@ -86,10 +117,6 @@ def contact_profiles(
         "--full requested" if config.full else None,
     )
     context.log.info(f"profiles: {plan.describe()}")
-    decisions = pl.read_parquet(layout.work_file(DECISIONS_FILE))
-    applied_before = previous_table(
-        layout.db_path, "admin_decisions", {"decision_id": pl.String()}
-    ).get_column("decision_id")
     contacts = apply_contact_edits(
         contacts,
         decisions,
@@ -99,15 +126,30 @@ def contact_profiles(
         ),
     )
     contacts.write_parquet(layout.work_file(CONTACTS_FILE), compression=WORK_COMPRESSION)
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": contacts.height,
-            # Which path the profiles took and why (issue 25).
-            "profiles_path": plan.describe(),
-            "verified": int(contacts.get_column("identity_verified").sum()),
-            "leads": int(contacts.get_column("is_lead").sum()),
-        }
+    counts = {
+        "contacts": contacts.height,
+        "verified": int(contacts.get_column("identity_verified").sum()),
+        "leads": int(contacts.get_column("is_lead").sum()),
+    }
+    return counts, plan.describe()
+
+
+def _profiles_spark(
+    settings: ContactsSettings, decisions: pl.DataFrame, applied_before: pl.Series
+) -> tuple[dict[str, int], str]:
+    """The Spark engine: every profile built on the cluster, written by Spark
+    (`dedup.spark.profiles`); the driver reads neither the interactions nor the assignment."""
+    layout = settings.layout
+    spark = night_session(layout.work_dir)
+    files = ProfileFiles(
+        interactions=layout.work_file(INTERACTIONS_FILE),
+        assignment=layout.work_file(ASSIGNMENT_FILE),
+        redirects=layout.work_file(REDIRECTS_FILE),
+        contacts=layout.work_file(CONTACTS_FILE),
     )
+    edits = contact_edits(spark, decisions, files.redirects, applied_before)
+    counts = profiles_on_spark(spark, files, settings.engine_config(), edits)
+    return counts, SPARK_PROFILES
 
 
 def _matching_metadata(night: MatchingNight, settings: ContactsSettings) -> dict[str, object]:

@@ -15,8 +15,8 @@ memory **during that step** (VmHWM, reset before each step through /proc/<pid>/c
 - the driver: this Python process, where the assets run; issue 27 wants it flat in the data,
 - the JVM (local mode: the driver JVM is also the only executor, so it grows with the data),
 - the largest PySpark worker (a Python process under the JVM, sampled every 0.5 s).
-The matching, profile and snapshot steps of the night are not run: they are local-engine steps
-on both engines (docs/scale.md).
+The matching and snapshot steps of the night are not run: they are local-engine steps on both
+engines (docs/scale.md); the profiles step is, at the end (below).
 
 Then a second night's `contact_ids` with last night's ids and a few decisions: a child process
 publishes what that step reads of the published file (`interactions`' ids, `contacts` with
@@ -25,6 +25,13 @@ appends to the decision log merges and rejections of pairs of contacts (`--decis
 each); `admin_decisions` and `contact_ids` run again, measured alike. The `interactions` and
 `identity_clusters` steps are not run again: merges and rejections do not change their work
 files, and their second night costs what their first did.
+
+Then night 2's `contact_profiles`, twice over the same work files: on Spark (every profile built
+in the executors' tasks, `dedup.spark.profiles`; Spark writes `contacts.parquet`), then with
+`engine = "local"` (the local engine's step, a full build: no profiles kept yet), measured
+alike, in this same process after the Spark steps (so both start from the same baseline). The
+two `contacts.parquet` files are compared (equal up to the time zone's name: see
+tests/test_spark_engine.py). `--skip-profiles` leaves them out.
 """
 
 from __future__ import annotations
@@ -97,6 +104,7 @@ def main() -> None:
     parser.add_argument("--partitions", default="8")
     parser.add_argument("--label", default="", help="in the workspace's folder name")
     parser.add_argument("--decisions", type=int, default=10, help="pairs merged, pairs rejected")
+    parser.add_argument("--skip-profiles", action="store_true", help="no contact_profiles")
     parser.add_argument("--stage-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--publish", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -222,7 +230,34 @@ def run(args: argparse.Namespace, db: Path) -> None:
     for step in ("admin_decisions", "contact_ids"):
         row = measure(step, assets, settings, instance, jvm)
         rows.append((f"{step} (night 2)", *row[1:]))
+    same = None if args.skip_profiles else profiles_both(assets, settings, instance, jvm, rows)
     report(args.interactions, db, imports, rows, jvm)
+    if same is not None:
+        print(f"contacts.parquet of the Spark and the local step equal: {same}")
+
+
+def profiles_both(assets: list, settings, instance, jvm: int, rows: list[tuple]) -> bool:
+    """Night 2's `contact_profiles` on Spark, then on the local engine (rows appended to
+    `rows`); whether the two steps wrote the same contacts."""
+    import polars as pl
+
+    from assets.matching import CONTACTS_FILE, contact_profiles
+    from assets.names import PROFILES
+
+    assets = [*assets, contact_profiles]
+    contacts = settings.layout.work_file(CONTACTS_FILE)
+    row = measure(PROFILES, assets, settings, instance, jvm)
+    rows.append((f"{PROFILES} (night 2, spark)", *row[1:]))
+    spark_copy = contacts.with_name("contacts-spark.parquet")
+    shutil.copyfile(contacts, spark_copy)
+    local = type(settings)(
+        exports_dir=settings.exports_dir, db_path=settings.db_path, engine="local"
+    )
+    row = measure(PROFILES, assets, local, instance, jvm)
+    rows.append((f"{PROFILES} (night 2, local)", *row[1:]))
+    ours, theirs = pl.read_parquet(spark_copy), pl.read_parquet(contacts)
+    utc = {c: pl.Datetime("us", "UTC") for c, t in theirs.schema.items() if t == pl.Datetime}
+    return ours.equals(theirs.cast(utc).sort("contact_id"))  # type: ignore[arg-type]
 
 
 def report(n: int, db: Path, imports: float, rows: list[tuple], jvm: int) -> None:

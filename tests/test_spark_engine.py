@@ -7,6 +7,7 @@ The JVM tests share the process's one Spark session with tests/test_spark.py
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 from assets.resources import ContactsSettings, SettingsError
 from contacts.demo import GeneratorConfig, generate_exports
+from dedup.admin.contact_edits import apply_contact_edits
 from dedup.admin.deletion import (
     DELETED,
     DELETIONS_SCHEMA,
@@ -27,7 +29,17 @@ from dedup.admin.deletion import (
 from dedup.admin.privacy import held_keys, identifier_hash
 from dedup.admin.tonight import DecisionLog, apply_decisions
 from dedup.config import EngineConfig, HubLimits
-from dedup.decisions import DECISIONS_SCHEMA, REVOKE_VERIFICATION, SUPPRESSION_SCHEMA
+from dedup.decisions import (
+    CRM_RESYNC,
+    DECISIONS_SCHEMA,
+    MANUAL_MERGE,
+    REVOKE_VERIFICATION,
+    SET_ATTRIBUTE,
+    SET_AUDIENCE,
+    SUPPRESSION_SCHEMA,
+    TAG_ADD,
+    TAG_REMOVE,
+)
 from dedup.identity.automerge import (
     AMBIGUOUS_SCHEMA,
     EVIDENCE_SCHEMA,
@@ -51,8 +63,16 @@ from dedup.ingest.days import (
     read_staged_crm,
     write_staging,
 )
+from dedup.snapshot.profile_cache import contacts_frame
 from dedup.spark.identity import identity_stage, previous_from_local, staged_files
 from dedup.spark.night import decided_on_spark, held_on_spark
+from dedup.spark.profiles import (
+    ProfileFiles,
+    contact_edits,
+    profile_rows,
+    profiles_frame,
+    profiles_on_spark,
+)
 from dedup.spark.session import CONF_ENV, MASTER_ENV, read_spark_defaults, spark_conf
 from dedup.spark.stable_ids import assign_ids as spark_assign_ids
 from tests.conftest import SECRET
@@ -516,3 +536,107 @@ def test_contact_ids_on_spark_collect_only_what_decisions_reach(spark, tmp_path:
     assert assignment["i1"] == assignment["i3"] == "c2"  # c0 is c2 now: the survivor
     reached = set(ours.constrained.clusters.get_column("interaction_id").to_list())
     assert reached == {f"i{n}" for n in range(1, 8)}
+
+
+# --- contact profiles on Spark (dedup.spark.profiles) ---------------------------------------
+
+
+def profile_edits(assignment: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
+    """(decision log, redirects, decisions applied before tonight): every kind of contact edit
+    on the largest contacts, one through a redirect, one CRM re-sync applied on a past night,
+    and a merge and a redirect no edit names."""
+    big = assignment["contact_id"].value_counts(sort=True)["contact_id"].head(4).to_list()
+    a, b, c, d = big
+    rows = [
+        ("e1", TAG_ADD, a, "vip", None),
+        ("e2", TAG_ADD, b, "churn-risk", None),
+        ("e3", TAG_REMOVE, b, "churn-risk", None),
+        ("e4", SET_AUDIENCE, "c-old", "enterprise", None),  # c-old is c now
+        ("e5", SET_ATTRIBUTE, d, "tier", '"gold"'),
+        ("e6", CRM_RESYNC, a, None, None),
+        ("e7", CRM_RESYNC, b, None, None),  # applied on a past night: no longer pending
+        ("m1", MANUAL_MERGE, c, None, None),
+    ]
+    decisions = pl.DataFrame(
+        [
+            {
+                "decision_id": i,
+                "kind": kind,
+                "contact_id_l": contact,
+                "subject": subject,
+                "note": note,
+                "decided_at": DECIDED_AT + timedelta(minutes=n),
+            }
+            for n, (i, kind, contact, subject, note) in enumerate(rows)
+        ],
+        schema=DECISIONS_SCHEMA,
+    )
+    redirects = pl.DataFrame(
+        {"from_contact_id": ["c-old", "x-old"], "to_contact_id": [c, d]}, schema=REDIRECTS
+    )
+    return decisions, redirects, pl.Series("decision_id", ["e7"], pl.String)
+
+
+COALESCE = "spark.sql.adaptive.coalescePartitions.enabled"
+REDIRECTS = {"from_contact_id": pl.String, "to_contact_id": pl.String}
+
+
+@needs_java
+def test_profiles_on_spark_equal_local_engine(spark, prepared: pl.DataFrame, tmp_path: Path):
+    """Each partition of contacts through the local builder on Spark, admins' edits applied
+    there: the local engine's contacts file, column for column and row for row."""
+    from pyspark.sql import functions as F
+
+    clusters = auto_merge(prepared).clusters
+    ids = assign_ids(clusters, PreviousState.empty(), DECIDED_AT).contact_of_cluster
+    assignment = clusters.join(ids, on="cluster").select("interaction_id", "contact_id")
+    files = ProfileFiles(
+        *(tmp_path / f for f in ("i.parquet", "a.parquet", "r.parquet", "c.parquet"))
+    )
+    prepared.drop("identity_failure").write_parquet(files.interactions)
+    assignment.sort("interaction_id").write_parquet(files.assignment)
+    decisions, redirects, applied_before = profile_edits(assignment)
+    redirects.write_parquet(files.redirects)
+    config = EngineConfig(identity_secrets=(SECRET,))
+
+    local, _ = contacts_frame(
+        files.interactions, files.assignment, config, tmp_path, tmp_path / "cache", "test"
+    )
+    new = decisions.filter(~pl.col("decision_id").is_in(applied_before.implode()))
+    local = apply_contact_edits(local, decisions, redirects, new["decision_id"])
+    local.write_parquet(tmp_path / "local.parquet")
+
+    edits = contact_edits(spark, decisions, files.redirects, applied_before)
+    assert edits.redirects.rows() == [("c-old", redirects["to_contact_id"][0])]  # named only
+    # As the night's session writes its work files (`dedup.spark.night.night_session`); and
+    # the shuffle's partitions kept apart (Spark would coalesce frames this small into one), so
+    # the file is the union of partitions' builds.
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    spark.conf.set(COALESCE, "false")
+    try:
+        counts = profiles_on_spark(spark, files, config, edits)
+        rows = profile_rows(spark, files.interactions, files.assignment)
+        built = profiles_frame(rows, config, edits).select(F.spark_partition_id().alias("p"))
+        assert built.distinct().count() == 2
+    finally:
+        spark.conf.unset(COALESCE)
+    ours, expected = pl.read_parquet(files.contacts), pl.read_parquet(tmp_path / "local.parquet")
+    # The same types, times as UTC instants (DuckDB names the zone `Etc/UTC`, Parquet keeps
+    # only "adjusted to UTC", which Polars reads as `UTC`).
+    utc = {c: pl.Datetime("us", "UTC") for c, t in expected.schema.items() if t == pl.Datetime}
+    assert ours.schema == expected.cast(utc).schema  # type: ignore[arg-type]
+    assert ours.equals(expected.cast(utc).sort("contact_id"))  # type: ignore[arg-type]
+    assert counts == {
+        "contacts": expected.height,
+        "verified": expected["identity_verified"].sum(),
+        "leads": expected["is_lead"].sum(),
+    }
+    # The edits took: on the survivor of a redirect too, a past re-sync not pending again.
+    a, b, c, d = assignment["contact_id"].value_counts(sort=True)["contact_id"].head(4)
+    edited = {r["contact_id"]: r for r in ours.iter_rows(named=True)}
+    assert "vip" in edited[a]["tags"] and "churn-risk" not in edited[b]["tags"]
+    assert (
+        edited[c]["audience"] == "enterprise"
+        and json.loads(edited[d]["attributes"])["tier"] == "gold"
+    )
+    assert edited[a]["crm_sync_status"] == "pending" and edited[b]["crm_sync_status"] is None

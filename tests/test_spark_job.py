@@ -25,17 +25,19 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from assets.names import CLUSTERS, CONTACT_IDS, INTERACTIONS
+from assets.names import CLUSTERS, CONTACT_IDS, INTERACTIONS, PROFILES
 from assets.resources import ContactsSettings
 from contacts.demo import GeneratorConfig, generate_exports
 from dedup.identity.constraints import decision_merge_id
 from dedup.service.review import (
     delete_contacts,
+    edit_contact,
     erase_contact,
     merge_contacts,
     restore_contacts,
     unmerge,
 )
+from dedup.spark.profiles import SPARK_PROFILES
 from pipelines.nightly import run_night
 from tests.conftest import SECRET, query
 from tests.spark_session import local_test_session
@@ -98,9 +100,9 @@ class Workspaces:
         assert differences(self.db["local"], self.db["spark"], since) == {}
 
 
-def engine_of(instance: dg.DagsterInstance, asset: str) -> str:
+def engine_of(instance: dg.DagsterInstance, asset: str, key: str = "engine") -> str:
     record = instance.fetch_materializations(dg.AssetKey(asset), limit=1).records[0]
-    return record.asset_materialization.metadata["engine"].value  # type: ignore[union-attr]
+    return record.asset_materialization.metadata[key].value  # type: ignore[union-attr]
 
 
 @pytest.fixture(scope="module")
@@ -121,9 +123,11 @@ def test_spark_nights_publish_what_the_local_engine_publishes(
         land(generated, spaces.exports, day)
 
     instances = spaces.night()
-    for asset in (INTERACTIONS, CLUSTERS, CONTACT_IDS):
+    for asset in (INTERACTIONS, CLUSTERS, CONTACT_IDS, PROFILES):
         assert engine_of(instances["spark"], asset) == "spark"
         assert engine_of(instances["local"], asset) == "local"
+    assert engine_of(instances["spark"], PROFILES, "profiles_path") == SPARK_PROFILES
+    assert engine_of(instances["local"], PROFILES, "profiles_path").startswith("full: no")
     # Spark really ran the steps: its Parquet folders are in the state's work folder.
     work = spaces.db["spark"].with_name("contacts.duckdb.state") / "work" / "spark"
     assert {p.name for p in work.iterdir()} >= {"interactions", "clusters", "contact_of_cluster"}
@@ -157,8 +161,13 @@ def test_spark_nights_publish_what_the_local_engine_publishes(
     unmerge(local, decision_merge_id(merged), who="ann")
     unmerge(local, auto_id, who="ann")
     restore_contacts(local, [gone], who="ann")
+    # Admins' edits of contacts, applied by the profiles step (on Spark, inside its tasks).
+    edit_contact(local, x, tags_add=["vip"], attributes={"tier": "gold"}, who="ann")
     spaces.copy_local()
-    spaces.night()
+    instances = spaces.night()
+    assert engine_of(instances["spark"], PROFILES, "profiles_path") == SPARK_PROFILES
+    vip = f"SELECT list_contains(tags, 'vip') FROM contacts WHERE contact_id = '{x}'"
+    assert query(spaces.db["spark"], vip).item()
     back = f"SELECT count(*) FROM contacts WHERE contact_id IN ('{y}', '{gone}', '{auto_merged}')"
     assert query(spaces.db["spark"], back).item() == 3
     # The split happened on the Spark night: one auto-merge cluster now holds two contacts.
