@@ -5,6 +5,7 @@ logic is in `dedup/`, these functions only move files and report.
 """
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -36,6 +37,7 @@ from dedup.admin.tonight import DecisionLog, Tonight, apply_decisions, scrub_era
 from dedup.config import EngineConfig
 from dedup.decisions import read_all, read_deletion_members, read_suppression
 from dedup.identity.automerge import KEY_COLUMNS, cluster_sizes
+from dedup.identity.carried_ids import KeptIds, resolve_carried
 from dedup.identity.constraints import (
     MERGE_SIDES_SCHEMA,
 )
@@ -48,7 +50,7 @@ from dedup.identity.merge_history import (
     side_profiles,
 )
 from dedup.identity.normalize import read_phone_lookup, write_phone_lookup
-from dedup.identity.resolution import PreviousIds, Resolution, resolve_ids
+from dedup.identity.resolution import PreviousIds, Resolution
 from dedup.identity.verify import identity_failures
 from dedup.ingest.days import read_staged_crm
 from dedup.layout import WORK_COMPRESSION, StateLayout
@@ -84,6 +86,9 @@ RESTORED_FILE = "restored_interactions.parquet"
 NORMALIZED_CACHE = "normalized"
 # The identity index kept between nights (`dedup.identity.identity_index`).
 IDENTITY_CACHE = "identity"
+# The contacts each night assigned, kept for the next night (`dedup.identity.carried_ids`).
+IDS_CACHE = "ids"
+RUN_IDS_SCHEMA = {"run_number": pl.Int64(), "run_id": pl.String()}
 FULL_REQUESTED = "--full requested"
 
 
@@ -91,7 +96,8 @@ class IdentityConfig(dg.Config):
     """Run config of the `interactions` and `identity_clusters` steps."""
 
     # Normalize every staged day again instead of reading back the days that did not change;
-    # auto-merge every row instead of the clusters the night touched.
+    # auto-merge every row instead of the clusters the night touched; assign every cluster an
+    # id instead of carrying last night's contacts over.
     full: bool = False
 
 
@@ -329,7 +335,7 @@ def admin_decisions(
     ),
 )
 def contact_ids(
-    context: dg.AssetExecutionContext, settings: ContactsSettings
+    context: dg.AssetExecutionContext, config: IdentityConfig, settings: ContactsSettings
 ) -> dg.MaterializeResult:
     layout = settings.layout
     db_path = layout.db_path
@@ -341,8 +347,13 @@ def contact_ids(
     )
     decisions = pl.read_parquet(layout.work_file(DECISIONS_FILE))
     held = held_ids(pl.read_parquet(layout.work_file(DELETIONS_FILE)))
-    ids = _ids_spark if settings.backend == "spark" else _ids_local
-    done, figures, erased = ids(layout, last, decisions, held, decided_at)
+    if settings.backend == "spark":
+        done, figures, erased = _ids_spark(layout, last, decisions, held, decided_at)
+        path = "full: spark engine"
+    else:
+        tonight = IdsTonight(context.run.run_id, decided_at, config.full)
+        done, figures, erased, path = _ids_local(layout, last, decisions, held, tonight)
+    context.log.info(f"contact ids: {path}")
     done.history.merges.write_parquet(layout.work_file(MERGES_FILE))
     done.history.sides.write_parquet(layout.work_file(MERGE_SIDES_FILE))
     columns = ", ".join(
@@ -370,6 +381,8 @@ def contact_ids(
         metadata={
             "dagster/row_count": figures["contacts"],
             "engine": settings.backend,
+            # Which path the ids took and why (issue 25).
+            "ids_path": path,
             "new_contacts": figures["new_contacts"],
             "merges_tonight": dg.MetadataValue.md(
                 md_table(tonight.group_by("kind").len().sort("kind"))
@@ -382,40 +395,61 @@ def contact_ids(
     )
 
 
+@dataclass(frozen=True)
+class IdsTonight:
+    run_id: str  # names the kept ids, which the published file names once this run publishes
+    decided_at: datetime
+    full: bool
+
+
 def _ids_local(
     layout: StateLayout,
     last: LastNight,
     decisions: pl.DataFrame,
     held: pl.Series,
-    decided_at: datetime,
-) -> tuple[Resolution, dict[str, int], pl.Series]:
-    """The local engine's ids, the assignment and redirects written here: (the resolution, the
-    step's figures, the erased ids)."""
+    tonight: IdsTonight,
+) -> tuple[Resolution, dict[str, int], pl.Series, str]:
+    """The local engine's ids, the assignment and redirects written here, the contacts kept
+    for the next night: (the resolution, the step's figures, the erased ids, the path)."""
     previous = PreviousIds(
         state=with_restored(load_previous_ids(layout.db_path), last.restored),
         merges=last.merges,
         sides=last.sides,
     )
-    done = resolve_ids(
+    interactions = layout.work_file(INTERACTIONS_FILE)
+
+    def load_keys(ids: pl.Series | None) -> pl.DataFrame:
+        keys = pl.scan_parquet(interactions).select("interaction_id", *KEY_COLUMNS.values())
+        wanted = keys if ids is None else keys.filter(pl.col("interaction_id").is_in(ids.implode()))
+        return wanted.collect()
+
+    kept = KeptIds(layout.cache_dir / IDS_CACHE)
+    runs = previous_table(layout.db_path, "pipeline_runs", RUN_IDS_SCHEMA)
+    published_run = runs.sort("run_number").get_column("run_id").tail(1).to_list()
+    carried = resolve_carried(
         pl.read_parquet(layout.work_file(CLUSTERS_FILE)),
         pl.read_parquet(layout.work_file(AMBIGUOUS_FILE)),
-        lambda: pl.read_parquet(
-            layout.work_file(INTERACTIONS_FILE), columns=["interaction_id", *KEY_COLUMNS.values()]
-        ),
+        load_keys,
         decisions,
         previous,
         held,
-        decided_at,
+        tonight.decided_at,
+        FULL_REQUESTED if tonight.full else kept.read(next(iter(published_run), None)),
     )
+    done = carried.resolution
     done.assignment.write_parquet(layout.work_file(ASSIGNMENT_FILE), compression=WORK_COMPRESSION)
     done.ids.redirects.write_parquet(layout.work_file(REDIRECTS_FILE))
+    # Last, so a step killed before leaves last night's, which the next night's check refuses
+    # unless that night was published.
+    kept.write(tonight.run_id, carried.stats, done.ids.contact_of_cluster)
     contacts = done.ids.contact_of_cluster
     figures = {
         "contacts": contacts.height,
         "new_contacts": contacts.join(previous.state.contacts, on="contact_id", how="anti").height,
         "redirects": done.ids.redirects.height,
     }
-    return done, figures, erased_contact_ids(decisions, previous.state.redirects)
+    erased = erased_contact_ids(decisions, previous.state.redirects)
+    return done, figures, erased, carried.plan.describe()
 
 
 def _ids_spark(

@@ -66,7 +66,8 @@ def step_seconds(instance) -> dict[str, float]:
 
 def path_metadata(instance, asset: str = "interactions", label: str = "night_path") -> str:
     """What a step said about the path it took (issue 25): `interactions`' `night_path`,
-    `identity_clusters`' `clusters_path`, `contact_profiles`' `profiles_path`."""
+    `identity_clusters`' `clusters_path`, `contact_ids`' `ids_path`, `contact_profiles`'
+    `profiles_path`."""
     import dagster as dg
 
     records = instance.fetch_materializations(dg.AssetKey(asset), limit=1).records
@@ -107,6 +108,7 @@ def one_night(exports: Path, db: Path, full: bool) -> None:
         "steps": step_seconds(instance),
         "path": path_metadata(instance),
         "clusters_path": path_metadata(instance, "identity_clusters", "clusters_path"),
+        "ids_path": path_metadata(instance, "contact_ids", "ids_path"),
         "profiles_path": path_metadata(instance, "contact_profiles", "profiles_path"),
         "publish_path": path_metadata(instance, "contacts_snapshot", "publish_path"),
     }
@@ -244,6 +246,7 @@ def main() -> None:
         "interactions / contacts": lambda r: f"{r['interactions']:,} / {r['contacts']:,}",
         "path": lambda r: r["path"] or "(no night_path: before issue 25)",
         "clusters": lambda r: r.get("clusters_path") or "(all merged: before the identity index)",
+        "contact ids": lambda r: r.get("ids_path") or "(all assigned: before ids were carried)",
         "profiles": lambda r: r.get("profiles_path") or "(all built: before profiles were kept)",
         "published file": lambda r: (
             r.get("publish_path") or "(written whole: before issue 25's publish)"

@@ -17,7 +17,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.ingest import INGEST_ASSET_BY_SOURCE
-from assets.names import CLUSTERS, INTERACTIONS, PROFILES, PROPOSALS, SNAPSHOT
+from assets.names import CLUSTERS, CONTACT_IDS, INTERACTIONS, PROFILES, PROPOSALS, SNAPSHOT
 from assets.partitions import export_days
 from assets.resources import ContactsSettings, SettingsError
 from dedup import run_lock
@@ -158,12 +158,14 @@ class _Night:
 
     def build(self, retrain: bool, full: bool) -> None:
         self.progress("build, check and publish contacts" + (" (full rebuild)" if full else ""))
-        # `full`: every staged day normalized again, every row auto-merged again, every profile
-        # built again, every candidate pair scored again and every published table written
-        # whole, instead of only what changed since the last night (issue 25).
+        # `full`: every staged day normalized again, every row auto-merged again, every cluster
+        # given its id again, every profile built again, every candidate pair scored again and
+        # every published table written whole, instead of only what changed since the last
+        # night (issue 25).
         ops = {
             INTERACTIONS: {"config": {"full": full}},
             CLUSTERS: {"config": {"full": full}},
+            CONTACT_IDS: {"config": {"full": full}},
             PROFILES: {"config": {"full": full}},
             PROPOSALS: {"config": {"retrain": retrain, "full_predict": full}},
             SNAPSHOT: {"config": {"full": full}},

@@ -30,11 +30,11 @@ import pytest
 
 from assets.identity import NORMALIZED_CACHE
 from assets.matching import PROFILE_CACHE
-from assets.names import CLUSTERS, PROFILES, SNAPSHOT
+from assets.names import CLUSTERS, CONTACT_IDS, PROFILES, SNAPSHOT
 from assets.resources import ContactsSettings
 from contacts.demo import GeneratorConfig, generate_exports
 from dedup.config import EngineConfig
-from dedup.identity import identity_index
+from dedup.identity import carried_ids, identity_index
 from dedup.identity.day_cache import (
     DayCache,
     normalization_token,
@@ -138,6 +138,7 @@ def differences(a: Path, b: Path, since) -> dict[str, int]:
 PATH_LABELS = {
     "interactions": "night_path",
     CLUSTERS: "clusters_path",
+    CONTACT_IDS: "ids_path",
     PROFILES: "profiles_path",
     SNAPSHOT: "publish_path",
 }
@@ -145,8 +146,8 @@ PATH_LABELS = {
 
 def night_path(instance: dg.DagsterInstance, asset: str = "interactions") -> str:
     """The path a night's step took: `night_path` of `interactions`, `clusters_path` of
-    `identity_clusters`, `profiles_path` of `contact_profiles`, `publish_path` of
-    `contacts_snapshot`."""
+    `identity_clusters`, `ids_path` of `contact_ids`, `profiles_path` of `contact_profiles`,
+    `publish_path` of `contacts_snapshot`."""
     record = instance.fetch_materializations(dg.AssetKey(asset), limit=1).records[0]
     return record.asset_materialization.metadata[PATH_LABELS[asset]].value  # type: ignore[union-attr]
 
@@ -160,6 +161,7 @@ class Nights:
         self.a = root / "a" / "contacts.duckdb"
         self.b = root / "b" / "contacts.duckdb"
         self.clusters: dict[Path, str] = {}  # the auto-merge's path of each workspace's last night
+        self.ids: dict[Path, str] = {}  # the contact ids' path
         self.profiles: dict[Path, str] = {}  # the profiles' path
         self.published: dict[Path, str] = {}  # and the published file's
 
@@ -170,6 +172,7 @@ class Nights:
         instance = dg.DagsterInstance.ephemeral()
         run_night(self.settings(db), instance, full=full)
         self.clusters[db] = night_path(instance, CLUSTERS)
+        self.ids[db] = night_path(instance, CONTACT_IDS)
         self.profiles[db] = night_path(instance, PROFILES)
         self.published[db] = night_path(instance, SNAPSHOT)
         return night_path(instance)
@@ -270,6 +273,7 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     monkeypatch.setattr(profile_cache, "MAX_TOUCHED_SHARE", 1.0)
     monkeypatch.setattr(carry, "MAX_CHANGED_SHARE", 1.0)
     monkeypatch.setattr(identity_index, "MAX_AFFECTED_SHARE", 1.0)  # and the auto-merge
+    monkeypatch.setattr(carried_ids, "MAX_CHANGED_SHARE", 1.0)  # and the contact ids
     days = sorted(p.name for p in (generated / "askvault").iterdir())
     redelivered = first_parquet_day(generated, days[:3])
 
@@ -283,6 +287,7 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     # Night 1: nothing kept yet, so both paths are full.
     assert nights.run(nights.a) == "full: no normalized days kept yet"
     assert nights.clusters[nights.a] == "full: no identity index kept yet"
+    assert nights.ids[nights.a] == "full: no contact ids kept yet"
     assert nights.profiles[nights.a] == "full: no profiles kept yet"
     assert nights.published[nights.a] == "full: no published file yet"
     night1 = shutil.copy2(nights.a, tmp_path / "night1.duckdb")
@@ -302,6 +307,11 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     assert full == "full: --full requested"
     assert nights.clusters[nights.b] == "full: --full requested"
     assert nights.clusters[nights.a].startswith("incremental: ")
+    assert nights.ids[nights.b] == "full: --full requested"
+    # The merge, the erasure and the deletion reach their clusters: assigned again, the rest
+    # carried over.
+    assert nights.ids[nights.a].startswith("incremental: "), nights.ids[nights.a]
+    assert " 0 contacts carried" not in nights.ids[nights.a]
     assert nights.profiles[nights.b] == "full: --full requested"
     assert nights.profiles[nights.a].startswith("incremental: ")
     assert nights.published[nights.b] == "full: --full requested"
@@ -341,6 +351,8 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     assert query(nights.a, "SELECT count(*) FROM interactions WHERE name = 'Renamed Person'").item()
     assert contact_with(nights.a, gone_email) == gone
     assert nights.clusters[nights.a].startswith("incremental: ")
+    # The killed try stopped before contact_ids: last night's kept ids are the published ones.
+    assert nights.ids[nights.a].startswith("incremental: "), nights.ids[nights.a]
     assert nights.profiles[nights.a].startswith("incremental: ")
     assert nights.published[nights.a].startswith("incremental: ")
 
@@ -363,6 +375,10 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     assert incremental.startswith("incremental: 0 new days, ")
     # The killed try wrote tonight's identity index before it died: nothing left to merge.
     assert nights.clusters[nights.a].startswith("incremental: 0 rows of 0 affected clusters")
+    # It also kept its contact ids, which its night never published: every cluster assigned.
+    assert nights.ids[nights.a] == (
+        "full: the kept contact ids are not the published file's (a night that did not publish)"
+    )
     # (0 rebuilt when the killed try had finished writing its generation: same rows tonight.)
     assert nights.profiles[nights.a].startswith("incremental: ")
     assert contact_with(nights.a, p_email) == contact_with(nights.a, q_email)

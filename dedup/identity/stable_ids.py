@@ -86,15 +86,25 @@ def _pair_mutually(cand: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(pairs)
 
 
-def _fresh_ids(clusters: pl.Series, used: set[str]) -> list[str]:
+def _fresh_ids(clusters: pl.Series, used: pl.Series) -> list[str]:
+    """A new id per cluster, in order: its seed's hash, or the next attempt while the id is
+    taken (by `used` or an earlier cluster of this call)."""
+    seeds = clusters.to_list()
+    first = [new_contact_id(seed) for seed in seeds]
+    firsts = pl.Series(first, dtype=pl.String)
+    # Nearly always no first attempt is taken: then the loop below would keep every one, and
+    # `used` need not become a Python set (a million ids on a full night).
+    if not firsts.is_in(used.implode()).any() and firsts.n_unique() == len(first):
+        return first
+    taken = set(used.to_list())
     out = []
-    for seed in clusters.to_list():
+    for seed in seeds:
         attempt = 0
         cid = new_contact_id(seed)
-        while cid in used:
+        while cid in taken:
             attempt += 1
             cid = new_contact_id(seed, attempt)
-        used.add(cid)
+        taken.add(cid)
         out.append(cid)
     return out
 
@@ -127,6 +137,7 @@ def assign_ids(
     decided_at: datetime,
     forced: pl.DataFrame | None = None,
     held: pl.Series | None = None,
+    carried: pl.DataFrame | None = None,
 ) -> IdAssignment:
     """Give every cluster a contact id, reusing last night's where the data says so.
 
@@ -138,6 +149,10 @@ def assign_ids(
             sides of an unmerge); they are paired first and the rules apply to the rest.
         held: ids of deleted contacts that may still be restored (dedup.admin.deletion): no cluster
             gets them, and redirects into them are kept.
+        carried: cluster, contact_id of clusters left out of `clusters` because each holds
+            exactly its contact's interactions of last night and no decision names either
+            (`dedup.identity.carried_ids`): such a pair shares interactions with nothing else, so
+            the rules pair them whatever the other clusters do; they count as live here.
     """
     held = pl.Series("contact_id", [], dtype=pl.String) if held is None else held
     overlap = (
@@ -157,14 +172,19 @@ def assign_ids(
 
     all_clusters = clusters.select("cluster").unique().sort("cluster")
     unpaired = all_clusters.join(paired, on="cluster", how="anti")
-    used = set(previous.contacts.get_column("contact_id").to_list())
-    used |= set(previous.redirects.get_column("from_contact_id").to_list())
-    used |= set(previous.assignment.get_column("contact_id").unique().to_list())
-    used |= set(held.to_list())
+    used = pl.concat(
+        [
+            previous.contacts.get_column("contact_id"),
+            previous.redirects.get_column("from_contact_id").alias("contact_id"),
+            previous.assignment.get_column("contact_id"),
+            held.alias("contact_id"),
+        ]
+    )
     fresh = unpaired.with_columns(
         pl.Series("contact_id", _fresh_ids(unpaired.get_column("cluster"), used), dtype=pl.String)
     )
-    contact_of_cluster = pl.concat([paired, fresh]).sort("cluster")
+    kept = [] if carried is None else [carried.select("cluster", "contact_id").cast(pl.String)]
+    contact_of_cluster = pl.concat([paired, fresh, *kept]).sort("cluster")
 
     # Previous contacts that lost every cluster were merged into the holder of most of them.
     losers = (
