@@ -12,8 +12,8 @@ from pathlib import Path
 
 import polars as pl
 
-FORMULA_START = r"^[=+\-@\t\r]"
-E164_OR_NEUTRALIZED = r"^(?:\+[1-9][0-9]{6,14}|'.*)$"
+from quality.regexes import E164_OR_NEUTRALIZED_REGEX as E164_OR_NEUTRALIZED
+from quality.regexes import FORMULA_START_REGEX as FORMULA_START
 
 
 def read_back(path: Path) -> pl.DataFrame:

@@ -30,11 +30,15 @@ from jinja2.bccache import Bucket, BytecodeCache
 from dedup.schema import CHANNELS, MAX_ATTRIBUTE_KEYS, MAX_TAGS
 from quality.data_docs import make_offline
 from quality.gates import GateLimits
+from quality.gx_strings import strings_for
+from quality.regexes import (
+    E164_OR_NEUTRALIZED_REGEX,
+    E164_REGEX,
+    EMAIL_REGEX,
+    FORMULA_START_REGEX,
+    ISO_UTC_REGEX,
+)
 
-E164_REGEX = r"^\+[1-9][0-9]{6,14}$"
-EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-FORMULA_START_REGEX = r"^[=+\-@\t\r]"
-ISO_UTC_REGEX = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
 PROPOSAL_STATUSES = ("pending", "accepted", "rejected", "superseded")
 
 
@@ -303,7 +307,7 @@ def export_suite(frame: pl.DataFrame, key: str, e164_columns: frozenset[str]) ->
         if name in e164_columns:
             # An E.164 number, or anything else neutralized with a leading quote.
             out.append(
-                e.ExpectColumnValuesToMatchRegex(column=name, regex=r"^(?:\+[1-9][0-9]{6,14}|'.*)$")
+                e.ExpectColumnValuesToMatchRegex(column=name, regex=E164_OR_NEUTRALIZED_REGEX)
             )
         else:
             out.append(e.ExpectColumnValuesToNotMatchRegex(column=name, regex=FORMULA_START_REGEX))
@@ -333,10 +337,11 @@ def validate(
         definition = context.validation_definitions.add(
             gx.ValidationDefinition(name=suite_name, data=batch, suite=suite)
         )
-        result = definition.run(
-            batch_parameters={"dataframe": frames[name].to_pandas()},
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
-        )
+        with strings_for(frames[name], expectations):
+            result = definition.run(
+                batch_parameters={"dataframe": frames[name].to_pandas()},
+                result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
+            )
         for r in result.results:
             if r.success:
                 continue
