@@ -3,7 +3,8 @@ the tables that hold saved Contact Views.
 
 Created inside the build file after its tables are written (`finish_analyst_layer`), so readers
 opening the published file read-only get the views and the `fts` index with it; nothing here is
-state of its own, it is rebuilt with every snapshot.
+state of its own. It is made again with every snapshot; the full-text index is carried over
+from last night's file when the build started as its copy (dedup.snapshot.search_index).
 
 Saved views are people's state (`<db>.state/views.json`, dedup.service.saved_views); the file gets
 a copy as of the run, `saved_views` and `saved_view_members`. This module creates them empty; the
@@ -18,11 +19,16 @@ from pathlib import Path
 
 import duckdb
 
+from dedup.snapshot.search_index import build_search_index, fts_schema
+
 # The table the fts index is built over: one row per contact, one text column per searched field.
 SEARCH_TABLE = "contact_search"
 SEARCH_FIELDS: tuple[str, ...] = ("name", "email", "company", "attributes_text")
 # Schema DuckDB's `create_fts_index` creates for SEARCH_TABLE (holds `match_bm25`).
-FTS_SCHEMA = f"fts_main_{SEARCH_TABLE}"
+FTS_SCHEMA = fts_schema(SEARCH_TABLE)
+# Last night's SEARCH_TABLE while tonight's is built, in a build that started as a copy of the
+# published file (dedup.snapshot.carry keeps both it and its index).
+PREVIOUS_SEARCH_TABLE = "_published_search"
 # Beside fts's own tables, in its schema (so a new index replaces them with it):
 # - `postings`: fts's `terms` in word order, one row per (word, document): termid, docid, tf
 #   (times the word occurs in the document) and len (the document's length), everything BM25
@@ -191,22 +197,27 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     }
 
 
-def finish_analyst_layer(path: Path) -> None:
-    """Create the views and the search index inside the (not yet published) build file."""
+def finish_analyst_layer(path: Path) -> str:
+    """Create the views and the search index inside the (not yet published) build file; says
+    whether the index was carried from last night's (`dedup.snapshot.search_index`)."""
     con = duckdb.connect(str(path))
     try:
         con.execute("SET enable_progress_bar = false")
         for name, sql in VIEWS_SQL.items():
             con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
-        has_crm = "crm_links" in _tables(con)
-        has_notes = "contact_notes" in _tables(con)
+        tables = _tables(con)
         con.execute(
-            f"CREATE OR REPLACE VIEW contact_detail AS {_contact_detail_sql(has_crm, has_notes)}"
+            f"CREATE OR REPLACE VIEW contact_detail AS "
+            f"{_contact_detail_sql('crm_links' in tables, 'contact_notes' in tables)}"
         )
         con.execute(SAVED_VIEWS_DDL)
+        # A build that started as a copy of last night's file kept its search table and index.
+        previous = PREVIOUS_SEARCH_TABLE if SEARCH_TABLE in tables else None
+        if previous:
+            con.execute(f"ALTER TABLE {SEARCH_TABLE} RENAME TO {previous}")
         con.execute(
             f"""
-            CREATE OR REPLACE TABLE {SEARCH_TABLE} AS
+            CREATE TABLE {SEARCH_TABLE} AS
             SELECT contact_id, coalesce(name, '') AS name,
                    coalesce(array_to_string(emails, ' '), email, '') AS email,
                    coalesce(company, '') AS company,
@@ -216,18 +227,13 @@ def finish_analyst_layer(path: Path) -> None:
             """
         )
         install_fts(con)
-        fields = ", ".join(f"'{f}'" for f in SEARCH_FIELDS)
-        # Words are letters and digits (emails split at '.', '@', '+'); no stopwords, since
-        # names like "Will" or "May" are words people search for.
-        con.execute(
-            f"PRAGMA create_fts_index('{SEARCH_TABLE}', 'contact_id', {fields}, "
-            "stemmer='porter', stopwords='none', ignore='[^a-z0-9]+', overwrite=1)"
-        )
+        search = build_search_index(con, SEARCH_TABLE, SEARCH_FIELDS, previous)
         write_postings(con)
         con.execute(f"CREATE INDEX IF NOT EXISTS {CONTACT_ID_INDEX} ON contacts (contact_id)")
         con.execute("CHECKPOINT")
     finally:
         con.close()
+    return search
 
 
 def write_postings(con: duckdb.DuckDBPyConnection) -> None:

@@ -200,7 +200,7 @@ def build_snapshot(
         con.execute("DETACH out")
     finally:
         con.close()
-    finish_analyst_layer(path)
+    plan.search = finish_analyst_layer(path)
     # Typed custom properties: one typed column per declared attribute.
     out = duckdb.connect(str(path))
     try:

@@ -3,7 +3,8 @@
 Writing the published `interactions` table (every interaction, sorted and compressed) was the
 largest part of a night that adds 1% to the history. A night whose interactions are mostly what
 was published last night therefore copies last night's file (a file copy, no decompression),
-drops every object in it but `interactions`, and writes every other table whole as a fresh build
+drops every object in it but `interactions` and the full-text index with the table it indexes
+(carried by dedup.snapshot.search_index), and writes every other table whole as a fresh build
 does; `interactions` gets only its changed rows: the rows whose published values differ from
 tonight's are deleted and tonight's rows for them (and new ones) inserted.
 
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import duckdb
 
+from dedup.snapshot.analyst import FTS_SCHEMA, SEARCH_TABLE
 from dedup.snapshot.files import connect_build
 
 KEPT_TABLE = "interactions"
@@ -43,13 +45,15 @@ class PublishPlan:
     written: int = 0  # interactions inserted (new or changed)
     removed: int = 0  # published rows deleted (changed or gone)
     kept: int = 0  # published rows left as they were
+    search: str = ""  # how the full-text index was made (dedup.snapshot.search_index)
 
     def describe(self) -> str:
-        if self.full:
+        if self.full:  # every table, the search index too, written whole
             return f"full: {self.full}"
+        search = f"; search index {self.search}" if self.search else ""
         return (
             f"incremental: {self.written:,} interactions written, {self.removed:,} removed, "
-            f"{self.kept:,} kept from the published file; every other table written whole"
+            f"{self.kept:,} kept from the published file{search}; every other table written whole"
         )
 
 
@@ -102,7 +106,8 @@ def created_by(path: Path) -> str | None:
 
 
 def _strip(path: Path) -> str | None:
-    """Drop every object but `interactions` (and its indexes, a full build makes none)."""
+    """Drop every object but `interactions`, the search table and its full-text index (the
+    analyst layer carries the index: dedup.snapshot.search_index)."""
     con = duckdb.connect(str(path))
     try:
         tables = con.execute(
@@ -119,7 +124,8 @@ def _strip(path: Path) -> str | None:
             return "published file holds objects a build does not make"
         for (schema,) in con.execute(
             "SELECT schema_name FROM duckdb_schemas() WHERE NOT internal AND schema_name <> 'main' "
-            "AND database_name = current_database()"
+            "AND database_name = current_database() AND schema_name <> ?",
+            [FTS_SCHEMA],
         ).fetchall():
             con.execute(f'DROP SCHEMA "{schema}" CASCADE')
         for (view,) in con.execute(
@@ -131,7 +137,7 @@ def _strip(path: Path) -> str | None:
         ).fetchall():
             con.execute(f'DROP INDEX "{index}"')
         for (table,) in tables:
-            if table != KEPT_TABLE:
+            if table not in (KEPT_TABLE, SEARCH_TABLE):
                 con.execute(f'DROP TABLE "{table}"')
         return None
     finally:
