@@ -1,5 +1,6 @@
 """Quality gates on the build file (blocking checks) and the nightly CSV exports."""
 
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -13,7 +14,13 @@ from dedup.service.export import ExportResult, export_contacts, export_proposals
 from dedup.service.search import ContactFilter
 from quality.export_checks import export_problems, read_back
 from quality.gates import gate_failures, gate_metrics
-from quality.gx_suites import SuiteSettings, export_report, validate_snapshot
+from quality.gx_suites import (
+    QualityReport,
+    SuiteSettings,
+    export_file_report,
+    validate_snapshot,
+)
+from quality.gx_worker import Pending
 
 CHECK_PUBLISH_GATES = "publish_gates"
 CHECK_QUALITY_SUITES = "gx_quality_suites"
@@ -106,22 +113,40 @@ def gx_quality_suites(settings: ContactsSettings, quality: QualityRunner) -> dg.
 def _gx_export_check(
     settings: ContactsSettings, quality: QualityRunner, key: str, e164: frozenset[str], name: str
 ):
+    docs = _docs_dir(settings, "exports") / name
+    # GX writes its data docs beside the last ones, which stay until the export passes both
+    # checks (as when GX ran only after the Polars check: a failed export keeps them).
+    staged = docs.with_name(f".{name}.next")
+
     def _check(path: Path, expected: pl.DataFrame) -> list[str]:
-        # Read back once (quality.export_checks.check_export_file reads it for the CLI): the
-        # Polars check and GX's sample see the same text.
-        written = read_back(path)
-        problems = export_problems(written, expected, key, e164)
-        if problems:
-            return problems
-        # The Polars check above saw every row; GX gets a sample of big exports for its report.
-        if written.height > settings.quality_sample_rows:
-            written = written.sample(settings.quality_sample_rows, seed=42)
-        report = quality.run(
-            export_report, written, key, e164, name, _docs_dir(settings, "exports") / name
+        # The worker reads the file back and samples it for GX while this process checks
+        # every row in Polars (quality.export_checks, what the CLI's exports run).
+        report = quality.submit(
+            export_file_report, path, settings.quality_sample_rows, key, e164, name, staged
         )
-        return [str(f) for f in report.failures]
+        try:
+            problems = export_problems(read_back(path), expected, key, e164)
+        except BaseException:
+            _drop(report, staged)
+            raise
+        if problems:
+            _drop(report, staged)
+            return problems
+        try:
+            failures = [str(f) for f in report.result().failures]
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+        shutil.rmtree(docs, ignore_errors=True)
+        staged.rename(docs)
+        return failures
 
     return _check
+
+
+def _drop(report: Pending[QualityReport], staged: Path) -> None:
+    report.discard()
+    shutil.rmtree(staged, ignore_errors=True)
 
 
 @dg.asset(

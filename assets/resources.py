@@ -314,3 +314,10 @@ class QualityRunner(dg.ConfigurableResource):
     def run(self, fn: Callable[..., T], *args: object) -> T:
         """`fn(*args)`: a function of quality.gx_suites over frames, in the worker if enabled."""
         return gx_worker.run(fn, *args) if self.separate_process else fn(*args)
+
+    def submit(self, fn: Callable[..., T], *args: object) -> gx_worker.Pending[T]:
+        """`fn(*args)` started in the worker if enabled (else run inline when its result is
+        asked for); the caller works on meanwhile."""
+        if self.separate_process:
+            return gx_worker.submit(fn, *args)
+        return gx_worker.Worker(warm_up=None).submit(fn, *args)

@@ -29,6 +29,7 @@ from jinja2.bccache import Bucket, BytecodeCache
 
 from dedup.schema import CHANNELS, MAX_ATTRIBUTE_KEYS, MAX_TAGS
 from quality.data_docs import make_offline
+from quality.export_checks import read_back
 from quality.gates import GateLimits
 from quality.gx_strings import strings_for
 from quality.regexes import (
@@ -394,6 +395,23 @@ def export_report(
     return validate(
         {name: frame}, {name: export_suite(frame, key, e164_columns)}, docs_dir, prefix="export_"
     )
+
+
+def export_file_report(
+    path: Path,
+    sample_rows: int,
+    key: str,
+    e164_columns: frozenset[str],
+    name: str,
+    docs_dir: Path | None,
+) -> QualityReport:
+    """The export suite on a written export file, read back here (in the GX worker, while the
+    caller checks the same file in Polars), on a sample of `sample_rows` rows of a bigger one.
+    """
+    written = read_back(path)
+    if written.height > sample_rows:
+        written = written.sample(sample_rows, seed=42)
+    return export_report(written, key, e164_columns, name, docs_dir)
 
 
 def _inline(fn: Callable[..., QualityReport], *args: Any) -> QualityReport:

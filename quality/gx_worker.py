@@ -6,6 +6,8 @@ run's Python for the GIL and gained about 1 s (docs/performance.md); in a spawne
 loads on the core the run leaves idle, and the checks find it ready. The run sends frames (which
 pickle as Arrow) and gets a `QualityReport` back; the worker never opens a DuckDB file, so it
 never contends for a file lock.
+`submit` hands a call over and returns at once (`Pending`), so the caller can work on while
+GX runs: the nightly exports check a file in Polars while the worker checks it in GX.
 
 `warm()` is called by the Dagster resource that the quality checks use (assets.resources
 .QualityRunner), so every run that will check starts the import first thing, and by
@@ -29,9 +31,9 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from dedup.processes import spawn_pool
 
@@ -97,25 +99,59 @@ class Worker:
                 process.terminate()
                 process.join(grace)
 
+    def submit(self, fn: Callable[..., T], *args: object) -> Pending[T]:
+        """`fn(*args)` started in the process (the caller works on meanwhile), or, when it was
+        not started, to run inline when its result is asked for."""
+        with self._lock:
+            pool = self._pool
+        future = None if pool is None else pool.submit(_in_directory, os.getcwd(), fn, *args)
+        return Pending(self, pool, future, fn, args)
+
     def run(self, fn: Callable[..., T], *args: object) -> T:
         """`fn(*args)` in the process, or inline when it was not started.
 
         A process that died (killed, out of memory) is dropped and the call runs inline: a
         quality check must give its verdict, never fail because its helper went away.
         """
+        return self.submit(fn, *args).result()
+
+    def _drop(self, pool: ProcessPoolExecutor) -> None:
+        log.warning("the Great Expectations worker process died; checking in this process")
         with self._lock:
-            pool = self._pool
-        if pool is None:
-            return fn(*args)
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+class Pending(Generic[T]):
+    """A call handed to the worker (`Worker.submit`); `result()` waits for it."""
+
+    def __init__(
+        self,
+        worker: Worker,
+        pool: ProcessPoolExecutor | None,
+        future: Future[T] | None,
+        fn: Callable[..., T],
+        args: tuple[object, ...],
+    ) -> None:
+        self._worker, self._pool, self._future = worker, pool, future
+        self._fn, self._args = fn, args
+
+    def result(self) -> T:
+        """The call's result; run inline if no worker ran it, or if the worker died."""
+        if self._future is None or self._pool is None:
+            return self._fn(*self._args)
         try:
-            return pool.submit(_in_directory, os.getcwd(), fn, *args).result()
+            return self._future.result()
         except BrokenProcessPool:
-            log.warning("the Great Expectations worker process died; checking in this process")
-            with self._lock:
-                if self._pool is pool:
-                    self._pool = None
-            pool.shutdown(wait=False, cancel_futures=True)
-            return fn(*args)
+            self._worker._drop(self._pool)
+            return self._fn(*self._args)
+
+    def discard(self) -> None:
+        """The result is not wanted: an inline call never runs; one in the worker is waited for
+        (it may still read files the caller is about to remove), its outcome ignored."""
+        if self._future is not None:
+            wait([self._future])
 
 
 # The process's one GX worker: a run warms it, its checks use it.
@@ -140,3 +176,8 @@ multiprocessing.util.Finalize(_worker, _worker.stop, exitpriority=100)
 def run(fn: Callable[..., T], *args: object) -> T:
     """`fn(*args)` in this process's GX worker, or inline when none was started."""
     return _worker.run(fn, *args)
+
+
+def submit(fn: Callable[..., T], *args: object) -> Pending[T]:
+    """`fn(*args)` started in this process's GX worker (inline on `result()` when none runs)."""
+    return _worker.submit(fn, *args)
