@@ -86,17 +86,17 @@ def _pair_mutually(cand: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(pairs)
 
 
-def _fresh_ids(clusters: pl.Series, used: pl.Series) -> list[str]:
+def _fresh_ids(clusters: pl.Series, used: list[pl.Series]) -> list[str]:
     """A new id per cluster, in order: its seed's hash, or the next attempt while the id is
-    taken (by `used` or an earlier cluster of this call)."""
+    taken (by one of `used` or an earlier cluster of this call)."""
     seeds = clusters.to_list()
     first = [new_contact_id(seed) for seed in seeds]
-    firsts = pl.Series(first, dtype=pl.String)
+    firsts = pl.Series(first, dtype=pl.String).implode()
     # Nearly always no first attempt is taken: then the loop below would keep every one, and
-    # `used` need not become a Python set (a million ids on a full night).
-    if not firsts.is_in(used.implode()).any() and firsts.n_unique() == len(first):
+    # the used ids (a million on a full night) need not become a Python set.
+    if len(set(first)) == len(first) and not any(u.is_in(firsts).any() for u in used):
         return first
-    taken = set(used.to_list())
+    taken = {i for u in used for i in u.to_list()}
     out = []
     for seed in seeds:
         attempt = 0
@@ -172,14 +172,12 @@ def assign_ids(
 
     all_clusters = clusters.select("cluster").unique().sort("cluster")
     unpaired = all_clusters.join(paired, on="cluster", how="anti")
-    used = pl.concat(
-        [
-            previous.contacts.get_column("contact_id"),
-            previous.redirects.get_column("from_contact_id").alias("contact_id"),
-            previous.assignment.get_column("contact_id"),
-            held.alias("contact_id"),
-        ]
-    )
+    used = [
+        previous.contacts.get_column("contact_id"),
+        previous.redirects.get_column("from_contact_id"),
+        previous.assignment.get_column("contact_id"),
+        held,
+    ]
     fresh = unpaired.with_columns(
         pl.Series("contact_id", _fresh_ids(unpaired.get_column("cluster"), used), dtype=pl.String)
     )
