@@ -17,7 +17,7 @@ def test_killed_run_leaves_published_file_intact(exports: Path, db: Path, run) -
     run()
     published = db.read_bytes()
     big = [
-        rec(f"big{i}", email=f"p{i}@x.test", phone=None, name=f"Person {i}") for i in range(150_000)
+        rec(f"big{i}", email=f"p{i}@x.test", phone=None, name=f"Person {i}") for i in range(50_000)
     ]
     write_jsonl(exports, "2026-11-02", "a.jsonl", big)
     build = db.with_name(db.name + ".state") / "work" / "snapshot.building.duckdb"
@@ -46,7 +46,7 @@ def test_killed_run_leaves_published_file_intact(exports: Path, db: Path, run) -
     assert db.read_bytes() == published
     assert query(db, "SELECT count(*) FROM contacts").item() == 1
     # The next run cleans up after the killed one and publishes.
-    assert run().interactions == 150_001
+    assert run().interactions == 50_001
 
 
 def _children(pid: int) -> list[int]:
