@@ -177,11 +177,12 @@ def resolve_carried(
             decisions, previous.state, previous.merges, previous.sides
         )
         carried = _carried(clusters, stats, kept, constraints)
-        rest = clusters.filter(~pl.col("cluster").is_in(carried.get_column("cluster").implode()))
+        is_carried = pl.col("cluster").is_in(carried.get_column("cluster").implode())
+        rest, kept_rows = clusters.filter(~is_carried), clusters.filter(is_carried)
         share = MAX_CHANGED_SHARE if max_share is None else max_share
         if rest.height <= share * clusters.height:
             keys = load_keys(rest.get_column("interaction_id")) if decisions.height else None
-            bent = _over_rest(clusters, rest, ambiguous, keys, constraints, carried)
+            bent = _over_rest(kept_rows, rest, ambiguous, keys, constraints)
             resolved = _assigned(bent, carried, constraints, decisions, previous, held, decided_at)
             plan.assigned, plan.carried = rest.height, carried.height
             plan.clusters_assigned = stats.height - carried.height
@@ -286,17 +287,15 @@ class _Rest:
 
 
 def _over_rest(
-    clusters: pl.DataFrame,
+    kept_rows: pl.DataFrame,
     rest: pl.DataFrame,
     ambiguous: pl.DataFrame,
     keys: pl.DataFrame | None,
     constraints: Constraints,
-    carried: pl.DataFrame,
 ) -> _Rest:
     """`apply_constraints` over the rest; its clusters with the carried ones' rows, sorted by
     interaction id as `apply_constraints` sorts every row on the full path."""
     bent = apply_constraints(rest, pl.DataFrame() if keys is None else keys, ambiguous, constraints)
-    kept_rows = clusters.join(carried.select("cluster"), on="cluster")
     every = pl.concat([kept_rows.select("interaction_id", "cluster"), bent.clusters])
     constrained = ConstrainedClusters(
         clusters=every.sort("interaction_id"),
