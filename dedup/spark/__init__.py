@@ -1,4 +1,5 @@
-"""The Spark engine (issue 27): the identity stage run on a Spark cluster, one implementation.
+"""The Spark engine (issue 27): the identity stage and the contact profiles run on a Spark
+cluster, one implementation.
 
 What it holds:
 - `session`: the Spark session, configured from the environment or a `spark-defaults`-style
@@ -16,9 +17,15 @@ What it holds:
   it when `engine = "spark"`).
 - `stable_ids`: `dedup.identity.stable_ids`'s rules (mutual pairing, hashed new ids, redirects,
   merge records) as Spark SQL.
+- `contact_ids`: the `contact_ids` step on Spark: last night's ids read from the published file,
+  admins' constraints applied to only the clusters they reach, the assignment written by Spark.
+- `profiles`: contact profiles built per partition of contacts by the local builder
+  (`dedup.snapshot.build.build_contacts_frame`) and admins' contact edits, inside `mapInArrow`.
+- `identity`: the identity stage as one Spark job (staged records to ids, no decisions).
 
-What it may import: pyspark, Splink's Spark backend, and the engine's earlier stages
-(`dedup.ingest`, `dedup.identity`, `dedup.admin`). No Dagster: assets and the CLI choose this
+What it may import: pyspark, Splink's Spark backend, and the engine's stages whose functions it
+runs on the cluster (`dedup.ingest`, `dedup.identity`, `dedup.admin`, `dedup.snapshot`'s
+profile builder and published-file reader). No Dagster: assets and the CLI choose this
 engine from `ContactsSettings.engine`. Nothing here is imported by the local engine, so a workspace that
 never sets `engine = "spark"` never starts a JVM.
 """
