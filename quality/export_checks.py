@@ -12,8 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
-from quality.regexes import E164_OR_NEUTRALIZED_REGEX as E164_OR_NEUTRALIZED
-from quality.regexes import FORMULA_START_REGEX as FORMULA_START
+from quality.regexes import E164_OR_NEUTRALIZED_REGEX, FORMULA_START_REGEX
 
 
 def read_back(path: Path) -> pl.DataFrame:
@@ -38,9 +37,9 @@ def export_problems(
     for name in written.columns:
         col = written.get_column(name).drop_nulls()
         if name in e164_columns:
-            bad = col.filter(~col.str.contains(E164_OR_NEUTRALIZED))
+            bad = col.filter(~col.str.contains(E164_OR_NEUTRALIZED_REGEX))
         else:
-            bad = col.filter(col.str.contains(FORMULA_START))
+            bad = col.filter(col.str.contains(FORMULA_START_REGEX))
         if bad.len():
             problems.append(
                 f"{bad.len()} cell(s) of {name} would run as a formula, e.g. {bad[0]!r}"

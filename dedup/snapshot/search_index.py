@@ -59,19 +59,18 @@ def build_search_index(
     """The index over `table` (rows in `contact_id` order), carried from `previous` (last
     night's indexed table, with its index still in `fts_schema(table)`) when it can be; says
     which path was taken. `previous` is dropped either way."""
-    carried: str
+    carried, said = False, "no index in the published file"
     try:
-        carried = "no index in the published file" if previous is None else None
         if previous is not None:
-            carried = _carry(con, table, fields, previous)
+            carried, said = _carry(con, table, fields, previous)
     except duckdb.Error as exc:
-        carried = f"index not carried ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+        said = f"index not carried ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
     finally:
         _drop_scratch(con, previous)
-    if carried.startswith("carried: "):
-        return carried
+    if carried:
+        return f"carried: {said}"
     create_index(con, table, fields)
-    return f"built whole: {carried}"
+    return f"built whole: {said}"
 
 
 def _drop_scratch(con: duckdb.DuckDBPyConnection, previous: str | None) -> None:
@@ -83,9 +82,9 @@ def _drop_scratch(con: duckdb.DuckDBPyConnection, previous: str | None) -> None:
 
 def _carry(
     con: duckdb.DuckDBPyConnection, table: str, fields: tuple[str, ...], previous: str
-) -> str:
-    """Tonight's index made from last night's and the changed documents ("carried: ..."), or
-    why not."""
+) -> tuple[bool, str]:
+    """Tonight's index made from last night's and the changed documents: (True, what was
+    tokenized), or (False, why not)."""
     fts = fts_schema(table)
     differs = " OR ".join(f't."{f}" IS DISTINCT FROM p."{f}"' for f in fields)
     con.execute(
@@ -100,7 +99,7 @@ def _carry(
         f"(SELECT count(*) FROM {table}) FROM _search_changed"
     ).fetchone()  # type: ignore[misc]
     if tokenized + gone > MAX_CHANGED_SHARE * max(documents, 1):
-        return f"{tokenized + gone:,} of {documents:,} documents changed"
+        return False, f"{tokenized + gone:,} of {documents:,} documents changed"
     con.execute(
         f"CREATE TABLE {_DELTA} AS SELECT s.* FROM {table} s "
         "SEMI JOIN (SELECT contact_id FROM _search_changed WHERE tonight) USING (contact_id) "
@@ -109,10 +108,10 @@ def _carry(
     create_index(con, _DELTA, fields)
     reason = _same_parameters(con, fts, fts_schema(_DELTA))
     if reason is not None:
-        return reason
+        return False, reason
     _carried_tables(con, table, fts)
     _replace_index_tables(con, table, fts)
-    return f"carried: {tokenized:,} of {documents:,} documents tokenized, {gone:,} gone"
+    return True, f"{tokenized:,} of {documents:,} documents tokenized, {gone:,} gone"
 
 
 def _same_parameters(con: duckdb.DuckDBPyConnection, kept: str, tonight: str) -> str | None:
