@@ -18,7 +18,7 @@ import dagster as dg
 
 from assets.ingest import INGEST_ASSET_BY_SOURCE
 from assets.names import CLUSTERS, CONTACT_IDS, INTERACTIONS, PROFILES, PROPOSALS, SNAPSHOT
-from assets.partitions import export_days
+from assets.partitions import partition_keys
 from assets.resources import ContactsSettings, SettingsError
 from dedup import run_lock
 from dedup.ingest.days import orphaned_staging, stale_days
@@ -124,7 +124,7 @@ class _Night:
 
     def stale(self) -> dict[str, set[str]]:
         """Export day → sources whose files changed since they were staged (partitions only)."""
-        valid = set(export_days.get_partition_keys())
+        valid = set(partition_keys())
         stale: dict[str, set[str]] = {}
         for source, day in stale_days(self.settings.exports, self.settings.layout.staging_root):
             stale.setdefault(day, set()).add(source)
@@ -138,7 +138,7 @@ class _Night:
 
     def ingest(self, stale: dict[str, set[str]]) -> None:
         job = self.defs.resolve_job_def(INGEST_JOB)
-        for batch in ingest_batches(stale, export_days.get_partition_keys()):
+        for batch in ingest_batches(stale, list(partition_keys())):
             span = batch.first if batch.first == batch.last else f"{batch.first} … {batch.last}"
             self.progress(f"ingest {span} ({', '.join(batch.sources)})")
             # Only the sources whose files changed, over consecutive days: one run per batch.

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from assets.ingest import INGEST_ASSET_BY_SOURCE
-from assets.partitions import export_days
+from assets.partitions import partition_keys
 from assets.resources import ContactsSettings
 from dedup.ingest.days import day_files, fingerprint, stale_days
 from pipelines.jobs import ingest_job, purge_job
@@ -17,9 +17,9 @@ def new_export_days(context: dg.SensorEvaluationContext, settings: ContactsSetti
     """Request an ingest run of one source's partition for every export day whose files are new
     or changed; the other sources' partitions of that day are not re-run. Optional: the nightly
     job ingests what it finds stale itself; the sensor stages days as they land."""
-    partition_keys = set(export_days.get_partition_keys())
+    partitions = set(partition_keys())
     for source, day in stale_days(settings.exports, settings.layout.staging_root):
-        if day not in partition_keys:
+        if day not in partitions:
             context.log.warning(f"{source}/{day} is outside the export-day partitions; skipped")
             continue
         print_ = fingerprint(day_files(settings.exports, source, day))
