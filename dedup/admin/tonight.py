@@ -73,7 +73,7 @@ def apply_decisions(
     if suppressed.height:  # an anti-join copies every row, even when it removes none
         frame = frame.join(suppressed.select("interaction_id"), on="interaction_id", how="anti")
     members = deleted_members(frame, log.deletion_members, log.deletions, log.salt_hex)
-    split = split_by_deletion(frame, members)
+    split = _split(frame, members)
     return Tonight(
         interactions=split.kept,
         deletion=split,
@@ -83,6 +83,16 @@ def apply_decisions(
         updates=resolved.updates,
         repeats=resolved.repeats,
     )
+
+
+def _split(frame: pl.DataFrame, members: pl.DataFrame) -> DeletionSplit:
+    """`split_by_deletion`; with no deletion member tonight, over no rows (its joins of every
+    row against empty frames give empty frames of the same schemas) and every row kept."""
+    if members.height:
+        return split_by_deletion(frame, members)
+    split = split_by_deletion(frame.clear(), members)
+    split.kept = frame
+    return split
 
 
 def scrub_erased(staging_root: Path, tonight: Tonight, log: DecisionLog, region: str) -> int:
