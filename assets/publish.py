@@ -59,6 +59,7 @@ from dedup.snapshot.build import (
 )
 from dedup.snapshot.crm_links import with_crm_columns
 from dedup.snapshot.files import RUNS_SCHEMA, previous_table, publish
+from dedup.snapshot.interaction_tables import PUBLISHED_CACHE, KeptTables
 from quality.snapshot_checks import (
     contacts_over_hub_limit,
     duplicate_interaction_ids,
@@ -147,6 +148,8 @@ def contacts_snapshot(
         settings.engine_config(),
         layout.db_path,
         "--full requested" if config.full else removed_for_good(night),
+        # Which run and code made the published session_audience and property_errors (issue 25).
+        KeptTables(layout.cache_dir / PUBLISHED_CACHE),
     )
     context.log.info(f"published file: {plan.describe()}")
     # Saved views as of tonight, members by the CLI's own search (docs/schema.md, "saved_views").

@@ -46,7 +46,7 @@ def _build(published: Path, build: Path, contacts_sql: str, full: str | None) ->
     plan = carry.start_build(build, published, full)
     con = duckdb.connect(str(build))
     con.execute(f"ATTACH '{published}' AS pub (READ_ONLY)")
-    kept = {"interactions", SEARCH_TABLE} if plan.full is None else set()
+    kept = {"interactions", SEARCH_TABLE, *carry.DERIVED_TABLES} if plan.full is None else set()
     for (table,) in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = 'pub' "
         "AND schema_name = 'main'"

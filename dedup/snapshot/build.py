@@ -18,12 +18,13 @@ from dedup.duck import session
 from dedup.identity.constraints import MERGE_SIDES_SCHEMA
 from dedup.identity.merge_history import OUTCOME_SCHEMA, SIDE_PROFILE_SCHEMA
 from dedup.identity.verify import FAILURES_SCHEMA
-from dedup.properties import property_errors_sql, typed_view_sql
+from dedup.properties import typed_view_sql
 from dedup.schema import CANONICAL_FIELDS
 from dedup.snapshot.analyst import finish_analyst_layer
 from dedup.snapshot.carry import PublishPlan, start_build, update_interactions
 from dedup.snapshot.comments import apply_comments
 from dedup.snapshot.files import PROPOSALS_DDL, connect_build, write_table
+from dedup.snapshot.interaction_tables import KeptTables, write_interaction_tables
 from dedup.snapshot.profiles import build_contacts, register_audience_map
 
 # Columns of the published `interactions` table: SPEC's canonical columns, the normalized forms
@@ -86,30 +87,6 @@ class SnapshotInputs:
     deleted_contacts: pl.DataFrame = field(default_factory=lambda: _empty(DELETED_CONTACTS_SCHEMA))
 
 
-# Safe merging: a session gets only the audience its own evidence supports. A session that typed
-# an enterprise customer's email merges into that contact, but the email is self-asserted: only a
-# verified identity in the session itself lifts it above the default audience (docs/privacy.md).
-SESSION_AUDIENCE_SQL = """
-CREATE TABLE out.session_audience AS
-WITH s AS (
-  SELECT i.session_id,
-         arg_max(i.contact_id, (i.occurred_at, i.interaction_id)) AS contact_id,
-         arg_max(m.audience, i.occurred_at) FILTER (WHERE i.identity_verified) AS verified_audience,
-         bool_or(i.identity_verified) AS verified,
-         count(*) AS interactions
-  FROM _interactions_full i LEFT JOIN audience_map m USING (plan_norm)
-  WHERE i.session_id IS NOT NULL
-  GROUP BY i.session_id
-)
-SELECT s.session_id, s.contact_id,
-       coalesce(s.verified_audience, '{default}') AS audience,
-       CASE WHEN s.verified THEN 'verified_identity' ELSE 'self_asserted' END AS evidence,
-       c.audience AS contact_audience, s.interactions
-FROM s LEFT JOIN _contacts c USING (contact_id)
-ORDER BY s.session_id
-"""
-
-
 def interactions_sql(interactions: Path, assignment: Path) -> str:
     """Prepared interactions joined to their contact ids, read by DuckDB straight from Parquet.
 
@@ -139,6 +116,7 @@ def build_snapshot(
     config: EngineConfig,
     published: Path | None = None,
     full: str | None = None,
+    kept: KeptTables | None = None,
 ) -> PublishPlan:
     """Write every published table into the DuckDB file at `path`.
 
@@ -146,7 +124,9 @@ def build_snapshot(
     file once (building inside the file measured 3x slower on 1M interactions: every intermediate
     was compressed and checkpointed to disk). With `published` (last night's file) and no `full`
     reason, `path` starts as its copy and `interactions` gets only its changed rows
-    (`dedup.snapshot.carry`); the plan says which path was taken and why.
+    (`dedup.snapshot.carry`), and `session_audience` and `property_errors` only the rows of what
+    changed when `kept` names the run and code that made the copy's (`interaction_tables`); the
+    plan says which path was taken and why.
     """
     plan = start_build(path, published, full)
     con = session(path.parent / "duckdb_tmp")
@@ -156,11 +136,14 @@ def build_snapshot(
         register_audience_map(con, config)
         con.execute(f"ATTACH '{path}' AS out")
         _write_interactions(con, path, plan)
+        plan.sessions = write_interaction_tables(con, config, plan, kept, _run_ids(inputs.runs))
         con.execute(
             "CREATE TABLE out.contacts AS SELECT * REPLACE (attributes::JSON AS attributes) "
             "FROM _contacts ORDER BY contact_id"
         )
-        con.execute("CREATE TABLE out.audience_map AS FROM audience_map ORDER BY plan_norm")
+        con.execute(
+            "CREATE OR REPLACE TABLE out.audience_map AS FROM audience_map ORDER BY plan_norm"
+        )
         con.execute("USE out")
         con.execute(PROPOSALS_DDL)
         con.execute("USE memory")
@@ -192,11 +175,6 @@ def build_snapshot(
             write_table(con, "out.crm_links", inputs.crm_links, "contact_id, system, record_id")
         if inputs.tier_mismatches is not None:
             write_table(con, "out.tier_mismatches", inputs.tier_mismatches, "contact_id, system")
-        con.execute(SESSION_AUDIENCE_SQL.format(default=config.default_audience))
-        con.execute(
-            "CREATE TABLE out.property_errors AS "
-            + property_errors_sql(config.properties, "_interactions_full")
-        )
         con.execute("DETACH out")
     finally:
         con.close()
@@ -214,6 +192,12 @@ def build_snapshot(
     finally:
         out.close()
     return plan
+
+
+def _run_ids(runs: pl.DataFrame) -> tuple[str | None, str | None]:
+    """The run id of the published file's night and tonight's (None: no such run)."""
+    ids = [None, None, *runs.sort("run_number").get_column("run_id").to_list()]
+    return ids[-2], ids[-1]
 
 
 def _write_interactions(con: duckdb.DuckDBPyConnection, path: Path, plan: PublishPlan) -> None:

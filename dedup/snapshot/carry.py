@@ -3,10 +3,11 @@
 Writing the published `interactions` table (every interaction, sorted and compressed) was the
 largest part of a night that adds 1% to the history. A night whose interactions are mostly what
 was published last night therefore copies last night's file (a file copy, no decompression),
-drops every object in it but `interactions` and the full-text index with the table it indexes
-(carried by dedup.snapshot.search_index), and writes every other table whole as a fresh build
-does; `interactions` gets only its changed rows: the rows whose published values differ from
-tonight's are deleted and tonight's rows for them (and new ones) inserted.
+drops every object in it but `interactions`, the full-text index with the table it indexes
+(carried by dedup.snapshot.search_index) and `DERIVED_TABLES` (the tables computed from every
+interaction: dedup.snapshot.interaction_tables), and writes every other table whole as a fresh
+build does; `interactions` gets only its changed rows: the rows whose published values differ
+from tonight's are deleted and tonight's rows for them (and new ones) inserted.
 
 What changed is found by value, not by tracking why: a hash of every published column of each
 row, tonight's (from the work files) against the copy's. A new, re-delivered, scrubbed or
@@ -33,6 +34,9 @@ from dedup.snapshot.analyst import FTS_SCHEMA, SEARCH_TABLE
 from dedup.snapshot.files import connect_build
 
 KEPT_TABLE = "interactions"
+# Carried with it when they can be (dedup.snapshot.interaction_tables); the audience map is kept
+# only to be compared with tonight's.
+DERIVED_TABLES = ("session_audience", "property_errors", "audience_map")
 # Above this share of changed rows a sorted full write is the better file for the same cost.
 MAX_CHANGED_SHARE = 0.5
 
@@ -46,14 +50,19 @@ class PublishPlan:
     removed: int = 0  # published rows deleted (changed or gone)
     kept: int = 0  # published rows left as they were
     search: str = ""  # how the full-text index was made (dedup.snapshot.search_index)
+    sessions: str = ""  # how session_audience and property_errors were made (interaction_tables)
 
     def describe(self) -> str:
         if self.full:  # every table, the search index too, written whole
             return f"full: {self.full}"
         search = f"; search index {self.search}" if self.search else ""
+        sessions = (
+            f"; session_audience and property_errors {self.sessions}" if self.sessions else ""
+        )
         return (
             f"incremental: {self.written:,} interactions written, {self.removed:,} removed, "
-            f"{self.kept:,} kept from the published file{search}; every other table written whole"
+            f"{self.kept:,} kept from the published file{search}{sessions}; "
+            "every other table written whole"
         )
 
 
@@ -107,7 +116,7 @@ def created_by(path: Path) -> str | None:
 
 def _strip(path: Path) -> str | None:
     """Drop every object but `interactions`, the search table and its full-text index (the
-    analyst layer carries the index: dedup.snapshot.search_index)."""
+    analyst layer carries the index: dedup.snapshot.search_index) and `DERIVED_TABLES`."""
     con = duckdb.connect(str(path))
     try:
         tables = con.execute(
@@ -137,7 +146,7 @@ def _strip(path: Path) -> str | None:
         ).fetchall():
             con.execute(f'DROP INDEX "{index}"')
         for (table,) in tables:
-            if table not in (KEPT_TABLE, SEARCH_TABLE):
+            if table not in (KEPT_TABLE, SEARCH_TABLE, *DERIVED_TABLES):
                 con.execute(f'DROP TABLE "{table}"')
         return None
     finally:
@@ -149,7 +158,8 @@ def update_interactions(
 ) -> str | None:
     """Make `out.interactions` hold exactly the rows of `select` (tonight's published rows, with
     columns `names`) by deleting the rows that differ and inserting tonight's; or say why not
-    (the table is then left as it was)."""
+    (the table is then left as it was). Leaves `_changed` (interaction_id, tonight: inserted,
+    published: deleted) and `_removed` (the deleted rows) for the tables computed from them."""
     table = "out.main.interactions"
     if _columns(con, f"SELECT * FROM ({select}) LIMIT 0") != _columns(con, f"FROM {table} LIMIT 0"):
         return "published interactions' columns differ from tonight's"
@@ -161,25 +171,25 @@ def update_interactions(
         f"FULL JOIN (SELECT interaction_id, {row_hash} AS h FROM {table}) p "
         "USING (interaction_id) WHERE t.h IS DISTINCT FROM p.h"
     )
-    try:
-        written, removed, published = con.execute(
-            # coalesce: over no changed rows at all, count_if is NULL
-            "SELECT coalesce(count_if(tonight), 0), coalesce(count_if(published), 0), "
-            f"(SELECT count(*) FROM {table}) FROM _changed"
-        ).fetchone()  # type: ignore[misc]
-        if max(written, removed) > MAX_CHANGED_SHARE * max(published, 1):
-            return f"{max(written, removed):,} of {published:,} published interactions changed"
-        con.execute(
-            f"DELETE FROM {table} WHERE interaction_id IN "
-            "(SELECT interaction_id FROM _changed WHERE published)"
-        )
-        con.execute(
-            f"INSERT INTO {table} SELECT * FROM ({select}) s "
-            "SEMI JOIN (SELECT interaction_id FROM _changed WHERE tonight) c USING (interaction_id) "
-            "ORDER BY occurred_at, interaction_id"
-        )
-    finally:
-        con.execute("DROP TABLE _changed")
+    written, removed, published = con.execute(
+        # coalesce: over no changed rows at all, count_if is NULL
+        "SELECT coalesce(count_if(tonight), 0), coalesce(count_if(published), 0), "
+        f"(SELECT count(*) FROM {table}) FROM _changed"
+    ).fetchone()  # type: ignore[misc]
+    if max(written, removed) > MAX_CHANGED_SHARE * max(published, 1):
+        return f"{max(written, removed):,} of {published:,} published interactions changed"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _removed AS SELECT * FROM {table} "
+        "SEMI JOIN (SELECT interaction_id FROM _changed WHERE published) USING (interaction_id)"
+    )
+    con.execute(
+        f"DELETE FROM {table} WHERE interaction_id IN (SELECT interaction_id FROM _removed)"
+    )
+    con.execute(
+        f"INSERT INTO {table} SELECT * FROM ({select}) s "
+        "SEMI JOIN (SELECT interaction_id FROM _changed WHERE tonight) c USING (interaction_id) "
+        "ORDER BY occurred_at, interaction_id"
+    )
     plan.written, plan.removed, plan.kept = written, removed, published - removed
     return None
 
