@@ -145,8 +145,8 @@ def test_carried_tables_equal_a_fresh_build_night_after_night(
             run = (f"r{night - 1}", f"r{night}")
             carried, fresh = tmp_path / "carried.duckdb", tmp_path / "fresh.duckdb"
             plan = _build(carried, rows, contacts, CONFIG, kept, run, published)
-            assert plan.full is None and plan.sessions == "", plan.describe()
-            assert "session_audience and property_errors" not in plan.describe()
+            assert plan.full is None and plan.sessions.startswith("carried: "), plan.describe()
+            assert "; session_audience and property_errors carried: " in plan.describe()
             _build(fresh, rows, contacts, CONFIG, KeptTables(tmp_path / "scratch"), run)
             assert _differ(carried, fresh) == {}, (seed, night)
             carried.replace(published)
@@ -174,7 +174,7 @@ def test_written_whole_when_the_copy_cannot_be_trusted(tmp_path: Path) -> None:
         connect_build(fresh).close()
         return plan.sessions
 
-    assert night(CONFIG, ("r1", "r2")) == ""  # nothing changed: carried
+    assert night(CONFIG, ("r1", "r2")) == "carried: 0 sessions recomputed, 29 published"
     # The published file is not the one the kept record names (a night that did not publish).
     assert night(CONFIG, ("r0", "r2")) == (
         "written whole: no record of the run that made the published tables"
@@ -190,7 +190,7 @@ def test_written_whole_when_the_copy_cannot_be_trusted(tmp_path: Path) -> None:
     moved = [dict(r, contact_id="c99") if i % 3 == 0 else r for i, r in enumerate(rows)]
     (kept.folder / "state.json").write_text(record)
     plan = _build(build, moved, _contacts(moved, rng), CONFIG, kept, ("r1", "r2"), published)
-    assert plan.sessions.startswith("written whole: ") and " sessions changed" in plan.sessions
+    assert plan.sessions.startswith("written whole: ") and "published sessions changed" in plan.sessions
     # A copy without the tables (a file from before they were carried).
     with duckdb.connect(str(published)) as con:
         con.execute("DROP TABLE session_audience")

@@ -119,17 +119,14 @@ def write_interaction_tables(
     reason = (
         "the file was written whole" if plan.full else _unusable(con, config, kept, runs[0], token)
     )
+    carried = False
     if reason is None:
-        reason = _carry(con, config)
-    if reason is not None:
+        carried, reason = _carry(con, config)
+    if not carried:
         _write_whole(con, config)
     if kept is not None and runs[1] is not None:
         kept.write(runs[1], token)
-    return reason_text(reason)
-
-
-def reason_text(reason: str | None) -> str:
-    return "" if reason is None else f"written whole: {reason}"
+    return f"carried: {reason}" if carried else f"written whole: {reason}"
 
 
 def _unusable(
@@ -182,9 +179,10 @@ def _write_whole(con: duckdb.DuckDBPyConnection, config: EngineConfig) -> None:
     )
 
 
-def _carry(con: duckdb.DuckDBPyConnection, config: EngineConfig) -> str | None:
+def _carry(con: duckdb.DuckDBPyConnection, config: EngineConfig) -> tuple[bool, str]:
     """Recompute the sessions and errors of what changed (the interactions' carry left the rows
-    it deleted in `_removed` and the ids it inserted in `_changed`); None, or why not."""
+    it deleted in `_removed` and the ids it inserted in `_changed`): (True, what was
+    recomputed), or (False, why not)."""
     default = config.default_audience.replace("'", "''")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _inserted AS SELECT i.* FROM out.main.interactions i "
@@ -204,7 +202,7 @@ def _carry(con: duckdb.DuckDBPyConnection, config: EngineConfig) -> str | None:
         f"SELECT (SELECT count(*) FROM _recompute), (SELECT count(*) FROM {SESSIONS})"
     ).fetchone()  # type: ignore[misc]
     if recompute > carry.MAX_CHANGED_SHARE * max(sessions, 1):
-        return f"{recompute:,} of {sessions:,} sessions changed"
+        return False, f"{recompute:,} of {sessions:,} published sessions changed"
     con.execute(f"DELETE FROM {SESSIONS} WHERE session_id IN (FROM _recompute)")
     # Kept sessions whose contact's audience changed tonight.
     con.execute(
@@ -226,7 +224,7 @@ def _carry(con: duckdb.DuckDBPyConnection, config: EngineConfig) -> str | None:
     con.execute(f"INSERT INTO {ERRORS} {property_errors_sql(config.properties, '_inserted')}")
     con.execute("DROP TABLE _inserted")
     con.execute("DROP TABLE _recompute")
-    return None
+    return True, f"{recompute:,} sessions recomputed, {sessions:,} published"
 
 
 def _columns(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[str, str]]:
