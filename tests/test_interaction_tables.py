@@ -190,7 +190,10 @@ def test_written_whole_when_the_copy_cannot_be_trusted(tmp_path: Path) -> None:
     moved = [dict(r, contact_id="c99") if i % 3 == 0 else r for i, r in enumerate(rows)]
     (kept.folder / "state.json").write_text(record)
     plan = _build(build, moved, _contacts(moved, rng), CONFIG, kept, ("r1", "r2"), published)
-    assert plan.sessions.startswith("written whole: ") and "published sessions changed" in plan.sessions
+    assert (
+        plan.sessions.startswith("written whole: ")
+        and "published sessions changed" in plan.sessions
+    )
     # A copy without the tables (a file from before they were carried).
     with duckdb.connect(str(published)) as con:
         con.execute("DROP TABLE session_audience")
