@@ -355,6 +355,8 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     assert nights.ids[nights.a].startswith("incremental: "), nights.ids[nights.a]
     assert nights.profiles[nights.a].startswith("incremental: ")
     assert nights.published[nights.a].startswith("incremental: ")
+    # Night 2's file was written whole and named its run: its session rows are carried.
+    assert "; session_audience and property_errors carried: " in nights.published[nights.a]
 
     # Nothing of the erased person is kept in the normalized days or the kept profiles.
     kept = nights.a.with_name("contacts.duckdb.state") / "cache" / NORMALIZED_CACHE
@@ -372,6 +374,7 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     nights.killed([], watch=[kept.parent / PROFILE_CACHE])
     incremental, _ = nights.both()
     assert nights.published[nights.a].startswith("incremental: ")
+    assert "; session_audience and property_errors carried: " in nights.published[nights.a]
     assert incremental.startswith("incremental: 0 new days, ")
     # The killed try wrote tonight's identity index before it died: nothing left to merge.
     assert nights.clusters[nights.a].startswith("incremental: 0 rows of 0 affected clusters")
