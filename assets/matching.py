@@ -30,6 +30,7 @@ from assets.reporting import md_table
 from assets.resources import ContactsSettings
 from dedup.admin.contact_edits import apply_contact_edits
 from dedup.layout import WORK_COMPRESSION
+from dedup.matching.carried_records import link_records
 from dedup.matching.labels import labelled_faces
 from dedup.matching.model import TrainedModel
 from dedup.matching.nightly import MatchingNight, MatchingOptions, match_tonight, tonight_proposals
@@ -50,6 +51,8 @@ PROPOSALS_FILE = "proposals.parquet"
 SCORES_FILE = "proposal_scores.parquet"
 # Tonight's matcher records, so the reports do not rebuild them.
 RECORDS_FILE = "match_records.parquet"
+# Matcher records kept from night to night (`dedup.matching.carried_records`, docs/state.md).
+RECORDS_CACHE = "records"
 
 
 class MatchingConfig(dg.Config):
@@ -157,6 +160,8 @@ def _matching_metadata(night: MatchingNight, settings: ContactsSettings) -> dict
         "identified_attributes": dg.MetadataValue.json(night.identified),
         "model": night.model_status,
     }
+    if night.records_plan is not None:  # which path the records took and why (issue 25)
+        metadata["records_path"] = night.records_plan.describe()
     run = night.run
     if run is None or night.model is None:
         return metadata
@@ -202,6 +207,7 @@ def merge_proposals(
         min_contacts=settings.min_contacts_to_match,
         retrain=config.retrain,
         full_predict=config.full_predict,
+        records_dir=layout.cache_dir / RECORDS_CACHE,
     )
     night = match_tonight(
         contacts,
@@ -215,7 +221,10 @@ def merge_proposals(
     else:
         assert night.run is not None
         night.run.scored.write_parquet(work(SCORES_FILE))
-        night.records.write_parquet(work(RECORDS_FILE))
+        if night.records_plan is None:
+            night.records.write_parquet(work(RECORDS_FILE))
+        else:  # the kept file itself, written once
+            link_records(night.records_plan, work(RECORDS_FILE), night.records)
     if night.skipped_rules:
         context.log.warning(
             f"blocking rules over {settings.max_pairs_per_rule:,} candidate pairs skipped "

@@ -30,7 +30,7 @@ import pytest
 
 from assets.identity import NORMALIZED_CACHE
 from assets.matching import PROFILE_CACHE
-from assets.names import CLUSTERS, CONTACT_IDS, PROFILES, SNAPSHOT
+from assets.names import CLUSTERS, CONTACT_IDS, PROFILES, PROPOSALS, SNAPSHOT
 from assets.resources import ContactsSettings
 from contacts.demo import GeneratorConfig, generate_exports
 from dedup.config import EngineConfig
@@ -43,6 +43,7 @@ from dedup.identity.day_cache import (
 )
 from dedup.identity.interactions import prepare_interactions
 from dedup.ingest.days import INTERACTION_SOURCES, day_files, read_staged, stage_days
+from dedup.matching import carried_records
 from dedup.service.review import (
     delete_contacts,
     erase_contact,
@@ -140,6 +141,7 @@ PATH_LABELS = {
     CLUSTERS: "clusters_path",
     CONTACT_IDS: "ids_path",
     PROFILES: "profiles_path",
+    PROPOSALS: "records_path",
     SNAPSHOT: "publish_path",
 }
 
@@ -147,9 +149,39 @@ PATH_LABELS = {
 def night_path(instance: dg.DagsterInstance, asset: str = "interactions") -> str:
     """The path a night's step took: `night_path` of `interactions`, `clusters_path` of
     `identity_clusters`, `ids_path` of `contact_ids`, `profiles_path` of `contact_profiles`,
-    `publish_path` of `contacts_snapshot`."""
+    `records_path` of `merge_proposals`, `publish_path` of `contacts_snapshot`."""
     record = instance.fetch_materializations(dg.AssetKey(asset), limit=1).records[0]
     return record.asset_materialization.metadata[PATH_LABELS[asset]].value  # type: ignore[union-attr]
+
+
+# What the identity steps report besides their path: the same on both paths of a night.
+FIGURES = {
+    "interactions": (
+        "dagster/row_count",
+        "deliveries",
+        "updates",
+        "repeated_deliveries",
+        "suppressed_by_erasure",
+        "held_by_deletion",
+        "identity_failures",
+        "verified_interactions",
+        "invalid_emails",
+        "invalid_phones",
+        "phone_lookup_saved",
+    ),
+    CLUSTERS: ("dagster/row_count", "clusters", "cluster_size_histogram", "ambiguous_keys"),
+    CONTACT_IDS: ("dagster/row_count", "new_contacts", "redirects", "bridging_keys"),
+}
+
+
+def step_figures(instance: dg.DagsterInstance) -> dict[str, object]:
+    """`FIGURES` of a night's last materializations, by asset and label."""
+    out: dict[str, object] = {}
+    for asset, labels in FIGURES.items():
+        record = instance.fetch_materializations(dg.AssetKey(asset), limit=1).records[0]
+        meta = record.asset_materialization.metadata  # type: ignore[union-attr]
+        out.update({f"{asset}.{label}": meta[label].value for label in labels})
+    return out
 
 
 class Nights:
@@ -163,7 +195,9 @@ class Nights:
         self.clusters: dict[Path, str] = {}  # the auto-merge's path of each workspace's last night
         self.ids: dict[Path, str] = {}  # the contact ids' path
         self.profiles: dict[Path, str] = {}  # the profiles' path
+        self.records: dict[Path, str] = {}  # the matcher records' path
         self.published: dict[Path, str] = {}  # and the published file's
+        self.figures: dict[Path, dict[str, object]] = {}  # the identity steps' figures
 
     def settings(self, db: Path) -> ContactsSettings:
         return ContactsSettings(exports_dir=str(self.exports), db_path=str(db))
@@ -174,7 +208,9 @@ class Nights:
         self.clusters[db] = night_path(instance, CLUSTERS)
         self.ids[db] = night_path(instance, CONTACT_IDS)
         self.profiles[db] = night_path(instance, PROFILES)
+        self.records[db] = night_path(instance, PROPOSALS)
         self.published[db] = night_path(instance, SNAPSHOT)
+        self.figures[db] = step_figures(instance)
         return night_path(instance)
 
     def killed(self, source_days: list[tuple[str, str]], watch: list[Path] | None = None) -> None:
@@ -210,6 +246,8 @@ class Nights:
         full = self.run(self.b, full=True)
         incremental = self.run(self.a)
         assert differences(self.a, self.b, since) == {}
+        # Counts the steps make over every row (figures, cluster histogram): equal too.
+        assert self.figures[self.a] == self.figures[self.b]
         return incremental, full
 
 
@@ -274,6 +312,7 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     monkeypatch.setattr(carry, "MAX_CHANGED_SHARE", 1.0)
     monkeypatch.setattr(identity_index, "MAX_AFFECTED_SHARE", 1.0)  # and the auto-merge
     monkeypatch.setattr(carried_ids, "MAX_CHANGED_SHARE", 1.0)  # and the contact ids
+    monkeypatch.setattr(carried_records, "MAX_CHANGED_SHARE", 1.0)  # and the matcher records
     days = sorted(p.name for p in (generated / "askvault").iterdir())
     redelivered = first_parquet_day(generated, days[:3])
 
@@ -289,6 +328,7 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     assert nights.clusters[nights.a] == "full: no identity index kept yet"
     assert nights.ids[nights.a] == "full: no contact ids kept yet"
     assert nights.profiles[nights.a] == "full: no profiles kept yet"
+    assert nights.records[nights.a] == "full: no records kept yet"
     assert nights.published[nights.a] == "full: no published file yet"
     night1 = shutil.copy2(nights.a, tmp_path / "night1.duckdb")
 
@@ -314,6 +354,9 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     assert " 0 contacts carried" not in nights.ids[nights.a]
     assert nights.profiles[nights.b] == "full: --full requested"
     assert nights.profiles[nights.a].startswith("incremental: ")
+    assert nights.records[nights.b] == "full: --full requested"
+    assert nights.records[nights.a].startswith("incremental: ")
+    assert " 0 records built" not in nights.records[nights.a]
     assert nights.published[nights.b] == "full: --full requested"
     # The erasure writes the file whole: a copy would keep the erased rows' bytes in its blocks.
     assert (
@@ -354,6 +397,7 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     # The killed try stopped before contact_ids: last night's kept ids are the published ones.
     assert nights.ids[nights.a].startswith("incremental: "), nights.ids[nights.a]
     assert nights.profiles[nights.a].startswith("incremental: ")
+    assert nights.records[nights.a].startswith("incremental: ")
     assert nights.published[nights.a].startswith("incremental: ")
     # Night 2's file was written whole and named its run: its session rows are carried.
     assert "; session_audience and property_errors carried: " in nights.published[nights.a]
@@ -384,6 +428,9 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     )
     # (0 rebuilt when the killed try had finished writing its generation: same rows tonight.)
     assert nights.profiles[nights.a].startswith("incremental: ")
+    # The new phone hub hides R's phone: R's record is built again (its inputs changed).
+    assert nights.records[nights.a].startswith("incremental: ")
+    assert " 0 records built" not in nights.records[nights.a]
     assert contact_with(nights.a, p_email) == contact_with(nights.a, q_email)
     hubs = "SELECT count(*) FROM ambiguous_keys WHERE key_type = 'phone' AND key_value = '{}'"
     assert query(nights.a, hubs.format(r_phone)).item() == 1

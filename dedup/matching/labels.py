@@ -39,6 +39,19 @@ class Faces:
         return self.faces.get_column("owner").n_unique() if self.faces.height else 0
 
 
+# The interaction columns `_interaction_faces` reads.
+_READ_COLUMNS = (
+    "name_display",
+    "name",
+    "email_norm",
+    "phone_e164",
+    "company_display",
+    "company",
+    "attributes",
+    "contact_tags",
+)
+
+
 def _interaction_faces(interactions: pl.LazyFrame) -> pl.LazyFrame:
     return interactions.select(
         "contact_id",
@@ -49,6 +62,31 @@ def _interaction_faces(interactions: pl.LazyFrame) -> pl.LazyFrame:
         pl.col("attributes").cast(pl.String),
         pl.col("contact_tags").alias("tags"),
     )
+
+
+def _face_rows(interactions: Path | pl.DataFrame, assignment: Path | pl.DataFrame) -> pl.DataFrame:
+    """contact_id and the face columns (`FACE_COLUMNS`) of every assigned interaction. The
+    night's work files hold the same interaction ids in the same order: then the contact ids
+    are set beside the rows instead of joined (the same rows; the join cost ~0.6 CPU s at 1M)."""
+    if isinstance(interactions, pl.DataFrame) or isinstance(assignment, pl.DataFrame):
+        lazy = interactions.lazy() if isinstance(interactions, pl.DataFrame) else None
+        assign = assignment.lazy() if isinstance(assignment, pl.DataFrame) else None
+        lazy = lazy if lazy is not None else pl.scan_parquet(interactions)
+        assign = assign if assign is not None else pl.scan_parquet(assignment)
+        return _interaction_faces(lazy.join(assign, on="interaction_id")).collect()
+    read = ["interaction_id", *_READ_COLUMNS]
+    rows = pl.read_parquet(interactions, columns=read)
+    assign = pl.read_parquet(assignment, columns=["interaction_id", "contact_id"])
+    ids = rows.get_column("interaction_id")
+    if (
+        ids.len() == assign.height
+        and ids.equals(assign.get_column("interaction_id"))
+        and (ids.len() < 2 or bool((ids.slice(1) > ids.slice(0, ids.len() - 1)).all()))
+    ):
+        joined = rows.with_columns(assign.get_column("contact_id"))  # strictly increasing ids
+    else:
+        joined = rows.join(assign, on="interaction_id")
+    return _interaction_faces(joined.lazy()).collect()
 
 
 def labelled_faces(
@@ -62,28 +100,32 @@ def labelled_faces(
 
     `interactions`: the prepared interactions (dedup.identity: name_display, email_norm,
     phone_e164, company_display, attributes, contact_tags); `assignment`: interaction_id →
-    contact_id. Parquet paths are scanned for these columns only.
+    contact_id. Parquet paths are read for these columns only.
+
+    Which contacts hold two faces is counted on hashes (each face's, the one that orders a
+    contact's faces, per contact hash, the one the sample is drawn by), not on seven string
+    columns: at 1M interactions ≈ 0.5 CPU s instead of ≈ 1.5 for unique rows and a window over
+    them. Only the sampled contacts' faces are then made from their columns, as before. Two
+    faces of one contact, or two contacts, with the same 64-bit hash would count once (they
+    would already tie in the order, or share a place in the sample).
     """
-    frame = interactions if isinstance(interactions, pl.DataFrame) else None
-    lazy = frame.lazy() if frame is not None else pl.scan_parquet(interactions)
-    assign = (
-        assignment.lazy() if isinstance(assignment, pl.DataFrame) else pl.scan_parquet(assignment)
+    rows = _face_rows(interactions, assignment).with_columns(
+        pl.col("contact_id").hash(seed=seed).alias("_contact_hash")
     )
+    faces_per_contact = rows.group_by("_contact_hash").agg(
+        pl.struct(FACE_COLUMNS).hash(seed=seed).n_unique().alias("n")
+    )
+    eligible = faces_per_contact.filter(pl.col("n") >= 2).get_column("_contact_hash")
+    if eligible.len() == 0:
+        return Faces(_empty_faces(), _empty_pairs())
+    chosen = eligible.sort().head(max_contacts).implode()
     faces = (
-        _interaction_faces(lazy.join(assign, on="interaction_id"))
+        rows.filter(pl.col("_contact_hash").is_in(chosen))
         .unique(maintain_order=False)
         .with_columns(pl.struct(FACE_COLUMNS).hash(seed=seed).alias("_face_hash"))
         .filter(pl.len().over("contact_id") >= 2)
         # At most `max_faces` per contact, the same ones on every run.
         .filter(pl.col("_face_hash").rank("ordinal").over("contact_id") <= max_faces)
-        .with_columns(pl.col("contact_id").hash(seed=seed).alias("_contact_hash"))
-        .collect()
-    )
-    if faces.height == 0:
-        return Faces(_empty_faces(), _empty_pairs())
-    chosen = faces.get_column("_contact_hash").unique().sort().head(max_contacts).implode()
-    faces = (
-        faces.filter(pl.col("_contact_hash").is_in(chosen))
         .sort("contact_id", "_face_hash")
         .with_columns(
             pl.col("contact_id").alias("owner"),

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
+from dedup.matching.carried_records import RecordsPlan, carried_records
 from dedup.matching.incremental import PredictionRun, predict_nightly
 from dedup.matching.labels import labelled_records
 from dedup.matching.model import TrainedModel, TrainingConfig, train
@@ -36,7 +37,9 @@ class MatchingOptions:
     max_pairs_per_rule: int
     min_contacts: int
     retrain: bool = False
-    full_predict: bool = False
+    full_predict: bool = False  # also builds every record (`contacts run --full`)
+    # Where the records are kept between nights (`carried_records`); None: build every one.
+    records_dir: Path | None = None
 
 
 @dataclass
@@ -48,6 +51,7 @@ class MatchingNight:
     model_status: str = ""
     run: PredictionRun | None = None
     skipped_rules: list[str] = field(default_factory=list)  # over max_pairs_per_rule tonight
+    records_plan: RecordsPlan | None = None  # how the records were made (None: not kept)
 
 
 def _model(
@@ -87,8 +91,14 @@ def match_tonight(
         declared: the workspace's declared properties.
     """
     properties, identified = workspace_properties(contacts, faces, declared)
-    records = contact_records(contacts, ambiguous, properties)
+    plan = None
+    if options.records_dir is None:
+        records = contact_records(contacts, ambiguous, properties)
+    else:
+        full = "--full requested" if options.full_predict else None
+        records, plan = carried_records(contacts, ambiguous, properties, options.records_dir, full)
     night = MatchingNight(records, pl.DataFrame(schema=PREDICTION_SCHEMA), identified)
+    night.records_plan = plan
     if records.height < options.min_contacts:
         night.model_status = "not trained (too few contacts)"
         return night

@@ -223,6 +223,33 @@ def contact_records(
     """Splink input from the contacts frame (contact_id, name, email_norm, phone, phones,
     company, attributes, tags), without hub emails and phones, with a column per matched
     property (`matched_properties`)."""
+    masked = masked_contacts(contacts, ambiguous_keys)
+    return finished_records(own_records(masked, properties))
+
+
+# What one contact's record is made of (`masked_contacts`' columns): every column of the record
+# is a function of these and, for `employer` alone, of the workspace's providers
+# (`finished_records`). `dedup.matching.carried_records` relies on that split.
+RECORD_INPUTS = (
+    "contact_id",
+    "name",
+    "company",
+    "email_norm",
+    "phone",
+    "phone_shared",
+    "phones",
+    "tags",
+    "attributes",
+)
+# Columns of `own_records` beyond the record's: what `finished_records` reads the employer from.
+EMPLOYER_INPUTS = ("company_employer", "email_employer")
+
+
+def masked_contacts(
+    contacts: pl.DataFrame, ambiguous_keys: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """`RECORD_INPUTS` of each contact: hub emails and phones hidden, `phone_shared` marked,
+    `tags` and `attributes` null when the frame lacks them."""
     if ambiguous_keys is not None and ambiguous_keys.height:
         hub_emails, hub_phones = (
             hub_values(ambiguous_keys, "email"),
@@ -237,13 +264,31 @@ def contact_records(
             .alias("phone"),
             _without("phones", hub_phones).alias("phones"),
         )
-    email = pl.col("email_norm")
-    tags = (
-        pl.col("tags").list.eval(pl.element().str.to_lowercase().str.strip_chars()).list.unique()
-        if "tags" in contacts.columns
-        else pl.lit(None, pl.List(pl.String))
+    return contacts.select(
+        "contact_id",
+        "name",
+        "company",
+        "email_norm",
+        "phone",
+        pl.col("phone").is_in(shared_phones(ambiguous_keys).implode()).alias("phone_shared"),
+        "phones",
+        (pl.col("tags") if "tags" in contacts.columns else pl.lit(None, pl.List(pl.String))).alias(
+            "tags"
+        ),
+        (
+            pl.col("attributes").cast(pl.String)
+            if "attributes" in contacts.columns
+            else pl.lit(None, pl.String)
+        ).alias("attributes"),
     )
-    records = contacts.select(
+
+
+def own_records(masked: pl.DataFrame, properties: Mapping[str, str] | None = None) -> pl.DataFrame:
+    """The record of each row of `masked_contacts`, from that row alone: every record column
+    but `employer`, and `EMPLOYER_INPUTS`."""
+    email = pl.col("email_norm")
+    tags = pl.col("tags").list.eval(pl.element().str.to_lowercase().str.strip_chars()).list.unique()
+    records = masked.select(
         pl.col("contact_id").alias("unique_id"),
         "name",
         pl.col("company").alias("company_raw"),
@@ -259,15 +304,11 @@ def contact_records(
         .alias("email_user"),
         email.str.extract(r"@(.+)$", 1).alias("email_domain"),
         pl.col("phone").alias("phone"),
-        pl.col("phone").is_in(shared_phones(ambiguous_keys).implode()).alias("phone_shared"),
+        "phone_shared",
         pl.col("phone").str.slice(-7).alias("phone_last7"),
         pl.when(pl.col("phones").list.len() > 0).then(pl.col("phones")).alias("phones"),
         pl.when(tags.list.len() > 0).then(tags.list.sort()).alias("tags"),
-        (
-            pl.col("attributes").cast(pl.String)
-            if "attributes" in contacts.columns
-            else pl.lit(None, pl.String)
-        ).alias("attributes"),
+        "attributes",
     )
     # Names, companies and attribute objects repeat across contacts (308,647 contacts had
     # 18,642 names, 2,939 companies and 11,233 attribute objects): each is derived once.
@@ -281,19 +322,26 @@ def contact_records(
     records = on_distinct(
         records, "email_domain", {"email_employer": domain_employer(pl.col("email_domain"))}
     )
-    records = records.with_columns(
-        employer=employer_key(
-            pl.col("company_employer"),
-            pl.when(~pl.col("email_domain").is_in(workspace_providers(records).implode())).then(
-                pl.col("email_employer")
-            ),
-        )
-    )
     records = records.join(
         attribute_arrays_of(records.get_column("attributes").unique(), properties),
         on="attributes",
         how="left",
         nulls_equal=True,
         maintain_order="left",
+    )
+    own = [c for c in RECORD_COLUMNS if c != "employer"]
+    return records.select(*own, *EMPLOYER_INPUTS, *property_columns(records.columns))
+
+
+def finished_records(own: pl.DataFrame) -> pl.DataFrame:
+    """`own_records` of every contact → the records: `employer` read against the providers of
+    the whole workspace (`workspace_providers`), in `RECORD_COLUMNS` order."""
+    records = own.with_columns(
+        employer=employer_key(
+            pl.col("company_employer"),
+            pl.when(~pl.col("email_domain").is_in(workspace_providers(own).implode())).then(
+                pl.col("email_employer")
+            ),
+        )
     )
     return records.select(*RECORD_COLUMNS, *property_columns(records.columns))
