@@ -232,24 +232,25 @@ def identity_clusters(
 ) -> dg.MaterializeResult:
     layout = settings.layout
     engine = settings.engine_config()
-    evidence = crm_evidence(read_staged_crm(layout.staging_root), engine.default_region)
     suppression = pl.read_parquet(layout.work_file(SUPPRESSION_FILE))
-    if settings.backend == "spark":
+    if settings.backend == "spark":  # the CRM evidence is built on Spark too (dedup.spark.crm)
         merged = auto_merge_on_spark(
             layout.work_dir,
             layout.work_file(INTERACTIONS_FILE),
             engine,
-            evidence,
+            layout.staging_root,
             suppression,
             salt(layout.state_dir),
             layout.work_file(CLUSTERS_FILE),
         )
         ambiguous, sizes, clusters = merged.ambiguous_keys, merged.sizes, merged.clusters
-        path = "full: spark engine"
+        path, evidence_rows = "full: spark engine", merged.evidence_rows
     else:
+        evidence = crm_evidence(read_staged_crm(layout.staging_root), engine.default_region)
         ambiguous, sizes, clusters, path = _auto_merge_local(
             layout, engine, evidence, suppression, config.full
         )
+        evidence_rows = evidence.height
     context.log.info(f"auto-merge: {path}")
     ambiguous.write_parquet(layout.work_file(AMBIGUOUS_FILE))
     by_type = ambiguous.group_by("key_type").len().sort("key_type")
@@ -267,7 +268,7 @@ def identity_clusters(
                 )
             ),
             "ambiguous_keys": ambiguous.height,
-            "crm_evidence_rows": evidence.height,
+            "crm_evidence_rows": evidence_rows,
             "ambiguous_by_type": dg.MetadataValue.md(md_table(by_type)),
         }
     )

@@ -64,6 +64,7 @@ from dedup.ingest.days import (
     write_staging,
 )
 from dedup.snapshot.profile_cache import contacts_frame
+from dedup.spark.crm import crm_evidence_on_spark, staged_crm_files
 from dedup.spark.identity import identity_stage, previous_from_local, staged_files
 from dedup.spark.night import decided_on_spark, held_on_spark
 from dedup.spark.profiles import (
@@ -213,6 +214,39 @@ def on_spark(
 
 def polars(frame, *order: str) -> pl.DataFrame:
     return pl.from_arrow(frame.toArrow()).sort(*order)  # type: ignore[union-attr]
+
+
+def _redelivered_crm(staging: Path, root: Path) -> tuple[str, str]:
+    """A copy of `staging`'s CRM days plus one later day re-delivering one HubSpot record with
+    another phone (as a CRM export re-sends an edited record); (evidence id, new phone)."""
+    for folder in {Path(f).parent for f in staged_crm_files(staging)}:
+        shutil.copytree(folder, root / folder.parent.name / folder.name)
+    first = sorted(root.glob("hubspot/*/accepted.parquet"))[0]
+    records = pl.read_parquet(first).filter(pl.col("phone").is_not_null())
+    edited = records.head(1).with_columns(
+        export_day=pl.lit("2030-01-01"),
+        phone=pl.lit("+1 617 555 0142"),
+        mobile_phone=pl.lit(None, pl.String),
+    )
+    later = root / "hubspot" / "2030-01-01"
+    later.mkdir()
+    edited.write_parquet(later / "accepted.parquet")
+    shutil.copy(first.with_name("manifest.json"), later / "manifest.json")
+    return f"hubspot:{edited['record_id'][0]}", "+16175550142"
+
+
+@needs_java
+def test_crm_evidence_on_spark_equals_local_engine(spark, staging: Path, tmp_path: Path) -> None:
+    """The staged CRM records' evidence built on Spark (latest delivery by a window, the local
+    `crm_evidence` per batch) is the local engine's, a re-delivered record's later phone too."""
+    evidence_id, phone = _redelivered_crm(staging, tmp_path)
+    local = crm_evidence(read_staged_crm(tmp_path), "US").sort("evidence_id", "phone_e164")
+    on_spark = crm_evidence_on_spark(spark, tmp_path, "US")
+    assert on_spark is not None
+    assert polars(on_spark, "evidence_id", "phone_e164").equals(local)
+    assert local.filter(pl.col("evidence_id") == evidence_id)["phone_e164"].to_list() == [phone]
+    assert local["evidence_id"].str.starts_with("salesforce:").any()  # both CRM systems
+    assert crm_evidence_on_spark(spark, tmp_path / "no-staging", "US") is None
 
 
 @needs_java

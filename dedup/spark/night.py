@@ -10,9 +10,9 @@ tonight's admin decisions sit between its steps (docs/scale.md):
    phone lookup. The driver gets what decisions touch (erased and purged ids, deleted and
    restored contacts' rows) and aggregates, and runs the staging scrub as the local engine.
 2. `auto_merge_on_spark` — the keys an erasure holds (the local `held_keys` per batch), then
-   auto-merge on Spark over that work file, with tonight's CRM evidence (built locally from
-   the staged CRM records); Spark writes the clusters' work file, the driver gets the
-   ambiguous keys and the cluster-size histogram.
+   auto-merge on Spark over that work file, with tonight's CRM evidence (built on Spark from
+   the staged CRM records: `dedup.spark.crm`); Spark writes the clusters' work file, the
+   driver gets the ambiguous keys, the cluster-size histogram and the evidence rows' count.
 3. `ids_on_spark` — last night's ids read by Spark (copied from the published file); the
    decision log's constraints (`dedup.identity.constraints`) computed from last night's rows
    of the contacts the decisions name and applied to the clusters they reach, collected (the
@@ -48,6 +48,7 @@ from dedup.ingest.days import empty_accepted
 from dedup.schema import CANONICAL_FIELDS
 from dedup.spark.batches import per_batch
 from dedup.spark.contact_ids import IdFiles, LastNight, SparkResolution, resolve_on_spark
+from dedup.spark.crm import crm_evidence_on_spark
 from dedup.spark.identity import (
     merged_keys,
     saved,
@@ -263,6 +264,7 @@ class SparkClusters:
     ambiguous_keys: pl.DataFrame
     clusters: int
     sizes: dict[str, int]  # `cluster_sizes`' histogram
+    evidence_rows: int = 0  # CRM evidence rows that took part (`crm_evidence`'s)
 
 
 def held_on_spark(keys: DataFrame, suppression: pl.DataFrame, salt_hex: str) -> pl.DataFrame:
@@ -294,19 +296,23 @@ def auto_merge_on_spark(
     work_dir: Path,
     interactions_file: Path,
     config: EngineConfig,
-    evidence: pl.DataFrame,
+    staging_root: Path,
     suppression: pl.DataFrame,
     salt_hex: str,
     clusters_file: Path,
 ) -> SparkClusters:
     """`dedup.identity.automerge.auto_merge` of tonight's interactions (the work file the
-    `interactions` step wrote) on Spark, the keys an erasure holds found there too; the
-    clusters written by Spark to `clusters_file`."""
+    `interactions` step wrote) on Spark, with the staged CRM records under `staging_root` as
+    evidence and the keys an erasure holds, both found there too; the clusters written by
+    Spark to `clusters_file`."""
     spark, work = night_session(work_dir), spark_work(work_dir)
     keys = spark.read.parquet(str(interactions_file)).select(
         "interaction_id", *KEY_COLUMNS.values()
     )
     held = held_on_spark(keys, suppression, salt_hex)
+    evidence = crm_evidence_on_spark(spark, staging_root, config.default_region)
+    if evidence is not None:  # read twice by auto-merge (links, the CRM phone cap): once here
+        evidence = saved(evidence, work, "crm_evidence")
     clusters, _ = merged_keys(keys, config, work, evidence, held)
     write_file(clusters.select("interaction_id", "cluster"), clusters_file, "interaction_id")
     return SparkClusters(
@@ -315,6 +321,7 @@ def auto_merge_on_spark(
         ),
         clusters=clusters.select("cluster").distinct().count(),
         sizes=_size_histogram(clusters),
+        evidence_rows=0 if evidence is None else evidence.count(),
     )
 
 
