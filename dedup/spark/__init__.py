@@ -8,6 +8,8 @@ What it holds:
   way the engine's own functions run on the executors.
 - `normalize`: staged records to normalized interactions on the executors: the Polars functions
   of `dedup.identity` applied per Arrow batch inside `mapInArrow` (not a port).
+- `crm`: the staged CRM records' auto-merge evidence (`dedup.identity.crm_evidence`), the
+  latest delivery of each record by a window, the local function per Arrow batch.
 - `automerge`: the auto-merge key edges and ambiguous-key (hub) rules of
   `dedup.identity.automerge` as Spark SQL aggregations; connected components by Splink's
   clustering on its `SparkAPI`.
