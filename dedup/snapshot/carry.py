@@ -159,7 +159,8 @@ def update_interactions(
     """Make `out.interactions` hold exactly the rows of `select` (tonight's published rows, with
     columns `names`) by deleting the rows that differ and inserting tonight's; or say why not
     (the table is then left as it was). Leaves `_changed` (interaction_id, tonight: inserted,
-    published: deleted) and `_removed` (the deleted rows) for the tables computed from them."""
+    published: deleted), `_removed` (the deleted rows) and `_inserted` (tonight's rows
+    inserted) for the tables computed from them."""
     table = "out.main.interactions"
     if _columns(con, f"SELECT * FROM ({select}) LIMIT 0") != _columns(con, f"FROM {table} LIMIT 0"):
         return "published interactions' columns differ from tonight's"
@@ -186,10 +187,10 @@ def update_interactions(
         f"DELETE FROM {table} WHERE interaction_id IN (SELECT interaction_id FROM _removed)"
     )
     con.execute(
-        f"INSERT INTO {table} SELECT * FROM ({select}) s "
-        "SEMI JOIN (SELECT interaction_id FROM _changed WHERE tonight) c USING (interaction_id) "
-        "ORDER BY occurred_at, interaction_id"
+        f"CREATE OR REPLACE TEMP TABLE _inserted AS SELECT * FROM ({select}) s "
+        "SEMI JOIN (SELECT interaction_id FROM _changed WHERE tonight) c USING (interaction_id)"
     )
+    con.execute(f"INSERT INTO {table} FROM _inserted ORDER BY occurred_at, interaction_id")
     plan.written, plan.removed, plan.kept = written, removed, published - removed
     return None
 

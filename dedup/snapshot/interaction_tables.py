@@ -181,13 +181,9 @@ def _write_whole(con: duckdb.DuckDBPyConnection, config: EngineConfig) -> None:
 
 def _carry(con: duckdb.DuckDBPyConnection, config: EngineConfig) -> tuple[bool, str]:
     """Recompute the sessions and errors of what changed (the interactions' carry left the rows
-    it deleted in `_removed` and the ids it inserted in `_changed`): (True, what was
+    it deleted in `_removed` and tonight's rows it inserted in `_inserted`): (True, what was
     recomputed), or (False, why not)."""
     default = config.default_audience.replace("'", "''")
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _inserted AS SELECT i.* FROM out.main.interactions i "
-        "SEMI JOIN (SELECT interaction_id FROM _changed WHERE tonight) USING (interaction_id)"
-    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _recompute AS
@@ -222,7 +218,6 @@ def _carry(con: duckdb.DuckDBPyConnection, config: EngineConfig) -> tuple[bool, 
         f"DELETE FROM {ERRORS} WHERE interaction_id IN (SELECT interaction_id FROM _removed)"
     )
     con.execute(f"INSERT INTO {ERRORS} {property_errors_sql(config.properties, '_inserted')}")
-    con.execute("DROP TABLE _inserted")
     con.execute("DROP TABLE _recompute")
     return True, f"{recompute:,} sessions recomputed, {sessions:,} published"
 
