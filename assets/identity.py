@@ -42,7 +42,7 @@ from dedup.identity.constraints import (
     MERGE_SIDES_SCHEMA,
 )
 from dedup.identity.crm_evidence import crm_evidence
-from dedup.identity.day_cache import NightPlan, forget, normalized_history
+from dedup.identity.day_cache import NightPlan, forget
 from dedup.identity.identity_index import merge
 from dedup.identity.merge_history import (
     MERGES_SCHEMA,
@@ -51,6 +51,8 @@ from dedup.identity.merge_history import (
 )
 from dedup.identity.normalize import read_phone_lookup, write_phone_lookup
 from dedup.identity.resolution import PreviousIds, Resolution
+from dedup.identity.resolved_days import drop as drop_resolved
+from dedup.identity.resolved_days import resolved_history
 from dedup.identity.verify import identity_failures
 from dedup.ingest.days import read_staged_crm
 from dedup.layout import WORK_COMPRESSION, StateLayout
@@ -84,6 +86,8 @@ TRASH_ASSIGNMENT_FILE = "deleted_assignment.parquet"
 RESTORED_FILE = "restored_interactions.parquet"
 # Normalized rows per staged source-day, kept between nights (`dedup.identity.day_cache`).
 NORMALIZED_CACHE = "normalized"
+# The normalized history with its re-deliveries resolved (`dedup.identity.resolved_days`).
+RESOLVED_CACHE = "resolved"
 # The identity index kept between nights (`dedup.identity.identity_index`).
 IDENTITY_CACHE = "identity"
 # The contacts each night assigned, kept for the next night (`dedup.identity.carried_ids`).
@@ -177,16 +181,21 @@ def interactions(
 
 def _tonight_local(
     layout: StateLayout, engine: EngineConfig, log: DecisionLog, full: bool
-) -> tuple[Tonight, NightPlan, dict[str, int]]:
+) -> tuple[Tonight, NightPlan, dict[str, int | str]]:
     """The local engine's normalization and decisions: the live rows and tomorrow's phone
     lookup written here; the rest returned with the step's figures of the live rows."""
     region = engine.default_region
     known_phones = read_phone_lookup(layout.cache_dir, region)
     cache = layout.cache_dir / NORMALIZED_CACHE
     requested = FULL_REQUESTED if full else None
-    resolved, plan = normalized_history(layout.staging_root, cache, engine, known_phones, requested)
+    resolved_root = layout.cache_dir / RESOLVED_CACHE
+    resolved, plan, resolution = resolved_history(
+        layout.staging_root, cache, resolved_root, engine, known_phones, requested
+    )
     tonight = apply_decisions(resolved, engine, log, known_phones)
     del resolved
+    if tonight.gone_for_good.len():  # no kept copy of an erased or purged row
+        drop_resolved(resolved_root)
     frame = tonight.interactions
     write_phone_lookup(layout.cache_dir, region, tonight.phones)
     identity_failures(frame).write_parquet(layout.work_file(FAILURES_FILE))
@@ -205,6 +214,7 @@ def _tonight_local(
         .alias("invalid_phones"),
     ).row(0, named=True)
     counts = {
+        "resolution_path": resolution,
         "rows": frame.height,
         "phone_lookup_loaded": known_phones.height if known_phones is not None else 0,
         "phone_lookup_saved": tonight.phones.height,
