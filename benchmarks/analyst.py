@@ -45,10 +45,16 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def build_file(path: Path, n_contacts: int, n_interactions: int) -> None:
-    """Published tables with the real column names and plausible values."""
+def build_file(
+    path: Path, n_contacts: int, n_interactions: int, row_group_size: int | None = None
+) -> None:
+    """Published tables with the real column names and plausible values; `row_group_size`
+    (DuckDB's 122,880 when None) lets a test cross row groups with a few thousand rows."""
     path.unlink(missing_ok=True)
-    con = duckdb.connect(str(path))
+    con = duckdb.connect()
+    size = f" (ROW_GROUP_SIZE {row_group_size})" if row_group_size else ""
+    con.execute(f"ATTACH '{path}' AS built{size}")
+    con.execute("USE built")
     con.execute("SET enable_progress_bar = false")
     con.execute(
         f"""
