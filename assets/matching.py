@@ -59,7 +59,8 @@ class MatchingConfig(dg.Config):
     """Run config of the matching step."""
 
     retrain: bool = False  # retrain the Splink model even if the saved one still fits the data
-    # Score every candidate pair tonight instead of only those of new or changed contacts.
+    # Score every candidate pair tonight instead of only those of new or changed contacts, and
+    # build every matcher record instead of carrying the unchanged ones (`contacts run --full`).
     full_predict: bool = False
 
 
