@@ -28,7 +28,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from assets.identity import NORMALIZED_CACHE
+from assets.identity import NORMALIZED_CACHE, RESOLVED_CACHE
 from assets.matching import PROFILE_CACHE
 from assets.names import CLUSTERS, CONTACT_IDS, PROFILES, PROPOSALS, SNAPSHOT
 from assets.resources import ContactsSettings
@@ -368,6 +368,8 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     cache = DayCache(state / "cache" / NORMALIZED_CACHE, normalization_token(engine))
     for day in staged_days(state / "staging"):
         assert [p.name for p in cache.folder(day).iterdir()] == [f"{day.key(cache.token)}.parquet"]
+    # The erasure dropped the kept resolved rows (rebuilt from the scrubbed days next night).
+    assert not list((state / "cache" / RESOLVED_CACHE).glob("*.parquet"))
     live = "SELECT count(*) FROM contacts WHERE contact_id IN ({})"
     assert query(nights.a, live.format(f"'{z}', '{gone}'")).item() == 0
     # The comparison sees what a night changed (so it would see the paths differ).
@@ -406,6 +408,9 @@ def test_incremental_nights_publish_what_a_full_rebuild_publishes(
     kept = nights.a.with_name("contacts.duckdb.state") / "cache" / NORMALIZED_CACHE
     cached = pl.read_parquet(list(kept.rglob("*.parquet")))
     assert cached.filter(pl.col("email_norm") == z_email).height == 0
+    # (The kept resolved rows are dropped again by a night whose new days the erasure matches.)
+    for path in (kept.parent / RESOLVED_CACHE).glob("*.parquet"):
+        assert pl.read_parquet(path).filter(pl.col("email_norm") == z_email).height == 0
     profiles = pl.read_parquet(list((kept.parent / PROFILE_CACHE).glob("profiles-*.parquet")))
     assert profiles.filter(pl.col("emails").list.contains(z_email)).height == 0
     assert profiles.filter(pl.col("contact_id") == z).height == 0
