@@ -47,8 +47,8 @@ export_days = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, end_offs
 def partition_keys() -> tuple[str, ...]:
     """Every export-day partition key now (today's included: `end_offset=1`).
 
-    Dagster walks the cron schedule a day at a time to list them (about 0.1 s of CPU for the
-    years since `FALLBACK_START`), and one night asked four times; the list changes only when
+    Dagster walks the cron schedule a day at a time to list them (about 0.04 CPU s for the
+    2,533 days since `FALLBACK_START`), and one night asked four times; the list changes only when
     the UTC day does, so it is made once per day.
     """
     return _keys_on(datetime.now(UTC).date())

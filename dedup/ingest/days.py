@@ -422,13 +422,19 @@ def empty_accepted() -> pl.DataFrame:
     return frame.with_columns(pl.col("occurred_at").cast(pl.Datetime("us", "UTC")))
 
 
-def read_staged_crm(staging_root: Path) -> pl.DataFrame:
-    """Every staged CRM record, the latest delivery of each (system, record id) only."""
-    paths = sorted(
+def staged_accepted_files(staging_root: Path, sources: Collection[str]) -> list[str]:
+    """The committed (`manifest.json` written last) `accepted.parquet` of every staged day of
+    `sources`, sorted."""
+    return sorted(
         str(p.parent / "accepted.parquet")
         for p in staging_root.glob("*/*/manifest.json")
-        if p.parent.parent.name in CRM_SOURCES
+        if p.parent.parent.name in sources
     )
+
+
+def read_staged_crm(staging_root: Path) -> pl.DataFrame:
+    """Every staged CRM record, the latest delivery of each (system, record id) only."""
+    paths = staged_accepted_files(staging_root, CRM_SOURCES)
     if not paths:
         return empty_crm_records()
     frame = pl.read_parquet(paths).cast(CRM_RECORD_SCHEMA)  # type: ignore[arg-type]

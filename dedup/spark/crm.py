@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from dedup.identity.crm_evidence import crm_evidence
 from dedup.ingest.adapters.crm import CRM_RECORD_SCHEMA
-from dedup.ingest.days import CRM_SOURCES
+from dedup.ingest.days import CRM_SOURCES, staged_accepted_files
 from dedup.spark.batches import per_batch
 
 if TYPE_CHECKING:
@@ -31,11 +31,7 @@ CRM_DELIVERY_ORDER = ("export_day", "file", "row")
 def staged_crm_files(staging_root: Path) -> list[str]:
     """The committed `accepted.parquet` of every CRM source's staged day (what
     `read_staged_crm` reads)."""
-    return sorted(
-        str(p.parent / "accepted.parquet")
-        for p in staging_root.glob("*/*/manifest.json")
-        if p.parent.parent.name in CRM_SOURCES
-    )
+    return staged_accepted_files(staging_root, CRM_SOURCES)
 
 
 def latest_crm_records(staged: DataFrame) -> DataFrame:

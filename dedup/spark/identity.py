@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dedup.config import EngineConfig
-from dedup.ingest.days import INTERACTION_SOURCES
+from dedup.ingest.days import INTERACTION_SOURCES, staged_accepted_files
 from dedup.spark.automerge import auto_merge
 from dedup.spark.normalize import normalized_interactions
 from dedup.spark.stable_ids import SparkIds, SparkPrevious, assign_ids
@@ -51,11 +51,7 @@ class SparkIdentity:
 def staged_files(staging_root: Path) -> list[str]:
     """The committed `accepted.parquet` of every interaction source's staged day (what the
     local engine's `read_staged(staging_root, "accepted")` reads)."""
-    return sorted(
-        str(p.parent / "accepted.parquet")
-        for p in staging_root.glob("*/*/manifest.json")
-        if p.parent.parent.name in INTERACTION_SOURCES
-    )
+    return staged_accepted_files(staging_root, INTERACTION_SOURCES)
 
 
 def empty_previous(spark: SparkSession) -> SparkPrevious:
