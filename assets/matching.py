@@ -2,6 +2,7 @@
 
 import json
 from datetime import datetime
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -40,7 +41,8 @@ from dedup.matching.proposals import (
 from dedup.matching.reports import write_reports
 from dedup.snapshot.files import previous_table
 from dedup.snapshot.profile_cache import contacts_frame
-from dedup.spark.night import night_session
+from dedup.spark.matching import SparkMatchFiles, match_on_spark
+from dedup.spark.night import night_session, spark_work
 from dedup.spark.profiles import SPARK_PROFILES, ProfileFiles, contact_edits, profiles_on_spark
 
 CONTACTS_FILE = "contacts.parquet"
@@ -156,6 +158,55 @@ def _profiles_spark(
     return counts, SPARK_PROFILES
 
 
+# What the Spark path reads of the profiles on the driver (`dedup.spark.matching`).
+SPARK_CONTACT_COLUMNS = ("contact_id", "name", "attributes", "user_id")
+
+
+def _match_local(
+    settings: ContactsSettings, options: MatchingOptions, contacts: pl.DataFrame
+) -> MatchingNight:
+    """The local engine: records carried over or built, pairs scored incrementally (issue 25);
+    tonight's records written as the work file the reports read."""
+    work = settings.layout.work_file
+    night = match_tonight(
+        contacts,
+        labelled_faces(work(INTERACTIONS_FILE), work(ASSIGNMENT_FILE)),
+        pl.read_parquet(work(AMBIGUOUS_FILE)),
+        settings.engine_config().properties,
+        options,
+    )
+    if night.model is None:
+        return night
+    if night.records_plan is None:
+        night.records.write_parquet(work(RECORDS_FILE))
+    else:  # the kept file itself, written once
+        link_records(night.records_plan, work(RECORDS_FILE), night.records)
+    return night
+
+
+def _match_spark(
+    settings: ContactsSettings, options: MatchingOptions, contacts: pl.DataFrame
+) -> MatchingNight:
+    """The Spark engine: records built and written by Spark, pairs scored by Splink on it
+    (`dedup.spark.matching`); the driver gets the pairs above the threshold."""
+    layout = settings.layout
+    work = layout.work_file
+    files = SparkMatchFiles(
+        contacts=work(CONTACTS_FILE),
+        records=work(RECORDS_FILE),
+        scratch=Path(spark_work(layout.work_dir)) / "match_own",
+    )
+    return match_on_spark(
+        night_session(layout.work_dir),
+        files,
+        contacts,
+        labelled_faces(work(INTERACTIONS_FILE), work(ASSIGNMENT_FILE)),
+        pl.read_parquet(work(AMBIGUOUS_FILE)),
+        settings.engine_config().properties,
+        options,
+    )
+
+
 def _matching_metadata(night: MatchingNight, settings: ContactsSettings) -> dict[str, object]:
     metadata: dict[str, object] = {
         "identified_attributes": dg.MetadataValue.json(night.identified),
@@ -197,7 +248,6 @@ def merge_proposals(
 ) -> dg.MaterializeResult:
     layout = settings.layout
     work = layout.work_file
-    contacts = pl.read_parquet(work(CONTACTS_FILE))
     for stale in (SCORES_FILE, RECORDS_FILE):  # never last night's
         work(stale).unlink(missing_ok=True)
     options = MatchingOptions(
@@ -210,22 +260,17 @@ def merge_proposals(
         full_predict=config.full_predict,
         records_dir=layout.cache_dir / RECORDS_CACHE,
     )
-    night = match_tonight(
-        contacts,
-        labelled_faces(work(INTERACTIONS_FILE), work(ASSIGNMENT_FILE)),
-        pl.read_parquet(work(AMBIGUOUS_FILE)),
-        settings.engine_config().properties,
-        options,
-    )
+    if settings.backend == "spark":  # what runs where: docs/scale.md
+        contacts = pl.read_parquet(work(CONTACTS_FILE), columns=list(SPARK_CONTACT_COLUMNS))
+        night = _match_spark(settings, options, contacts)
+    else:
+        contacts = pl.read_parquet(work(CONTACTS_FILE))
+        night = _match_local(settings, options, contacts)
     if night.model is None:
-        context.log.info(f"{night.records.height} contacts: too few to train a matching model")
+        context.log.info(f"{contacts.height} contacts: too few to train a matching model")
     else:
         assert night.run is not None
         night.run.scored.write_parquet(work(SCORES_FILE))
-        if night.records_plan is None:
-            night.records.write_parquet(work(RECORDS_FILE))
-        else:  # the kept file itself, written once
-            link_records(night.records_plan, work(RECORDS_FILE), night.records)
     if night.skipped_rules:
         context.log.warning(
             f"blocking rules over {settings.max_pairs_per_rule:,} candidate pairs skipped "
@@ -249,6 +294,7 @@ def merge_proposals(
         metadata={
             **_matching_metadata(night, settings),
             "dagster/row_count": proposals.height,
+            "engine": settings.backend,
             "threshold": settings.proposal_threshold,
             "by_status": dg.MetadataValue.md(
                 md_table(proposals.group_by("status").len().sort("status"))

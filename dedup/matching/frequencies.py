@@ -103,23 +103,34 @@ def tf_levels(settings: dict[str, Any]) -> list[dict[str, Any]]:
     return levels
 
 
+def column_u(levels: list[dict[str, Any]], column: str) -> float | None:
+    """The u `value_tf` shrinks a column's frequencies towards: the smallest of its tf levels'
+    (None: no level of it was observed)."""
+    us = [lv["u"] for lv in levels if lv["column"] == column and lv["u"]]
+    return min(us) if us else None
+
+
+def value_tf(count: pl.Expr, total: pl.Expr, u: float | None) -> pl.Expr:
+    """A value's term frequency from its `count` among the `total` non-null records of its
+    column (module docstring); the Spark engine gives `total` as a literal, counted once."""
+    k = count.cast(pl.Float64)  # unsigned: k - 2 would wrap below zero
+    n = total.cast(pl.Float64)
+    if u:
+        return ((k - 2).clip(lower_bound=0) + 1) / (n - 2 + 1 / u)
+    return k / n  # no u to shrink towards (a level never observed): Splink's own share
+
+
 def term_frequencies(records: pl.DataFrame, levels: list[dict[str, Any]]) -> pl.DataFrame:
     """column, value, tf: each tf column's values with their frequency among the other records,
     shrunk towards the level's u (module docstring)."""
     frames = []
     for column in sorted({lv["column"] for lv in levels}):
-        us = [lv["u"] for lv in levels if lv["column"] == column and lv["u"]]
         counts = records.lazy().filter(pl.col(column).is_not_null()).group_by(column).len()
-        k = pl.col("len").cast(pl.Float64)  # unsigned: k - 2 would wrap below zero
-        if us:
-            tf = ((k - 2).clip(lower_bound=0) + 1) / (k.sum() - 2 + 1 / min(us))
-        else:  # no u to shrink towards (a level never observed): Splink's own share
-            tf = k / k.sum()
         frames.append(
             counts.select(
                 pl.lit(column).alias("column"),
                 pl.col(column).cast(pl.String).alias("value"),
-                tf.cast(pl.Float64).alias("tf"),
+                value_tf(pl.col("len"), pl.col("len").sum(), column_u(levels, column)).alias("tf"),
             )
         )
     if not frames:

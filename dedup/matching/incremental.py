@@ -439,7 +439,7 @@ def _predict_incremental(
     return stored.select(state["pairs"].columns) if state["pairs"].width else stored
 
 
-def _refit_prior(
+def refit_prior(
     model: TrainedModel, stored: pl.DataFrame, records: pl.DataFrame, run: PredictionRun
 ) -> pl.DataFrame:
     """`stored` under the prior its own weights imply (`prior_fit`); the model takes it.
@@ -514,7 +514,7 @@ def predict_nightly(
         stored = contact_ids_of(scored.drop(copied), records)
         run.headroom_bits = config.floor_bits
         if fit_prior:
-            stored = _refit_prior(model, stored, records, run)
+            stored = refit_prior(model, stored, records, run)
             key = _state_key(
                 records,
                 portable_settings(model.settings, dialect_of(db_api)),

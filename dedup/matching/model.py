@@ -546,7 +546,14 @@ def prediction_rules(
 ) -> tuple[list[Any], dict[str, int]]:
     """The saved model's blocking rules that stay within `max_pairs_per_rule` candidate pairs on
     `records`, and the candidate-pair count of every rule (what the run reports)."""
-    counts = candidate_pairs(records)
+    return rules_within(settings, candidate_pairs(records), max_pairs_per_rule)
+
+
+def rules_within(
+    settings: dict[str, Any], counts: list[int], max_pairs_per_rule: int
+) -> tuple[list[Any], dict[str, int]]:
+    """`prediction_rules` given each rule's candidate-pair count (`candidate_pairs`, or the
+    Spark engine's count of the same pairs)."""
     rules = settings["blocking_rules_to_generate_predictions"]
     kept = [rule for rule, n in zip(rules, counts, strict=True) if n <= max_pairs_per_rule]
     report = {

@@ -7,6 +7,7 @@ and reports; the decisions (when to retrain, which pairs may be proposed) live h
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -54,10 +55,19 @@ class MatchingNight:
     records_plan: RecordsPlan | None = None  # how the records were made (None: not kept)
 
 
-def _model(
-    records: pl.DataFrame, faces: pl.DataFrame, properties: dict, options: MatchingOptions
+def tonight_model(
+    contacts: int,
+    columns: list[str],
+    records: Callable[[], pl.DataFrame],
+    faces: pl.DataFrame,
+    properties: dict,
+    options: MatchingOptions,
 ) -> tuple[TrainedModel, str, bool]:
-    """The saved model, or one trained tonight (and why): (model, status, trained tonight)."""
+    """The saved model, or one trained tonight (and why): (model, status, trained tonight).
+
+    `contacts` and `columns`: tonight's record count and record columns, what decides whether
+    the saved model still fits; `records()` gives the records themselves, asked for only when
+    the model is trained (the Spark engine then reads them on the driver: docs/scale.md)."""
     training = TrainingConfig()
     model = TrainedModel.load(options.model_path)
     if options.retrain:
@@ -65,13 +75,35 @@ def _model(
     elif model is None:
         reason = "no saved model"
     else:
-        reason = model.retrain_reason(records.height, training, property_columns(records.columns))
+        reason = model.retrain_reason(contacts, training, property_columns(columns))
     if not reason:
         assert model is not None
         return model, f"reused (trained on {model.trained_on_contacts:,} contacts)", False
     # Saved by `match_tonight` once its predict has refitted the prior (prior_fit).
-    model = train(records, training, labels=labelled_records(faces, properties))
+    model = train(records(), training, labels=labelled_records(faces, properties))
     return model, f"trained ({reason})", True
+
+
+def with_scored_pairs(
+    night: MatchingNight,
+    model: TrainedModel,
+    run: PredictionRun,
+    contacts: pl.DataFrame,
+    options: MatchingOptions,
+) -> MatchingNight:
+    """`night` given tonight's model and predict: the pairs above the threshold as predictions
+    (two verified accounts never proposed: `contacts` needs contact_id and user_id) and the
+    blocking rules skipped tonight."""
+    scored = run.scored
+    night.model, night.run = model, run
+    night.predictions = without_two_accounts(
+        predictions_frame(scored) if scored.height else pl.DataFrame(schema=PREDICTION_SCHEMA),
+        contacts,
+    )
+    night.skipped_rules = [
+        r for r, n in run.pairs_per_rule.items() if n > options.max_pairs_per_rule
+    ]
+    return night
 
 
 def match_tonight(
@@ -102,7 +134,9 @@ def match_tonight(
     if records.height < options.min_contacts:
         night.model_status = "not trained (too few contacts)"
         return night
-    model, night.model_status, trained_tonight = _model(records, faces, properties, options)
+    model, night.model_status, trained_tonight = tonight_model(
+        records.height, records.columns, lambda: records, faces, properties, options
+    )
     # Only new or changed contacts are scored when last night's state allows it; a model
     # trained tonight (even on the same data) scores everything.
     run = predict_nightly(
@@ -116,16 +150,7 @@ def match_tonight(
     )
     if trained_tonight:
         model.save(options.model_path)  # with the prior its scored pairs imply (prior_fit)
-    scored = run.scored
-    night.model, night.run = model, run
-    night.predictions = without_two_accounts(
-        predictions_frame(scored) if scored.height else pl.DataFrame(schema=PREDICTION_SCHEMA),
-        contacts,
-    )
-    night.skipped_rules = [
-        r for r, n in run.pairs_per_rule.items() if n > options.max_pairs_per_rule
-    ]
-    return night
+    return with_scored_pairs(night, model, run, contacts, options)
 
 
 def tonight_proposals(

@@ -333,13 +333,17 @@ def own_records(masked: pl.DataFrame, properties: Mapping[str, str] | None = Non
     return records.select(*own, *EMPLOYER_INPUTS, *property_columns(records.columns))
 
 
-def finished_records(own: pl.DataFrame) -> pl.DataFrame:
+def finished_records(own: pl.DataFrame, providers: pl.Series | None = None) -> pl.DataFrame:
     """`own_records` of every contact → the records: `employer` read against the providers of
-    the whole workspace (`workspace_providers`), in `RECORD_COLUMNS` order."""
+    the whole workspace (`workspace_providers(own)`, or `providers` when the caller computed
+    them over the whole workspace: the Spark engine finishes one batch at a time), in
+    `RECORD_COLUMNS` order."""
+    if providers is None:
+        providers = workspace_providers(own)
     records = own.with_columns(
         employer=employer_key(
             pl.col("company_employer"),
-            pl.when(~pl.col("email_domain").is_in(workspace_providers(own).implode())).then(
+            pl.when(~pl.col("email_domain").is_in(providers.implode())).then(
                 pl.col("email_employer")
             ),
         )
