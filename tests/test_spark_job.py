@@ -25,7 +25,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from assets.names import CLUSTERS, CONTACT_IDS, INTERACTIONS, PROFILES
+from assets.names import CLUSTERS, CONTACT_IDS, INTERACTIONS, PROFILES, PROPOSALS
 from assets.resources import ContactsSettings
 from contacts.demo import GeneratorConfig, generate_exports
 from dedup.identity.constraints import decision_merge_id
@@ -37,6 +37,8 @@ from dedup.service.review import (
     restore_contacts,
     unmerge,
 )
+from dedup.spark.matching import SPARK_PREDICT
+from dedup.spark.matching_records import SPARK_RECORDS
 from dedup.spark.profiles import SPARK_PROFILES
 from pipelines.nightly import run_night
 from tests.conftest import SECRET, query
@@ -123,10 +125,14 @@ def test_spark_nights_publish_what_the_local_engine_publishes(
         land(generated, spaces.exports, day)
 
     instances = spaces.night()
-    for asset in (INTERACTIONS, CLUSTERS, CONTACT_IDS, PROFILES):
+    for asset in (INTERACTIONS, CLUSTERS, CONTACT_IDS, PROFILES, PROPOSALS):
         assert engine_of(instances["spark"], asset) == "spark"
         assert engine_of(instances["local"], asset) == "local"
     assert engine_of(instances["spark"], PROFILES, "profiles_path") == SPARK_PROFILES
+    # Matching on Spark (dedup.spark.matching): the night trained its model on the driver, as
+    # the local engine, and Splink scored every pair on Spark; merge_proposals compared above.
+    assert engine_of(instances["spark"], PROPOSALS, "predict_reason") == SPARK_PREDICT
+    assert engine_of(instances["spark"], PROPOSALS, "records_path") == f"full: {SPARK_RECORDS}"
     assert engine_of(instances["local"], PROFILES, "profiles_path").startswith("full: no")
     # Spark really ran the steps: its Parquet folders are in the state's work folder.
     work = spaces.db["spark"].with_name("contacts.duckdb.state") / "work" / "spark"
@@ -166,6 +172,9 @@ def test_spark_nights_publish_what_the_local_engine_publishes(
     spaces.copy_local()
     instances = spaces.night()
     assert engine_of(instances["spark"], PROFILES, "profiles_path") == SPARK_PROFILES
+    # The model night 1 trained, reused: this night's pairs were all scored on Spark.
+    assert engine_of(instances["spark"], PROPOSALS, "model").startswith("reused")
+    assert engine_of(instances["spark"], PROPOSALS, "predict_reason") == SPARK_PREDICT
     vip = f"SELECT list_contains(tags, 'vip') FROM contacts WHERE contact_id = '{x}'"
     assert query(spaces.db["spark"], vip).item()
     back = f"SELECT count(*) FROM contacts WHERE contact_id IN ('{y}', '{gone}', '{auto_merged}')"
