@@ -42,6 +42,7 @@ from dedup.matching.reports import write_reports
 from dedup.snapshot.files import previous_table
 from dedup.snapshot.profile_cache import contacts_frame
 from dedup.spark.matching import SparkMatchFiles, match_on_spark
+from dedup.spark.matching_faces import labelled_faces_on_spark
 from dedup.spark.night import night_session, spark_work
 from dedup.spark.profiles import SPARK_PROFILES, ProfileFiles, contact_edits, profiles_on_spark
 
@@ -196,11 +197,12 @@ def _match_spark(
         records=work(RECORDS_FILE),
         scratch=Path(spark_work(layout.work_dir)) / "match_own",
     )
+    spark = night_session(layout.work_dir)
     return match_on_spark(
-        night_session(layout.work_dir),
+        spark,
         files,
         contacts,
-        labelled_faces(work(INTERACTIONS_FILE), work(ASSIGNMENT_FILE)),
+        labelled_faces_on_spark(spark, work(INTERACTIONS_FILE), work(ASSIGNMENT_FILE)),
         pl.read_parquet(work(AMBIGUOUS_FILE)),
         settings.engine_config().properties,
         options,

@@ -22,6 +22,7 @@ from assets.resources import ContactsSettings
 from contacts.demo import GeneratorConfig, generate_exports
 from contacts.runner import run_pipeline
 from dedup.matching.incremental import predict_nightly
+from dedup.matching.labels import labelled_faces
 from dedup.matching.model import TrainingConfig, candidate_pairs, train
 from dedup.matching.proposals import predictions_frame
 from dedup.matching.records import contact_records, matched_properties
@@ -32,6 +33,7 @@ from dedup.spark.matching import (
     predict_on_spark,
     scored_above,
 )
+from dedup.spark.matching_faces import labelled_faces_on_spark
 from dedup.spark.matching_records import records_on_spark
 from tests.conftest import SECRET, query
 from tests.spark_session import local_test_session
@@ -189,7 +191,8 @@ def test_fake_1000_records_and_proposals_on_spark(spark, tmp_path: Path) -> None
 
 def test_generated_workspace_records_on_spark(spark, tmp_path: Path) -> None:
     """Hub emails and phones hidden, shared phones marked, companies, employers (the providers
-    found per domain partition), tags and attributes: every column as on the local engine.
+    found per domain partition), tags and attributes: every column as on the local engine; and
+    the labelled faces sampled on Spark from the interactions, the local engine's sample.
     Its proposals are compared whole-night by tests/test_spark_job.py (published tables)."""
     db = generated_workspace(tmp_path / "ws", persons=80, seed=27)
     contacts = query(db, "SELECT * REPLACE (attributes::VARCHAR AS attributes) FROM contacts")
@@ -199,3 +202,11 @@ def test_generated_workspace_records_on_spark(spark, tmp_path: Path) -> None:
     assert_same_records(local, tmp_path / "spark")
     assert local.get_column("employer").is_not_null().any()
     assert candidate_pairs_on_spark(on_spark) == candidate_pairs(local)
+    # The labelled faces sampled on Spark: the same contacts (first by hash) and faces.
+    work = db.with_name("c.duckdb.state") / "work"
+    files = (work / "interactions.parquet", work / "assignment.parquet")
+    local_faces = labelled_faces(*files, max_contacts=5)
+    spark_faces = labelled_faces_on_spark(spark, *files, max_contacts=5)
+    assert local_faces.pairs.height > 5
+    assert spark_faces.faces.equals(local_faces.faces)
+    assert spark_faces.pairs.sort(pl.all()).equals(local_faces.pairs.sort(pl.all()))

@@ -39,8 +39,8 @@ class Faces:
         return self.faces.get_column("owner").n_unique() if self.faces.height else 0
 
 
-# The interaction columns `_interaction_faces` reads.
-_READ_COLUMNS = (
+# The interaction columns `interaction_faces` reads.
+FACE_SOURCE_COLUMNS = (
     "name_display",
     "name",
     "email_norm",
@@ -52,7 +52,7 @@ _READ_COLUMNS = (
 )
 
 
-def _interaction_faces(interactions: pl.LazyFrame) -> pl.LazyFrame:
+def interaction_faces(interactions: pl.LazyFrame) -> pl.LazyFrame:
     return interactions.select(
         "contact_id",
         pl.coalesce("name_display", "name").alias("name"),
@@ -73,8 +73,8 @@ def _face_rows(interactions: Path | pl.DataFrame, assignment: Path | pl.DataFram
         assign = assignment.lazy() if isinstance(assignment, pl.DataFrame) else None
         lazy = lazy if lazy is not None else pl.scan_parquet(interactions)
         assign = assign if assign is not None else pl.scan_parquet(assignment)
-        return _interaction_faces(lazy.join(assign, on="interaction_id")).collect()
-    read = ["interaction_id", *_READ_COLUMNS]
+        return interaction_faces(lazy.join(assign, on="interaction_id")).collect()
+    read = ["interaction_id", *FACE_SOURCE_COLUMNS]
     rows = pl.read_parquet(interactions, columns=read)
     assign = pl.read_parquet(assignment, columns=["interaction_id", "contact_id"])
     ids = rows.get_column("interaction_id")
@@ -86,7 +86,7 @@ def _face_rows(interactions: Path | pl.DataFrame, assignment: Path | pl.DataFram
         joined = rows.with_columns(assign.get_column("contact_id"))  # strictly increasing ids
     else:
         joined = rows.join(assign, on="interaction_id")
-    return _interaction_faces(joined.lazy()).collect()
+    return interaction_faces(joined.lazy()).collect()
 
 
 def labelled_faces(
@@ -109,11 +109,27 @@ def labelled_faces(
     faces of one contact, or two contacts, with the same 64-bit hash would count once (they
     would already tie in the order, or share a place in the sample).
     """
-    rows = _face_rows(interactions, assignment).with_columns(
-        pl.col("contact_id").hash(seed=seed).alias("_contact_hash")
+    return faces_of(_face_rows(interactions, assignment), max_contacts, max_faces, seed)
+
+
+def face_hashes(rows: pl.DataFrame, seed: int = 7) -> pl.DataFrame:
+    """`rows` (contact_id and `FACE_COLUMNS`) with the hashes `labelled_faces` samples by: of
+    the contact (`_contact_hash`) and of the face (`_face_hash`). Row by row: the Spark engine
+    computes them per Arrow batch (`dedup.spark.matching_faces`)."""
+    return rows.with_columns(
+        pl.col("contact_id").hash(seed=seed).alias("_contact_hash"),
+        pl.struct(FACE_COLUMNS).hash(seed=seed).alias("_face_hash"),
     )
+
+
+def faces_of(
+    rows: pl.DataFrame, max_contacts: int = 5_000, max_faces: int = 4, seed: int = 7
+) -> Faces:
+    """`labelled_faces` from the face rows (contact_id and `FACE_COLUMNS`) of every contact, or
+    of only the contacts it would sample (the same faces: a contact's rows are all there)."""
+    rows = face_hashes(rows, seed)
     faces_per_contact = rows.group_by("_contact_hash").agg(
-        pl.struct(FACE_COLUMNS).hash(seed=seed).n_unique().alias("n")
+        pl.col("_face_hash").n_unique().alias("n")
     )
     eligible = faces_per_contact.filter(pl.col("n") >= 2).get_column("_contact_hash")
     if eligible.len() == 0:
@@ -121,6 +137,7 @@ def labelled_faces(
     chosen = eligible.sort().head(max_contacts).implode()
     faces = (
         rows.filter(pl.col("_contact_hash").is_in(chosen))
+        .drop("_face_hash")
         .unique(maintain_order=False)
         .with_columns(pl.struct(FACE_COLUMNS).hash(seed=seed).alias("_face_hash"))
         .filter(pl.len().over("contact_id") >= 2)
