@@ -32,6 +32,13 @@ in the executors' tasks, `dedup.spark.profiles`; Spark writes `contacts.parquet`
 alike, in this same process after the Spark steps (so both start from the same baseline). The
 two `contacts.parquet` files are compared (equal up to the time zone's name: see
 tests/test_spark_engine.py). `--skip-profiles` leaves them out.
+
+Then night 2's `merge_proposals` likewise, on Spark (records built and scored on the cluster,
+`dedup.spark.matching`), then local, over that `contacts.parquet`: the model is trained first in
+a child process (the local engine's training, not measured), so both steps reuse it and the
+driver's figure is the Spark step's own (a night that trains reads the records on the driver:
+docs/scale.md). The two steps' proposals are compared (pairs; probabilities).
+`--skip-matching` leaves them out.
 """
 
 from __future__ import annotations
@@ -105,11 +112,16 @@ def main() -> None:
     parser.add_argument("--label", default="", help="in the workspace's folder name")
     parser.add_argument("--decisions", type=int, default=10, help="pairs merged, pairs rejected")
     parser.add_argument("--skip-profiles", action="store_true", help="no contact_profiles")
+    parser.add_argument("--skip-matching", action="store_true", help="no merge_proposals")
     parser.add_argument("--stage-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--train", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--publish", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publish:
         publish_night(args.publish, args.decisions)
+        return
+    if args.train:
+        train_model(args.train)
         return
     data = args.out / f"exports-{args.interactions}"
     staging = args.out / f"staging-{args.interactions}"
@@ -231,9 +243,58 @@ def run(args: argparse.Namespace, db: Path) -> None:
         row = measure(step, assets, settings, instance, jvm)
         rows.append((f"{step} (night 2)", *row[1:]))
     same = None if args.skip_profiles else profiles_both(assets, settings, instance, jvm, rows)
+    matched = None
+    if not (args.skip_profiles or args.skip_matching):
+        subprocess.run([sys.executable, __file__, "--train", str(db)], check=True)
+        matched = matching_both(assets, settings, instance, jvm, rows)
     report(args.interactions, db, imports, rows, jvm)
     if same is not None:
         print(f"contacts.parquet of the Spark and the local step equal: {same}")
+    if matched is not None:
+        print(f"merge proposals (spark, local, same pairs, largest probability gap): {matched}")
+
+
+def train_model(db: Path) -> None:
+    """(Child process.) The local engine's `merge_proposals` once, which trains and saves the
+    model the measured steps reuse."""
+    import dagster as dg
+
+    from assets.matching import merge_proposals
+    from assets.resources import ContactsSettings
+    from pipelines.nightly import QUIET
+
+    os.environ["ASKVAULT_IDENTITY_SECRET"] = SECRET
+    settings = ContactsSettings(exports_dir=str(db.parent), db_path=str(db), engine="local")
+    result = dg.materialize([merge_proposals], resources={"settings": settings}, run_config=QUIET)
+    assert result.success
+
+
+def matching_both(assets: list, settings, instance, jvm: int, rows: list[tuple]) -> tuple:
+    """Night 2's `merge_proposals` on Spark, then on the local engine (rows appended to `rows`):
+    (Spark's pending proposals, the local step's, same pairs, largest probability gap)."""
+    import polars as pl
+
+    from assets.matching import PROPOSALS_FILE, contact_profiles, merge_proposals
+    from assets.names import PROPOSALS
+
+    assets = [*assets, contact_profiles, merge_proposals]
+    file = settings.layout.work_file(PROPOSALS_FILE)
+    state = settings.matching_state_dir
+    shutil.rmtree(state, ignore_errors=True)  # the local step then predicts in full as well
+    row = measure(PROPOSALS, assets, settings, instance, jvm)
+    rows.append((f"{PROPOSALS} (night 2, spark)", *row[1:]))
+    ours = pl.read_parquet(file)
+    local = type(settings)(
+        exports_dir=settings.exports_dir, db_path=settings.db_path, engine="local"
+    )
+    row = measure(PROPOSALS, assets, local, instance, jvm)
+    rows.append((f"{PROPOSALS} (night 2, local)", *row[1:]))
+    theirs = pl.read_parquet(file)
+    pair = ["contact_id_l", "contact_id_r"]
+    both = ours.join(theirs, on=pair, suffix="_local")
+    gap = both.select((pl.col("match_probability") - pl.col("match_probability_local")).abs().max())
+    same = both.height == ours.height == theirs.height
+    return ours.height, theirs.height, same, gap.item()
 
 
 def profiles_both(assets: list, settings, instance, jvm: int, rows: list[tuple]) -> bool:
