@@ -177,6 +177,8 @@ def predict_on_spark(
 
 def scored_above(pairs: pl.DataFrame, model: TrainedModel, threshold: float) -> pl.DataFrame:
     """The pairs at or above the threshold's weight, explained (`model.explain`)."""
+    if not pairs.width:  # no rule ran
+        return pl.DataFrame()
     above = pairs.filter(pl.col("match_weight") >= prob_to_match_weight(threshold))
     return explain(above, model.settings) if above.height else pl.DataFrame()
 
@@ -223,8 +225,10 @@ def match_on_spark(
     job = SparkPredict(records, model, options.threshold, options.max_pairs_per_rule)
     floor = IncrementalConfig().floor_bits if trained else None
     pairs, run = predict_on_spark(spark, job, floor)
-    if trained:  # as the local engine's training night: the prior its scored pairs imply
+    if trained and pairs.width:  # as the local engine's training night: the prior its
+        # scored pairs imply (no pair scored: no blocking rule within max_pairs_per_rule)
         pairs = refit_prior(model, pairs, pl.read_parquet(files.records), run)
+    if trained:
         model.save(options.model_path)
     run.scored = scored_above(pairs, model, options.threshold)
     run.stored_pairs = pairs.height
