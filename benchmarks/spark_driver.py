@@ -33,11 +33,12 @@ alike, in this same process after the Spark steps (so both start from the same b
 two `contacts.parquet` files are compared (equal up to the time zone's name: see
 tests/test_spark_engine.py). `--skip-profiles` leaves them out.
 
-Then night 2's `merge_proposals` likewise, on Spark (records built and scored on the cluster,
-`dedup.spark.matching`), then local, over that `contacts.parquet`: the model is trained first in
-a child process (the local engine's training, not measured), so both steps reuse it and the
-driver's figure is the Spark step's own (a night that trains reads the records on the driver:
-docs/scale.md). The two steps' proposals are compared (pairs; probabilities).
+Night 2's `merge_proposals` likewise: on Spark (records built and scored on the cluster,
+`dedup.spark.matching`) right after the Spark `contact_profiles` step (so its driver figure
+starts from the Spark steps' baseline), and with `engine = "local"` at the end; the model is
+trained first in a child process (the local engine's training, not measured), so both steps
+reuse it (a night that trains reads the records on the driver: docs/scale.md). The two steps'
+proposals are compared (pairs; probabilities).
 `--skip-matching` leaves them out.
 """
 
@@ -242,11 +243,22 @@ def run(args: argparse.Namespace, db: Path) -> None:
     for step in ("admin_decisions", "contact_ids"):
         row = measure(step, assets, settings, instance, jvm)
         rows.append((f"{step} (night 2)", *row[1:]))
-    same = None if args.skip_profiles else profiles_both(assets, settings, instance, jvm, rows)
-    matched = None
-    if not (args.skip_profiles or args.skip_matching):
+    matching = not (args.skip_profiles or args.skip_matching)
+    proposals: list = []
+
+    def spark_matching() -> None:  # between the Spark and the local profiles steps
         subprocess.run([sys.executable, __file__, "--train", str(db)], check=True)
-        matched = matching_both(assets, settings, instance, jvm, rows)
+        proposals.append(proposals_step(assets, settings, instance, jvm, rows))
+
+    same = None
+    if not args.skip_profiles:
+        between = spark_matching if matching else None
+        same = profiles_both(assets, settings, instance, jvm, rows, between)
+    matched = None
+    if matching:
+        local = type(settings)(exports_dir=settings.exports_dir, db_path=str(db), engine="local")
+        proposals.append(proposals_step(assets, local, instance, jvm, rows))
+        matched = same_proposals(*proposals)
     report(args.interactions, db, imports, rows, jvm)
     if same is not None:
         print(f"contacts.parquet of the Spark and the local step equal: {same}")
@@ -269,37 +281,35 @@ def train_model(db: Path) -> None:
     assert result.success
 
 
-def matching_both(assets: list, settings, instance, jvm: int, rows: list[tuple]) -> tuple:
-    """Night 2's `merge_proposals` on Spark, then on the local engine (rows appended to `rows`):
-    (Spark's pending proposals, the local step's, same pairs, largest probability gap)."""
+def proposals_step(assets: list, settings, instance, jvm: int, rows: list[tuple]):
+    """Night 2's `merge_proposals` on `settings`' engine (a row appended to `rows`), with no
+    incremental state (both engines then score every pair); the proposals it wrote."""
     import polars as pl
 
     from assets.matching import PROPOSALS_FILE, contact_profiles, merge_proposals
     from assets.names import PROPOSALS
 
     assets = [*assets, contact_profiles, merge_proposals]
-    file = settings.layout.work_file(PROPOSALS_FILE)
-    state = settings.matching_state_dir
-    shutil.rmtree(state, ignore_errors=True)  # the local step then predicts in full as well
+    shutil.rmtree(settings.matching_state_dir, ignore_errors=True)
     row = measure(PROPOSALS, assets, settings, instance, jvm)
-    rows.append((f"{PROPOSALS} (night 2, spark)", *row[1:]))
-    ours = pl.read_parquet(file)
-    local = type(settings)(
-        exports_dir=settings.exports_dir, db_path=settings.db_path, engine="local"
-    )
-    row = measure(PROPOSALS, assets, local, instance, jvm)
-    rows.append((f"{PROPOSALS} (night 2, local)", *row[1:]))
-    theirs = pl.read_parquet(file)
-    pair = ["contact_id_l", "contact_id_r"]
-    both = ours.join(theirs, on=pair, suffix="_local")
+    rows.append((f"{PROPOSALS} (night 2, {settings.backend})", *row[1:]))
+    return pl.read_parquet(settings.layout.work_file(PROPOSALS_FILE))
+
+
+def same_proposals(ours, theirs) -> tuple:
+    """(Spark's proposals, the local step's, the same pairs, the largest probability gap)."""
+    import polars as pl
+
+    both = ours.join(theirs, on=["contact_id_l", "contact_id_r"], suffix="_local")
     gap = both.select((pl.col("match_probability") - pl.col("match_probability_local")).abs().max())
-    same = both.height == ours.height == theirs.height
-    return ours.height, theirs.height, same, gap.item()
+    return ours.height, theirs.height, both.height == ours.height == theirs.height, gap.item()
 
 
-def profiles_both(assets: list, settings, instance, jvm: int, rows: list[tuple]) -> bool:
-    """Night 2's `contact_profiles` on Spark, then on the local engine (rows appended to
-    `rows`); whether the two steps wrote the same contacts."""
+def profiles_both(
+    assets: list, settings, instance, jvm: int, rows: list[tuple], between=None
+) -> bool:
+    """Night 2's `contact_profiles` on Spark, then (after `between()`, when given) on the local
+    engine (rows appended to `rows`); whether the two steps wrote the same contacts."""
     import polars as pl
 
     from assets.matching import CONTACTS_FILE, contact_profiles
@@ -311,6 +321,8 @@ def profiles_both(assets: list, settings, instance, jvm: int, rows: list[tuple])
     rows.append((f"{PROFILES} (night 2, spark)", *row[1:]))
     spark_copy = contacts.with_name("contacts-spark.parquet")
     shutil.copyfile(contacts, spark_copy)
+    if between is not None:
+        between()
     local = type(settings)(
         exports_dir=settings.exports_dir, db_path=settings.db_path, engine="local"
     )
