@@ -78,7 +78,9 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "channel": "widget",
         "occurred_at": "2026-11-01T10:00:00Z",
     }
-    (root / "askvault" / day / "zz-bad.jsonl").write_text(
+    # Named to come first and last: the readers' rejects of every file (the cut JSON) come
+    # before the validation's (local order), which one task per file would not give.
+    (root / "askvault" / day / "a-bad.jsonl").write_text(
         "\n".join(
             [
                 json.dumps(good),
@@ -89,6 +91,7 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         + "\n"
     )
+    (root / "askvault" / day / "zz-cut.jsonl").write_text('{"interaction_id": "cut"\n')
     outside = root.parent / "outside.jsonl"
     outside.write_text(json.dumps({**good, "interaction_id": SECRET_VALUE}) + "\n")
     (root / "askvault" / day / "leak.jsonl").symlink_to(outside)
@@ -138,7 +141,7 @@ def test_spark_ingest_stages_what_the_local_ingest_stages(
         assert files.str.contains("pywa-|msg_01|mail_test_12|pipermail").any(), source
     assert read_staged(spark_root, "accepted", ("hubspot", "salesforce")).height > 0
     quarantine = read_staged(spark_root, "quarantine")
-    reasons = quarantine.filter(pl.col("file").str.ends_with("zz-bad.jsonl")).get_column("reason")
+    reasons = quarantine.filter(pl.col("file").str.ends_with("a-bad.jsonl")).get_column("reason")
     assert reasons.str.contains("unknown channel 'fax'").any()
     assert reasons.str.contains("unparseable occurred_at 'soon'").any()
     assert reasons.len() == 3  # the JSON cut short, too; the reader's reject comes first
@@ -158,7 +161,7 @@ def test_a_task_refuses_what_the_local_readers_refuse(
     travels with it (the executor's environment never had it)."""
     day = export_days(exports, "askvault")[0]
     monkeypatch.setenv(MAX_FILE_BYTES_ENV, "4000")
-    names = ["leak.jsonl", "zz-bad.jsonl", *(p.name for p in day_files(exports, "askvault", day))]
+    names = ["leak.jsonl", *(p.name for p in day_files(exports, "askvault", day))]
     local = ingest_day(
         exports, "askvault", day, files=[exports / "askvault" / day / n for n in names]
     )

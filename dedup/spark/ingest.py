@@ -29,7 +29,7 @@ import os
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -221,45 +221,52 @@ def _place(written: Path, day: str, target: Path, empty: pl.DataFrame) -> None:
     tmp.replace(target)
 
 
+_NO_REASONS = pl.DataFrame(schema={"reason": pl.String(), "len": pl.Int64()})
+
+
 @dataclass(frozen=True)
 class _Counts:
-    rows: dict[tuple[str, str], int]
-    skipped: dict[str, Counter[str]]
+    rows: dict[tuple[str, str], int]  # (day, kind) → rows
+    skipped: dict[str, Counter[str]]  # day → reason → records skipped
+    reasons: pl.DataFrame = field(
+        default_factory=_NO_REASONS.clear
+    )  # the most frequent quarantine reasons, `reason`, `len`
 
 
 def _counts(rows: DataFrame) -> _Counts:
-    """Rows per (day, kind) and skipped counts per day: one small aggregation collected."""
+    """Rows per (day, kind), skipped counts per day and the `SHOWN_REASONS` most frequent
+    quarantine reasons: two small aggregations, collected in one job."""
     from pyspark.sql import functions as F
 
-    found = (
-        rows.groupBy("staged_day", "_kind", "skipped_reason")
-        .agg(F.count("*").alias("n"), F.sum("skipped_count").alias("skipped"))
-        .collect()
+    per_day = rows.groupBy("staged_day", "_kind", F.col("skipped_reason").alias("label")).agg(
+        F.count("*").alias("n"), F.sum("skipped_count").alias("skipped")
+    )
+    top = (
+        rows.filter(F.col("_kind") == QUARANTINE)
+        .groupBy(F.col("quarantine.reason").alias("label"))
+        .agg(F.count("*").alias("n"))
+        .orderBy(F.col("n").desc(), "label")
+        .limit(SHOWN_REASONS)
+        .select(
+            F.lit(None).cast("string").alias("staged_day"),
+            F.lit("reason").alias("_kind"),
+            "label",
+            "n",
+            F.lit(None).cast("long").alias("skipped"),
+        )
     )
     counts: dict[tuple[str, str], int] = Counter()
     skipped: dict[str, Counter[str]] = {}
-    for day, kind, reason, n, total in found:
-        if kind == SKIPPED:
-            skipped.setdefault(day, Counter())[reason] += total
+    reasons = []
+    for day, kind, label, n, total in per_day.unionByName(top).collect():
+        if kind == "reason":
+            reasons.append((label, n))
+        elif kind == SKIPPED:
+            skipped.setdefault(day, Counter())[label] += total
         else:
             counts[(day, kind)] += n
-    return _Counts(counts, skipped)
-
-
-def _top_reasons(rows: DataFrame) -> pl.DataFrame:
-    from pyspark.sql import functions as F
-
-    top = (
-        rows.filter(F.col("_kind") == QUARANTINE)
-        .groupBy(F.col("quarantine.reason").alias("reason"))
-        .agg(F.count("*").alias("len"))
-        .orderBy(F.col("len").desc())
-        .limit(SHOWN_REASONS)
-        .collect()
-    )
-    return pl.DataFrame(
-        [tuple(r) for r in top], schema={"reason": pl.String(), "len": pl.Int64()}, orient="row"
-    )
+    found = pl.DataFrame(reasons, schema=_NO_REASONS.schema, orient="row")
+    return _Counts(counts, skipped, found)
 
 
 def _write_on_spark(
@@ -269,25 +276,20 @@ def _write_on_spark(
     read: dict[str, list[str]],
     config: SourceConfig,
     work: Path,
-) -> tuple[_Counts, pl.DataFrame]:
-    """The listed files read on Spark, each kind written under `work/<kind>/`; the counts and
-    the most frequent quarantine reasons."""
+) -> _Counts:
+    """The listed files read on Spark, each kind written under `work/<kind>/<day>`; the
+    counts."""
     from pyspark import StorageLevel
 
     # The staged files hold Parquet's UTC instants in microseconds, as Polars writes them.
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     rows = read_on_spark(spark, exports_root, source, read, config).persist(StorageLevel.DISK_ONLY)
-    reasons = pl.DataFrame(schema={"reason": pl.String(), "len": pl.Int64()})
     try:
-        counts = _counts(rows)
-        for kind in (ACCEPTED, QUARANTINE):
-            if any(k == kind and n for (_, k), n in counts.rows.items()):
-                _write_kind(rows, kind, work / kind)
-        if any(k == QUARANTINE and n for (_, k), n in counts.rows.items()):
-            reasons = _top_reasons(rows)
+        for kind in (ACCEPTED, QUARANTINE):  # a kind without rows writes no file
+            _write_kind(rows, kind, work / kind)
+        return _counts(rows)
     finally:
         rows.unpersist()
-    return counts, reasons
 
 
 def stage_days_on_spark(
@@ -304,13 +306,13 @@ def stage_days_on_spark(
     # Listed before reading: a file that lands meanwhile changes tomorrow's fingerprint.
     listed = {day: day_files(exports_root, source, day) for day in days}
     names = {day: [p.name for p in files] for day, files in listed.items()}
-    counts, reasons = _Counts({}, {}), pl.DataFrame(schema={"reason": pl.String, "len": pl.Int64})
+    counts = _Counts({}, {})
     if not days:
-        return [], reasons
+        return [], counts.reasons
     work = staging_dir(days[0]).parent / ".spark"  # beside the days: the files are renamed
     shutil.rmtree(work, ignore_errors=True)
     if read := {day: files for day, files in names.items() if files}:
-        counts, reasons = _write_on_spark(spark, exports_root, source, read, config, work)
+        counts = _write_on_spark(spark, exports_root, source, read, config, work)
     empty = empty_crm_records() if SOURCE_SPECS[source].kind == "crm" else empty_accepted()
     staged = []
     for day in days:
@@ -323,4 +325,4 @@ def stage_days_on_spark(
         write_manifest(folder, fingerprint(listed[day]), names[day], accepted, quarantined, skipped)
         staged.append(StagedDay(day, names[day], accepted, quarantined, skipped))
     shutil.rmtree(work, ignore_errors=True)
-    return staged, reasons
+    return staged, counts.reasons
