@@ -25,6 +25,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -32,7 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.procs import children, cpu_seconds, peak_mb  # noqa: E402
-from benchmarks.spark_engine import WorkerPeak  # noqa: E402
 
 SOURCE = "askvault"  # what the benchmark generator writes
 
@@ -40,6 +40,26 @@ SOURCE = "askvault"  # what the benchmark generator writes
 def peak_mb_self() -> float:
     # VmHWM, not `ru_maxrss`: Linux carries a parent's peak across `exec` into the latter.
     return peak_mb(os.getpid())
+
+
+class WorkerPeak(threading.Thread):
+    """The largest peak RSS of any PySpark worker (a Python descendant of the JVM), sampled
+    every 0.5 s. Python only: the JVM now and then has a `java` child of its own (through
+    `jspawnhelper`; 1.3 GB once here) that is no worker of ours (docs/scale.md, footnote 1)."""
+
+    def __init__(self, jvm: int) -> None:
+        super().__init__(daemon=True)
+        self.jvm, self.peak, self.done = jvm, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            for pid in children(self.jvm):
+                try:
+                    python = b"pyspark" in Path(f"/proc/{pid}/cmdline").read_bytes()
+                except OSError:  # a process ended while being listed
+                    continue
+                if python:
+                    self.peak = max(self.peak, peak_mb(pid))
 
 
 def stage_local(data: Path, staging: Path) -> dict[str, float]:
