@@ -6,6 +6,9 @@ What it holds:
   file (docs/scale.md); local mode when nothing says otherwise.
 - `batches`: a local Polars function of rows run on each Arrow batch (`mapInArrow`), the one
   way the engine's own functions run on the executors.
+- `ingest`: provider files → staged days on the executors: the local per-file reader
+  (`dedup.ingest.days.read_day_file`) and `validate` per file inside `mapInArrow`, one task per
+  export day, written in the local staging layout.
 - `normalize`: staged records to normalized interactions on the executors: the Polars functions
   of `dedup.identity` applied per Arrow batch inside `mapInArrow` (not a port).
 - `crm`: the staged CRM records' auto-merge evidence (`dedup.identity.crm_evidence`), the
