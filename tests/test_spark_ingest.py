@@ -113,7 +113,7 @@ def test_spark_ingest_stages_what_the_local_ingest_stages(
 ) -> None:
     local_root, spark_root = tmp_path / "local", tmp_path / "spark"
     for source in SOURCES:
-        days = export_days(exports, source)
+        days = ["2026-10-31", *export_days(exports, source)]  # a day with no folder: staged empty
         local = staged_days_of(
             stage_days(exports, source, days, lambda d, s=source: local_root / s / d)
         )
