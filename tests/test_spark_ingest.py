@@ -177,8 +177,9 @@ def test_a_task_refuses_what_the_local_readers_refuse(
 
 @needs_java
 def test_the_ingest_asset_runs_on_the_engine_the_settings_name(
-    exports: Path, tmp_path: Path
+    exports: Path, spark, tmp_path: Path
 ) -> None:
+    """The asset's own session is the process's (the shared test session, `spark`)."""
     day = export_days(exports, "askvault")[-1]
     settings = ContactsSettings(
         exports_dir=str(exports), db_path=str(tmp_path / "c.duckdb"), engine="spark"

@@ -112,7 +112,9 @@ class _Task:
         ]
         return pl.concat([p for p in parts if p.height] or [self.schema.to_frame()])
 
-    def _tagged(self, rows: pl.DataFrame, kind: str, day: str, index: int, phase: int):
+    def _tagged(
+        self, rows: pl.DataFrame, kind: str, day: str, index: int, phase: int
+    ) -> pl.DataFrame:
         fields = [f.name for f in self.schema[kind].fields]  # type: ignore[attr-defined]
         return self._rows(rows, kind, day, index, phase, **{kind: pl.struct(fields)})
 
