@@ -1,16 +1,18 @@
 """Ingest assets: one per source, one partition per export day, staged as Parquet."""
 
+import functools
 import warnings
 from collections import Counter
 
 import dagster as dg
-import polars as pl
 
 from assets.names import GROUP_INGEST, WRITER_POOL, ingest_asset_name
 from assets.partitions import export_days
 from assets.reporting import md_table
 from assets.resources import ContactsSettings
-from dedup.ingest.days import SOURCE_SPECS, stage_days
+from dedup.ingest.days import SOURCE_SPECS, stage_days, staged_days_of
+from dedup.spark.ingest import stage_days_on_spark
+from dedup.spark.night import night_session
 
 
 def build_ingest_asset(source: str, name: str) -> dg.AssetsDefinition:
@@ -19,34 +21,32 @@ def build_ingest_asset(source: str, name: str) -> dg.AssetsDefinition:
     def _ingest(
         context: dg.AssetExecutionContext, settings: ContactsSettings
     ) -> dg.MaterializeResult:
+        days = list(context.partition_keys)
+        staging = functools.partial(settings.layout.staging_dir, source)
         config = settings.source_config()
-        accepted = 0
-        quarantined: list[pl.DataFrame] = []
-        files: dict[str, list[str]] = {}
+        if settings.backend == "spark":  # what runs where: docs/scale.md
+            spark = night_session(settings.layout.work_dir)
+            staged, reasons = stage_days_on_spark(
+                spark, settings.exports, source, days, staging, config
+            )
+        else:
+            staged, reasons = staged_days_of(
+                stage_days(settings.exports, source, days, staging, config)
+            )
         skipped: Counter[str] = Counter()
-        for result in stage_days(
-            settings.exports,
-            source,
-            list(context.partition_keys),
-            lambda day: settings.layout.staging_dir(source, day),
-            config,
-        ):
-            day = result.day
-            if result.quarantine.height:
+        for day in staged:
+            if day.quarantined:
                 context.log.warning(
-                    f"{result.quarantine.height} record(s) of {source}/{day} quarantined"
+                    f"{day.quarantined} record(s) of {source}/{day.day} quarantined"
                 )
-            accepted += result.accepted.height
-            quarantined.append(result.quarantine.select("reason"))
-            files[day] = result.files
-            skipped.update(result.skipped)
-        reasons = pl.concat(quarantined).group_by("reason").len().sort("len", descending=True)
+            skipped.update(day.skipped)
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": accepted,
-                "quarantined": sum(q.height for q in quarantined),
-                "files_by_day": dg.MetadataValue.json(files),
-                "quarantine_reasons": dg.MetadataValue.md(md_table(reasons.head(20))),
+                "dagster/row_count": sum(day.accepted for day in staged),
+                "engine": settings.backend,
+                "quarantined": sum(day.quarantined for day in staged),
+                "files_by_day": dg.MetadataValue.json({day.day: day.files for day in staged}),
+                "quarantine_reasons": dg.MetadataValue.md(md_table(reasons)),
                 "skipped": sum(skipped.values()),
                 "skipped_by_reason": dg.MetadataValue.json(dict(skipped)),
             }

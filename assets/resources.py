@@ -320,4 +320,4 @@ class QualityRunner(dg.ConfigurableResource):
         asked for); the caller works on meanwhile."""
         if self.separate_process:
             return gx_worker.submit(fn, *args)
-        return gx_worker.Worker(warm_up=None).submit(fn, *args)
+        return gx_worker.Pending.inline(fn, *args)

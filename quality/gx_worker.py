@@ -128,7 +128,7 @@ class Pending(Generic[T]):
 
     def __init__(
         self,
-        worker: Worker,
+        worker: Worker | None,
         pool: ProcessPoolExecutor | None,
         future: Future[T] | None,
         fn: Callable[..., T],
@@ -137,9 +137,14 @@ class Pending(Generic[T]):
         self._worker, self._pool, self._future = worker, pool, future
         self._fn, self._args = fn, args
 
+    @classmethod
+    def inline(cls, fn: Callable[..., T], *args: object) -> Pending[T]:
+        """A call no worker runs: `result()` runs it in the caller's process."""
+        return cls(None, None, None, fn, args)
+
     def result(self) -> T:
         """The call's result; run inline if no worker ran it, or if the worker died."""
-        if self._future is None or self._pool is None:
+        if self._future is None or self._pool is None or self._worker is None:
             return self._fn(*self._args)
         try:
             return self._future.result()

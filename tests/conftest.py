@@ -35,6 +35,8 @@ LONGEST_FIRST = (
     "test_spark.py",
     "test_spark_engine.py",
     "test_spark_job.py",
+    "test_spark_ingest.py",
+    "test_spark_matching.py",
     "test_dagster_ops.py",
     "test_api_scale.py",
     "test_pipeline.py",
@@ -70,6 +72,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 SAME_WORKER = {
     "tests/test_spark_engine.py": "tests/test_spark.py",
     "tests/test_spark_job.py": "tests/test_spark.py",
+    "tests/test_spark_ingest.py": "tests/test_spark.py",
+    "tests/test_spark_matching.py": "tests/test_spark.py",
 }
 
 

@@ -1,6 +1,6 @@
-"""The one Spark session of a test process, shared by tests/test_spark.py,
-tests/test_spark_engine.py and tests/test_spark_job.py (a JVM costs ~20-30 s to start on this
-machine; tests/conftest.py runs the three modules on one xdist worker)."""
+"""The one Spark session of a test process, shared by the Spark test modules (tests/test_spark*.py:
+a JVM costs ~20-30 s to start on this machine; tests/conftest.py's `SAME_WORKER` runs them all
+on one xdist worker)."""
 
 from __future__ import annotations
 

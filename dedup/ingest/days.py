@@ -8,7 +8,7 @@ import json
 import os
 import stat
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +84,32 @@ class DayIngest:
     accepted: pl.DataFrame
     quarantine: pl.DataFrame
     skipped: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StagedDay:
+    """What is reported of one staged day: its files and counts, no record (either engine)."""
+
+    day: str
+    files: list[str]
+    accepted: int
+    quarantined: int
+    skipped: dict[str, int]
+
+
+# Quarantine reasons an ingest asset shows, the most frequent first.
+SHOWN_REASONS = 20
+
+
+def staged_days_of(results: Iterable[DayIngest]) -> tuple[list[StagedDay], pl.DataFrame]:
+    """The days `stage_days` staged, and their `SHOWN_REASONS` most frequent quarantine reasons
+    (`reason`, `len`)."""
+    days, reasons = [], []
+    for r in results:
+        days.append(StagedDay(r.day, r.files, r.accepted.height, r.quarantine.height, r.skipped))
+        reasons.append(r.quarantine.select("reason"))
+    counted = pl.concat([empty_quarantine().select("reason"), *reasons]).group_by("reason").len()
+    return days, counted.sort("len", descending=True).head(SHOWN_REASONS)
 
 
 # --- what is read, what is refused --------------------------------------------------------------
@@ -305,16 +331,8 @@ def ingest_day(
     """
     read = reader_for(source, config)
     crm = SOURCE_SPECS[source].kind == "crm"
-    results: list[ReadResult] = []
     files = day_files(exports_root, source, day) if files is None else files
-    for path in files:
-        origin = FileOrigin(source=source, export_day=day, file=str(path.relative_to(exports_root)))
-        try:
-            results.append(read(path, origin))
-        except OSError as exc:
-            # The file vanished or broke after the listing (an adapter that reads the path once
-            # more, e.g. `mailbox`): that file is quarantined, the day and the run go on.
-            results.append(_unreadable(origin, exc, crm))
+    results = [read_day_file(exports_root, source, day, path, read) for path in files]
     skipped: Counter[str] = Counter()
     for r in results:
         skipped.update(r.skipped)
@@ -334,6 +352,20 @@ def ingest_day(
     )
 
 
+def read_day_file(
+    exports_root: Path, source: str, day: str, path: Path, read: Callable[..., ReadResult]
+) -> ReadResult:
+    """One listed file (or export folder) of a day through its source's reader (`reader_for`):
+    what `ingest_day` does per file, and what each Spark task does (`dedup.spark.ingest`)."""
+    origin = FileOrigin(source=source, export_day=day, file=str(path.relative_to(exports_root)))
+    try:
+        return read(path, origin)
+    except OSError as exc:
+        # The file vanished or broke after the listing (an adapter that reads the path once
+        # more, e.g. `mailbox`): that file is quarantined, the day and the run go on.
+        return _unreadable(origin, exc, SOURCE_SPECS[source].kind == "crm")
+
+
 def _unreadable(origin: FileOrigin, exc: OSError, crm: bool) -> ReadResult:
     rejects = _Rejects(origin)
     rejects.add(None, unreadable(exc), None)
@@ -347,12 +379,31 @@ def write_staging(result: DayIngest, folder: Path, print_: str) -> None:
         tmp = folder / f".{name}.parquet.tmp"
         frame.write_parquet(tmp, compression=WORK_COMPRESSION)
         tmp.replace(folder / f"{name}.parquet")
+    write_manifest(
+        folder,
+        print_,
+        result.files,
+        result.accepted.height,
+        result.quarantine.height,
+        result.skipped,
+    )
+
+
+def write_manifest(
+    folder: Path,
+    print_: str,
+    files: list[str],
+    accepted: int,
+    quarantined: int,
+    skipped: dict[str, int],
+) -> None:
+    """A staged day's commit marker, written (atomically) after its data files."""
     manifest = {
         "fingerprint": print_,
-        "files": result.files,
-        "accepted": result.accepted.height,
-        "quarantined": result.quarantine.height,
-        "skipped": result.skipped,
+        "files": files,
+        "accepted": accepted,
+        "quarantined": quarantined,
+        "skipped": skipped,
     }
     tmp = folder / ".manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=1))

@@ -19,6 +19,7 @@ from dedup.identity.crm_evidence import crm_evidence
 from dedup.ingest.adapters.crm import CRM_RECORD_SCHEMA
 from dedup.ingest.days import CRM_SOURCES, staged_accepted_files
 from dedup.spark.batches import per_batch
+from dedup.spark.normalize import latest_by
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -36,17 +37,7 @@ def staged_crm_files(staging_root: Path) -> list[str]:
 
 def latest_crm_records(staged: DataFrame) -> DataFrame:
     """One row per (system, record_id): its latest delivery."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    order = Window.partitionBy("system", "record_id").orderBy(
-        *(F.col(c).desc_nulls_last() for c in CRM_DELIVERY_ORDER)
-    )
-    return (
-        staged.withColumn("_delivery", F.row_number().over(order))
-        .filter(F.col("_delivery") == 1)
-        .drop("_delivery")
-    )
+    return latest_by(staged, ("system", "record_id"), CRM_DELIVERY_ORDER)
 
 
 def crm_evidence_on_spark(spark: SparkSession, staging_root: Path, region: str) -> DataFrame | None:

@@ -15,6 +15,7 @@ parses in total, spread over every executor core, and no lookup to hold on the d
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from dedup.config import EngineConfig
@@ -28,19 +29,23 @@ if TYPE_CHECKING:
 DELIVERY_ORDER = ("export_day", "source", "file", "row")
 
 
-def latest_deliveries(staged: DataFrame) -> DataFrame:
-    """One row per `interaction_id`: its latest delivery."""
+def latest_by(frame: DataFrame, keys: Sequence[str], order: Sequence[str]) -> DataFrame:
+    """One row per `keys`: the last by `order` (each column descending, a null losing),
+    as the local engine's sort then `keep="last"`."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    order = Window.partitionBy("interaction_id").orderBy(
-        *(F.col(c).desc_nulls_last() for c in DELIVERY_ORDER)
-    )
+    window = Window.partitionBy(*keys).orderBy(*(F.col(c).desc_nulls_last() for c in order))
     return (
-        staged.withColumn("_delivery", F.row_number().over(order))
+        frame.withColumn("_delivery", F.row_number().over(window))
         .filter(F.col("_delivery") == 1)
         .drop("_delivery")
     )
+
+
+def latest_deliveries(staged: DataFrame) -> DataFrame:
+    """One row per `interaction_id`: its latest delivery."""
+    return latest_by(staged, ("interaction_id",), DELIVERY_ORDER)
 
 
 def normalized_interactions(staged: DataFrame, config: EngineConfig) -> DataFrame:
