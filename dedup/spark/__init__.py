@@ -34,6 +34,8 @@ What it holds:
 - `matching`: the `merge_proposals` step on Spark: Splink's `SparkAPI` over those records,
   candidate counts and term frequencies by Spark, the pairs above the threshold collected for
   the local proposal rules.
+- `similarity`: Splink's `jaro_winkler` on Spark computed by DuckDB per Arrow batch, so both
+  engines score a pair alike (Splink's jar counts transpositions otherwise).
 
 What it may import: pyspark, Splink's Spark backend, and the engine's stages whose functions it
 runs on the cluster (`dedup.ingest`, `dedup.identity`, `dedup.matching`, `dedup.admin`,

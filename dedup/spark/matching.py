@@ -57,6 +57,7 @@ from dedup.matching.settings import blocking_keys, property_columns
 from dedup.properties import Property
 from dedup.spark.batches import per_batch
 from dedup.spark.matching_records import SPARK_RECORDS, records_on_spark
+from dedup.spark.similarity import register_duckdb_jaro_winkler
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -140,6 +141,7 @@ def _linker(spark: SparkSession, records: DataFrame, settings: dict[str, Any]) -
     from splink import Linker, SparkAPI
 
     api = SparkAPI(spark_session=spark)
+    register_duckdb_jaro_winkler(spark)  # after the jar's: the local engine's similarity
     # Contact ids as Splink's ids: no rank column to compute over the whole table (the local
     # engine's `splink_ids` saves time on DuckDB's joins); both order pairs the same way.
     linker = Linker(
