@@ -4,7 +4,15 @@ on one xdist worker)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+
+import pytest
+
+# Every Spark test: skipped, saying why, on a machine without Java (bin/dev test installs one).
+needs_java = pytest.mark.skipif(
+    shutil.which("java") is None, reason="Spark needs a Java runtime (bin/dev test installs one)"
+)
 
 # Local mode sized for 2 cores and small frames: two shuffle partitions instead of 200.
 TEST_CONF = {

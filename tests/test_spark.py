@@ -9,7 +9,6 @@ costs ~20 s).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import polars as pl
@@ -19,12 +18,10 @@ from dedup.matching.incremental import predict_nightly
 from dedup.matching.model import TrainingConfig, predict, train
 from dedup.matching.proposals import predictions_frame
 from tests.conftest import generated_records
-from tests.spark_session import local_test_session
+from tests.spark_session import local_test_session, needs_java
 from tests.test_incremental import _compare
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("java") is None, reason="Spark needs a Java runtime (bin/dev test installs one)"
-)
+pytestmark = needs_java
 
 PAIR = ["unique_id_l", "unique_id_r"]
 

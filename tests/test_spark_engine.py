@@ -77,11 +77,7 @@ from dedup.spark.profiles import (
 from dedup.spark.session import CONF_ENV, MASTER_ENV, read_spark_defaults, spark_conf
 from dedup.spark.stable_ids import assign_ids as spark_assign_ids
 from tests.conftest import SECRET
-from tests.spark_session import local_test_session
-
-needs_java = pytest.mark.skipif(
-    shutil.which("java") is None, reason="Spark needs a Java runtime (bin/dev test installs one)"
-)
+from tests.spark_session import local_test_session, needs_java
 
 
 def test_engine_setting_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

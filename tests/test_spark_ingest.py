@@ -34,11 +34,7 @@ from dedup.ingest.days import (
 )
 from dedup.ingest.readers import MAX_FILE_BYTES_ENV
 from dedup.spark.ingest import ORDER, QUARANTINE, read_on_spark, stage_days_on_spark
-from tests.spark_session import local_test_session
-
-needs_java = pytest.mark.skipif(
-    shutil.which("java") is None, reason="Spark needs a Java runtime (bin/dev test installs one)"
-)
+from tests.spark_session import local_test_session, needs_java
 
 REAL = Path(__file__).parent / "data" / "real"
 SECRET_VALUE = "leaked-from-outside-the-root"

@@ -42,12 +42,8 @@ from dedup.spark.matching_records import SPARK_RECORDS
 from dedup.spark.profiles import SPARK_PROFILES
 from pipelines.nightly import run_night
 from tests.conftest import SECRET, query
-from tests.spark_session import local_test_session
+from tests.spark_session import local_test_session, needs_java
 from tests.test_incremental_night import differences, land, some_contacts
-
-needs_java = pytest.mark.skipif(
-    shutil.which("java") is None, reason="Spark needs a Java runtime (bin/dev test installs one)"
-)
 
 ENGINES = ("local", "spark")
 

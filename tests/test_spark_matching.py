@@ -12,7 +12,6 @@ the process's other Spark tests share (tests/spark_session.py).
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import polars as pl
@@ -36,11 +35,9 @@ from dedup.spark.matching import (
 from dedup.spark.matching_faces import labelled_faces_on_spark
 from dedup.spark.matching_records import records_on_spark
 from tests.conftest import SECRET, query
-from tests.spark_session import local_test_session
+from tests.spark_session import local_test_session, needs_java
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("java") is None, reason="Spark needs a Java runtime (bin/dev test installs one)"
-)
+pytestmark = needs_java
 
 
 FAKE_1000 = Path(__file__).parent / "data" / "real" / "splink" / "fake_1000.csv"
