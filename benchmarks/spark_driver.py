@@ -6,7 +6,7 @@ Not a test. Usage (each size in its own process, so peaks do not carry over):
     .venv/bin/python benchmarks/spark_driver.py --interactions 1000000
 
 Stages the benchmark exports with the local ingest in a child process (as
-benchmarks/spark_engine.py does: not timed, ingest on Spark is not built), links the staged days
+benchmarks/spark_engine.py does; not timed: see benchmarks/spark_ingest.py), links the staged days
 into a fresh workspace's state folder, then materializes the night's identity assets
 (`admin_decisions`, `interactions`, `identity_clusters`, `contact_ids`: the asset functions a
 night runs, through Dagster, in process) in Spark local mode, first night. One Markdown row per
