@@ -12,6 +12,7 @@ the process's other Spark tests share (tests/spark_session.py).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import polars as pl
@@ -25,6 +26,7 @@ from dedup.matching.labels import labelled_faces
 from dedup.matching.model import TrainingConfig, candidate_pairs, train
 from dedup.matching.proposals import predictions_frame
 from dedup.matching.records import contact_records, matched_properties
+from dedup.matching.settings import contact_settings
 from dedup.properties import Property
 from dedup.spark.matching import (
     SparkPredict,
@@ -34,6 +36,7 @@ from dedup.spark.matching import (
 )
 from dedup.spark.matching_faces import labelled_faces_on_spark
 from dedup.spark.matching_records import records_on_spark
+from dedup.spark.similarity import register_duckdb_jaro_winkler, with_duckdb_jaro_winkler
 from tests.conftest import SECRET, query
 from tests.spark_session import local_test_session, needs_java
 
@@ -188,3 +191,42 @@ def test_generated_workspace_records_on_spark(spark, tmp_path: Path) -> None:
     assert local_faces.pairs.height > 5
     assert spark_faces.faces.equals(local_faces.faces)
     assert spark_faces.pairs.sort(pl.all()).equals(local_faces.pairs.sort(pl.all()))
+
+
+def test_jaro_winkler_on_spark_is_duckdbs(spark) -> None:
+    """Every Jaro-Winkler a Spark comparison level calls is DuckDB's: Spark's built-in
+    `jaro_winkler_similarity` and Splink's jar `jaro_winkler` each score some pairs otherwise
+    (`bimingram` / `birmingham` falls on either side of the 0.9 level)."""
+    import duckdb
+
+    pairs = [
+        ("bimingram", "birmingham"),
+        ("shefdief", "sheffield"),
+        ("Zoë", "Zoe"),
+        ("Jonathon", "Jonathan"),
+        ("", "a"),
+        (None, "x"),
+    ]
+    frame = spark.createDataFrame(pairs, "l string, r string")
+    register_duckdb_jaro_winkler(spark)
+    got = frame.selectExpr(
+        "duckdb_jaro_winkler(l, r) AS ours",
+        "jaro_winkler_similarity(l, r) AS spark",
+        "jaro_winkler(l, r) AS jar",
+    ).collect()
+    expected = [
+        duckdb.execute("SELECT jaro_winkler_similarity(?, ?)", list(pair)).fetchone()[0]
+        for pair in pairs
+    ]
+    assert [row.ours for row in got] == expected
+    assert [row.spark for row in got] != expected and [row.jar for row in got] != expected
+    # The name levels call Spark's built-in, the company level Splink's jar: both rewritten.
+    spark_sql = contact_settings().create_settings_dict("spark")
+    conditions = [
+        level["sql_condition"]
+        for c in with_duckdb_jaro_winkler(spark_sql)["comparisons"]
+        for level in c["comparison_levels"]
+    ]
+    other = re.compile(r"(?<!duckdb_)jaro_winkler(_similarity)?\s*\(", re.IGNORECASE)
+    assert sum("duckdb_jaro_winkler(" in c for c in conditions) >= 3
+    assert not [c for c in conditions if other.search(c)]

@@ -34,8 +34,9 @@ What it holds:
 - `matching`: the `merge_proposals` step on Spark: Splink's `SparkAPI` over those records,
   candidate counts and term frequencies by Spark, the pairs above the threshold collected for
   the local proposal rules.
-- `similarity`: Splink's `jaro_winkler` on Spark computed by DuckDB per Arrow batch, so both
-  engines score a pair alike (Splink's jar counts transpositions otherwise).
+- `similarity`: Jaro-Winkler on Spark computed by DuckDB per Arrow batch, every comparison
+  level pointed at it, so both engines score a pair alike (Splink's jar and Spark's built-in
+  count transpositions otherwise).
 
 What it may import: pyspark, Splink's Spark backend, and the engine's stages whose functions it
 runs on the cluster (`dedup.ingest`, `dedup.identity`, `dedup.matching`, `dedup.admin`,

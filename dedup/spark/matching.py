@@ -57,7 +57,7 @@ from dedup.matching.settings import blocking_keys, property_columns
 from dedup.properties import Property
 from dedup.spark.batches import per_batch
 from dedup.spark.matching_records import SPARK_RECORDS, records_on_spark
-from dedup.spark.similarity import register_duckdb_jaro_winkler
+from dedup.spark.similarity import register_duckdb_jaro_winkler, with_duckdb_jaro_winkler
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -141,7 +141,7 @@ def _linker(spark: SparkSession, records: DataFrame, settings: dict[str, Any]) -
     from splink import Linker, SparkAPI
 
     api = SparkAPI(spark_session=spark)
-    register_duckdb_jaro_winkler(spark)  # after the jar's: the local engine's similarity
+    register_duckdb_jaro_winkler(spark)  # the local engine's Jaro-Winkler (with_duckdb_…)
     # Contact ids as Splink's ids: no rank column to compute over the whole table (the local
     # engine's `splink_ids` saves time on DuckDB's joins); both order pairs the same way.
     linker = Linker(
@@ -158,7 +158,7 @@ def predict_on_spark(
     """Splink's pairs scored on Spark at or above the threshold, collected (or down to
     `floor_bits` below it: a night that trained refits its prior on them), and the run."""
     started = time.perf_counter()
-    settings = portable_settings(job.model.settings, "spark")
+    settings = with_duckdb_jaro_winkler(portable_settings(job.model.settings, "spark"))
     kept, report = rules_within(
         settings, candidate_pairs_on_spark(job.records), job.max_pairs_per_rule
     )
